@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Kernel version shims. This is the only file that tests
+ * LINUX_VERSION_CODE: everything else calls the dmaplane_* spelling.
+ * Tested kernel: Debian 12's 6.1; the newer branches follow API changes
+ * documented in the kernel's own history.
+ */
+#ifndef DMAPLANE_COMPAT_H
+#define DMAPLANE_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/version.h>
+
+/* vm_flags became read-only with accessors in 6.3. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define dmaplane_vm_flags_set(vma, flags) vm_flags_set(vma, flags)
+#else
+static inline void dmaplane_vm_flags_set(struct vm_area_struct *vma,
+					 vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+/* MODULE_IMPORT_NS() takes a string literal from 6.13 on. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+#define DMAPLANE_IMPORT_NS(ns) MODULE_IMPORT_NS(#ns)
+#else
+#define DMAPLANE_IMPORT_NS(ns) MODULE_IMPORT_NS(ns)
+#endif
+
+/*
+ * Highest page order the buddy allocator hands out. MAX_ORDER was an
+ * exclusive bound until 6.4, inclusive from 6.4, and renamed
+ * MAX_PAGE_ORDER in 6.8.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define DMAPLANE_MAX_PAGE_ORDER MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define DMAPLANE_MAX_PAGE_ORDER MAX_ORDER
+#else
+#define DMAPLANE_MAX_PAGE_ORDER (MAX_ORDER - 1)
+#endif
+
+#endif /* DMAPLANE_COMPAT_H */

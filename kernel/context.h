@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef DMAPLANE_CONTEXT_H
+#define DMAPLANE_CONTEXT_H
+
+#include "internal.h"
+
+struct dmaplane_ctx *dmaplane_ctx_create(void);
+void dmaplane_ctx_close(struct dmaplane_ctx *ctx);
+void dmaplane_ctx_put(struct dmaplane_ctx *ctx);
+
+int dmaplane_obj_init(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
+		      u32 type, void (*release)(struct dmaplane_obj *obj));
+int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle);
+struct dmaplane_obj *dmaplane_obj_lookup(struct dmaplane_ctx *ctx, u32 handle,
+					 u32 type);
+int dmaplane_obj_destroy(struct dmaplane_ctx *ctx, u32 handle);
+void dmaplane_obj_put(struct dmaplane_obj *obj);
+
+int dmaplane_ctx_charge_bytes(struct dmaplane_ctx *ctx, u64 bytes);
+void dmaplane_ctx_uncharge_bytes(struct dmaplane_ctx *ctx, u64 bytes);
+
+static inline void dmaplane_obj_get(struct dmaplane_obj *obj)
+{
+	kref_get(&obj->ref);
+}
+
+#endif /* DMAPLANE_CONTEXT_H */

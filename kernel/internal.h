@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Types shared by every dmaplane subsystem. See docs/ARCHITECTURE.md for
+ * the ownership and locking rules these structures follow.
+ */
+#ifndef DMAPLANE_INTERNAL_H
+#define DMAPLANE_INTERNAL_H
+
+#include <linux/atomic.h>
+#include <linux/kref.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+#include "dmaplane/uapi/dmaplane.h"
+
+#define DMAPLANE_FEATURES (DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES)
+
+/* Limits, set at load time (module parameters, read-only afterwards). */
+struct dmaplane_limits {
+	unsigned int max_objects_per_context;
+	unsigned long max_buffer_bytes;
+	unsigned long max_context_bytes;
+	unsigned long max_total_bytes;
+};
+
+/* Module-wide accounting; the only module-wide mutable state. */
+struct dmaplane_stats {
+	atomic64_t live_contexts;
+	atomic64_t live_objects;
+	atomic64_t live_bytes;
+};
+
+extern struct dmaplane_limits dmaplane_limits;
+extern struct dmaplane_stats dmaplane_stats;
+
+/**
+ * struct dmaplane_ctx - everything one open file of /dev/dmaplane owns.
+ * @ref:	held by the open file and by every object the context created,
+ *		so an object that outlives close() can still uncharge itself.
+ * @objects:	handle -> struct dmaplane_obj; the table holds one reference
+ *		on each published object.
+ * @nr_objects:	objects charged to this context (published or not).
+ * @bytes:	buffer bytes charged to this context.
+ *
+ * The counters are atomics, not under a lock, so that an object's last
+ * reference may be dropped from any context.
+ */
+struct dmaplane_ctx {
+	struct kref ref;
+	struct xarray objects;
+	atomic_t nr_objects;
+	atomic64_t bytes;
+};
+
+/* Object types; one handle namespace per context covers them all. */
+#define DMAPLANE_OBJ_BUFFER	1
+
+/**
+ * struct dmaplane_obj - header embedded in every user-visible object.
+ * @ref:	the handle table, mappings and in-flight operations each hold one.
+ * @type:	DMAPLANE_OBJ_*.
+ * @handle:	the handle it was published under (0 before publication).
+ * @ctx:	owning context; the object holds a reference on it.
+ * @release:	frees the containing object when @ref drops to zero.
+ */
+struct dmaplane_obj {
+	struct kref ref;
+	u32 type;
+	u32 handle;
+	struct dmaplane_ctx *ctx;
+	void (*release)(struct dmaplane_obj *obj);
+};
+
+#endif /* DMAPLANE_INTERNAL_H */

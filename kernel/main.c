@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmaplane: buffer orchestration for DMA and RDMA data paths.
+ *
+ * The misc device /dev/dmaplane, its file operations and the ioctl
+ * dispatch table. Each open file gets a context (context.c) that owns
+ * every object created through it.
+ */
+#include <linux/compat.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/nospec.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "buffer.h"
+#include "context.h"
+
+struct dmaplane_limits dmaplane_limits = {
+	.max_objects_per_context = 65536,
+	.max_buffer_bytes = 1UL << 30,
+	.max_context_bytes = 4UL << 30,
+	.max_total_bytes = 16UL << 30,
+};
+
+struct dmaplane_stats dmaplane_stats = {
+	.live_contexts = ATOMIC64_INIT(0),
+	.live_objects = ATOMIC64_INIT(0),
+	.live_bytes = ATOMIC64_INIT(0),
+};
+
+module_param_named(max_objects_per_context,
+		   dmaplane_limits.max_objects_per_context, uint, 0444);
+MODULE_PARM_DESC(max_objects_per_context,
+		 "Handles one open file may hold (default 65536)");
+module_param_named(max_buffer_bytes, dmaplane_limits.max_buffer_bytes, ulong,
+		   0444);
+MODULE_PARM_DESC(max_buffer_bytes, "Largest single buffer (default 1 GiB)");
+module_param_named(max_context_bytes, dmaplane_limits.max_context_bytes,
+		   ulong, 0444);
+MODULE_PARM_DESC(max_context_bytes,
+		 "Buffer bytes one open file may hold (default 4 GiB)");
+module_param_named(max_total_bytes, dmaplane_limits.max_total_bytes, ulong,
+		   0444);
+MODULE_PARM_DESC(max_total_bytes,
+		 "Buffer bytes all open files together may hold (default 16 GiB)");
+
+/* Read-only view of the live counters, for leak checks without an open. */
+static int dmaplane_param_set_ro(const char *val,
+				 const struct kernel_param *kp)
+{
+	return -EPERM;
+}
+
+static int dmaplane_param_get_counter(char *buffer,
+				      const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%lld\n", atomic64_read(kp->arg));
+}
+
+static const struct kernel_param_ops dmaplane_counter_ops = {
+	.set = dmaplane_param_set_ro,
+	.get = dmaplane_param_get_counter,
+};
+
+module_param_cb(live_contexts, &dmaplane_counter_ops,
+		&dmaplane_stats.live_contexts, 0444);
+MODULE_PARM_DESC(live_contexts, "Open files (read-only)");
+module_param_cb(live_objects, &dmaplane_counter_ops,
+		&dmaplane_stats.live_objects, 0444);
+MODULE_PARM_DESC(live_objects, "Objects not yet freed (read-only)");
+module_param_cb(live_bytes, &dmaplane_counter_ops,
+		&dmaplane_stats.live_bytes, 0444);
+MODULE_PARM_DESC(live_bytes, "Buffer bytes not yet freed (read-only)");
+
+static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_info *info = data;
+
+	if (info->flags || info->__pad0 ||
+	    memchr_inv(info->reserved, 0, sizeof(info->reserved)))
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	info->abi_version = DMAPLANE_ABI_VERSION;
+	info->features = DMAPLANE_FEATURES;
+	info->max_objects_per_context = dmaplane_limits.max_objects_per_context;
+	info->max_buffer_bytes = dmaplane_limits.max_buffer_bytes;
+	info->max_context_bytes = dmaplane_limits.max_context_bytes;
+	info->max_total_bytes = dmaplane_limits.max_total_bytes;
+	info->live_contexts = atomic64_read(&dmaplane_stats.live_contexts);
+	info->live_objects = atomic64_read(&dmaplane_stats.live_objects);
+	info->live_bytes = atomic64_read(&dmaplane_stats.live_bytes);
+	return 0;
+}
+
+static int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
+{
+	return dmaplane_buffer_create(ctx, data);
+}
+
+static int dmaplane_ioctl_object_destroy(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_object_destroy *args = data;
+
+	if (args->flags || memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	return dmaplane_obj_destroy(ctx, args->handle);
+}
+
+/* Every ioctl argument structure; sizes the on-stack copy. */
+union dmaplane_ioctl_arg {
+	struct dmaplane_info info;
+	struct dmaplane_buffer_create buffer_create;
+	struct dmaplane_object_destroy object_destroy;
+};
+
+struct dmaplane_ioctl_desc {
+	unsigned int cmd;
+	int (*handler)(struct dmaplane_ctx *ctx, void *data);
+};
+
+#define DMAPLANE_IOCTL(_cmd, _handler) \
+	[_IOC_NR(_cmd)] = { .cmd = _cmd, .handler = _handler }
+
+static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
+	DMAPLANE_IOCTL(DMAPLANE_IOC_GET_INFO, dmaplane_ioctl_get_info),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_CREATE, dmaplane_ioctl_buffer_create),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_OBJECT_DESTROY,
+		       dmaplane_ioctl_object_destroy),
+};
+
+static long dmaplane_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	const struct dmaplane_ioctl_desc *desc;
+	union dmaplane_ioctl_arg kdata;
+	void __user *uarg = (void __user *)arg;
+	unsigned int nr = _IOC_NR(cmd);
+	unsigned int size = _IOC_SIZE(cmd);
+	int ret;
+
+	if (_IOC_TYPE(cmd) != DMAPLANE_IOC_MAGIC ||
+	    nr >= ARRAY_SIZE(dmaplane_ioctls))
+		return -ENOTTY;
+	nr = array_index_nospec(nr, ARRAY_SIZE(dmaplane_ioctls));
+	desc = &dmaplane_ioctls[nr];
+	/* The whole command, direction and size included, must match. */
+	if (!desc->handler || desc->cmd != cmd)
+		return -ENOTTY;
+	if (WARN_ON_ONCE(size > sizeof(kdata)))
+		return -ENOTTY;
+
+	memset(&kdata, 0, sizeof(kdata));
+	if ((_IOC_DIR(cmd) & _IOC_WRITE) && copy_from_user(&kdata, uarg, size))
+		return -EFAULT;
+	ret = desc->handler(file->private_data, &kdata);
+	if (ret)
+		return ret;
+	if ((_IOC_DIR(cmd) & _IOC_READ) && copy_to_user(uarg, &kdata, size))
+		return -EFAULT;
+	return 0;
+}
+
+static int dmaplane_open(struct inode *inode, struct file *file)
+{
+	struct dmaplane_ctx *ctx;
+
+	ctx = dmaplane_ctx_create();
+	if (!ctx)
+		return -ENOMEM;
+	file->private_data = ctx;
+	return nonseekable_open(inode, file);
+}
+
+static int dmaplane_release(struct inode *inode, struct file *file)
+{
+	dmaplane_ctx_close(file->private_data);
+	return 0;
+}
+
+static const struct file_operations dmaplane_fops = {
+	.owner = THIS_MODULE,
+	.open = dmaplane_open,
+	.release = dmaplane_release,
+	.unlocked_ioctl = dmaplane_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
+};
+
+static struct miscdevice dmaplane_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = DMAPLANE_DEVICE_NAME,
+	.fops = &dmaplane_fops,
+	/* Access is granted to a group by a udev rule (README). */
+	.mode = 0660,
+};
+
+static int __init dmaplane_init(void)
+{
+	int ret;
+
+	ret = misc_register(&dmaplane_misc);
+	if (ret) {
+		pr_err("dmaplane: misc_register failed: %d\n", ret);
+		return ret;
+	}
+	pr_info("dmaplane: ABI %u loaded, features %#llx\n",
+		DMAPLANE_ABI_VERSION, (unsigned long long)DMAPLANE_FEATURES);
+	return 0;
+}
+
+static void __exit dmaplane_exit(void)
+{
+	s64 contexts, objects, bytes;
+
+	misc_deregister(&dmaplane_misc);
+	contexts = atomic64_read(&dmaplane_stats.live_contexts);
+	objects = atomic64_read(&dmaplane_stats.live_objects);
+	bytes = atomic64_read(&dmaplane_stats.live_bytes);
+	if (contexts || objects || bytes)
+		pr_err("dmaplane: leaked at unload: %lld contexts, %lld objects, %lld bytes\n",
+		       contexts, objects, bytes);
+	else
+		pr_info("dmaplane: unloaded, 0 live objects\n");
+}
+
+module_init(dmaplane_init);
+module_exit(dmaplane_exit);
+
+MODULE_DESCRIPTION("dmaplane: buffer orchestration for DMA and RDMA data paths");
+MODULE_AUTHOR("dmaplane developers");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// The only place in the library that calls open/close/ioctl/mmap/munmap.
+// Each wrapper reads errno immediately after the call and returns a result,
+// so no caller ever looks at errno.
+
+#ifndef DMAPLANE_DETAIL_SYS_HPP
+#define DMAPLANE_DETAIL_SYS_HPP
+
+#include <cerrno>
+#include <cstddef>
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "dmaplane/result.hpp"
+
+/// Thin, errno-free wrappers over the system calls the library uses.
+///
+/// Errors: each returns the call's errno as a std::error_code in
+/// std::system_category(). Thread-safety: as for the system calls themselves
+/// (all are safe to call concurrently; errno is thread-local).
+namespace dmaplane::detail::sys {
+
+/// open(2) with O_CLOEXEC always added; returns the new descriptor, which the
+/// caller owns. Retried on EINTR. `mode` matters only with O_CREAT/O_TMPFILE.
+inline result<int> open(const char* path, int flags, mode_t mode = 0) noexcept {
+    for (;;) {
+        const int fd = ::open(path, flags | O_CLOEXEC, mode);
+        if (fd >= 0)
+            return fd;
+        const int err = errno;
+        if (err != EINTR)
+            return make_error(err);
+    }
+}
+
+/// close(2). Never retried: on Linux the descriptor is released even when
+/// close reports EINTR, so EINTR counts as success (retrying could close a
+/// descriptor another thread has just been given). Other errors (EBADF, EIO,
+/// ...) are returned, but the descriptor is gone either way.
+inline result<void> close(int fd) noexcept {
+    if (::close(fd) == 0)
+        return {};
+    const int err = errno;
+    if (err == EINTR)
+        return {};
+    return make_error(err);
+}
+
+/// ioctl(2); returns the call's non-negative return value. Retried on EINTR
+/// (the module restarts no command half-way, so a retry is always safe).
+inline result<int> ioctl(int fd, unsigned long request, void* arg) noexcept {
+    for (;;) {
+        const int rc = ::ioctl(fd, request, arg);
+        if (rc >= 0)
+            return rc;
+        const int err = errno;
+        if (err != EINTR)
+            return make_error(err);
+    }
+}
+
+/// mmap(2); returns the mapping's address (never MAP_FAILED).
+inline result<void*> mmap(void* addr, std::size_t len, int prot, int flags, int fd,
+                          off_t off) noexcept {
+    void* p = ::mmap(addr, len, prot, flags, fd, off);
+    if (p != MAP_FAILED)
+        return p;
+    return make_error(errno);
+}
+
+/// munmap(2).
+inline result<void> munmap(void* addr, std::size_t len) noexcept {
+    if (::munmap(addr, len) == 0)
+        return {};
+    return make_error(errno);
+}
+
+} // namespace dmaplane::detail::sys
+
+#endif // DMAPLANE_DETAIL_SYS_HPP

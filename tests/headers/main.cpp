@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// Links one translation unit per public header (each includes its header
+// first and alone, so a header missing an include fails to compile) and runs
+// their trivial uses. Linking them together also proves the headers' inline
+// definitions agree across translation units. Exits non-zero on a failure.
+#include <cstdio>
+
+int header_result();
+int header_fd();
+int header_device();
+int header_dmaplane();
+int header_detail_sys();
+int header_uapi();
+
+int main() {
+    struct entry {
+        const char* name;
+        int (*fn)();
+    };
+    const entry entries[] = {
+        {"result.hpp", header_result},       {"fd.hpp", header_fd},
+        {"device.hpp", header_device},       {"dmaplane.hpp", header_dmaplane},
+        {"detail/sys.hpp", header_detail_sys}, {"uapi/dmaplane.h", header_uapi},
+    };
+    int failures = 0;
+    for (const entry& e : entries) {
+        if (e.fn() != 0) {
+            std::fprintf(stderr, "FAILED: %s\n", e.name);
+            ++failures;
+        }
+    }
+    return failures == 0 ? 0 : 1;
+}

@@ -143,7 +143,7 @@ inline std::string format_bytes(std::uint64_t v) {
         ++idx;
     if (idx < 0)
         return out;
-    const unsigned shift = 10u * static_cast<unsigned>(idx + 1);
+    const unsigned shift = 10U * static_cast<unsigned>(idx + 1);
     const std::uint64_t unit = std::uint64_t{1} << shift;
     const std::uint64_t whole = v >> shift;
     const std::uint64_t tenths = ((v & (unit - 1)) * 10) >> shift; // < 2^60 * 10: no overflow
@@ -164,7 +164,7 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
 } // namespace detail
 
 /// A readable multi-line description of `info`, one "  name  value" line
-/// per field, each ending in '\n'. Features are shown in hex followed by the
+/// per field, each ending in a newline. Features are shown in hex followed by the
 /// names of the bits this library knows ("bit N" for the others); byte
 /// counts also in KiB/MiB/...
 ///

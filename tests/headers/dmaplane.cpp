@@ -4,5 +4,6 @@
 
 int header_dmaplane() {
     dmaplane::result<dmaplane::device> dev = dmaplane::device{};
-    return dev.has_value() && sizeof(dmaplane_info) > 0 ? 0 : 1;
+    const dmaplane_info raw{};
+    return dev.has_value() && raw.abi_version == 0 ? 0 : 1;
 }

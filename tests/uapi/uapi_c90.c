@@ -69,12 +69,9 @@ DMAPLANE_LAYOUT_CHECK(abi_version, DMAPLANE_ABI_VERSION == 1);
 DMAPLANE_LAYOUT_CHECK(buf_kind_pages, DMAPLANE_BUF_KIND_PAGES == 0);
 DMAPLANE_LAYOUT_CHECK(numa_any, DMAPLANE_NUMA_ANY == 0);
 
-/*
- * The DMAPLANE_FEAT_* bits are 1ULL constants, which strict C90 lacks;
- * __extension__ lets C90 code use them anyway, as with __u64 itself.
- */
-DMAPLANE_LAYOUT_CHECK(feat_context, __extension__ (DMAPLANE_FEAT_CONTEXT == 1));
-DMAPLANE_LAYOUT_CHECK(feat_buffer_pages, __extension__ (DMAPLANE_FEAT_BUFFER_PAGES == 2));
+/* Feature bits are plain C90 constants, usable without __extension__. */
+DMAPLANE_LAYOUT_CHECK(feat_context, DMAPLANE_FEAT_CONTEXT == 1);
+DMAPLANE_LAYOUT_CHECK(feat_buffer_pages, DMAPLANE_FEAT_BUFFER_PAGES == 2);
 
 int main(void)
 {

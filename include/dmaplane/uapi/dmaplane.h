@@ -27,10 +27,12 @@
 
 /*
  * Feature bits reported in dmaplane_info.features. A bit is set only when
- * this build of the module implements the feature.
+ * this build of the module implements the feature. The constants are
+ * unsigned int (C90 has no long long literals); the field is 64 bits wide
+ * so that later revisions can add bits above 31.
  */
-#define DMAPLANE_FEAT_CONTEXT		(1ULL << 0) /* per-open contexts, handles */
-#define DMAPLANE_FEAT_BUFFER_PAGES	(1ULL << 1) /* page-backed buffers */
+#define DMAPLANE_FEAT_CONTEXT		(1U << 0) /* per-open contexts, handles */
+#define DMAPLANE_FEAT_BUFFER_PAGES	(1U << 1) /* page-backed buffers */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.

@@ -1,0 +1,22 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# The project's C++ must build warning-free with clang as well as g++ (the
+# Meson build itself uses g++ with warning_level=3 and werror). Compiles
+# every C++ source of the project with clang++ at the same warning level,
+# -Werror, syntax only.
+#   check_clang.sh SOURCE_ROOT
+set -eu
+src=$1
+clangxx=$(command -v clang++ || command -v clang++-14 || true)
+[ -n "$clangxx" ] || { echo "FAIL: clang++ not installed (apt-get install clang)"; exit 1; }
+n=0
+for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -name '*.cpp' \
+		-not -path '*/consumer/*' | sort); do
+	extra=
+	case "$f" in *no_exceptions*) extra="-fno-exceptions -fno-rtti" ;; esac
+	# shellcheck disable=SC2086
+	"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra \
+		-I"$src/include" "$f"
+	n=$((n + 1))
+done
+echo "ok: $n C++ sources clean under $("$clangxx" --version | head -n 1)"

@@ -15,7 +15,9 @@
 #include <system_error>
 #include <vector>
 
+#include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -274,6 +276,47 @@ TEST_CASE("process death tears the context down") {
     CHECK(after.live_contexts == 1);
     CHECK(after.live_objects == 0);
     CHECK(after.live_bytes == 0);
+}
+
+// Runs `body` in a child that has dropped root (and with it every
+// capability) for uid 4242 and gid 4343, with supplementary group 4242 when
+// `in_device_group`; returns the child's exit status.
+template <class F>
+int as_unprivileged(bool in_device_group, F body) {
+    const pid_t child = fork();
+    if (child == 0) {
+        const gid_t group = 4242;
+        if (setgroups(in_device_group ? 1 : 0, &group) != 0 || setgid(4343) != 0 ||
+            setuid(4242) != 0)
+            _exit(100);
+        _exit(body());
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+TEST_CASE("the device node is 0660 and a group grants use without privileges") {
+    struct stat st{};
+    REQUIRE(stat(dmaplane::default_device_path, &st) == 0);
+    CHECK((st.st_mode & 07777) == 0660);
+    CHECK(S_ISCHR(st.st_mode));
+
+    auto try_open = [] {
+        auto dev = device::open();
+        if (!dev)
+            return dev.error().value();
+        auto info = dev->info();
+        return info ? 0 : 200;
+    };
+    // Not owner, not in the group: no access.
+    CHECK(as_unprivileged(false, try_open) == EACCES);
+    // What the udev rule in the README does: give the node to a group.
+    REQUIRE(chown(dmaplane::default_device_path, static_cast<uid_t>(-1), 4242) == 0);
+    CHECK(as_unprivileged(true, try_open) == 0);
+    CHECK(as_unprivileged(false, try_open) == EACCES);
+    REQUIRE(chown(dmaplane::default_device_path, static_cast<uid_t>(-1), st.st_gid) == 0);
 }
 
 TEST_CASE("the C++ layer reports errno values as error codes") {

@@ -1,139 +1,657 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Buffers: page-backed memory owned by a context, allocated in the
- * largest physically contiguous chunks the buddy allocator will give so
- * that scatter lists stay short.
+ * Buffers: memory owned by a context. Page-backed and huge buffers come
+ * from the buddy allocator in the largest physically contiguous chunks it
+ * will give (huge: 2 MiB chunks only), coherent ones from
+ * dma_alloc_coherent() against the module's DMA device for the node, user
+ * buffers are pinned ranges of the caller's memory. Every page is walked
+ * after allocation to report where it landed. Imported dma-bufs are
+ * buffers too (dmabuf.c).
  */
-#include <linux/gfp.h>
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include "buffer.h"
 #include "compat.h"
-#include "context.h"
+#include "dmabuf.h"
+#include "dmadev.h"
+#include "numa.h"
 
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 {
-	struct dmaplane_buffer *buf =
-		container_of(obj, struct dmaplane_buffer, obj);
-	unsigned int i;
+	struct dmaplane_buffer *buf = to_dmaplane_buffer(obj);
+	unsigned long i;
 
-	for (i = 0; i < buf->nr_chunks; i++)
-		__free_pages(buf->chunks[i].page, buf->chunks[i].order);
-	kvfree(buf->chunks);
+	WARN_ON_ONCE(!list_empty(&buf->attachments));
+	switch (buf->kind) {
+	case DMAPLANE_BUF_KIND_PAGES:
+	case DMAPLANE_BUF_KIND_HUGE:
+		for (i = 0; i < buf->nr_pages; i++)
+			__free_page(buf->pages[i]);
+		break;
+	case DMAPLANE_BUF_KIND_USER:
+		if (buf->nr_pages)
+			unpin_user_pages_dirty_lock(buf->pages, buf->nr_pages,
+						    true);
+		break;
+	case DMAPLANE_BUF_KIND_COHERENT:
+		if (buf->cpu_addr)
+			dma_free_coherent(buf->dma_dev, buf->size,
+					  buf->cpu_addr, buf->dma_addr);
+		break;
+	case DMAPLANE_BUF_KIND_IMPORTED:
+		dmaplane_dmabuf_release_import(buf);
+		break;
+	}
+	kvfree(buf->pages);
+	if (buf->pinned_mm) {
+		atomic64_sub(buf->pinned_pages, &buf->pinned_mm->pinned_vm);
+		mmdrop(buf->pinned_mm);
+	}
 	if (buf->charged)
 		dmaplane_ctx_uncharge_bytes(obj->ctx, buf->charged);
+	kfree(buf->node_pages);
+	mutex_destroy(&buf->lock);
 	kfree(buf);
 }
 
-/*
- * Fill @buf with @nr_pages pages, trying the largest order that still fits
- * first and stepping down when the allocator has none of that order left.
- * Only order 0 may sleep in reclaim; higher orders give up quickly.
+/**
+ * dmaplane_buffer_alloc() - allocate an empty buffer object.
+ * @ctx: the owning context.
+ * @kind: DMAPLANE_BUF_KIND_*.
+ *
+ * The caller fills it in, then publishes it or drops its reference (which
+ * undoes whatever was filled in).
+ * Return: the buffer or an ERR_PTR (-ENOMEM, -EMFILE).
  */
-static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
-				       unsigned long nr_pages, int nid)
+struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
+					      u32 kind)
 {
-	unsigned int order = min_t(unsigned int, DMAPLANE_MAX_PAGE_ORDER,
-				   ilog2(nr_pages));
-	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO;
+	struct dmaplane_buffer *buf;
+	int ret;
 
-	while (nr_pages) {
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	buf->kind = kind;
+	buf->cpu_node = numa_node_id();
+	buf->node = 0;
+	mutex_init(&buf->lock);
+	INIT_LIST_HEAD(&buf->attachments);
+	buf->node_pages = kcalloc(nr_node_ids, sizeof(*buf->node_pages),
+				  GFP_KERNEL_ACCOUNT);
+	if (!buf->node_pages) {
+		kfree(buf);
+		return ERR_PTR(-ENOMEM);
+	}
+	ret = dmaplane_obj_init(ctx, &buf->obj, DMAPLANE_OBJ_BUFFER,
+				dmaplane_buffer_release);
+	if (ret) {
+		kfree(buf->node_pages);
+		kfree(buf);
+		return ERR_PTR(ret);
+	}
+	return buf;
+}
+
+/**
+ * dmaplane_buffer_publish() - give a finished buffer its handle.
+ * @buf: the buffer; the caller keeps (and later drops) its own reference.
+ * @handle: receives the handle.
+ * @mmap_offset: receives the mmap(2) offset of the buffer's first byte.
+ *
+ * Return: 0 or a negative errno.
+ */
+int dmaplane_buffer_publish(struct dmaplane_buffer *buf, u32 *handle,
+			    u64 *mmap_offset)
+{
+	int ret;
+
+	ret = dmaplane_obj_publish(&buf->obj, handle);
+	if (ret)
+		return ret;
+	*mmap_offset = (u64)*handle << DMAPLANE_MMAP_HANDLE_SHIFT;
+	return 0;
+}
+
+/**
+ * dmaplane_buffer_lookup() - find a buffer of @ctx by handle.
+ * @ctx: the context.
+ * @handle: the handle.
+ *
+ * Return: the buffer with a reference, or ERR_PTR(-ENOENT).
+ */
+struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
+					       u32 handle)
+{
+	struct dmaplane_obj *obj;
+
+	obj = dmaplane_obj_lookup(ctx, handle, DMAPLANE_OBJ_BUFFER);
+	if (IS_ERR(obj))
+		return ERR_CAST(obj);
+	return to_dmaplane_buffer(obj);
+}
+
+/*
+ * Charge @nr_pages to the caller's pinned_vm against RLIMIT_MEMLOCK, as
+ * RDMA memory registration does; CAP_IPC_LOCK lifts the limit.
+ */
+static int dmaplane_buffer_charge_pinned(struct dmaplane_buffer *buf,
+					 unsigned long nr_pages)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	s64 pinned;
+
+	if (!mm)
+		return -EINVAL;
+	pinned = atomic64_add_return(nr_pages, &mm->pinned_vm);
+	if (pinned > limit && !capable(CAP_IPC_LOCK)) {
+		atomic64_sub(nr_pages, &mm->pinned_vm);
+		return -ENOMEM;
+	}
+	mmgrab(mm);
+	buf->pinned_mm = mm;
+	buf->pinned_pages = nr_pages;
+	return 0;
+}
+
+static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
+				       const struct dmaplane_numa_req *req,
+				       unsigned int min_order)
+{
+	unsigned long nr = buf->size >> PAGE_SHIFT;
+	unsigned int max_order = min_t(unsigned int, DMAPLANE_MAX_PAGE_ORDER,
+				       ilog2(nr));
+	unsigned int order, chunk = 0, tries = 0, i;
+
+	if (req->policy == DMAPLANE_NUMA_INTERLEAVE) {
+		/* Small enough chunks that every node of the set gets some. */
+		unsigned long share = nr / hweight64(req->mask);
+
+		max_order = max(min_order, min_t(unsigned int, max_order,
+						 share ? ilog2(share) : 0));
+	}
+	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	if (!buf->pages)
+		return -ENOMEM;
+
+	order = max_order;
+	while (buf->nr_pages < nr) {
+		gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN;
+		int nid = dmaplane_numa_chunk_node(req, chunk);
 		struct page *page;
-		gfp_t flags = gfp;
 
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		while ((1UL << order) > nr_pages)
+		while ((1UL << order) > nr - buf->nr_pages)
 			order--;
-		if (order)
-			flags |= __GFP_NORETRY | __GFP_NOWARN;
-		page = alloc_pages_node(nid, flags, order);
+		if (order > min_order)
+			gfp |= __GFP_NORETRY;
+		if (req->strict)
+			gfp |= __GFP_THISNODE;
+		if (nid == NUMA_NO_NODE && req->policy == DMAPLANE_NUMA_ANY)
+			page = alloc_pages(gfp, order);	/* task mempolicy */
+		else
+			page = alloc_pages_node(nid, gfp, order);
 		if (!page) {
-			if (!order)
-				return -ENOMEM;
-			order--;
-			continue;
+			if (order > min_order) {
+				order--;
+				continue;
+			}
+			/* Interleave: let the next node of the set try. */
+			if (req->policy == DMAPLANE_NUMA_INTERLEAVE &&
+			    ++tries < hweight64(req->mask)) {
+				chunk++;
+				order = max_order;
+				continue;
+			}
+			return -ENOMEM;
 		}
-		buf->chunks[buf->nr_chunks].page = page;
-		buf->chunks[buf->nr_chunks].order = order;
+		tries = 0;
+		/* Each page gets its own refcount, so it can be mapped. */
+		split_page(page, order);
+		for (i = 0; i < (1U << order); i++)
+			buf->pages[buf->nr_pages++] = page + i;
 		buf->nr_chunks++;
-		nr_pages -= 1UL << order;
+		chunk++;
+		if (req->policy == DMAPLANE_NUMA_INTERLEAVE)
+			order = max_order;
+		cond_resched();
+	}
+	return 0;
+}
+
+static int dmaplane_buffer_pin_user(struct dmaplane_buffer *buf, u64 addr)
+{
+	unsigned long nr = buf->size >> PAGE_SHIFT;
+	unsigned long i;
+
+	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	if (!buf->pages)
+		return -ENOMEM;
+	while (buf->nr_pages < nr) {
+		int want = min_t(unsigned long, nr - buf->nr_pages, SZ_64K);
+		int got;
+
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		got = pin_user_pages_fast(addr + (buf->nr_pages << PAGE_SHIFT),
+					  want, FOLL_WRITE | FOLL_LONGTERM,
+					  buf->pages + buf->nr_pages);
+		if (got < 0)
+			return got;
+		if (got == 0)
+			return -EFAULT;
+		buf->nr_pages += got;
+	}
+	for (i = 0; i < nr; i++)
+		if (!i || page_to_pfn(buf->pages[i]) !=
+			  page_to_pfn(buf->pages[i - 1]) + 1)
+			buf->nr_chunks++;
+	return 0;
+}
+
+static int dmaplane_buffer_alloc_coherent(struct dmaplane_buffer *buf,
+					  const struct dmaplane_numa_req *req)
+{
+	buf->dma_dev = dmaplane_dmadev(req->nid);
+	buf->cpu_addr = dma_alloc_coherent(buf->dma_dev, buf->size,
+					   &buf->dma_addr,
+					   GFP_KERNEL | __GFP_NOWARN);
+	if (!buf->cpu_addr)
+		return -ENOMEM;
+	buf->nr_chunks = 1;
+	return 0;
+}
+
+static struct page *dmaplane_buffer_page(struct dmaplane_buffer *buf,
+					 unsigned long i)
+{
+	void *addr;
+
+	if (buf->pages)
+		return buf->pages[i];
+	addr = buf->cpu_addr + (i << PAGE_SHIFT);
+	return is_vmalloc_addr(addr) ? vmalloc_to_page(addr) :
+				       virt_to_page(addr);
+}
+
+/*
+ * Walk every page, count pages per node, and decide whether the request
+ * was met. Return: true when some page sits outside the nodes asked for.
+ */
+static bool dmaplane_buffer_verify(struct dmaplane_buffer *buf,
+				   const struct dmaplane_numa_req *req,
+				   bool *all_local)
+{
+	unsigned long i, n = buf->size >> PAGE_SHIFT;
+	bool fallback = false;
+
+	*all_local = true;
+	for (i = 0; i < n; i++) {
+		int nid = page_to_nid(dmaplane_buffer_page(buf, i));
+
+		buf->node_pages[nid]++;
+		if (!dmaplane_numa_wanted(req, nid))
+			fallback = true;
+		if (nid != buf->cpu_node)
+			*all_local = false;
+	}
+	return fallback;
+}
+
+static int dmaplane_buffer_check_args(const struct dmaplane_buffer_create *args,
+				      u64 *size)
+{
+	u64 align = PAGE_SIZE;
+
+	if (args->flags || args->__pad0 || args->handle || args->mmap_offset ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	switch (args->kind) {
+	case DMAPLANE_BUF_KIND_PAGES:
+	case DMAPLANE_BUF_KIND_COHERENT:
+		break;
+	case DMAPLANE_BUF_KIND_HUGE:
+		align = DMAPLANE_HUGE_CHUNK_SIZE;
+		break;
+	case DMAPLANE_BUF_KIND_USER:
+		/* The memory exists already: nothing to place, nothing to round. */
+		if (args->numa_policy != DMAPLANE_NUMA_ANY ||
+		    !PAGE_ALIGNED(args->user_addr) || !PAGE_ALIGNED(args->size) ||
+		    !args->user_addr)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (args->kind != DMAPLANE_BUF_KIND_USER && args->user_addr)
+		return -EINVAL;
+	if (args->kind == DMAPLANE_BUF_KIND_COHERENT &&
+	    args->numa_policy == DMAPLANE_NUMA_INTERLEAVE)
+		return -EINVAL;	/* one contiguous region sits on one node */
+	if (!args->size)
+		return -EINVAL;
+	if (args->size > dmaplane_limits.max_buffer_bytes ||
+	    check_add_overflow(args->size, align - 1, size))
+		return -E2BIG;
+	*size &= ~(align - 1);
+	if (*size > dmaplane_limits.max_buffer_bytes)
+		return -E2BIG;
+	if (args->kind == DMAPLANE_BUF_KIND_USER) {
+		u64 end;
+
+		if (check_add_overflow(args->user_addr, *size, &end) ||
+		    !access_ok(u64_to_user_ptr(args->user_addr), *size))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/**
+ * dmaplane_ioctl_buffer_create() - DMAPLANE_IOC_BUFFER_CREATE.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_buffer_create; size, handle and mmap_offset are
+ *	written back.
+ *
+ * Return: 0 or a negative errno (see the UAPI header).
+ */
+int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_buffer_create *args = data;
+	struct dmaplane_numa_req req;
+	struct dmaplane_buffer *buf;
+	bool fallback, all_local;
+	u64 size;
+	int ret;
+
+	ret = dmaplane_buffer_check_args(args, &size);
+	if (ret)
+		return ret;
+	ret = dmaplane_numa_resolve(args, &req);
+	if (ret)
+		return ret;
+
+	buf = dmaplane_buffer_alloc(ctx, args->kind);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	/* From here on dmaplane_buffer_release() undoes whatever was done. */
+	buf->size = size;
+	buf->numa_policy = args->numa_policy;
+	buf->node = args->node;
+	buf->node_mask = args->node_mask;
+	buf->placement = req.placement;
+	ret = dmaplane_ctx_charge_bytes(ctx, size);
+	if (ret)
+		goto out_put;
+	buf->charged = size;
+	ret = dmaplane_buffer_charge_pinned(buf, size >> PAGE_SHIFT);
+	if (ret)
+		goto out_put;
+
+	switch (args->kind) {
+	case DMAPLANE_BUF_KIND_PAGES:
+		ret = dmaplane_buffer_alloc_pages(buf, &req, 0);
+		break;
+	case DMAPLANE_BUF_KIND_HUGE:
+		ret = dmaplane_buffer_alloc_pages(buf, &req,
+			ilog2(DMAPLANE_HUGE_CHUNK_SIZE >> PAGE_SHIFT));
+		break;
+	case DMAPLANE_BUF_KIND_COHERENT:
+		ret = dmaplane_buffer_alloc_coherent(buf, &req);
+		break;
+	case DMAPLANE_BUF_KIND_USER:
+		ret = dmaplane_buffer_pin_user(buf, args->user_addr);
+		break;
+	}
+	if (ret)
+		goto out_fail;
+
+	fallback = dmaplane_buffer_verify(buf, &req, &all_local);
+	if (fallback && req.strict) {
+		ret = -ENOMEM;
+		goto out_fail;
+	}
+	if (fallback)
+		buf->placement |= DMAPLANE_PLACEMENT_FALLBACK;
+	dmaplane_numa_count(fallback, all_local);
+
+	ret = dmaplane_buffer_publish(buf, &args->handle, &args->mmap_offset);
+	if (ret)
+		goto out_put;
+	args->size = size;
+	dmaplane_buffer_put(buf);
+	return 0;
+
+out_fail:
+	if (ret == -ENOMEM && req.nid != NUMA_NO_NODE)
+		pr_info_ratelimited("dmaplane: node %d cannot supply %llu bytes of kind %u (policy %u)\n",
+				    req.nid, size, args->kind, req.policy);
+out_put:
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
+/**
+ * dmaplane_ioctl_buffer_info() - DMAPLANE_IOC_BUFFER_INFO.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_buffer_info.
+ *
+ * Return: 0, -ENOENT, -EINVAL or -EFAULT.
+ */
+int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_buffer_info *args = data;
+	struct dmaplane_buffer *buf;
+	u32 n;
+	int ret = 0;
+
+	if (args->flags || memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	buf = dmaplane_buffer_lookup(ctx, args->handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	args->size = buf->size;
+	args->kind = buf->kind;
+	args->numa_policy = buf->numa_policy;
+	args->node = buf->node;
+	args->placement = buf->placement;
+	args->node_mask = buf->node_mask;
+	args->mmap_offset = (u64)buf->obj.handle << DMAPLANE_MMAP_HANDLE_SHIFT;
+	args->nr_chunks = buf->nr_chunks;
+	args->cpu_node = buf->cpu_node;
+	args->nr_node_ids = nr_node_ids;
+	n = min_t(u32, args->node_pages_len, nr_node_ids);
+	if (n && copy_to_user(u64_to_user_ptr(args->node_pages), buf->node_pages,
+			      array_size(n, sizeof(u64))))
+		ret = -EFAULT;
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
+/* Copy between user memory and the buffer's pages, a page at a time. */
+static int dmaplane_buffer_rw_pages(struct dmaplane_buffer *buf, u64 offset,
+				    u64 length, void __user *uptr, bool write)
+{
+	while (length) {
+		unsigned long idx = offset >> PAGE_SHIFT;
+		unsigned int in_page = offset & ~PAGE_MASK;
+		unsigned int n = min_t(u64, PAGE_SIZE - in_page, length);
+		void *vaddr;
+		unsigned long left;
+
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		vaddr = kmap_local_page(buf->pages[idx]);
+		if (write)
+			left = copy_from_user(vaddr + in_page, uptr, n);
+		else
+			left = copy_to_user(uptr, vaddr + in_page, n);
+		kunmap_local(vaddr);
+		if (left)
+			return -EFAULT;
+		offset += n;
+		uptr += n;
+		length -= n;
 		cond_resched();
 	}
 	return 0;
 }
 
 /**
- * dmaplane_buffer_create() - DMAPLANE_IOC_BUFFER_CREATE.
+ * dmaplane_ioctl_buffer_rw() - DMAPLANE_IOC_BUFFER_RW.
  * @ctx: the calling context.
- * @args: the ioctl argument, already copied in; size and handle are
- *	written back.
+ * @data: struct dmaplane_buffer_rw.
  *
- * Return: 0 or a negative errno (see the UAPI header).
+ * Return: 0, -ENOENT, -EINVAL, -EFAULT, -EINTR or -EOPNOTSUPP.
  */
-int dmaplane_buffer_create(struct dmaplane_ctx *ctx,
-			   struct dmaplane_buffer_create *args)
+int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data)
 {
+	struct dmaplane_buffer_rw *args = data;
+	void __user *uptr = u64_to_user_ptr(args->user_ptr);
+	bool write = args->flags & DMAPLANE_RW_WRITE;
 	struct dmaplane_buffer *buf;
-	unsigned long nr_pages;
-	u64 size;
-	u32 handle;
+	u64 end;
 	int ret;
 
-	if (args->flags || args->__pad0 || args->handle ||
+	if ((args->flags & ~DMAPLANE_RW_WRITE) ||
 	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
 		return -EINVAL;
-	if (args->kind != DMAPLANE_BUF_KIND_PAGES ||
-	    args->numa_policy != DMAPLANE_NUMA_ANY || args->node)
-		return -EINVAL;
-	if (!args->size)
-		return -EINVAL;
-	if (args->size > dmaplane_limits.max_buffer_bytes ||
-	    check_add_overflow(args->size, (u64)PAGE_SIZE - 1, &size))
-		return -E2BIG;
-	size &= PAGE_MASK;
-	nr_pages = size >> PAGE_SHIFT;
-
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
-	if (!buf)
-		return -ENOMEM;
-	ret = dmaplane_obj_init(ctx, &buf->obj, DMAPLANE_OBJ_BUFFER,
-				dmaplane_buffer_release);
-	if (ret) {
-		kfree(buf);
-		return ret;
-	}
-	/* From here on dmaplane_buffer_release() undoes whatever was done. */
-	buf->kind = args->kind;
-	buf->size = size;
-	ret = dmaplane_ctx_charge_bytes(ctx, size);
-	if (ret)
-		goto out_put;
-	buf->charged = size;
-
-	/* Worst case one chunk per page; usually far fewer. */
-	buf->chunks = kvcalloc(nr_pages, sizeof(*buf->chunks),
-			       GFP_KERNEL_ACCOUNT);
-	if (!buf->chunks) {
-		ret = -ENOMEM;
+	buf = dmaplane_buffer_lookup(ctx, args->handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	if (check_add_overflow(args->offset, args->length, &end) ||
+	    end > buf->size) {
+		ret = -EINVAL;
 		goto out_put;
 	}
-	ret = dmaplane_buffer_alloc_pages(buf, nr_pages, NUMA_NO_NODE);
-	if (ret)
-		goto out_put;
-
-	ret = dmaplane_obj_publish(&buf->obj, &handle);
-	if (ret)
-		goto out_put;
-	args->handle = handle;
-	args->size = size;
-	dmaplane_obj_put(&buf->obj);
-	return 0;
-
+	switch (buf->kind) {
+	case DMAPLANE_BUF_KIND_COHERENT:
+		if (write)
+			ret = copy_from_user(buf->cpu_addr + args->offset, uptr,
+					     args->length) ? -EFAULT : 0;
+		else
+			ret = copy_to_user(uptr, buf->cpu_addr + args->offset,
+					   args->length) ? -EFAULT : 0;
+		break;
+	case DMAPLANE_BUF_KIND_IMPORTED:
+		ret = dmaplane_dmabuf_rw_import(buf, args->offset, args->length,
+						uptr, write);
+		break;
+	default:
+		ret = dmaplane_buffer_rw_pages(buf, args->offset, args->length,
+					       uptr, write);
+		break;
+	}
 out_put:
-	dmaplane_obj_put(&buf->obj);
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
+static void dmaplane_vm_open(struct vm_area_struct *vma)
+{
+	struct dmaplane_buffer *buf = vma->vm_private_data;
+
+	dmaplane_obj_get(&buf->obj);
+}
+
+static void dmaplane_vm_close(struct vm_area_struct *vma)
+{
+	dmaplane_buffer_put(vma->vm_private_data);
+}
+
+static const struct vm_operations_struct dmaplane_vm_ops = {
+	.open = dmaplane_vm_open,
+	.close = dmaplane_vm_close,
+};
+
+/**
+ * dmaplane_buffer_map_range() - map a buffer from page @pgoff into @vma.
+ * @buf: the buffer; the caller's reference is consumed on success (the
+ *	mapping keeps it, or drops it when the mapping needs none).
+ * @vma: the new mapping, mmap_lock held for writing.
+ * @pgoff: first page of the buffer to map.
+ *
+ * Return: 0, -EINVAL (range beyond the buffer), -EOPNOTSUPP (USER
+ * buffers: the memory is the caller's own already), or an mm error.
+ */
+int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
+			      struct vm_area_struct *vma, unsigned long pgoff)
+{
+	unsigned long npages = vma_pages(vma);
+	unsigned long end;
+	int ret;
+
+	if (check_add_overflow(pgoff, npages, &end) ||
+	    end > (buf->size >> PAGE_SHIFT))
+		return -EINVAL;
+	/* Not inherited by fork, never grown, not in core dumps. */
+	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+
+	switch (buf->kind) {
+	case DMAPLANE_BUF_KIND_PAGES:
+	case DMAPLANE_BUF_KIND_HUGE: {
+		unsigned long num = npages;
+
+		ret = vm_insert_pages(vma, vma->vm_start, buf->pages + pgoff,
+				      &num);
+		if (!ret && num)
+			ret = -EFAULT;
+		break;
+	}
+	case DMAPLANE_BUF_KIND_COHERENT:
+		/* dma_mmap_coherent() reads the offset from vm_pgoff. */
+		vma->vm_pgoff = pgoff;
+		ret = dma_mmap_coherent(buf->dma_dev, vma, buf->cpu_addr,
+					buf->dma_addr, buf->size);
+		break;
+	case DMAPLANE_BUF_KIND_IMPORTED:
+		/* The exporter maps it; the mapping holds the dma-buf file. */
+		ret = dma_buf_mmap(buf->import, vma, pgoff);
+		if (!ret)
+			dmaplane_buffer_put(buf);
+		return ret;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (ret)
+		return ret;
+	vma->vm_private_data = buf;
+	vma->vm_ops = &dmaplane_vm_ops;
+	return 0;
+}
+
+/**
+ * dmaplane_mmap() - mmap(2) on /dev/dmaplane.
+ * @ctx: the file's context.
+ * @vma: the new mapping; its offset names a handle of @ctx (bits 40 and
+ *	up) and a page-aligned offset within that buffer.
+ *
+ * Return: 0, -ENOENT (no such buffer), -EINVAL (beyond the buffer), ...
+ */
+int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
+{
+	const unsigned int shift = DMAPLANE_MMAP_HANDLE_SHIFT - PAGE_SHIFT;
+	u64 handle = vma->vm_pgoff >> shift;
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	if (handle > DMAPLANE_MAX_HANDLE)
+		return -ENOENT;
+	buf = dmaplane_buffer_lookup(ctx, handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ret = dmaplane_buffer_map_range(buf, vma,
+					vma->vm_pgoff & ((1UL << shift) - 1));
+	if (ret)
+		dmaplane_buffer_put(buf);
 	return ret;
 }

@@ -2,33 +2,88 @@
 #ifndef DMAPLANE_BUFFER_H
 #define DMAPLANE_BUFFER_H
 
+#include <linux/dma-buf.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+
+#include "context.h"
 #include "internal.h"
 
-/* One physically contiguous run of pages from the buddy allocator. */
-struct dmaplane_chunk {
-	struct page *page;
-	unsigned int order;
-};
+/* Bits 40 and up of an mmap offset name the handle, the rest the offset. */
+#define DMAPLANE_MMAP_HANDLE_SHIFT	40
+#define DMAPLANE_MAX_HANDLE		((1U << (63 - DMAPLANE_MMAP_HANDLE_SHIFT)) - 1)
 
 /**
- * struct dmaplane_buffer - a DMA-able buffer owned by a context.
+ * struct dmaplane_buffer - memory owned by a context.
  * @obj:	object header (handle, references, owner).
- * @size:	bytes, a whole number of pages.
+ * @size:	bytes.
  * @kind:	DMAPLANE_BUF_KIND_*.
- * @charged:	bytes charged to the owner (0 until the charge succeeded).
- * @nr_chunks:	used entries in @chunks.
- * @chunks:	the backing runs, largest first.
+ * @numa_policy, @node, @node_mask: the placement asked for.
+ * @placement:	DMAPLANE_PLACEMENT_* flags found after allocation.
+ * @cpu_node:	node of the CPU that created the buffer.
+ * @node_pages:	pages per node, [nr_node_ids], by walking every page.
+ * @nr_chunks:	physically contiguous runs.
+ * @charged:	bytes charged to the owning context (0 if none).
+ * @pinned_mm:	mm whose pinned_vm carries @pinned_pages (held with mmgrab).
+ * @nr_pages, @pages: PAGES, HUGE, USER: every page, in order.
+ * @dma_dev, @cpu_addr, @dma_addr: COHERENT.
+ * @import, @import_attach, @import_sgt: IMPORTED.
+ * @lock:	protects @attachments.
+ * @attachments: struct dmaplane_attachment of our exported dma-bufs.
  */
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
 	u64 size;
 	u32 kind;
-	u64 charged;
+	u32 numa_policy;
+	u32 node;
+	u64 node_mask;
+	u32 placement;
+	int cpu_node;
+	u64 *node_pages;
 	unsigned int nr_chunks;
-	struct dmaplane_chunk *chunks;
+	u64 charged;
+	struct mm_struct *pinned_mm;
+	unsigned long pinned_pages;
+
+	unsigned long nr_pages;
+	struct page **pages;
+
+	struct device *dma_dev;
+	void *cpu_addr;
+	dma_addr_t dma_addr;
+
+	struct dma_buf *import;
+	struct dma_buf_attachment *import_attach;
+	struct sg_table *import_sgt;
+
+	struct mutex lock;
+	struct list_head attachments;
 };
 
-int dmaplane_buffer_create(struct dmaplane_ctx *ctx,
-			   struct dmaplane_buffer_create *args);
+static inline struct dmaplane_buffer *to_dmaplane_buffer(struct dmaplane_obj *obj)
+{
+	return container_of(obj, struct dmaplane_buffer, obj);
+}
+
+struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
+					       u32 handle);
+static inline void dmaplane_buffer_put(struct dmaplane_buffer *buf)
+{
+	dmaplane_obj_put(&buf->obj);
+}
+
+struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
+					      u32 kind);
+int dmaplane_buffer_publish(struct dmaplane_buffer *buf, u32 *handle,
+			    u64 *mmap_offset);
+int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
+			      struct vm_area_struct *vma, unsigned long pgoff);
+
+int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data);
+int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data);
+int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data);
+int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma);
 
 #endif /* DMAPLANE_BUFFER_H */

@@ -43,4 +43,16 @@ static inline void dmaplane_vm_flags_set(struct vm_area_struct *vma,
 #define DMAPLANE_MAX_PAGE_ORDER (MAX_ORDER - 1)
 #endif
 
+/*
+ * dma-buf vmap moved to the dynamic locking rules in 6.2: the plain call
+ * then expects the reservation lock held, and *_unlocked takes it.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define dmaplane_dma_buf_vmap(dmabuf, map) dma_buf_vmap_unlocked(dmabuf, map)
+#define dmaplane_dma_buf_vunmap(dmabuf, map) dma_buf_vunmap_unlocked(dmabuf, map)
+#else
+#define dmaplane_dma_buf_vmap(dmabuf, map) dma_buf_vmap(dmabuf, map)
+#define dmaplane_dma_buf_vunmap(dmabuf, map) dma_buf_vunmap(dmabuf, map)
+#endif
+
 #endif /* DMAPLANE_COMPAT_H */

@@ -6,6 +6,7 @@
  */
 #include <linux/slab.h>
 
+#include "buffer.h"
 #include "context.h"
 
 /**
@@ -173,8 +174,9 @@ int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle)
 	int ret;
 
 	dmaplane_obj_get(obj);
-	ret = xa_alloc(&obj->ctx->objects, handle, obj, xa_limit_31b,
-		       GFP_KERNEL_ACCOUNT);
+	/* Handles stay below 2^23 so that they fit an mmap offset. */
+	ret = xa_alloc(&obj->ctx->objects, handle, obj,
+		       XA_LIMIT(1, DMAPLANE_MAX_HANDLE), GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		dmaplane_obj_put(obj);
 		return ret == -EBUSY ? -EMFILE : ret;

@@ -13,7 +13,12 @@
 
 #include "dmaplane/uapi/dmaplane.h"
 
-#define DMAPLANE_FEATURES (DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES)
+#define DMAPLANE_FEATURES						\
+	(DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES |		\
+	 DMAPLANE_FEAT_BUFFER_HUGE | DMAPLANE_FEAT_BUFFER_COHERENT |	\
+	 DMAPLANE_FEAT_BUFFER_USER | DMAPLANE_FEAT_NUMA |		\
+	 DMAPLANE_FEAT_MMAP | DMAPLANE_FEAT_DMABUF_EXPORT |		\
+	 DMAPLANE_FEAT_DMABUF_IMPORT | DMAPLANE_FEAT_TOPOLOGY)
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
 struct dmaplane_limits {
@@ -28,6 +33,9 @@ struct dmaplane_stats {
 	atomic64_t live_contexts;
 	atomic64_t live_objects;
 	atomic64_t live_bytes;
+	atomic64_t numa_local_allocs;
+	atomic64_t numa_remote_allocs;
+	atomic64_t numa_fallback_allocs;
 };
 
 extern struct dmaplane_limits dmaplane_limits;

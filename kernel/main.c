@@ -17,6 +17,9 @@
 
 #include "buffer.h"
 #include "context.h"
+#include "dmabuf.h"
+#include "dmadev.h"
+#include "numa.h"
 
 struct dmaplane_limits dmaplane_limits = {
 	.max_objects_per_context = 65536,
@@ -29,6 +32,9 @@ struct dmaplane_stats dmaplane_stats = {
 	.live_contexts = ATOMIC64_INIT(0),
 	.live_objects = ATOMIC64_INIT(0),
 	.live_bytes = ATOMIC64_INIT(0),
+	.numa_local_allocs = ATOMIC64_INIT(0),
+	.numa_remote_allocs = ATOMIC64_INIT(0),
+	.numa_fallback_allocs = ATOMIC64_INIT(0),
 };
 
 module_param_named(max_objects_per_context,
@@ -92,12 +98,13 @@ static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
 	info->live_contexts = atomic64_read(&dmaplane_stats.live_contexts);
 	info->live_objects = atomic64_read(&dmaplane_stats.live_objects);
 	info->live_bytes = atomic64_read(&dmaplane_stats.live_bytes);
+	info->numa_local_allocs =
+		atomic64_read(&dmaplane_stats.numa_local_allocs);
+	info->numa_remote_allocs =
+		atomic64_read(&dmaplane_stats.numa_remote_allocs);
+	info->numa_fallback_allocs =
+		atomic64_read(&dmaplane_stats.numa_fallback_allocs);
 	return 0;
-}
-
-static int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
-{
-	return dmaplane_buffer_create(ctx, data);
 }
 
 static int dmaplane_ioctl_object_destroy(struct dmaplane_ctx *ctx, void *data)
@@ -114,6 +121,12 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_info info;
 	struct dmaplane_buffer_create buffer_create;
 	struct dmaplane_object_destroy object_destroy;
+	struct dmaplane_buffer_info buffer_info;
+	struct dmaplane_buffer_export buffer_export;
+	struct dmaplane_buffer_import buffer_import;
+	struct dmaplane_buffer_rw buffer_rw;
+	struct dmaplane_topology topology;
+	struct dmaplane_numa_bench numa_bench;
 };
 
 struct dmaplane_ioctl_desc {
@@ -129,6 +142,12 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_CREATE, dmaplane_ioctl_buffer_create),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_OBJECT_DESTROY,
 		       dmaplane_ioctl_object_destroy),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_INFO, dmaplane_ioctl_buffer_info),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_EXPORT, dmaplane_ioctl_buffer_export),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_IMPORT, dmaplane_ioctl_buffer_import),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_RW, dmaplane_ioctl_buffer_rw),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_TOPOLOGY, dmaplane_ioctl_topology),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_NUMA_BENCH, dmaplane_ioctl_numa_bench),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,
@@ -163,6 +182,11 @@ static long dmaplane_ioctl(struct file *file, unsigned int cmd,
 	return 0;
 }
 
+static int dmaplane_file_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return dmaplane_mmap(file->private_data, vma);
+}
+
 static int dmaplane_open(struct inode *inode, struct file *file)
 {
 	struct dmaplane_ctx *ctx;
@@ -186,6 +210,7 @@ static const struct file_operations dmaplane_fops = {
 	.release = dmaplane_release,
 	.unlocked_ioctl = dmaplane_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = dmaplane_file_mmap,
 	.llseek = no_llseek,
 };
 
@@ -201,9 +226,20 @@ static int __init dmaplane_init(void)
 {
 	int ret;
 
+	/* The mmap offset carries the byte offset in its low 40 bits. */
+	if (dmaplane_limits.max_buffer_bytes > (1ULL << DMAPLANE_MMAP_HANDLE_SHIFT)) {
+		pr_err("dmaplane: max_buffer_bytes above 1 TiB\n");
+		return -EINVAL;
+	}
+	ret = dmaplane_dmadev_init();
+	if (ret) {
+		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
+		return ret;
+	}
 	ret = misc_register(&dmaplane_misc);
 	if (ret) {
 		pr_err("dmaplane: misc_register failed: %d\n", ret);
+		dmaplane_dmadev_exit();
 		return ret;
 	}
 	pr_info("dmaplane: ABI %u loaded, features %#llx\n",
@@ -216,6 +252,7 @@ static void __exit dmaplane_exit(void)
 	s64 contexts, objects, bytes;
 
 	misc_deregister(&dmaplane_misc);
+	dmaplane_dmadev_exit();
 	contexts = atomic64_read(&dmaplane_stats.live_contexts);
 	objects = atomic64_read(&dmaplane_stats.live_objects);
 	bytes = atomic64_read(&dmaplane_stats.live_bytes);

@@ -1,19 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
-// dmaplane::device: an open /dev/dmaplane (one kernel context) and the
-// module description returned by DMAPLANE_IOC_GET_INFO.
+// dmaplane::device: an open /dev/dmaplane (one kernel context), the module
+// description returned by DMAPLANE_IOC_GET_INFO, and the calls that create
+// buffers on it (allocate, pin_user, import_dmabuf).
 
 #ifndef DMAPLANE_DEVICE_HPP
 #define DMAPLANE_DEVICE_HPP
 
-#include <charconv>
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include <fcntl.h>
 
+#include "dmaplane/buffer.hpp"
+#include "dmaplane/detail/format.hpp"
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/result.hpp"
@@ -50,6 +56,15 @@ struct device_info {
     std::uint64_t live_objects = 0;
     /// Buffer bytes not yet freed, module-wide.
     std::uint64_t live_bytes = 0;
+    /// Buffers created with all pages on the creating CPU's node,
+    /// module-wide.
+    std::uint64_t numa_local_allocs = 0;
+    /// Buffers created with all pages on another node that was asked for,
+    /// module-wide.
+    std::uint64_t numa_remote_allocs = 0;
+    /// Buffers created with pages outside the nodes their policy asked for,
+    /// module-wide.
+    std::uint64_t numa_fallback_allocs = 0;
 
     /// True when every bit of `feature_bit` (one DMAPLANE_FEAT_* or several
     /// or-ed together) is set in features; false for 0.
@@ -62,6 +77,10 @@ struct device_info {
 /// handle created through it belongs to it, and closing it (destruction)
 /// frees them all. Move-only; a default-constructed or moved-from device is
 /// empty, and its calls fail with EBADF.
+///
+/// The buffers it creates refer to its descriptor without owning it, so the
+/// device must outlive them (moving it is fine: the descriptor stays the
+/// same). Mappings and dma-bufs of its buffers outlive it safely.
 ///
 /// Thread-safety: the kernel serialises each command itself, so const
 /// members may be called from several threads at once; moving or
@@ -107,7 +126,84 @@ public:
         out.live_contexts = raw.live_contexts;
         out.live_objects = raw.live_objects;
         out.live_bytes = raw.live_bytes;
+        out.numa_local_allocs = raw.numa_local_allocs;
+        out.numa_remote_allocs = raw.numa_remote_allocs;
+        out.numa_fallback_allocs = raw.numa_fallback_allocs;
         return out;
+    }
+
+    /// Allocates a buffer owned by this open file (DMAPLANE_IOC_BUFFER_CREATE)
+    /// of options.kind (pages, huge or coherent) with options.numa's policy.
+    /// The returned buffer refers to this device without owning it: the
+    /// device must outlive it.
+    ///
+    /// Errors: EINVAL before any system call when options.kind is user or
+    /// imported (see pin_user() and import_dmabuf()), or when
+    /// options.numa.device_name is DMAPLANE_DEVICE_NAME_MAX characters or
+    /// longer or holds a NUL; EBADF on an empty device; ENOTTY when the file
+    /// is not a dmaplane device; from the module: EINVAL (bad field, node
+    /// out of range, a field the policy does not use set), ENODEV (node
+    /// offline or without memory, no such device), E2BIG, EMFILE, ENOSPC,
+    /// ENOMEM (including a bind node that cannot supply the size and
+    /// RLIMIT_MEMLOCK).
+    [[nodiscard]] result<buffer> allocate(const buffer_options& options) const noexcept {
+        if (options.kind == buffer_kind::user || options.kind == buffer_kind::imported)
+            return make_error(EINVAL);
+        const std::string_view name = options.numa.device_name;
+        char name_z[DMAPLANE_DEVICE_NAME_MAX] = {};
+        if (name.size() >= sizeof name_z || name.find('\0') != std::string_view::npos)
+            return make_error(EINVAL);
+        if (!name.empty())
+            std::memcpy(name_z, name.data(), name.size());
+
+        dmaplane_buffer_create raw{};
+        raw.size = options.size;
+        raw.kind = static_cast<std::uint32_t>(options.kind);
+        raw.numa_policy = static_cast<std::uint32_t>(options.numa.mode);
+        raw.node = options.numa.node;
+        raw.node_mask = options.numa.node_mask;
+        raw.device_name = name.empty() ? 0U : detail::user_ptr(name_z);
+        return create(raw);
+    }
+
+    /// Pins the caller's memory `memory` as a buffer of kind user
+    /// (DMAPLANE_IOC_BUFFER_CREATE); the pages stay pinned until the buffer
+    /// is destroyed. `memory` must be writable, start on a page boundary and
+    /// be a non-zero multiple of the page size.
+    ///
+    /// Errors: EINVAL before any system call when `memory` is empty or not
+    /// page-aligned at either end; EBADF on an empty device; ENOTTY when the
+    /// file is not a dmaplane device; from the module: EFAULT (range not
+    /// mapped or not writable), E2BIG, EMFILE, ENOSPC, ENOMEM
+    /// (RLIMIT_MEMLOCK without CAP_IPC_LOCK).
+    [[nodiscard]] result<buffer> pin_user(std::span<std::byte> memory) const noexcept {
+        const std::uint64_t addr = detail::user_ptr(memory.data());
+        if (!detail::page_aligned_range(addr, memory.size(), detail::sys::page_size()))
+            return make_error(EINVAL);
+        dmaplane_buffer_create raw{};
+        raw.size = memory.size();
+        raw.kind = DMAPLANE_BUF_KIND_USER;
+        raw.numa_policy = DMAPLANE_NUMA_ANY;
+        raw.user_addr = addr;
+        return create(raw);
+    }
+
+    /// Imports the dma-buf `dmabuf_fd` as a buffer of kind imported
+    /// (DMAPLANE_IOC_BUFFER_IMPORT). The buffer holds its own reference on
+    /// the dma-buf: the caller keeps ownership of `dmabuf_fd` and may close
+    /// it at once.
+    ///
+    /// Errors: EBADF on an empty device or when `dmabuf_fd` is not open;
+    /// ENOTTY when the file is not a dmaplane device; EINVAL (not a
+    /// dma-buf), E2BIG, ENOSPC, EMFILE, and what the exporter's map callback
+    /// returns.
+    [[nodiscard]] result<buffer> import_dmabuf(int dmabuf_fd) const noexcept {
+        dmaplane_buffer_import raw{};
+        raw.fd = dmabuf_fd;
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_BUFFER_IMPORT, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        return buffer{fd_.get(), raw.handle, raw.size, buffer_kind::imported, raw.mmap_offset};
     }
 
     /// The open file's descriptor (still owned by the device), or -1.
@@ -117,51 +213,17 @@ public:
     explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
 
 private:
+    // DMAPLANE_IOC_BUFFER_CREATE with `raw`, adopting the new handle.
+    result<buffer> create(dmaplane_buffer_create& raw) const noexcept {
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_BUFFER_CREATE, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        return buffer{fd_.get(), raw.handle, raw.size, static_cast<buffer_kind>(raw.kind),
+                      raw.mmap_offset};
+    }
+
     unique_fd fd_;
 };
-
-namespace detail {
-
-// "0x" and 16 hex digits.
-inline std::string format_hex64(std::uint64_t v) {
-    char digits[16];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v, 16);
-    (void)ec; // 16 hex digits always fit a 64-bit value
-    const auto n = static_cast<std::size_t>(end - digits);
-    std::string out = "0x";
-    out.append(16 - n, '0');
-    out.append(digits, n);
-    return out;
-}
-
-// The decimal count, followed by " (N.N KiB/MiB/...)" from 1 KiB up.
-inline std::string format_bytes(std::uint64_t v) {
-    std::string out = std::to_string(v);
-    static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    int idx = -1;
-    while (idx + 1 < 6 && (v >> (10 * (idx + 2))) != 0)
-        ++idx;
-    if (idx < 0)
-        return out;
-    const unsigned shift = 10U * static_cast<unsigned>(idx + 1);
-    const std::uint64_t unit = std::uint64_t{1} << shift;
-    const std::uint64_t whole = v >> shift;
-    const std::uint64_t tenths = ((v & (unit - 1)) * 10) >> shift; // < 2^60 * 10: no overflow
-    out += " (" + std::to_string(whole) + '.' + std::to_string(tenths) + ' ' +
-           units[idx] + ')';
-    return out;
-}
-
-// "name" padded to a column, then "value" and a newline.
-inline void append_field(std::string& out, std::string_view name, std::string_view value) {
-    out += "  ";
-    out += name;
-    out.append(name.size() < 24 ? 24 - name.size() : 1, ' ');
-    out += value;
-    out += '\n';
-}
-
-} // namespace detail
 
 /// A readable multi-line description of `info`, one "  name  value" line
 /// per field, each ending in a newline. Features are shown in hex followed by the
@@ -178,6 +240,14 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
     static constexpr feature_name names[] = {
         {DMAPLANE_FEAT_CONTEXT, "context"},
         {DMAPLANE_FEAT_BUFFER_PAGES, "buffer_pages"},
+        {DMAPLANE_FEAT_BUFFER_HUGE, "buffer_huge"},
+        {DMAPLANE_FEAT_BUFFER_COHERENT, "buffer_coherent"},
+        {DMAPLANE_FEAT_BUFFER_USER, "buffer_user"},
+        {DMAPLANE_FEAT_NUMA, "numa"},
+        {DMAPLANE_FEAT_MMAP, "mmap"},
+        {DMAPLANE_FEAT_DMABUF_EXPORT, "dmabuf_export"},
+        {DMAPLANE_FEAT_DMABUF_IMPORT, "dmabuf_import"},
+        {DMAPLANE_FEAT_TOPOLOGY, "topology"},
     };
 
     std::string features = detail::format_hex64(info.features);
@@ -208,6 +278,9 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
     detail::append_field(out, "live_contexts", std::to_string(info.live_contexts));
     detail::append_field(out, "live_objects", std::to_string(info.live_objects));
     detail::append_field(out, "live_bytes", detail::format_bytes(info.live_bytes));
+    detail::append_field(out, "numa_local_allocs", std::to_string(info.numa_local_allocs));
+    detail::append_field(out, "numa_remote_allocs", std::to_string(info.numa_remote_allocs));
+    detail::append_field(out, "numa_fallback_allocs", std::to_string(info.numa_fallback_allocs));
     return out;
 }
 

@@ -7,8 +7,11 @@
 
 #include "dmaplane/uapi/dmaplane.h"
 
+#include "dmaplane/buffer.hpp"
 #include "dmaplane/device.hpp"
 #include "dmaplane/fd.hpp"
+#include "dmaplane/mapping.hpp"
 #include "dmaplane/result.hpp"
+#include "dmaplane/topology.hpp"
 
 #endif // DMAPLANE_DMAPLANE_HPP

@@ -9,8 +9,12 @@
 int header_result();
 int header_fd();
 int header_device();
+int header_buffer();
+int header_mapping();
+int header_topology();
 int header_dmaplane();
 int header_detail_sys();
+int header_detail_format();
 int header_uapi();
 
 int main() {
@@ -19,9 +23,16 @@ int main() {
         int (*fn)();
     };
     const entry entries[] = {
-        {"result.hpp", header_result},       {"fd.hpp", header_fd},
-        {"device.hpp", header_device},       {"dmaplane.hpp", header_dmaplane},
-        {"detail/sys.hpp", header_detail_sys}, {"uapi/dmaplane.h", header_uapi},
+        {"result.hpp", header_result},
+        {"fd.hpp", header_fd},
+        {"device.hpp", header_device},
+        {"buffer.hpp", header_buffer},
+        {"mapping.hpp", header_mapping},
+        {"topology.hpp", header_topology},
+        {"dmaplane.hpp", header_dmaplane},
+        {"detail/sys.hpp", header_detail_sys},
+        {"detail/format.hpp", header_detail_format},
+        {"uapi/dmaplane.h", header_uapi},
     };
     int failures = 0;
     for (const entry& e : entries) {

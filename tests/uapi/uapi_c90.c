@@ -24,7 +24,7 @@
 	DMAPLANE_LAYOUT_CHECK(sizeof_##type, sizeof(struct type) == (size)); \
 	DMAPLANE_LAYOUT_CHECK(multiple_of_8_##type, sizeof(struct type) % 8 == 0)
 
-/* struct dmaplane_info: 136 bytes. */
+/* struct dmaplane_info: 160 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_info, abi_version, 0, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_info, flags, 4, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_info, features, 8, 8);
@@ -36,19 +36,26 @@ DMAPLANE_FIELD_CHECK(dmaplane_info, max_total_bytes, 40, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_contexts, 48, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_objects, 56, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_bytes, 64, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 72, 64);
-DMAPLANE_SIZE_CHECK(dmaplane_info, 136);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_local_allocs, 72, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_remote_allocs, 80, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_fallback_allocs, 88, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 96, 64);
+DMAPLANE_SIZE_CHECK(dmaplane_info, 160);
 
-/* struct dmaplane_buffer_create: 80 bytes. */
+/* struct dmaplane_buffer_create: 96 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, size, 0, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, kind, 8, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, numa_policy, 12, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, node, 16, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, flags, 20, 4);
-DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, handle, 24, 4);
-DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, __pad0, 28, 4);
-DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, reserved, 32, 48);
-DMAPLANE_SIZE_CHECK(dmaplane_buffer_create, 80);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, node_mask, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, device_name, 32, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, user_addr, 40, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, handle, 48, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, __pad0, 52, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, mmap_offset, 56, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_create, reserved, 64, 32);
+DMAPLANE_SIZE_CHECK(dmaplane_buffer_create, 96);
 
 /* struct dmaplane_object_destroy: 24 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_object_destroy, handle, 0, 4);
@@ -56,22 +63,141 @@ DMAPLANE_FIELD_CHECK(dmaplane_object_destroy, flags, 4, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_object_destroy, reserved, 8, 16);
 DMAPLANE_SIZE_CHECK(dmaplane_object_destroy, 24);
 
+/* struct dmaplane_buffer_info: 104 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, handle, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, size, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, kind, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, numa_policy, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, node, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, placement, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, node_mask, 32, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, mmap_offset, 40, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, nr_chunks, 48, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, cpu_node, 52, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, node_pages, 56, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, node_pages_len, 64, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, nr_node_ids, 68, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_info, reserved, 72, 32);
+DMAPLANE_SIZE_CHECK(dmaplane_buffer_info, 104);
+
+/* struct dmaplane_buffer_export: 32 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_export, handle, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_export, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_export, fd, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_export, __pad0, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_export, reserved, 16, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_buffer_export, 32);
+
+/* struct dmaplane_buffer_import: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, fd, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, handle, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, __pad0, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, size, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, mmap_offset, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_import, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_buffer_import, 48);
+
+/* struct dmaplane_buffer_rw: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, handle, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, offset, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, length, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, user_ptr, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_buffer_rw, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_buffer_rw, 48);
+
+/* struct dmaplane_numa_node: 160 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, node, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, mem_total, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, mem_free, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, nr_cpus, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, __pad0, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_node, cpus, 32, 128);
+DMAPLANE_SIZE_CHECK(dmaplane_numa_node, 160);
+
+/* struct dmaplane_topology: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_topology, nr_nodes, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, capacity, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, nodes, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, distances, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, flags, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, __pad0, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_topology, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_topology, 48);
+
+/* struct dmaplane_numa_bw_entry: 32 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bw_entry, cpu_node, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bw_entry, mem_node, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bw_entry, bytes_per_sec, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bw_entry, latency_ps, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bw_entry, reserved, 24, 8);
+DMAPLANE_SIZE_CHECK(dmaplane_numa_bw_entry, 32);
+
+/* struct dmaplane_numa_bench: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, buffer_bytes, 0, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, iterations, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, capacity, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, matrix, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, nr_nodes, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, flags, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_numa_bench, 48);
+
 /*
- * Command numbers: _IOWR = dir 3 << 30, size << 16, magic 0xD9 << 8, nr;
- * _IOW = dir 1 << 30. Sizes 136 = 0x88, 80 = 0x50, 24 = 0x18.
+ * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30; then
+ * size << 16, magic 0xD9 << 8, nr. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18,
+ * 104 = 0x68, 32 = 0x20, 48 = 0x30.
  */
-DMAPLANE_LAYOUT_CHECK(ioc_get_info, DMAPLANE_IOC_GET_INFO == 0xC088D900UL);
-DMAPLANE_LAYOUT_CHECK(ioc_buffer_create, DMAPLANE_IOC_BUFFER_CREATE == 0xC050D901UL);
+DMAPLANE_LAYOUT_CHECK(ioc_get_info, DMAPLANE_IOC_GET_INFO == 0xC0A0D900UL);
+DMAPLANE_LAYOUT_CHECK(ioc_buffer_create, DMAPLANE_IOC_BUFFER_CREATE == 0xC060D901UL);
 DMAPLANE_LAYOUT_CHECK(ioc_object_destroy, DMAPLANE_IOC_OBJECT_DESTROY == 0x4018D902UL);
+DMAPLANE_LAYOUT_CHECK(ioc_buffer_info, DMAPLANE_IOC_BUFFER_INFO == 0xC068D903UL);
+DMAPLANE_LAYOUT_CHECK(ioc_buffer_export, DMAPLANE_IOC_BUFFER_EXPORT == 0xC020D904UL);
+DMAPLANE_LAYOUT_CHECK(ioc_buffer_import, DMAPLANE_IOC_BUFFER_IMPORT == 0xC030D905UL);
+DMAPLANE_LAYOUT_CHECK(ioc_buffer_rw, DMAPLANE_IOC_BUFFER_RW == 0x4030D906UL);
+DMAPLANE_LAYOUT_CHECK(ioc_topology, DMAPLANE_IOC_TOPOLOGY == 0xC030D907UL);
+DMAPLANE_LAYOUT_CHECK(ioc_numa_bench, DMAPLANE_IOC_NUMA_BENCH == 0xC030D908UL);
 
-/* Plain constants. */
+/* Plain constants (feature bits too: usable in C90 without __extension__). */
 DMAPLANE_LAYOUT_CHECK(abi_version, DMAPLANE_ABI_VERSION == 1);
-DMAPLANE_LAYOUT_CHECK(buf_kind_pages, DMAPLANE_BUF_KIND_PAGES == 0);
-DMAPLANE_LAYOUT_CHECK(numa_any, DMAPLANE_NUMA_ANY == 0);
-
-/* Feature bits are plain C90 constants, usable without __extension__. */
 DMAPLANE_LAYOUT_CHECK(feat_context, DMAPLANE_FEAT_CONTEXT == 1);
 DMAPLANE_LAYOUT_CHECK(feat_buffer_pages, DMAPLANE_FEAT_BUFFER_PAGES == 2);
+DMAPLANE_LAYOUT_CHECK(feat_buffer_huge, DMAPLANE_FEAT_BUFFER_HUGE == 4);
+DMAPLANE_LAYOUT_CHECK(feat_buffer_coherent, DMAPLANE_FEAT_BUFFER_COHERENT == 8);
+DMAPLANE_LAYOUT_CHECK(feat_buffer_user, DMAPLANE_FEAT_BUFFER_USER == 16);
+DMAPLANE_LAYOUT_CHECK(feat_numa, DMAPLANE_FEAT_NUMA == 32);
+DMAPLANE_LAYOUT_CHECK(feat_mmap, DMAPLANE_FEAT_MMAP == 64);
+DMAPLANE_LAYOUT_CHECK(feat_dmabuf_export, DMAPLANE_FEAT_DMABUF_EXPORT == 128);
+DMAPLANE_LAYOUT_CHECK(feat_dmabuf_import, DMAPLANE_FEAT_DMABUF_IMPORT == 256);
+DMAPLANE_LAYOUT_CHECK(feat_topology, DMAPLANE_FEAT_TOPOLOGY == 512);
+DMAPLANE_LAYOUT_CHECK(buf_kind_pages, DMAPLANE_BUF_KIND_PAGES == 0);
+DMAPLANE_LAYOUT_CHECK(buf_kind_huge, DMAPLANE_BUF_KIND_HUGE == 1);
+DMAPLANE_LAYOUT_CHECK(buf_kind_coherent, DMAPLANE_BUF_KIND_COHERENT == 2);
+DMAPLANE_LAYOUT_CHECK(buf_kind_user, DMAPLANE_BUF_KIND_USER == 3);
+DMAPLANE_LAYOUT_CHECK(buf_kind_imported, DMAPLANE_BUF_KIND_IMPORTED == 4);
+DMAPLANE_LAYOUT_CHECK(numa_any, DMAPLANE_NUMA_ANY == 0);
+DMAPLANE_LAYOUT_CHECK(numa_bind, DMAPLANE_NUMA_BIND == 1);
+DMAPLANE_LAYOUT_CHECK(numa_preferred, DMAPLANE_NUMA_PREFERRED == 2);
+DMAPLANE_LAYOUT_CHECK(numa_local, DMAPLANE_NUMA_LOCAL == 3);
+DMAPLANE_LAYOUT_CHECK(numa_interleave, DMAPLANE_NUMA_INTERLEAVE == 4);
+DMAPLANE_LAYOUT_CHECK(numa_device, DMAPLANE_NUMA_DEVICE == 5);
+DMAPLANE_LAYOUT_CHECK(device_name_max, DMAPLANE_DEVICE_NAME_MAX == 64);
+DMAPLANE_LAYOUT_CHECK(huge_chunk_size, DMAPLANE_HUGE_CHUNK_SIZE == 0x200000);
+DMAPLANE_LAYOUT_CHECK(placement_fallback, DMAPLANE_PLACEMENT_FALLBACK == 1);
+DMAPLANE_LAYOUT_CHECK(placement_unknown, DMAPLANE_PLACEMENT_UNKNOWN == 2);
+DMAPLANE_LAYOUT_CHECK(placement_no_device_node, DMAPLANE_PLACEMENT_NO_DEVICE_NODE == 4);
+DMAPLANE_LAYOUT_CHECK(export_rdwr, DMAPLANE_EXPORT_RDWR == 1);
+DMAPLANE_LAYOUT_CHECK(rw_write, DMAPLANE_RW_WRITE == 1);
+DMAPLANE_LAYOUT_CHECK(node_has_memory, DMAPLANE_NODE_HAS_MEMORY == 1);
+DMAPLANE_LAYOUT_CHECK(node_has_cpus, DMAPLANE_NODE_HAS_CPUS == 2);
+DMAPLANE_LAYOUT_CHECK(max_cpus, DMAPLANE_MAX_CPUS == 1024);
+DMAPLANE_LAYOUT_CHECK(ioc_magic, DMAPLANE_IOC_MAGIC == 0xD9);
+
+/* The device name is a string literal. */
+DMAPLANE_LAYOUT_CHECK(device_name, sizeof(DMAPLANE_DEVICE_NAME) == 9);
 
 int main(void)
 {
@@ -80,5 +206,5 @@ int main(void)
 	/* A zeroed structure is a valid GET_INFO request. */
 	info.abi_version = 0;
 	info.flags = 0;
-	return (int)(sizeof(info) != 136);
+	return (int)(sizeof(info) != 160);
 }

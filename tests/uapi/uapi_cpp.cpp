@@ -23,7 +23,7 @@ constexpr bool plain_abi_struct() {
     static_assert(offsetof(type, field) == (off), #type "::" #field " offset");                   \
     static_assert(sizeof(type::field) == (size), #type "::" #field " size")
 
-// struct dmaplane_info: 136 bytes.
+// struct dmaplane_info: 160 bytes.
 DMAPLANE_FIELD_ASSERT(dmaplane_info, abi_version, 0, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, flags, 4, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, features, 8, 8);
@@ -35,20 +35,27 @@ DMAPLANE_FIELD_ASSERT(dmaplane_info, max_total_bytes, 40, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_contexts, 48, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_objects, 56, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_bytes, 64, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 72, 64);
-static_assert(sizeof(dmaplane_info) == 136);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_local_allocs, 72, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_remote_allocs, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_fallback_allocs, 88, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 96, 64);
+static_assert(sizeof(dmaplane_info) == 160);
 static_assert(plain_abi_struct<dmaplane_info>());
 
-// struct dmaplane_buffer_create: 80 bytes.
+// struct dmaplane_buffer_create: 96 bytes.
 DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, size, 0, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, kind, 8, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, numa_policy, 12, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, node, 16, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, flags, 20, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, handle, 24, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, __pad0, 28, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, reserved, 32, 48);
-static_assert(sizeof(dmaplane_buffer_create) == 80);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, node_mask, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, device_name, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, user_addr, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, handle, 48, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, __pad0, 52, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, mmap_offset, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_create, reserved, 64, 32);
+static_assert(sizeof(dmaplane_buffer_create) == 96);
 static_assert(plain_abi_struct<dmaplane_buffer_create>());
 
 // struct dmaplane_object_destroy: 24 bytes.
@@ -58,17 +65,149 @@ DMAPLANE_FIELD_ASSERT(dmaplane_object_destroy, reserved, 8, 16);
 static_assert(sizeof(dmaplane_object_destroy) == 24);
 static_assert(plain_abi_struct<dmaplane_object_destroy>());
 
-// Command numbers: _IOWR = dir 3 << 30 | size << 16 | magic 0xD9 << 8 | nr.
-static_assert(DMAPLANE_IOC_GET_INFO == 0xC088D900UL);
-static_assert(DMAPLANE_IOC_BUFFER_CREATE == 0xC050D901UL);
+// struct dmaplane_buffer_info: 104 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, handle, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, size, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, kind, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, numa_policy, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, node, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, placement, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, node_mask, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, mmap_offset, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, nr_chunks, 48, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, cpu_node, 52, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, node_pages, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, node_pages_len, 64, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, nr_node_ids, 68, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_info, reserved, 72, 32);
+static_assert(sizeof(dmaplane_buffer_info) == 104);
+static_assert(plain_abi_struct<dmaplane_buffer_info>());
+
+// struct dmaplane_buffer_export: 32 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_export, handle, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_export, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_export, fd, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_export, __pad0, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_export, reserved, 16, 16);
+static_assert(sizeof(dmaplane_buffer_export) == 32);
+static_assert(plain_abi_struct<dmaplane_buffer_export>());
+
+// struct dmaplane_buffer_import: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, fd, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, handle, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, __pad0, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, size, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, mmap_offset, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_import, reserved, 32, 16);
+static_assert(sizeof(dmaplane_buffer_import) == 48);
+static_assert(plain_abi_struct<dmaplane_buffer_import>());
+
+// struct dmaplane_buffer_rw: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, handle, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, offset, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, length, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, user_ptr, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_buffer_rw, reserved, 32, 16);
+static_assert(sizeof(dmaplane_buffer_rw) == 48);
+static_assert(plain_abi_struct<dmaplane_buffer_rw>());
+
+// struct dmaplane_numa_node: 160 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, node, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, mem_total, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, mem_free, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, nr_cpus, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, __pad0, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_node, cpus, 32, 128);
+static_assert(sizeof(dmaplane_numa_node) == 160);
+static_assert(plain_abi_struct<dmaplane_numa_node>());
+
+// struct dmaplane_topology: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, nr_nodes, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, capacity, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, nodes, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, distances, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, flags, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, __pad0, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_topology, reserved, 32, 16);
+static_assert(sizeof(dmaplane_topology) == 48);
+static_assert(plain_abi_struct<dmaplane_topology>());
+
+// struct dmaplane_numa_bw_entry: 32 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bw_entry, cpu_node, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bw_entry, mem_node, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bw_entry, bytes_per_sec, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bw_entry, latency_ps, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bw_entry, reserved, 24, 8);
+static_assert(sizeof(dmaplane_numa_bw_entry) == 32);
+static_assert(plain_abi_struct<dmaplane_numa_bw_entry>());
+
+// struct dmaplane_numa_bench: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, buffer_bytes, 0, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, iterations, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, capacity, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, matrix, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, nr_nodes, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, flags, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, reserved, 32, 16);
+static_assert(sizeof(dmaplane_numa_bench) == 48);
+static_assert(plain_abi_struct<dmaplane_numa_bench>());
+
+// Command numbers: dir << 30 | size << 16 | magic 0xD9 << 8 | nr, with dir 3 for
+// _IOWR and 1 for _IOW. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18, 104 = 0x68,
+// 32 = 0x20, 48 = 0x30.
+static_assert(DMAPLANE_IOC_GET_INFO == 0xC0A0D900UL);
+static_assert(DMAPLANE_IOC_BUFFER_CREATE == 0xC060D901UL);
 static_assert(DMAPLANE_IOC_OBJECT_DESTROY == 0x4018D902UL);
+static_assert(DMAPLANE_IOC_BUFFER_INFO == 0xC068D903UL);
+static_assert(DMAPLANE_IOC_BUFFER_EXPORT == 0xC020D904UL);
+static_assert(DMAPLANE_IOC_BUFFER_IMPORT == 0xC030D905UL);
+static_assert(DMAPLANE_IOC_BUFFER_RW == 0x4030D906UL);
+static_assert(DMAPLANE_IOC_TOPOLOGY == 0xC030D907UL);
+static_assert(DMAPLANE_IOC_NUMA_BENCH == 0xC030D908UL);
 
 // Constants.
 static_assert(DMAPLANE_ABI_VERSION == 1);
 static_assert(DMAPLANE_FEAT_CONTEXT == 1);
 static_assert(DMAPLANE_FEAT_BUFFER_PAGES == 2);
+static_assert(DMAPLANE_FEAT_BUFFER_HUGE == 4);
+static_assert(DMAPLANE_FEAT_BUFFER_COHERENT == 8);
+static_assert(DMAPLANE_FEAT_BUFFER_USER == 16);
+static_assert(DMAPLANE_FEAT_NUMA == 32);
+static_assert(DMAPLANE_FEAT_MMAP == 64);
+static_assert(DMAPLANE_FEAT_DMABUF_EXPORT == 128);
+static_assert(DMAPLANE_FEAT_DMABUF_IMPORT == 256);
+static_assert(DMAPLANE_FEAT_TOPOLOGY == 512);
 static_assert(DMAPLANE_BUF_KIND_PAGES == 0);
+static_assert(DMAPLANE_BUF_KIND_HUGE == 1);
+static_assert(DMAPLANE_BUF_KIND_COHERENT == 2);
+static_assert(DMAPLANE_BUF_KIND_USER == 3);
+static_assert(DMAPLANE_BUF_KIND_IMPORTED == 4);
 static_assert(DMAPLANE_NUMA_ANY == 0);
+static_assert(DMAPLANE_NUMA_BIND == 1);
+static_assert(DMAPLANE_NUMA_PREFERRED == 2);
+static_assert(DMAPLANE_NUMA_LOCAL == 3);
+static_assert(DMAPLANE_NUMA_INTERLEAVE == 4);
+static_assert(DMAPLANE_NUMA_DEVICE == 5);
+static_assert(DMAPLANE_DEVICE_NAME_MAX == 64);
+static_assert(DMAPLANE_HUGE_CHUNK_SIZE == 0x200000);
+static_assert(DMAPLANE_PLACEMENT_FALLBACK == 1);
+static_assert(DMAPLANE_PLACEMENT_UNKNOWN == 2);
+static_assert(DMAPLANE_PLACEMENT_NO_DEVICE_NODE == 4);
+static_assert(DMAPLANE_EXPORT_RDWR == 1);
+static_assert(DMAPLANE_RW_WRITE == 1);
+static_assert(DMAPLANE_NODE_HAS_MEMORY == 1);
+static_assert(DMAPLANE_NODE_HAS_CPUS == 2);
+static_assert(DMAPLANE_MAX_CPUS == 1024);
+static_assert(DMAPLANE_IOC_MAGIC == 0xD9);
+static_assert(sizeof(DMAPLANE_DEVICE_NAME) == 9);
+
+// File descriptors travel as signed 32-bit values, like the kernel's int.
+static_assert(std::is_same_v<decltype(dmaplane_buffer_export::fd), __s32>);
+static_assert(std::is_same_v<decltype(dmaplane_buffer_import::fd), __s32>);
 
 int main() {
     // A value-initialised structure is all zero: a valid GET_INFO request.

@@ -5,20 +5,27 @@
 #include "dmaplane/device.hpp"
 
 #include <cerrno>
+#include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include <ostream> // lets doctest print std::error_code
 
 #include <doctest/doctest.h>
 
+using dmaplane::buffer;
+using dmaplane::buffer_kind;
 using dmaplane::device;
 using dmaplane::device_info;
 using dmaplane::result;
+namespace sys = dmaplane::detail::sys;
 
 static_assert(!std::is_copy_constructible_v<device>);
 static_assert(std::is_nothrow_move_constructible_v<device>);
@@ -27,6 +34,10 @@ static_assert(std::is_nothrow_move_constructible_v<result<device>>);
 static_assert(std::is_aggregate_v<device_info>);
 static_assert(noexcept(device::open()));
 static_assert(noexcept(std::declval<const device&>().info()));
+static_assert(noexcept(std::declval<const device&>().allocate({})));
+static_assert(noexcept(std::declval<const device&>().pin_user({})));
+static_assert(noexcept(std::declval<const device&>().import_dmabuf(0)));
+static_assert(std::is_same_v<decltype(std::declval<const device&>().allocate({})), result<buffer>>);
 
 TEST_CASE("default device path") {
     CHECK(std::string(dmaplane::default_device_path) == "/dev/dmaplane");
@@ -84,6 +95,9 @@ TEST_CASE("to_string(device_info)") {
     info.live_contexts = 1;
     info.live_objects = 0;
     info.live_bytes = 4096;
+    info.numa_local_allocs = 5;
+    info.numa_remote_allocs = 2;
+    info.numa_fallback_allocs = 1;
 
     const std::string s = to_string(info); // found by ADL
     INFO(s);
@@ -96,7 +110,10 @@ TEST_CASE("to_string(device_info)") {
                "  max_total_bytes         1000\n"
                "  live_contexts           1\n"
                "  live_objects            0\n"
-               "  live_bytes              4096 (4.0 KiB)\n");
+               "  live_bytes              4096 (4.0 KiB)\n"
+               "  numa_local_allocs       5\n"
+               "  numa_remote_allocs      2\n"
+               "  numa_fallback_allocs    1\n");
 
     info.abi_version = 7;
     info.max_total_bytes = ~0ULL;
@@ -104,4 +121,95 @@ TEST_CASE("to_string(device_info)") {
     INFO(t);
     CHECK(t.find("abi_version             7 (library expects 1)\n") != std::string::npos);
     CHECK(t.find("18446744073709551615 (15.9 EiB)") != std::string::npos);
+}
+
+TEST_CASE("to_string(device_info) names every feature bit of the UAPI") {
+    device_info info{};
+    info.features = 0x3ff;
+    const std::string s = to_string(info);
+    INFO(s);
+    CHECK(s.find("  features                0x00000000000003ff context buffer_pages buffer_huge "
+                 "buffer_coherent buffer_user numa mmap dmabuf_export dmabuf_import "
+                 "topology\n") != std::string::npos);
+    info.features = 1ULL << 10;
+    CHECK(to_string(info).find("0x0000000000000400 bit 10\n") != std::string::npos);
+}
+
+namespace {
+
+// Page-aligned, page-multiple memory of the test's own (anonymous mmap).
+struct anon_pages {
+    explicit anon_pages(std::size_t bytes) : size(bytes) {
+        auto p = sys::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           -1, 0);
+        REQUIRE(p);
+        addr = static_cast<std::byte*>(*p);
+    }
+    anon_pages(const anon_pages&) = delete;
+    anon_pages& operator=(const anon_pages&) = delete;
+    ~anon_pages() { (void)sys::munmap(addr, size); }
+    std::span<std::byte> span() const { return {addr, size}; }
+
+    std::byte* addr = nullptr;
+    std::size_t size = 0;
+};
+
+} // namespace
+
+TEST_CASE("buffer creation on an empty device fails with EBADF") {
+    const device d;
+    anon_pages mem(sys::page_size());
+    CHECK(d.allocate({4096, buffer_kind::pages, {}}).error() == std::errc::bad_file_descriptor);
+    CHECK(d.allocate({4096, buffer_kind::huge, dmaplane::numa::near_device("rxe0")}).error() ==
+          std::errc::bad_file_descriptor);
+    CHECK(d.pin_user(mem.span()).error() == std::errc::bad_file_descriptor);
+    CHECK(d.import_dmabuf(0).error() == std::errc::bad_file_descriptor);
+}
+
+TEST_CASE("buffer creation on a file that is not dmaplane is ENOTTY") {
+    result<device> d = device::open("/dev/null");
+    REQUIRE(d);
+    anon_pages mem(2 * sys::page_size());
+    CHECK(d->allocate({4096, buffer_kind::pages, {}}).error() ==
+          std::errc::inappropriate_io_control_operation);
+    CHECK(d->allocate({1, buffer_kind::coherent, dmaplane::numa::interleave(3)}).error() ==
+          std::errc::inappropriate_io_control_operation);
+    CHECK(d->pin_user(mem.span()).error() == std::errc::inappropriate_io_control_operation);
+    CHECK(d->import_dmabuf(d->native_handle()).error() ==
+          std::errc::inappropriate_io_control_operation);
+}
+
+// On /dev/null a request that reached ioctl(2) would fail with ENOTTY, so
+// EINVAL proves the library refused it before any system call.
+TEST_CASE("arguments the library can judge are refused before the system call") {
+    result<device> d = device::open("/dev/null");
+    REQUIRE(d);
+    const std::size_t page = sys::page_size();
+    anon_pages mem(3 * page);
+
+    SUBCASE("pin_user needs a non-empty, page-aligned range") {
+        CHECK(d->pin_user(mem.span().subspan(1, page)).error() == std::errc::invalid_argument);
+        CHECK(d->pin_user(mem.span().first(page + 1)).error() == std::errc::invalid_argument);
+        CHECK(d->pin_user(mem.span().first(page - 1)).error() == std::errc::invalid_argument);
+        CHECK(d->pin_user(mem.span().first(0)).error() == std::errc::invalid_argument);
+        CHECK(d->pin_user({}).error() == std::errc::invalid_argument);
+        CHECK(d->pin_user(mem.span().subspan(page, page)).error() ==
+              std::errc::inappropriate_io_control_operation);
+    }
+    SUBCASE("allocate refuses the kinds with their own calls") {
+        CHECK(d->allocate({4096, buffer_kind::user, {}}).error() == std::errc::invalid_argument);
+        CHECK(d->allocate({4096, buffer_kind::imported, {}}).error() ==
+              std::errc::invalid_argument);
+    }
+    SUBCASE("device names must fit DMAPLANE_DEVICE_NAME_MAX with their NUL") {
+        const std::string longest(DMAPLANE_DEVICE_NAME_MAX - 1, 'x');
+        const std::string too_long(DMAPLANE_DEVICE_NAME_MAX, 'x');
+        CHECK(d->allocate({4096, buffer_kind::pages, dmaplane::numa::near_device(longest)})
+                  .error() == std::errc::inappropriate_io_control_operation);
+        CHECK(d->allocate({4096, buffer_kind::pages, dmaplane::numa::near_device(too_long)})
+                  .error() == std::errc::invalid_argument);
+        using namespace std::string_view_literals;
+        CHECK(d->allocate({4096, buffer_kind::pages, dmaplane::numa::near_device("rx\0e0"sv)})
+                  .error() == std::errc::invalid_argument);
+    }
 }

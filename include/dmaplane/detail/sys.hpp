@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
-// The only place in the library that calls open/close/ioctl/mmap/munmap.
+// The only place in the library that calls open/close/ioctl/mmap/munmap (and
+// sysconf, for the page size).
 // Each wrapper reads errno immediately after the call and returns a result,
 // so no caller ever looks at errno.
 
@@ -64,6 +65,17 @@ inline result<int> ioctl(int fd, unsigned long request, void* arg) noexcept {
     }
 }
 
+/// ioctl(2) without the EINTR retry: for long, interruptible commands
+/// (DMAPLANE_IOC_NUMA_BENCH), where restarting from scratch after every
+/// signal could starve the caller under a periodic timer. Returns EINTR as
+/// an error when a signal interrupted the command.
+inline result<int> ioctl_interruptible(int fd, unsigned long request, void* arg) noexcept {
+    const int rc = ::ioctl(fd, request, arg);
+    if (rc >= 0)
+        return rc;
+    return make_error(errno);
+}
+
 /// mmap(2); returns the mapping's address (never MAP_FAILED).
 inline result<void*> mmap(void* addr, std::size_t len, int prot, int flags, int fd,
                           off_t off) noexcept {
@@ -78,6 +90,12 @@ inline result<void> munmap(void* addr, std::size_t len) noexcept {
     if (::munmap(addr, len) == 0)
         return {};
     return make_error(errno);
+}
+
+/// The size of a page in bytes (sysconf(_SC_PAGESIZE)); never fails on Linux.
+inline std::size_t page_size() noexcept {
+    const long n = ::sysconf(_SC_PAGESIZE);
+    return n > 0 ? static_cast<std::size_t>(n) : 4096;
 }
 
 } // namespace dmaplane::detail::sys

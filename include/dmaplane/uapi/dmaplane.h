@@ -33,6 +33,14 @@
  */
 #define DMAPLANE_FEAT_CONTEXT		(1U << 0) /* per-open contexts, handles */
 #define DMAPLANE_FEAT_BUFFER_PAGES	(1U << 1) /* page-backed buffers */
+#define DMAPLANE_FEAT_BUFFER_HUGE	(1U << 2) /* 2 MiB-chunk buffers */
+#define DMAPLANE_FEAT_BUFFER_COHERENT	(1U << 3) /* dma_alloc_coherent buffers */
+#define DMAPLANE_FEAT_BUFFER_USER	(1U << 4) /* pinned user memory */
+#define DMAPLANE_FEAT_NUMA		(1U << 5) /* placement policies, reports */
+#define DMAPLANE_FEAT_MMAP		(1U << 6) /* mmap of buffers */
+#define DMAPLANE_FEAT_DMABUF_EXPORT	(1U << 7)
+#define DMAPLANE_FEAT_DMABUF_IMPORT	(1U << 8)
+#define DMAPLANE_FEAT_TOPOLOGY		(1U << 9) /* topology, bandwidth matrix */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -41,6 +49,9 @@
  * Out: everything else. The live counters are module-wide and include the
  *      calling context itself: an otherwise idle module reports
  *      live_contexts == 1 and live_objects == 0 to a single caller.
+ *      The NUMA counters count buffers whose pages all sit on the creating
+ *      CPU's node (local), all on another node that was asked for (remote),
+ *      or not all where the policy asked (fallback).
  */
 struct dmaplane_info {
 	__u32 abi_version;		/* out: DMAPLANE_ABI_VERSION */
@@ -59,25 +70,60 @@ struct dmaplane_info {
 	__u64 live_objects;		/* out: objects not yet freed */
 	__u64 live_bytes;		/* out: buffer bytes not yet freed */
 
+	/* Module-wide NUMA placement counters. */
+	__u64 numa_local_allocs;	/* out */
+	__u64 numa_remote_allocs;	/* out */
+	__u64 numa_fallback_allocs;	/* out */
+
 	__u64 reserved[8];		/* in: must be 0; out: 0 in ABI v1 */
 };
 
-/* Buffer kinds (dmaplane_buffer_create.kind). */
-#define DMAPLANE_BUF_KIND_PAGES		0 /* buddy-allocator pages */
+/* Buffer kinds (dmaplane_buffer_create.kind, dmaplane_buffer_info.kind). */
+#define DMAPLANE_BUF_KIND_PAGES		0 /* buddy pages, largest chunks first */
+#define DMAPLANE_BUF_KIND_HUGE		1 /* 2 MiB physically contiguous chunks */
+#define DMAPLANE_BUF_KIND_COHERENT	2 /* one dma_alloc_coherent region */
+#define DMAPLANE_BUF_KIND_USER		3 /* pinned range of the caller's memory */
+#define DMAPLANE_BUF_KIND_IMPORTED	4 /* imported dma-buf (not creatable) */
 
 /* NUMA placement policies (dmaplane_buffer_create.numa_policy). */
-#define DMAPLANE_NUMA_ANY		0 /* no constraint */
+#define DMAPLANE_NUMA_ANY		0 /* no constraint (task mempolicy) */
+#define DMAPLANE_NUMA_BIND		1 /* node only: -ENOMEM if it cannot */
+#define DMAPLANE_NUMA_PREFERRED		2 /* node first, others if need be */
+#define DMAPLANE_NUMA_LOCAL		3 /* the calling CPU's node, preferred */
+#define DMAPLANE_NUMA_INTERLEAVE	4 /* chunks round-robin over node_mask */
+#define DMAPLANE_NUMA_DEVICE		5 /* preferred on device_name's node */
+
+/* Longest device name for DMAPLANE_NUMA_DEVICE, NUL included. */
+#define DMAPLANE_DEVICE_NAME_MAX	64
+
+/* Size of one huge chunk. */
+#define DMAPLANE_HUGE_CHUNK_SIZE	0x200000U
 
 /*
  * DMAPLANE_IOC_BUFFER_CREATE - allocate a buffer owned by this open file.
  *
- * In:  size (> 0, at most max_buffer_bytes; rounded up to whole pages),
- *      kind, numa_policy, node (0 unless the policy names one), flags (0),
- *      reserved (0).
- * Out: handle (non-zero, meaningful only on this open file), size (the
- *      rounded size actually allocated).
- * Errors: EINVAL (bad field), E2BIG (size above max_buffer_bytes),
- *      EMFILE (too many objects), ENOSPC (byte limits), ENOMEM.
+ * In:  size (> 0, at most max_buffer_bytes; rounded up to whole pages, or
+ *      to 2 MiB for HUGE), kind (not IMPORTED), numa_policy, node (BIND,
+ *      PREFERRED), node_mask (INTERLEAVE; bit n is node n, nodes 0-63),
+ *      device_name (DEVICE: pointer to a NUL-terminated name of an RDMA
+ *      device such as "rxe0", or of a PCI or platform device such as
+ *      "0000:00:03.0"), user_addr (USER: page-aligned start of a writable
+ *      range of the caller's memory; size must then be page-aligned too),
+ *      flags (0), reserved (0). Fields a policy or kind does not use must be 0.
+ * Out: handle (non-zero, meaningful only on this open file), size (as
+ *      allocated), mmap_offset (the offset to pass to mmap(2) on this open
+ *      file to map the buffer's first byte; add a page-aligned offset to
+ *      map from further in).
+ * Errors: EINVAL (bad field, node out of range, policy not valid for the
+ *      kind), ENODEV (node offline or without memory; no such device),
+ *      E2BIG (size above max_buffer_bytes), EMFILE (too many objects),
+ *      ENOSPC (byte limits), ENOMEM (no memory; a BIND node that cannot
+ *      supply the size; no free 2 MiB chunk for HUGE; RLIMIT_MEMLOCK
+ *      exceeded without CAP_IPC_LOCK), EFAULT (USER range not mapped or
+ *      not writable).
+ *
+ * Every buffer's pages are charged to the caller's pinned_vm (as RDMA
+ * memory registration does) and uncharged when the buffer is freed.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */
@@ -85,20 +131,183 @@ struct dmaplane_buffer_create {
 	__u32 numa_policy;		/* in: DMAPLANE_NUMA_* */
 	__u32 node;			/* in */
 	__u32 flags;			/* in: must be 0 */
+	__u64 node_mask;		/* in */
+	__u64 device_name;		/* in: pointer */
+	__u64 user_addr;		/* in */
 	__u32 handle;			/* out */
 	__u32 __pad0;			/* must be 0 */
-	__u64 reserved[6];		/* in: must be 0 */
+	__u64 mmap_offset;		/* out */
+	__u64 reserved[4];		/* in: must be 0 */
 };
 
 /*
  * DMAPLANE_IOC_OBJECT_DESTROY - unpublish a handle of this open file.
  *
  * The handle stops naming anything at once; the object itself is freed
- * when its last user (a mapping, an in-flight operation, ...) lets go.
+ * when its last user (a mapping, an exported dma-buf, an in-flight
+ * operation, ...) lets go.
  * Errors: ENOENT (no such handle on this open file), EINVAL (reserved).
  */
 struct dmaplane_object_destroy {
 	__u32 handle;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_buffer_info.placement flags. */
+#define DMAPLANE_PLACEMENT_FALLBACK	(1U << 0) /* pages outside the nodes asked for */
+#define DMAPLANE_PLACEMENT_UNKNOWN	(1U << 1) /* pages not visible (imported) */
+#define DMAPLANE_PLACEMENT_NO_DEVICE_NODE (1U << 2) /* DEVICE had no NUMA node */
+
+/*
+ * DMAPLANE_IOC_BUFFER_INFO - describe a buffer and where its pages are.
+ *
+ * In:  handle, flags (0), node_pages (pointer to node_pages_len __u64
+ *      counters, may be 0 when node_pages_len is 0), reserved (0).
+ * Out: the rest. node_pages[n] receives the number of pages found on node
+ *      n by walking every page after allocation, for n below both
+ *      node_pages_len and nr_node_ids.
+ * Errors: ENOENT, EINVAL, EFAULT.
+ */
+struct dmaplane_buffer_info {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u64 size;			/* out */
+	__u32 kind;			/* out: DMAPLANE_BUF_KIND_* */
+	__u32 numa_policy;		/* out: as created */
+	__u32 node;			/* out: as created */
+	__u32 placement;		/* out: DMAPLANE_PLACEMENT_* */
+	__u64 node_mask;		/* out: as created */
+	__u64 mmap_offset;		/* out */
+	__u32 nr_chunks;		/* out: physically contiguous runs */
+	__u32 cpu_node;			/* out: node of the creating CPU */
+	__u64 node_pages;		/* in: pointer */
+	__u32 node_pages_len;		/* in */
+	__u32 nr_node_ids;		/* out: node ids are below this */
+	__u64 reserved[4];		/* in: must be 0 */
+};
+
+/* dmaplane_buffer_export.flags */
+#define DMAPLANE_EXPORT_RDWR		(1U << 0) /* else read-only */
+
+/*
+ * DMAPLANE_IOC_BUFFER_EXPORT - export a PAGES, HUGE or COHERENT buffer as
+ * a dma-buf file descriptor (always O_CLOEXEC). The dma-buf holds a
+ * reference on the buffer: it stays valid after destroy or close.
+ * Errors: ENOENT, EINVAL, EOPNOTSUPP (USER or IMPORTED buffer), EMFILE.
+ */
+struct dmaplane_buffer_export {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: DMAPLANE_EXPORT_* */
+	__s32 fd;			/* out */
+	__u32 __pad0;			/* must be 0 */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/*
+ * DMAPLANE_IOC_BUFFER_IMPORT - turn a dma-buf fd into a buffer handle of
+ * this open file (kind IMPORTED). The buffer holds its own reference on
+ * the dma-buf; the caller may close the fd.
+ * Errors: EBADF (not an open fd), EINVAL (not a dma-buf, bad field),
+ *      E2BIG, ENOSPC, EMFILE, and what the exporter's map callback returns.
+ */
+struct dmaplane_buffer_import {
+	__s32 fd;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 handle;			/* out */
+	__u32 __pad0;			/* must be 0 */
+	__u64 size;			/* out */
+	__u64 mmap_offset;		/* out */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_buffer_rw.flags */
+#define DMAPLANE_RW_WRITE		(1U << 0) /* user -> buffer; else buffer -> user */
+
+/*
+ * DMAPLANE_IOC_BUFFER_RW - copy between the caller's memory and a buffer
+ * with the kernel's own access to it (pages, coherent region, or the
+ * exporter's vmap for imported dma-bufs).
+ * Errors: ENOENT, EINVAL (offset/length outside the buffer), EFAULT,
+ *      EOPNOTSUPP (an imported dma-buf its exporter cannot vmap).
+ */
+struct dmaplane_buffer_rw {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: DMAPLANE_RW_* */
+	__u64 offset;			/* in: byte offset in the buffer */
+	__u64 length;			/* in */
+	__u64 user_ptr;			/* in: pointer */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_numa_node.flags */
+#define DMAPLANE_NODE_HAS_MEMORY	(1U << 0)
+#define DMAPLANE_NODE_HAS_CPUS		(1U << 1)
+
+/* CPUs representable in dmaplane_numa_node.cpus. */
+#define DMAPLANE_MAX_CPUS		1024
+
+struct dmaplane_numa_node {
+	__u32 node;			/* real node id (not compacted) */
+	__u32 flags;			/* DMAPLANE_NODE_* */
+	__u64 mem_total;		/* bytes */
+	__u64 mem_free;			/* bytes */
+	__u32 nr_cpus;			/* CPUs of the node (all, not only those in cpus) */
+	__u32 __pad0;
+	__u64 cpus[DMAPLANE_MAX_CPUS / 64]; /* bit c: CPU c belongs to the node */
+};
+
+/*
+ * DMAPLANE_IOC_TOPOLOGY - online NUMA nodes, their CPUs and memory, and
+ * the distance matrix.
+ *
+ * In:  capacity (entries at nodes; distances holds capacity * capacity
+ *      __u32), nodes, distances (pointers; 0 with capacity 0 to ask only
+ *      for nr_nodes), flags (0), reserved (0).
+ * Out: nr_nodes (online nodes). When nr_nodes <= capacity, nodes[0..nr)
+ *      and distances[i * nr_nodes + j] (distance from nodes[i] to nodes[j],
+ *      the ACPI SLIT values: 10 is local) are filled; otherwise nothing is
+ *      written to them and the caller asks again with a larger capacity.
+ */
+struct dmaplane_topology {
+	__u32 nr_nodes;			/* out */
+	__u32 capacity;			/* in */
+	__u64 nodes;			/* in: pointer to struct dmaplane_numa_node[] */
+	__u64 distances;		/* in: pointer to __u32[] */
+	__u32 flags;			/* in: must be 0 */
+	__u32 __pad0;			/* must be 0 */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+struct dmaplane_numa_bw_entry {
+	__u32 cpu_node;			/* node whose CPUs ran the copy */
+	__u32 mem_node;			/* node holding the memory */
+	__u64 bytes_per_sec;		/* memcpy bandwidth within mem_node's buffer */
+	__u64 latency_ps;		/* dependent-load latency, picoseconds */
+	__u64 reserved;
+};
+
+/*
+ * DMAPLANE_IOC_NUMA_BENCH - bandwidth and latency matrix over online nodes
+ * that have both CPUs and memory. For every (cpu_node, mem_node) pair a
+ * kernel thread bound to cpu_node's CPUs copies within a buffer_bytes
+ * buffer allocated on mem_node (iterations times), then chases a random
+ * pointer cycle through it.
+ *
+ * In:  buffer_bytes (64 KiB .. 256 MiB, page multiple), iterations
+ *      (1 .. 1000), capacity (entries at matrix), matrix (pointer),
+ *      flags (0), reserved (0).
+ * Out: nr_nodes; when nr_nodes * nr_nodes <= capacity, matrix holds the
+ *      entries row by row (cpu_node major).
+ * Errors: EINTR (a signal arrived: the run stops, nothing is left),
+ *      EINVAL, ENOMEM, ENODEV (no node with both CPUs and memory).
+ */
+struct dmaplane_numa_bench {
+	__u64 buffer_bytes;		/* in */
+	__u32 iterations;		/* in */
+	__u32 capacity;			/* in */
+	__u64 matrix;			/* in: pointer to struct dmaplane_numa_bw_entry[] */
+	__u32 nr_nodes;			/* out */
 	__u32 flags;			/* in: must be 0 */
 	__u64 reserved[2];		/* in: must be 0 */
 };
@@ -111,5 +320,17 @@ struct dmaplane_object_destroy {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x01, struct dmaplane_buffer_create)
 #define DMAPLANE_IOC_OBJECT_DESTROY \
 	_IOW(DMAPLANE_IOC_MAGIC, 0x02, struct dmaplane_object_destroy)
+#define DMAPLANE_IOC_BUFFER_INFO \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x03, struct dmaplane_buffer_info)
+#define DMAPLANE_IOC_BUFFER_EXPORT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x04, struct dmaplane_buffer_export)
+#define DMAPLANE_IOC_BUFFER_IMPORT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x05, struct dmaplane_buffer_import)
+#define DMAPLANE_IOC_BUFFER_RW \
+	_IOW(DMAPLANE_IOC_MAGIC, 0x06, struct dmaplane_buffer_rw)
+#define DMAPLANE_IOC_TOPOLOGY \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x07, struct dmaplane_topology)
+#define DMAPLANE_IOC_NUMA_BENCH \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x08, struct dmaplane_numa_bench)
 
 #endif /* _UAPI_DMAPLANE_H */

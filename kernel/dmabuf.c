@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dma-buf export and import.
+ *
+ * Export: a PAGES, HUGE or COHERENT buffer becomes a dma-buf whose private
+ * data is the buffer, with a reference held until the dma-buf is
+ * released. Each attachment gets its own scatter table, mapped for the
+ * importing device in map_dma_buf; begin/end_cpu_access sync every mapped
+ * attachment, so CPU access through any mapping is coherent with DMA.
+ *
+ * Import: any dma-buf fd becomes a buffer of kind IMPORTED, attached to
+ * and mapped for the module's DMA device (so later subsystems can hand
+ * its DMA addresses to hardware), readable and writable by the kernel
+ * through the exporter's vmap, and mmap-able through the exporter.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
+#include <linux/file.h>
+#include <linux/iosys-map.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+
+#include "buffer.h"
+#include "compat.h"
+#include "dmabuf.h"
+#include "dmadev.h"
+
+DMAPLANE_IMPORT_NS(DMA_BUF);
+
+/**
+ * struct dmaplane_attachment - one importer's view of an exported buffer.
+ * @node:	in dmaplane_buffer.attachments (under dmaplane_buffer.lock).
+ * @dev:	the importing device.
+ * @sgt:	the buffer's pages, mapped for @dev while @mapped.
+ * @dir:	direction of the current mapping.
+ * @mapped:	@sgt is DMA-mapped for @dev.
+ */
+struct dmaplane_attachment {
+	struct list_head node;
+	struct device *dev;
+	struct sg_table sgt;
+	enum dma_data_direction dir;
+	bool mapped;
+};
+
+static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
+				  struct dma_buf_attachment *attach)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	struct dmaplane_attachment *a;
+	int ret;
+
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	a->dev = attach->dev;
+	if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
+		ret = dma_get_sgtable(buf->dma_dev, &a->sgt, buf->cpu_addr,
+				      buf->dma_addr, buf->size);
+	else
+		ret = sg_alloc_table_from_pages(&a->sgt, buf->pages,
+						buf->nr_pages, 0, buf->size,
+						GFP_KERNEL);
+	if (ret) {
+		kfree(a);
+		return ret;
+	}
+	attach->priv = a;
+	mutex_lock(&buf->lock);
+	list_add(&a->node, &buf->attachments);
+	mutex_unlock(&buf->lock);
+	return 0;
+}
+
+static void dmaplane_dmabuf_detach(struct dma_buf *dmabuf,
+				   struct dma_buf_attachment *attach)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	struct dmaplane_attachment *a = attach->priv;
+
+	mutex_lock(&buf->lock);
+	list_del(&a->node);
+	mutex_unlock(&buf->lock);
+	sg_free_table(&a->sgt);
+	kfree(a);
+}
+
+static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
+					    enum dma_data_direction dir)
+{
+	struct dmaplane_buffer *buf = attach->dmabuf->priv;
+	struct dmaplane_attachment *a = attach->priv;
+	int ret;
+
+	mutex_lock(&buf->lock);
+	if (a->mapped) {
+		mutex_unlock(&buf->lock);
+		return ERR_PTR(-EBUSY);
+	}
+	ret = dma_map_sgtable(a->dev, &a->sgt, dir, 0);
+	if (!ret) {
+		a->dir = dir;
+		a->mapped = true;
+	}
+	mutex_unlock(&buf->lock);
+	return ret ? ERR_PTR(ret) : &a->sgt;
+}
+
+static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
+				  struct sg_table *sgt,
+				  enum dma_data_direction dir)
+{
+	struct dmaplane_buffer *buf = attach->dmabuf->priv;
+	struct dmaplane_attachment *a = attach->priv;
+
+	mutex_lock(&buf->lock);
+	dma_unmap_sgtable(a->dev, sgt, dir, 0);
+	a->mapped = false;
+	mutex_unlock(&buf->lock);
+}
+
+static void dmaplane_dmabuf_release(struct dma_buf *dmabuf)
+{
+	dmaplane_buffer_put(dmabuf->priv);
+}
+
+static int dmaplane_dmabuf_mmap(struct dma_buf *dmabuf,
+				struct vm_area_struct *vma)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	int ret;
+
+	dmaplane_obj_get(&buf->obj);
+	ret = dmaplane_buffer_map_range(buf, vma, vma->vm_pgoff);
+	if (ret)
+		dmaplane_buffer_put(buf);
+	return ret;
+}
+
+/* Make the CPU's view current: sync every mapped attachment for the CPU. */
+static int dmaplane_dmabuf_begin_cpu(struct dma_buf *dmabuf,
+				     enum dma_data_direction dir)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	struct dmaplane_attachment *a;
+
+	mutex_lock(&buf->lock);
+	list_for_each_entry(a, &buf->attachments, node)
+		if (a->mapped)
+			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, dir);
+	mutex_unlock(&buf->lock);
+	return 0;
+}
+
+/* Hand the CPU's writes back to the devices. */
+static int dmaplane_dmabuf_end_cpu(struct dma_buf *dmabuf,
+				   enum dma_data_direction dir)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	struct dmaplane_attachment *a;
+
+	mutex_lock(&buf->lock);
+	list_for_each_entry(a, &buf->attachments, node)
+		if (a->mapped)
+			dma_sync_sgtable_for_device(a->dev, &a->sgt, dir);
+	mutex_unlock(&buf->lock);
+	return 0;
+}
+
+static int dmaplane_dmabuf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+	void *vaddr;
+
+	if (buf->kind == DMAPLANE_BUF_KIND_COHERENT) {
+		vaddr = buf->cpu_addr;
+	} else {
+		vaddr = vmap(buf->pages, buf->nr_pages, VM_MAP, PAGE_KERNEL);
+		if (!vaddr)
+			return -ENOMEM;
+	}
+	iosys_map_set_vaddr(map, vaddr);
+	return 0;
+}
+
+static void dmaplane_dmabuf_vunmap(struct dma_buf *dmabuf,
+				   struct iosys_map *map)
+{
+	struct dmaplane_buffer *buf = dmabuf->priv;
+
+	if (buf->kind != DMAPLANE_BUF_KIND_COHERENT)
+		vunmap(map->vaddr);
+}
+
+static const struct dma_buf_ops dmaplane_dmabuf_ops = {
+	.attach = dmaplane_dmabuf_attach,
+	.detach = dmaplane_dmabuf_detach,
+	.map_dma_buf = dmaplane_dmabuf_map,
+	.unmap_dma_buf = dmaplane_dmabuf_unmap,
+	.release = dmaplane_dmabuf_release,
+	.mmap = dmaplane_dmabuf_mmap,
+	.begin_cpu_access = dmaplane_dmabuf_begin_cpu,
+	.end_cpu_access = dmaplane_dmabuf_end_cpu,
+	.vmap = dmaplane_dmabuf_vmap,
+	.vunmap = dmaplane_dmabuf_vunmap,
+};
+
+/**
+ * dmaplane_ioctl_buffer_export() - DMAPLANE_IOC_BUFFER_EXPORT.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_buffer_export; fd is written back.
+ *
+ * Return: 0, -ENOENT, -EINVAL, -EOPNOTSUPP, or an fd/dma-buf error.
+ */
+int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_buffer_export *args = data;
+	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct dmaplane_buffer *buf;
+	struct dma_buf *dmabuf;
+	int fd;
+
+	if ((args->flags & ~DMAPLANE_EXPORT_RDWR) || args->fd || args->__pad0 ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	buf = dmaplane_buffer_lookup(ctx, args->handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	if (buf->kind != DMAPLANE_BUF_KIND_PAGES &&
+	    buf->kind != DMAPLANE_BUF_KIND_HUGE &&
+	    buf->kind != DMAPLANE_BUF_KIND_COHERENT) {
+		dmaplane_buffer_put(buf);
+		return -EOPNOTSUPP;
+	}
+	info.ops = &dmaplane_dmabuf_ops;
+	info.size = buf->size;
+	info.flags = (args->flags & DMAPLANE_EXPORT_RDWR) ? O_RDWR : O_RDONLY;
+	info.priv = buf;	/* the lookup's reference now belongs to the dma-buf */
+	dmabuf = dma_buf_export(&info);
+	if (IS_ERR(dmabuf)) {
+		dmaplane_buffer_put(buf);
+		return PTR_ERR(dmabuf);
+	}
+	fd = dma_buf_fd(dmabuf, O_CLOEXEC);
+	if (fd < 0) {
+		dma_buf_put(dmabuf);	/* releases the buffer reference */
+		return fd;
+	}
+	args->fd = fd;
+	return 0;
+}
+
+/**
+ * dmaplane_ioctl_buffer_import() - DMAPLANE_IOC_BUFFER_IMPORT.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_buffer_import.
+ *
+ * Return: 0, -EBADF (not an open fd), -EINVAL (not a dma-buf, bad field),
+ * -E2BIG, -EMFILE, or the exporter's attach/map error.
+ */
+int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_buffer_import *args = data;
+	struct dmaplane_buffer *buf;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	int ret;
+
+	if (args->flags || args->handle || args->__pad0 || args->size ||
+	    args->mmap_offset ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	if (args->fd < 0)
+		return -EBADF;
+	dmabuf = dma_buf_get(args->fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (dmabuf->size > dmaplane_limits.max_buffer_bytes) {
+		dma_buf_put(dmabuf);
+		return -E2BIG;
+	}
+	buf = dmaplane_buffer_alloc(ctx, DMAPLANE_BUF_KIND_IMPORTED);
+	if (IS_ERR(buf)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(buf);
+	}
+	buf->import = dmabuf;	/* released by dmaplane_buffer_release() */
+	buf->size = dmabuf->size;
+	buf->numa_policy = DMAPLANE_NUMA_ANY;
+	buf->placement = DMAPLANE_PLACEMENT_UNKNOWN;
+	buf->dma_dev = dmaplane_dmadev(NUMA_NO_NODE);
+
+	buf->import_attach = dma_buf_attach(dmabuf, buf->dma_dev);
+	if (IS_ERR(buf->import_attach)) {
+		ret = PTR_ERR(buf->import_attach);
+		buf->import_attach = NULL;
+		goto out_put;
+	}
+	sgt = dma_buf_map_attachment_unlocked(buf->import_attach,
+					      DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		goto out_put;
+	}
+	buf->import_sgt = sgt;
+	buf->nr_chunks = sgt->nents;
+
+	ret = dmaplane_buffer_publish(buf, &args->handle, &args->mmap_offset);
+	if (ret)
+		goto out_put;
+	args->size = buf->size;
+out_put:
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
+/**
+ * dmaplane_dmabuf_release_import() - undo an import (buffer release).
+ * @buf: an IMPORTED buffer, possibly half set up.
+ */
+void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf)
+{
+	if (buf->import_sgt)
+		dma_buf_unmap_attachment_unlocked(buf->import_attach,
+						  buf->import_sgt,
+						  DMA_BIDIRECTIONAL);
+	if (buf->import_attach)
+		dma_buf_detach(buf->import, buf->import_attach);
+	if (buf->import)
+		dma_buf_put(buf->import);
+}
+
+/**
+ * dmaplane_dmabuf_rw_import() - kernel copy to or from an imported dma-buf.
+ * @buf: an IMPORTED buffer.
+ * @offset: byte offset, already checked against the size.
+ * @length: bytes, already checked.
+ * @uptr: user memory.
+ * @write: copy from @uptr into the buffer (else out of it).
+ *
+ * Return: 0, -EOPNOTSUPP (exporter without a system-memory vmap), -EFAULT,
+ * or the exporter's vmap/cpu-access error.
+ */
+int dmaplane_dmabuf_rw_import(struct dmaplane_buffer *buf, u64 offset,
+			      u64 length, void __user *uptr, bool write)
+{
+	enum dma_data_direction dir = write ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	struct iosys_map map;
+	unsigned long left;
+	int ret;
+
+	ret = dmaplane_dma_buf_vmap(buf->import, &map);
+	if (ret)
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	if (map.is_iomem) {
+		ret = -EOPNOTSUPP;
+		goto out_vunmap;
+	}
+	ret = dma_buf_begin_cpu_access(buf->import, dir);
+	if (ret)
+		goto out_vunmap;
+	if (write)
+		left = copy_from_user(map.vaddr + offset, uptr, length);
+	else
+		left = copy_to_user(uptr, map.vaddr + offset, length);
+	ret = dma_buf_end_cpu_access(buf->import, dir);
+	if (left)
+		ret = -EFAULT;
+out_vunmap:
+	dmaplane_dma_buf_vunmap(buf->import, &map);
+	return ret;
+}

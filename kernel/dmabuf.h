@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef DMAPLANE_DMABUF_H
+#define DMAPLANE_DMABUF_H
+
+#include "internal.h"
+
+struct dmaplane_buffer;
+
+int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data);
+int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data);
+void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf);
+int dmaplane_dmabuf_rw_import(struct dmaplane_buffer *buf, u64 offset,
+			      u64 length, void __user *uptr, bool write);
+
+#endif /* DMAPLANE_DMABUF_H */

@@ -386,7 +386,8 @@ int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
 	/* From here on dmaplane_buffer_release() undoes whatever was done. */
 	buf->size = size;
 	buf->numa_policy = args->numa_policy;
-	buf->node = args->node;
+	/* LOCAL and DEVICE report the node they resolved to. */
+	buf->node = req.nid != NUMA_NO_NODE ? req.nid : args->node;
 	buf->node_mask = args->node_mask;
 	buf->placement = req.placement;
 	ret = dmaplane_ctx_charge_bytes(ctx, size);

@@ -200,7 +200,7 @@ TEST_CASE("checked_map_range: page-aligned offset, length defaulting to the rest
     CHECK(map_len(4 * page, page, 3 * page).value() == 3 * page);
     CHECK(map_len(4 * page, 0, 1).value() == 1); // mmap rounds up itself
 
-    const std::error_code einval = std::make_error_code(std::errc::invalid_argument);
+    constexpr std::errc einval = std::errc::invalid_argument;
     CHECK(map_len(4 * page, 1, {}).error() == einval);            // misaligned
     CHECK(map_len(4 * page, page + 512, 1).error() == einval);    // misaligned
     CHECK(map_len(4 * page, 4 * page, {}).error() == einval);     // at the end
@@ -231,7 +231,7 @@ TEST_CASE("an empty buffer fails every call with EBADF") {
     CHECK(b.kind() == buffer_kind::pages);
     CHECK(b.mmap_offset() == 0);
 
-    const std::error_code ebadf = std::make_error_code(std::errc::bad_file_descriptor);
+    constexpr std::errc ebadf = std::errc::bad_file_descriptor;
     std::byte bytes[16] = {};
     CHECK(b.placement().error() == ebadf);
     CHECK(b.export_dmabuf().error() == ebadf);

@@ -37,7 +37,7 @@ static_assert(noexcept(std::declval<mapping&>().unmap()));
 
 namespace {
 
-const std::error_code einval = std::make_error_code(std::errc::invalid_argument);
+constexpr std::errc einval = std::errc::invalid_argument;
 
 // A fresh anonymous read-write mapping of `bytes`, owned by the result.
 mapping anonymous(std::size_t bytes) {

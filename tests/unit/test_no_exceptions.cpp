@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
-// Built with -fno-exceptions (and -fno-rtti): the whole library must compile
-// that way, and result<T>::value() on an error must abort rather than throw.
+// Built with -fno-exceptions (and -fno-rtti): the whole library (every public
+// header, through the umbrella) must compile that way, and
+// result<T>::value() on an error must abort rather than throw.
 // Plain main, no doctest: exits 0 when every check holds, 1 otherwise.
 #include "dmaplane/dmaplane.hpp"
 
 #include <cerrno>
 #include <csignal>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +103,59 @@ int main() {
         dmaplane::result<int> r = 1;
         (void)r.value();
     }));
+
+    // buffer.hpp: options, ranges, the empty buffer.
+    const dmaplane::buffer_options options{4096, dmaplane::buffer_kind::huge,
+                                           dmaplane::numa::interleave(3)};
+    DMAPLANE_CHECK(options.numa.node_mask == 3);
+    DMAPLANE_CHECK(dmaplane::detail::checked_range(4096, 4000, 96));
+    DMAPLANE_CHECK(!dmaplane::detail::checked_range(4096, 1, ~std::uint64_t{0}));
+    dmaplane::buffer empty_buffer;
+    DMAPLANE_CHECK(empty_buffer.view(0, 0).error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(empty_buffer.map().error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(empty_buffer.placement().error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(empty_buffer.destroy().error() == std::errc::bad_file_descriptor);
+    dmaplane::placement_report report;
+    report.pages_per_node = {0, 8};
+    DMAPLANE_CHECK(report.all_on(1));
+    DMAPLANE_CHECK(to_string(report).find("1:8") != std::string::npos);
+
+    // device.hpp buffer creation: refused before the system call (EINVAL),
+    // or by /dev/null (ENOTTY).
+    dmaplane::result<dmaplane::device> null_dev = dmaplane::device::open("/dev/null");
+    DMAPLANE_CHECK(null_dev.has_value());
+    if (null_dev) {
+        DMAPLANE_CHECK(null_dev->allocate(options).error() ==
+                       std::errc::inappropriate_io_control_operation);
+        std::byte small[8] = {};
+        DMAPLANE_CHECK(null_dev->pin_user(small).error() == std::errc::invalid_argument);
+    }
+
+    // mapping.hpp over an anonymous mapping.
+    const std::size_t page = dmaplane::detail::sys::page_size();
+    dmaplane::result<void*> anon = dmaplane::detail::sys::mmap(
+        nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    DMAPLANE_CHECK(anon.has_value());
+    if (anon) {
+        dmaplane::mapping m{*anon, page};
+        dmaplane::result<std::span<std::uint32_t>> words = m.as<std::uint32_t>();
+        DMAPLANE_CHECK(words.has_value() && words->size() == page / 4);
+        DMAPLANE_CHECK(m.as<std::uint32_t>(2, 1).error() == std::errc::invalid_argument);
+        DMAPLANE_CHECK(m.as<std::uint32_t>(page, 1).error() == std::errc::invalid_argument);
+        DMAPLANE_CHECK(m.unmap().has_value());
+    }
+
+    // topology.hpp: errors and formatting.
+    const dmaplane::device no_dev;
+    DMAPLANE_CHECK(dmaplane::get_topology(no_dev).error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(dmaplane::measure_numa_bandwidth(no_dev).error() ==
+                   std::errc::bad_file_descriptor);
+    dmaplane::topology topo;
+    topo.nodes.push_back(dmaplane::numa_node_info{0, true, true, 1 << 20, 1 << 19, {0, 1}, 2});
+    topo.distances = {10};
+    DMAPLANE_CHECK(format_topology(topo).find("0-1") != std::string::npos);
+    const std::vector<dmaplane::bandwidth_entry> bw{{0, 0, 1e9, 50.0}};
+    DMAPLANE_CHECK(format_bandwidth(bw).find("1.00") != std::string::npos);
 
     if (failures == 0)
         std::puts("no_exceptions: all checks passed");

@@ -33,7 +33,7 @@
 
 namespace dmaplane {
 
-class device;
+class device; // device.hpp: the only maker of buffers
 
 /// What backs a buffer (DMAPLANE_BUF_KIND_*). Thread-safety: a plain value.
 enum class buffer_kind : std::uint32_t {

@@ -16,7 +16,7 @@ for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -nam
 	case "$f" in *no_exceptions*) extra="-fno-exceptions -fno-rtti" ;; esac
 	# shellcheck disable=SC2086
 	"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra \
-		-I"$src/include" "$f"
+		-I"$src/include" -I/usr/include/libdrm "$f"
 	n=$((n + 1))
 done
 echo "ok: $n C++ sources clean under $("$clangxx" --version | head -n 1)"

@@ -36,7 +36,7 @@ namespace {
 
 using dmaplane::device;
 
-constexpr std::uint64_t kib = 1024, mib = 1024 * 1024;
+constexpr std::uint64_t mib = 1024 * 1024;
 const std::uint64_t page = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 
 device open_device() {

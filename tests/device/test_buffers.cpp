@@ -258,6 +258,9 @@ TEST_CASE("policies: strict, preferred with fallback, local, interleave, near a 
         CHECK(b.err == ENOMEM);
         const auto c = create(dev, make(DMAPLANE_BUF_KIND_COHERENT, 64 * mib, DMAPLANE_NUMA_BIND, 1));
         CHECK(c.err == ENOMEM); // larger than the biggest contiguous region
+        // More 2 MiB blocks than node 1 has: huge never falls back to 4 KiB.
+        const auto h = create(dev, make(DMAPLANE_BUF_KIND_HUGE, 1000 * mib, DMAPLANE_NUMA_BIND, 1));
+        CHECK(h.err == ENOMEM);
         expect_clean(dev);
         // And the node still serves what it can.
         const auto ok = create(dev, make(DMAPLANE_BUF_KIND_PAGES, 8 * mib, DMAPLANE_NUMA_BIND, 0));

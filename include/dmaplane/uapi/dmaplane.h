@@ -41,6 +41,9 @@
 #define DMAPLANE_FEAT_DMABUF_EXPORT	(1U << 7)
 #define DMAPLANE_FEAT_DMABUF_IMPORT	(1U << 8)
 #define DMAPLANE_FEAT_TOPOLOGY		(1U << 9) /* topology, bandwidth matrix */
+#define DMAPLANE_FEAT_CHANNEL		(1U << 10) /* command channels (rings) */
+#define DMAPLANE_FEAT_CHANNEL_SQPOLL	(1U << 11) /* polled submission */
+#define DMAPLANE_FEAT_DMA_ENGINE	(1U << 12) /* COPY may use a DMA engine */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -70,12 +73,16 @@ struct dmaplane_info {
 	__u64 live_objects;		/* out: objects not yet freed */
 	__u64 live_bytes;		/* out: buffer bytes not yet freed */
 
+	/* Channel limits. */
+	__u32 max_ring_entries;		/* out: largest sq_entries */
+	__u32 max_channels_per_context;	/* out */
+
 	/* Module-wide NUMA placement counters. */
 	__u64 numa_local_allocs;	/* out */
 	__u64 numa_remote_allocs;	/* out */
 	__u64 numa_fallback_allocs;	/* out */
 
-	__u64 reserved[8];		/* in: must be 0; out: 0 in ABI v1 */
+	__u64 reserved[7];		/* in: must be 0; out: 0 in ABI v1 */
 };
 
 /* Buffer kinds (dmaplane_buffer_create.kind, dmaplane_buffer_info.kind). */
@@ -312,6 +319,180 @@ struct dmaplane_numa_bench {
 	__u64 reserved[2];		/* in: must be 0 */
 };
 
+/*
+ * Command channels.
+ *
+ * DMAPLANE_IOC_CHANNEL_CREATE (on /dev/dmaplane) returns a new file
+ * descriptor for a channel: a submission ring (SQ) of 64-byte entries and a
+ * completion ring (CQ) of 64-byte entries in one shared memory region,
+ * mapped with mmap(channel_fd, 0, region_size) and laid out as the kernel
+ * publishes in dmaplane_ring_offsets (byte offsets from the region start).
+ *
+ * Userspace writes SQEs at sqes[tail & mask] and publishes sq tail with a
+ * release store; the kernel consumes them, advancing sq head. The kernel
+ * writes CQEs at cqes[tail & mask] and publishes cq tail with a release
+ * store; userspace reads them (acquire load of cq tail) and advances cq
+ * head with a release store.
+ *
+ * Back-pressure, not overflow: the kernel never takes more in-flight work
+ * than the CQ has free slots for (unread CQEs plus operations in flight
+ * never exceed cq entries). ENTER consumes what fits; when nothing fits it
+ * fails with EBUSY, and the entries stay in the SQ until CQEs are reaped.
+ * So no completion is ever lost or dropped.
+ */
+
+/* dmaplane_channel_create.flags */
+#define DMAPLANE_CHANNEL_TIMESTAMPS	(1U << 0) /* CQEs carry ns timestamps */
+#define DMAPLANE_CHANNEL_SQPOLL		(1U << 1) /* kernel thread polls the SQ */
+#define DMAPLANE_CHANNEL_NODE		(1U << 2) /* worker on node (else anywhere) */
+
+struct dmaplane_ring_offsets {
+	__u32 head;
+	__u32 tail;
+	__u32 ring_mask;
+	__u32 ring_entries;
+	__u32 flags;		/* SQ: DMAPLANE_SQ_*; CQ: DMAPLANE_CQ_* */
+	__u32 dropped;		/* SQ: batches refused as corrupt; CQ: unused */
+	__u32 entries;		/* SQE or CQE array */
+	__u32 __resv;
+};
+
+/* Bits of the SQ flags word (kernel writes, userspace reads). */
+#define DMAPLANE_SQ_NEED_WAKEUP		(1U << 0) /* SQPOLL thread sleeps */
+
+/*
+ * DMAPLANE_IOC_CHANNEL_CREATE.
+ *
+ * In:  sq_entries (power of two, 1 .. max_ring_entries), cq_entries (0: twice
+ *      sq_entries; else a power of two >= sq_entries, <= 2 * max), flags,
+ *      node (DMAPLANE_CHANNEL_NODE: node of the worker and SQPOLL thread),
+ *      sq_idle_ms (SQPOLL: idle time before the thread sleeps, 1 .. 10000),
+ *      reserved (0).
+ * Out: fd (O_CLOEXEC; keeps the open file and so its handles alive),
+ *      region_size (bytes to mmap at offset 0 of fd), sq_off, cq_off.
+ * Errors: EINVAL, ENODEV (node), EMFILE, ENOSPC, ENOMEM.
+ */
+struct dmaplane_channel_create {
+	__u32 sq_entries;		/* in/out */
+	__u32 cq_entries;		/* in/out */
+	__u32 flags;			/* in: DMAPLANE_CHANNEL_* */
+	__u32 node;			/* in */
+	__u32 sq_idle_ms;		/* in */
+	__s32 fd;			/* out */
+	__u64 region_size;		/* out */
+	struct dmaplane_ring_offsets sq_off; /* out */
+	struct dmaplane_ring_offsets cq_off; /* out */
+	__u64 reserved[4];		/* in: must be 0 */
+};
+
+/* Opcodes (dmaplane_sqe.opcode). */
+#define DMAPLANE_OP_NOP			0
+#define DMAPLANE_OP_COPY		1 /* dst <- src, length bytes */
+#define DMAPLANE_OP_FILL		2 /* dst <- value repeated (LE bytes) */
+#define DMAPLANE_OP_CHECKSUM		3 /* crc32c of src; into dst if dst_handle */
+#define DMAPLANE_OP_LAST		DMAPLANE_OP_CHECKSUM
+
+/* dmaplane_sqe.flags */
+#define DMAPLANE_SQE_LINK		(1U << 0) /* next entry runs only if this succeeds */
+#define DMAPLANE_SQE_FENCE		(1U << 1) /* start after all earlier entries completed */
+
+/*
+ * A submission entry. Fields an opcode does not use must be 0.
+ *  NOP:      user_data.
+ *  COPY:     dst_handle/dst_offset, src_handle/src_offset, length.
+ *  FILL:     dst_handle/dst_offset, length, value (the 8 bytes of value in
+ *            little-endian order repeat from dst_offset on).
+ *  CHECKSUM: src_handle/src_offset, length; dst_handle/dst_offset
+ *            optionally (0 handle: CQE only) receive the 4-byte LE result.
+ *            The CRC is crc32c (Castagnoli), initial ~0, final xor ~0.
+ * Remote operations (later) use endpoint, value as the remote token,
+ * dst_offset as the remote offset and imm as the immediate value.
+ */
+struct dmaplane_sqe {
+	__u8 opcode;
+	__u8 flags;
+	__u16 __resv0;
+	__u32 endpoint;
+	__u32 dst_handle;
+	__u32 src_handle;
+	__u64 dst_offset;
+	__u64 src_offset;
+	__u64 length;
+	__u64 user_data;
+	__u64 value;
+	__u32 imm;
+	__u32 __resv1;
+};
+
+/* dmaplane_cqe.flags */
+#define DMAPLANE_CQE_F_DMA_ENGINE	(1U << 0) /* COPY ran on a DMA engine */
+#define DMAPLANE_CQE_F_ASYNC		(1U << 1) /* ran on the channel's worker */
+
+/*
+ * A completion entry. res: bytes moved (COPY, FILL, CHECKSUM), 0 (NOP) or
+ * -errno; aux: the crc32c (CHECKSUM). Timestamps (CLOCK_MONOTONIC ns) are
+ * filled on channels created with DMAPLANE_CHANNEL_TIMESTAMPS, else 0.
+ */
+struct dmaplane_cqe {
+	__u64 user_data;
+	__s64 res;
+	__u32 flags;
+	__u32 aux;
+	__u64 ts_submit;
+	__u64 ts_start;
+	__u64 ts_complete;
+	__u64 __resv[2];
+};
+
+/* dmaplane_channel_enter.flags */
+#define DMAPLANE_ENTER_GETEVENTS	(1U << 0) /* wait for min_complete */
+#define DMAPLANE_ENTER_TIMEOUT		(1U << 1) /* timeout_ns is valid */
+#define DMAPLANE_ENTER_SQ_WAKEUP	(1U << 2) /* wake the SQPOLL thread */
+
+/*
+ * DMAPLANE_IOC_CHANNEL_ENTER (on a channel fd): consume up to to_submit
+ * SQEs, then with GETEVENTS wait until min_complete CQEs are unread, the
+ * timeout passes (ETIME) or a signal arrives (EINTR).
+ * Out: submitted (entries consumed), completions (unread CQEs on return).
+ * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
+ *      field; a corrupt SQ tail: more than sq_entries ahead of head),
+ *      ETIME, EINTR. Entries consumed before a wait is interrupted stay
+ *      consumed: submitted says how many.
+ */
+struct dmaplane_channel_enter {
+	__u32 to_submit;		/* in */
+	__u32 min_complete;		/* in */
+	__u32 flags;			/* in: DMAPLANE_ENTER_* */
+	__u32 submitted;		/* out */
+	__u64 timeout_ns;		/* in */
+	__u32 completions;		/* out */
+	__u32 __resv0;
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/*
+ * DMAPLANE_IOC_CHANNEL_EVENTFD (on a channel fd): signal an eventfd on
+ * every posted CQE; fd -1 unregisters.
+ */
+struct dmaplane_channel_eventfd {
+	__s32 fd;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* DMAPLANE_IOC_CHANNEL_STATS (on a channel fd). */
+struct dmaplane_channel_stats {
+	__u64 enters;			/* ENTER calls */
+	__u64 submitted;		/* SQEs consumed (ENTER and SQPOLL) */
+	__u64 completed;		/* CQEs posted */
+	__u64 inline_ops;		/* completed in the submitting context */
+	__u64 async_ops;		/* completed on the worker */
+	__u64 dma_engine_ops;		/* COPYs on a DMA engine */
+	__u64 sqpoll_wakeups;		/* times the SQPOLL thread was woken */
+	__u64 busy;			/* ENTERs refused with EBUSY */
+	__u64 reserved[4];		/* out: 0 */
+};
+
 #define DMAPLANE_IOC_MAGIC		0xD9
 
 #define DMAPLANE_IOC_GET_INFO \
@@ -332,5 +513,15 @@ struct dmaplane_numa_bench {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x07, struct dmaplane_topology)
 #define DMAPLANE_IOC_NUMA_BENCH \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x08, struct dmaplane_numa_bench)
+#define DMAPLANE_IOC_CHANNEL_CREATE \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x09, struct dmaplane_channel_create)
+
+/* On a channel fd. */
+#define DMAPLANE_IOC_CHANNEL_ENTER \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x40, struct dmaplane_channel_enter)
+#define DMAPLANE_IOC_CHANNEL_EVENTFD \
+	_IOW(DMAPLANE_IOC_MAGIC, 0x41, struct dmaplane_channel_eventfd)
+#define DMAPLANE_IOC_CHANNEL_STATS \
+	_IOR(DMAPLANE_IOC_MAGIC, 0x42, struct dmaplane_channel_stats)
 
 #endif /* _UAPI_DMAPLANE_H */

@@ -10,6 +10,9 @@
  */
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
+#include <linux/mmap_lock.h>
+#include <linux/shmem_fs.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched/mm.h>
@@ -23,6 +26,7 @@
 #include "dmabuf.h"
 #include "dmadev.h"
 #include "numa.h"
+#include "xfer.h"
 
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 {
@@ -33,8 +37,11 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	switch (buf->kind) {
 	case DMAPLANE_BUF_KIND_PAGES:
 	case DMAPLANE_BUF_KIND_HUGE:
-		for (i = 0; i < buf->nr_pages; i++)
+		for (i = 0; i < buf->nr_pages; i++) {
 			__free_page(buf->pages[i]);
+			if (!(i & 4095))
+				cond_resched();
+		}
 		break;
 	case DMAPLANE_BUF_KIND_USER:
 		if (buf->nr_pages)
@@ -229,10 +236,49 @@ static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
 	return 0;
 }
 
+/*
+ * Long-term writable pins of ordinary file pages fight the filesystem's
+ * writeback and truncation (6.1 does not refuse them itself): accept
+ * anonymous, shmem and hugetlbfs memory only, as io_uring does.
+ */
+static int dmaplane_buffer_check_user_vmas(u64 addr, u64 size)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u64 end = addr + size, pos = addr;
+	int ret = 0;
+
+	mmap_read_lock(mm);
+	while (pos < end) {
+		vma = find_vma(mm, pos);
+		if (!vma || vma->vm_start > pos) {
+			ret = -EFAULT;
+			break;
+		}
+		if (vma->vm_flags & (VM_IO | VM_PFNMAP)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (vma->vm_file && !is_vm_hugetlb_page(vma) &&
+		    vma->vm_file->f_mapping->a_ops != &shmem_aops) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		pos = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
 static int dmaplane_buffer_pin_user(struct dmaplane_buffer *buf, u64 addr)
 {
 	unsigned long nr = buf->size >> PAGE_SHIFT;
 	unsigned long i;
+	int ret;
+
+	ret = dmaplane_buffer_check_user_vmas(addr, buf->size);
+	if (ret)
+		return ret;
 
 	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
 	if (!buf->pages)
@@ -263,9 +309,12 @@ static int dmaplane_buffer_alloc_coherent(struct dmaplane_buffer *buf,
 					  const struct dmaplane_numa_req *req)
 {
 	buf->dma_dev = dmaplane_dmadev(req->nid);
+	/* dma_get_sgtable() keeps lengths in unsigned int. */
+	if (buf->size > UINT_MAX)
+		return -E2BIG;
 	buf->cpu_addr = dma_alloc_coherent(buf->dma_dev, buf->size,
 					   &buf->dma_addr,
-					   GFP_KERNEL | __GFP_NOWARN);
+					   GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!buf->cpu_addr)
 		return -ENOMEM;
 	buf->nr_chunks = 1;
@@ -478,35 +527,6 @@ int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data)
 	return ret;
 }
 
-/* Copy between user memory and the buffer's pages, a page at a time. */
-static int dmaplane_buffer_rw_pages(struct dmaplane_buffer *buf, u64 offset,
-				    u64 length, void __user *uptr, bool write)
-{
-	while (length) {
-		unsigned long idx = offset >> PAGE_SHIFT;
-		unsigned int in_page = offset & ~PAGE_MASK;
-		unsigned int n = min_t(u64, PAGE_SIZE - in_page, length);
-		void *vaddr;
-		unsigned long left;
-
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		vaddr = kmap_local_page(buf->pages[idx]);
-		if (write)
-			left = copy_from_user(vaddr + in_page, uptr, n);
-		else
-			left = copy_to_user(uptr, vaddr + in_page, n);
-		kunmap_local(vaddr);
-		if (left)
-			return -EFAULT;
-		offset += n;
-		uptr += n;
-		length -= n;
-		cond_resched();
-	}
-	return 0;
-}
-
 /**
  * dmaplane_ioctl_buffer_rw() - DMAPLANE_IOC_BUFFER_RW.
  * @ctx: the calling context.
@@ -520,7 +540,6 @@ int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data)
 	void __user *uptr = u64_to_user_ptr(args->user_ptr);
 	bool write = args->flags & DMAPLANE_RW_WRITE;
 	struct dmaplane_buffer *buf;
-	u64 end;
 	int ret;
 
 	if ((args->flags & ~DMAPLANE_RW_WRITE) ||
@@ -529,30 +548,9 @@ int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data)
 	buf = dmaplane_buffer_lookup(ctx, args->handle);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	if (check_add_overflow(args->offset, args->length, &end) ||
-	    end > buf->size) {
-		ret = -EINVAL;
-		goto out_put;
-	}
-	switch (buf->kind) {
-	case DMAPLANE_BUF_KIND_COHERENT:
-		if (write)
-			ret = copy_from_user(buf->cpu_addr + args->offset, uptr,
-					     args->length) ? -EFAULT : 0;
-		else
-			ret = copy_to_user(uptr, buf->cpu_addr + args->offset,
-					   args->length) ? -EFAULT : 0;
-		break;
-	case DMAPLANE_BUF_KIND_IMPORTED:
-		ret = dmaplane_dmabuf_rw_import(buf, args->offset, args->length,
-						uptr, write);
-		break;
-	default:
-		ret = dmaplane_buffer_rw_pages(buf, args->offset, args->length,
-					       uptr, write);
-		break;
-	}
-out_put:
+	/* Out of range is EINVAL here, as documented for this ioctl. */
+	ret = dmaplane_range_check(buf, args->offset, args->length) ? -EINVAL :
+		dmaplane_xfer_user(buf, args->offset, args->length, uptr, write);
 	dmaplane_buffer_put(buf);
 	return ret;
 }
@@ -594,6 +592,18 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 	if (check_add_overflow(pgoff, npages, &end) ||
 	    end > (buf->size >> PAGE_SHIFT))
 		return -EINVAL;
+	/*
+	 * Shared mappings only: a private one would silently copy on write.
+	 * (VM_MAYSHARE: a MAP_SHARED mapping of a read-only file has no
+	 * VM_SHARED.)
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
+		return -EINVAL;
+	if (buf->readonly) {
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		dmaplane_vm_flags_clear(vma, VM_MAYWRITE);
+	}
 	/* Not inherited by fork, never grown, not in core dumps. */
 	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
 

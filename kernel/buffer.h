@@ -29,6 +29,8 @@
  * @nr_pages, @pages: PAGES, HUGE, USER: every page, in order.
  * @dma_dev, @cpu_addr, @dma_addr: COHERENT.
  * @import, @import_attach, @import_sgt: IMPORTED.
+ * @readonly:	IMPORTED from a dma-buf file opened read-only: the module
+ *		never writes it and never maps it writable.
  * @lock:	protects @attachments.
  * @attachments: struct dmaplane_attachment of our exported dma-bufs.
  */
@@ -57,6 +59,7 @@ struct dmaplane_buffer {
 	struct dma_buf *import;
 	struct dma_buf_attachment *import_attach;
 	struct sg_table *import_sgt;
+	bool readonly;
 
 	struct mutex lock;
 	struct list_head attachments;

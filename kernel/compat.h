@@ -15,11 +15,18 @@
 /* vm_flags became read-only with accessors in 6.3. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define dmaplane_vm_flags_set(vma, flags) vm_flags_set(vma, flags)
+#define dmaplane_vm_flags_clear(vma, flags) vm_flags_clear(vma, flags)
 #else
 static inline void dmaplane_vm_flags_set(struct vm_area_struct *vma,
 					 vm_flags_t flags)
 {
 	vma->vm_flags |= flags;
+}
+
+static inline void dmaplane_vm_flags_clear(struct vm_area_struct *vma,
+					   vm_flags_t flags)
+{
+	vma->vm_flags &= ~flags;
 }
 #endif
 

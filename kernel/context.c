@@ -25,6 +25,7 @@ struct dmaplane_ctx *dmaplane_ctx_create(void)
 	/* ALLOC1: handle 0 is never valid, so a zeroed field names nothing. */
 	xa_init_flags(&ctx->objects, XA_FLAGS_ALLOC1);
 	atomic_set(&ctx->nr_objects, 0);
+	atomic_set(&ctx->nr_channels, 0);
 	atomic64_set(&ctx->bytes, 0);
 	atomic64_inc(&dmaplane_stats.live_contexts);
 	return ctx;
@@ -65,6 +66,7 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 	xa_for_each(&ctx->objects, index, obj) {
 		xa_erase(&ctx->objects, index);
 		dmaplane_obj_put(obj);
+		cond_resched();
 	}
 	xa_destroy(&ctx->objects);
 	atomic64_dec(&dmaplane_stats.live_contexts);
@@ -173,16 +175,25 @@ int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle)
 {
 	int ret;
 
-	dmaplane_obj_get(obj);
-	/* Handles stay below 2^23 so that they fit an mmap offset. */
-	ret = xa_alloc(&obj->ctx->objects, handle, obj,
+	/*
+	 * Reserve the index first (a reserved entry reads as NULL, so lookups
+	 * miss it), set the handle, then make the object visible: nobody can
+	 * see it with its handle not yet filled in. Handles stay below 2^23 so
+	 * that they fit an mmap offset.
+	 */
+	ret = xa_alloc(&obj->ctx->objects, handle, NULL,
 		       XA_LIMIT(1, DMAPLANE_MAX_HANDLE), GFP_KERNEL_ACCOUNT);
-	if (ret) {
-		dmaplane_obj_put(obj);
+	if (ret)
 		return ret == -EBUSY ? -EMFILE : ret;
-	}
 	obj->handle = *handle;
-	return 0;
+	dmaplane_obj_get(obj);
+	ret = xa_err(xa_store(&obj->ctx->objects, *handle, obj,
+			      GFP_KERNEL_ACCOUNT));
+	if (ret) {
+		xa_erase(&obj->ctx->objects, *handle);
+		dmaplane_obj_put(obj);
+	}
+	return ret;
 }
 
 /**

@@ -52,7 +52,7 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 	struct dmaplane_attachment *a;
 	int ret;
 
-	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
 	if (!a)
 		return -ENOMEM;
 	a->dev = attach->dev;
@@ -60,9 +60,10 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 		ret = dma_get_sgtable(buf->dma_dev, &a->sgt, buf->cpu_addr,
 				      buf->dma_addr, buf->size);
 	else
-		ret = sg_alloc_table_from_pages(&a->sgt, buf->pages,
-						buf->nr_pages, 0, buf->size,
-						GFP_KERNEL);
+		ret = sg_alloc_table_from_pages_segment(&a->sgt, buf->pages,
+				buf->nr_pages, 0, buf->size,
+				dma_get_max_seg_size(attach->dev),
+				GFP_KERNEL_ACCOUNT);
 	if (ret) {
 		kfree(a);
 		return ret;
@@ -82,6 +83,8 @@ static void dmaplane_dmabuf_detach(struct dma_buf *dmabuf,
 
 	mutex_lock(&buf->lock);
 	list_del(&a->node);
+	if (a->mapped)
+		dma_unmap_sgtable(a->dev, &a->sgt, a->dir, 0);
 	mutex_unlock(&buf->lock);
 	sg_free_table(&a->sgt);
 	kfree(a);
@@ -147,9 +150,10 @@ static int dmaplane_dmabuf_begin_cpu(struct dma_buf *dmabuf,
 	struct dmaplane_attachment *a;
 
 	mutex_lock(&buf->lock);
+	/* Sync in each mapping's own direction (bounce buffers need it). */
 	list_for_each_entry(a, &buf->attachments, node)
 		if (a->mapped)
-			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, dir);
+			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, a->dir);
 	mutex_unlock(&buf->lock);
 	return 0;
 }
@@ -164,7 +168,7 @@ static int dmaplane_dmabuf_end_cpu(struct dma_buf *dmabuf,
 	mutex_lock(&buf->lock);
 	list_for_each_entry(a, &buf->attachments, node)
 		if (a->mapped)
-			dma_sync_sgtable_for_device(a->dev, &a->sgt, dir);
+			dma_sync_sgtable_for_device(a->dev, &a->sgt, a->dir);
 	mutex_unlock(&buf->lock);
 	return 0;
 }
@@ -252,6 +256,12 @@ int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
 	return 0;
 }
 
+/* A read-only import is only ever read by devices. */
+static enum dma_data_direction dmaplane_import_dir(struct dmaplane_buffer *buf)
+{
+	return buf->readonly ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
+}
+
 /**
  * dmaplane_ioctl_buffer_import() - DMAPLANE_IOC_BUFFER_IMPORT.
  * @ctx: the calling context.
@@ -287,6 +297,7 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 		return PTR_ERR(buf);
 	}
 	buf->import = dmabuf;	/* released by dmaplane_buffer_release() */
+	buf->readonly = !(dmabuf->file->f_mode & FMODE_WRITE);
 	buf->size = dmabuf->size;
 	buf->numa_policy = DMAPLANE_NUMA_ANY;
 	buf->placement = DMAPLANE_PLACEMENT_UNKNOWN;
@@ -299,7 +310,7 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	sgt = dma_buf_map_attachment_unlocked(buf->import_attach,
-					      DMA_BIDIRECTIONAL);
+					      dmaplane_import_dir(buf));
 	if (IS_ERR(sgt)) {
 		ret = PTR_ERR(sgt);
 		goto out_put;
@@ -325,50 +336,9 @@ void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf)
 	if (buf->import_sgt)
 		dma_buf_unmap_attachment_unlocked(buf->import_attach,
 						  buf->import_sgt,
-						  DMA_BIDIRECTIONAL);
+						  dmaplane_import_dir(buf));
 	if (buf->import_attach)
 		dma_buf_detach(buf->import, buf->import_attach);
 	if (buf->import)
 		dma_buf_put(buf->import);
-}
-
-/**
- * dmaplane_dmabuf_rw_import() - kernel copy to or from an imported dma-buf.
- * @buf: an IMPORTED buffer.
- * @offset: byte offset, already checked against the size.
- * @length: bytes, already checked.
- * @uptr: user memory.
- * @write: copy from @uptr into the buffer (else out of it).
- *
- * Return: 0, -EOPNOTSUPP (exporter without a system-memory vmap), -EFAULT,
- * or the exporter's vmap/cpu-access error.
- */
-int dmaplane_dmabuf_rw_import(struct dmaplane_buffer *buf, u64 offset,
-			      u64 length, void __user *uptr, bool write)
-{
-	enum dma_data_direction dir = write ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
-	struct iosys_map map;
-	unsigned long left;
-	int ret;
-
-	ret = dmaplane_dma_buf_vmap(buf->import, &map);
-	if (ret)
-		return ret == -EINVAL ? -EOPNOTSUPP : ret;
-	if (map.is_iomem) {
-		ret = -EOPNOTSUPP;
-		goto out_vunmap;
-	}
-	ret = dma_buf_begin_cpu_access(buf->import, dir);
-	if (ret)
-		goto out_vunmap;
-	if (write)
-		left = copy_from_user(map.vaddr + offset, uptr, length);
-	else
-		left = copy_to_user(uptr, map.vaddr + offset, length);
-	ret = dma_buf_end_cpu_access(buf->import, dir);
-	if (left)
-		ret = -EFAULT;
-out_vunmap:
-	dmaplane_dma_buf_vunmap(buf->import, &map);
-	return ret;
 }

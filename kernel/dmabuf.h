@@ -9,7 +9,5 @@ struct dmaplane_buffer;
 int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data);
 void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf);
-int dmaplane_dmabuf_rw_import(struct dmaplane_buffer *buf, u64 offset,
-			      u64 length, void __user *uptr, bool write);
 
 #endif /* DMAPLANE_DMABUF_H */

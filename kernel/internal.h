@@ -18,7 +18,8 @@
 	 DMAPLANE_FEAT_BUFFER_HUGE | DMAPLANE_FEAT_BUFFER_COHERENT |	\
 	 DMAPLANE_FEAT_BUFFER_USER | DMAPLANE_FEAT_NUMA |		\
 	 DMAPLANE_FEAT_MMAP | DMAPLANE_FEAT_DMABUF_EXPORT |		\
-	 DMAPLANE_FEAT_DMABUF_IMPORT | DMAPLANE_FEAT_TOPOLOGY)
+	 DMAPLANE_FEAT_DMABUF_IMPORT | DMAPLANE_FEAT_TOPOLOGY |		\
+	 DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_CHANNEL_SQPOLL)
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
 struct dmaplane_limits {
@@ -26,6 +27,9 @@ struct dmaplane_limits {
 	unsigned long max_buffer_bytes;
 	unsigned long max_context_bytes;
 	unsigned long max_total_bytes;
+	unsigned int max_ring_entries;
+	unsigned int max_channels_per_context;
+	unsigned int inline_bytes;
 };
 
 /* Module-wide accounting; the only module-wide mutable state. */
@@ -47,7 +51,9 @@ extern struct dmaplane_stats dmaplane_stats;
  *		so an object that outlives close() can still uncharge itself.
  * @objects:	handle -> struct dmaplane_obj; the table holds one reference
  *		on each published object.
+ * @file:	the open file of /dev/dmaplane this context belongs to.
  * @nr_objects:	objects charged to this context (published or not).
+ * @nr_channels: channels created through this context and not yet freed.
  * @bytes:	buffer bytes charged to this context.
  *
  * The counters are atomics, not under a lock, so that an object's last
@@ -56,12 +62,15 @@ extern struct dmaplane_stats dmaplane_stats;
 struct dmaplane_ctx {
 	struct kref ref;
 	struct xarray objects;
+	struct file *file;
 	atomic_t nr_objects;
+	atomic_t nr_channels;
 	atomic64_t bytes;
 };
 
 /* Object types; one handle namespace per context covers them all. */
 #define DMAPLANE_OBJ_BUFFER	1
+#define DMAPLANE_OBJ_CHANNEL	2	/* never in the handle table: an fd */
 
 /**
  * struct dmaplane_obj - header embedded in every user-visible object.

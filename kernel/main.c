@@ -12,10 +12,12 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/nospec.h>
+#include <linux/log2.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "buffer.h"
+#include "channel.h"
 #include "context.h"
 #include "dmabuf.h"
 #include "dmadev.h"
@@ -26,6 +28,9 @@ struct dmaplane_limits dmaplane_limits = {
 	.max_buffer_bytes = 1UL << 30,
 	.max_context_bytes = 4UL << 30,
 	.max_total_bytes = 16UL << 30,
+	.max_ring_entries = 8192,
+	.max_channels_per_context = 64,
+	.inline_bytes = 64 << 10,
 };
 
 struct dmaplane_stats dmaplane_stats = {
@@ -52,6 +57,17 @@ module_param_named(max_total_bytes, dmaplane_limits.max_total_bytes, ulong,
 		   0444);
 MODULE_PARM_DESC(max_total_bytes,
 		 "Buffer bytes all open files together may hold (default 16 GiB)");
+
+module_param_named(max_ring_entries, dmaplane_limits.max_ring_entries, uint,
+		   0444);
+MODULE_PARM_DESC(max_ring_entries, "Largest submission ring (default 8192)");
+module_param_named(max_channels_per_context,
+		   dmaplane_limits.max_channels_per_context, uint, 0444);
+MODULE_PARM_DESC(max_channels_per_context,
+		 "Channels one open file may create (default 64)");
+module_param_named(inline_bytes, dmaplane_limits.inline_bytes, uint, 0444);
+MODULE_PARM_DESC(inline_bytes,
+		 "Channel operations up to this length run inline (default 64 KiB)");
 
 /* Read-only view of the live counters, for leak checks without an open. */
 static int dmaplane_param_set_ro(const char *val,
@@ -95,6 +111,9 @@ static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
 	info->max_buffer_bytes = dmaplane_limits.max_buffer_bytes;
 	info->max_context_bytes = dmaplane_limits.max_context_bytes;
 	info->max_total_bytes = dmaplane_limits.max_total_bytes;
+	info->max_ring_entries = dmaplane_limits.max_ring_entries;
+	info->max_channels_per_context =
+		dmaplane_limits.max_channels_per_context;
 	info->live_contexts = atomic64_read(&dmaplane_stats.live_contexts);
 	info->live_objects = atomic64_read(&dmaplane_stats.live_objects);
 	info->live_bytes = atomic64_read(&dmaplane_stats.live_bytes);
@@ -127,6 +146,7 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_buffer_rw buffer_rw;
 	struct dmaplane_topology topology;
 	struct dmaplane_numa_bench numa_bench;
+	struct dmaplane_channel_create channel_create;
 };
 
 struct dmaplane_ioctl_desc {
@@ -148,6 +168,7 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_RW, dmaplane_ioctl_buffer_rw),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_TOPOLOGY, dmaplane_ioctl_topology),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_NUMA_BENCH, dmaplane_ioctl_numa_bench),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_CHANNEL_CREATE, dmaplane_ioctl_channel_create),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,
@@ -194,6 +215,7 @@ static int dmaplane_open(struct inode *inode, struct file *file)
 	ctx = dmaplane_ctx_create();
 	if (!ctx)
 		return -ENOMEM;
+	ctx->file = file;
 	file->private_data = ctx;
 	return nonseekable_open(inode, file);
 }
@@ -231,15 +253,26 @@ static int __init dmaplane_init(void)
 		pr_err("dmaplane: max_buffer_bytes above 1 TiB\n");
 		return -EINVAL;
 	}
+	if (!dmaplane_limits.max_ring_entries ||
+	    !is_power_of_2(dmaplane_limits.max_ring_entries) ||
+	    dmaplane_limits.max_ring_entries > 65536) {
+		pr_err("dmaplane: max_ring_entries must be a power of two up to 65536\n");
+		return -EINVAL;
+	}
+	ret = dmaplane_channel_init();
+	if (ret)
+		return ret;
 	ret = dmaplane_dmadev_init();
 	if (ret) {
 		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
+		dmaplane_channel_exit();
 		return ret;
 	}
 	ret = misc_register(&dmaplane_misc);
 	if (ret) {
 		pr_err("dmaplane: misc_register failed: %d\n", ret);
 		dmaplane_dmadev_exit();
+		dmaplane_channel_exit();
 		return ret;
 	}
 	pr_info("dmaplane: ABI %u loaded, features %#llx\n",
@@ -253,6 +286,7 @@ static void __exit dmaplane_exit(void)
 
 	misc_deregister(&dmaplane_misc);
 	dmaplane_dmadev_exit();
+	dmaplane_channel_exit();
 	contexts = atomic64_read(&dmaplane_stats.live_contexts);
 	objects = atomic64_read(&dmaplane_stats.live_objects);
 	bytes = atomic64_read(&dmaplane_stats.live_bytes);

@@ -261,6 +261,8 @@ out_free:
 
 /* ---- bandwidth and latency matrix ---- */
 
+static DEFINE_MUTEX(dmaplane_bench_lock);
+
 struct dmaplane_bench_mem {
 	int nid;
 	unsigned long nr_pages;
@@ -368,8 +370,8 @@ static int dmaplane_bench_thread(void *data)
 	if (idx == lines)
 		run->ret = -EIO;
 out:
-	complete(&run->done);
-	return 0;
+	/* Signal and leave without running another instruction of ours. */
+	kthread_complete_and_exit(&run->done, 0);
 }
 
 static int dmaplane_bench_pair(struct dmaplane_bench_mem *mem, int cpu_node,
@@ -438,6 +440,9 @@ int dmaplane_ioctl_numa_bench(struct dmaplane_ctx *ctx, void *data)
 	args->nr_nodes = nr;
 	if (args->capacity < nr * nr)
 		return 0;
+	/* One run at a time module-wide: it takes whole nodes' bandwidth. */
+	if (mutex_lock_interruptible(&dmaplane_bench_lock))
+		return -EINTR;
 
 	matrix = kcalloc(nr * nr, sizeof(*matrix), GFP_KERNEL);
 	mem = kcalloc(nr, sizeof(*mem), GFP_KERNEL);
@@ -466,5 +471,6 @@ out_free:
 		dmaplane_bench_mem_free(&mem[j]);
 	kfree(mem);
 	kfree(matrix);
+	mutex_unlock(&dmaplane_bench_lock);
 	return ret;
 }

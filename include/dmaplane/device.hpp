@@ -56,6 +56,10 @@ struct device_info {
     std::uint64_t live_objects = 0;
     /// Buffer bytes not yet freed, module-wide.
     std::uint64_t live_bytes = 0;
+    /// Largest SQ a channel may have (channel_options::sq_entries).
+    std::uint32_t max_ring_entries = 0;
+    /// Channels one open file (context) may hold.
+    std::uint32_t max_channels_per_context = 0;
     /// Buffers created with all pages on the creating CPU's node,
     /// module-wide.
     std::uint64_t numa_local_allocs = 0;
@@ -126,6 +130,8 @@ public:
         out.live_contexts = raw.live_contexts;
         out.live_objects = raw.live_objects;
         out.live_bytes = raw.live_bytes;
+        out.max_ring_entries = raw.max_ring_entries;
+        out.max_channels_per_context = raw.max_channels_per_context;
         out.numa_local_allocs = raw.numa_local_allocs;
         out.numa_remote_allocs = raw.numa_remote_allocs;
         out.numa_fallback_allocs = raw.numa_fallback_allocs;
@@ -248,6 +254,9 @@ private:
         {DMAPLANE_FEAT_DMABUF_EXPORT, "dmabuf_export"},
         {DMAPLANE_FEAT_DMABUF_IMPORT, "dmabuf_import"},
         {DMAPLANE_FEAT_TOPOLOGY, "topology"},
+        {DMAPLANE_FEAT_CHANNEL, "channel"},
+        {DMAPLANE_FEAT_CHANNEL_SQPOLL, "channel_sqpoll"},
+        {DMAPLANE_FEAT_DMA_ENGINE, "dma_engine"},
     };
 
     std::string features = detail::format_hex64(info.features);
@@ -278,6 +287,9 @@ private:
     detail::append_field(out, "live_contexts", std::to_string(info.live_contexts));
     detail::append_field(out, "live_objects", std::to_string(info.live_objects));
     detail::append_field(out, "live_bytes", detail::format_bytes(info.live_bytes));
+    detail::append_field(out, "max_ring_entries", std::to_string(info.max_ring_entries));
+    detail::append_field(out, "max_channels_per_context",
+                         std::to_string(info.max_channels_per_context));
     detail::append_field(out, "numa_local_allocs", std::to_string(info.numa_local_allocs));
     detail::append_field(out, "numa_remote_allocs", std::to_string(info.numa_remote_allocs));
     detail::append_field(out, "numa_fallback_allocs", std::to_string(info.numa_fallback_allocs));

@@ -8,10 +8,15 @@
 #include "dmaplane/uapi/dmaplane.h"
 
 #include "dmaplane/buffer.hpp"
+#include "dmaplane/channel.hpp"
 #include "dmaplane/device.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/mapping.hpp"
+#include "dmaplane/prep.hpp"
 #include "dmaplane/result.hpp"
+#include "dmaplane/ring.hpp"
+#include "dmaplane/sync_wait.hpp"
+#include "dmaplane/task.hpp"
 #include "dmaplane/topology.hpp"
 
 #endif // DMAPLANE_DMAPLANE_HPP

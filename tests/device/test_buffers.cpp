@@ -28,6 +28,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -522,6 +524,34 @@ TEST_CASE("dma-buf export: modes, cloexec, offsets, sync, lifetime") {
     expect_clean(probe);
 }
 
+TEST_CASE("a read-only dma-buf stays read-only once imported") {
+    device dev = open_device();
+    const auto b = create(dev, make(DMAPLANE_BUF_KIND_PAGES, 2 * page));
+    REQUIRE(b.err == 0);
+    std::uint64_t v = 77;
+    REQUIRE(rw(dev, b.handle, 0, &v, 8, true) == 0);
+    int fd = -1;
+    REQUIRE(export_fd(dev, b.handle, false, &fd) == 0);
+    const auto imp = import_fd(dev, fd);
+    close(fd);
+    REQUIRE(imp.err == 0);
+    std::uint64_t w = 99, r = 0;
+    CHECK(rw(dev, imp.handle, 0, &w, 8, true) == EACCES);
+    CHECK(rw(dev, imp.handle, 0, &r, 8, false) == 0);
+    CHECK(r == 77);
+    errno = 0;
+    CHECK(map(dev.native_handle(), imp.mmap_offset, page) == MAP_FAILED);
+    CHECK(errno == EACCES);
+    void* ro = map(dev.native_handle(), imp.mmap_offset, page, PROT_READ);
+    REQUIRE(ro != MAP_FAILED);
+    CHECK(*static_cast<std::uint64_t*>(ro) == 77);
+    CHECK(mprotect(ro, page, PROT_READ | PROT_WRITE) != 0); // cannot be upgraded
+    CHECK(munmap(ro, page) == 0);
+    CHECK(destroy(dev, imp.handle) == 0);
+    CHECK(destroy(dev, b.handle) == 0);
+    expect_clean(dev);
+}
+
 TEST_CASE("dma-buf import of our own export: kernel access and mmap") {
     device dev = open_device();
     const auto b = create(dev, make(DMAPLANE_BUF_KIND_PAGES, 4 * page));
@@ -547,6 +577,11 @@ TEST_CASE("dma-buf import of our own export: kernel access and mmap") {
     REQUIRE(p != MAP_FAILED);
     CHECK(check(p, page, 21, page / 8));
     CHECK(munmap(p, page) == 0);
+    // A private mapping would copy on write: refused.
+    errno = 0;
+    CHECK(::mmap(nullptr, page, PROT_READ, MAP_PRIVATE, other.native_handle(),
+                 static_cast<off_t>(imp.mmap_offset)) == MAP_FAILED);
+    CHECK(errno == EINVAL);
     // An imported buffer is not exported again.
     int again = -1;
     CHECK(export_fd(other, imp.handle, true, &again) == EOPNOTSUPP);
@@ -715,6 +750,35 @@ TEST_CASE("pinned user memory") {
     CHECK(destroy(dev, b.handle) == 0);
     free(mem);
 
+    SUBCASE("file-backed memory other than shmem is refused") {
+        // A ramfs file: page cache of a filesystem that is not shmem.
+        mkdir("/tmp/ramfs", 0700);
+        REQUIRE(mount("none", "/tmp/ramfs", "ramfs", 0, nullptr) == 0);
+        const int f = open("/tmp/ramfs/pin-test", O_RDWR | O_CREAT | O_TRUNC, 0600);
+        REQUIRE(f >= 0);
+        REQUIRE(ftruncate(f, static_cast<off_t>(4 * page)) == 0);
+        void* fm = mmap(nullptr, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+        REQUIRE(fm != MAP_FAILED);
+        auto c = make(DMAPLANE_BUF_KIND_USER, 4 * page);
+        c.user_addr = reinterpret_cast<std::uint64_t>(fm);
+        CHECK(create(dev, c).err == EOPNOTSUPP);
+        munmap(fm, 4 * page);
+        close(f);
+        umount("/tmp/ramfs");
+        // shmem (memfd) is fine.
+        const int m = memfd_create("pin", MFD_CLOEXEC);
+        REQUIRE(m >= 0);
+        REQUIRE(ftruncate(m, static_cast<off_t>(4 * page)) == 0);
+        void* mm = mmap(nullptr, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+        REQUIRE(mm != MAP_FAILED);
+        c.user_addr = reinterpret_cast<std::uint64_t>(mm);
+        const auto ok = create(dev, c);
+        CHECK(ok.err == 0);
+        if (!ok.err)
+            CHECK(destroy(dev, ok.handle) == 0);
+        munmap(mm, 4 * page);
+        close(m);
+    }
     SUBCASE("bad ranges") {
         void* ro = mmap(nullptr, 4 * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         REQUIRE(ro != MAP_FAILED);

@@ -78,7 +78,7 @@ TEST_CASE("GET_INFO describes the module") {
         DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_BUFFER_HUGE |
         DMAPLANE_FEAT_BUFFER_COHERENT | DMAPLANE_FEAT_BUFFER_USER | DMAPLANE_FEAT_NUMA |
         DMAPLANE_FEAT_MMAP | DMAPLANE_FEAT_DMABUF_EXPORT | DMAPLANE_FEAT_DMABUF_IMPORT |
-        DMAPLANE_FEAT_TOPOLOGY;
+        DMAPLANE_FEAT_TOPOLOGY | DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_CHANNEL_SQPOLL;
     CHECK(info.has(implemented));
     // Bits this build does not implement stay clear.
     CHECK((info.features & ~implemented) == 0);
@@ -123,7 +123,7 @@ TEST_CASE("non-zero flags or reserved fields fail with EINVAL") {
         CHECK(ioctl_errno(dev, DMAPLANE_IOC_GET_INFO, &raw) == EINVAL);
     }
     SUBCASE("GET_INFO reserved") {
-        for (unsigned i = 0; i < 8; ++i) {
+        for (std::size_t i = 0; i < std::size(dmaplane_info{}.reserved); ++i) {
             dmaplane_info raw{};
             raw.reserved[i] = 1;
             CHECK(ioctl_errno(dev, DMAPLANE_IOC_GET_INFO, &raw) == EINVAL);

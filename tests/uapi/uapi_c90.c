@@ -36,10 +36,12 @@ DMAPLANE_FIELD_CHECK(dmaplane_info, max_total_bytes, 40, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_contexts, 48, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_objects, 56, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, live_bytes, 64, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, numa_local_allocs, 72, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, numa_remote_allocs, 80, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, numa_fallback_allocs, 88, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 96, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_info, max_ring_entries, 72, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_info, max_channels_per_context, 76, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_local_allocs, 80, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_remote_allocs, 88, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, numa_fallback_allocs, 96, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 104, 56);
 DMAPLANE_SIZE_CHECK(dmaplane_info, 160);
 
 /* struct dmaplane_buffer_create: 96 bytes. */
@@ -146,10 +148,90 @@ DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, flags, 28, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_numa_bench, reserved, 32, 16);
 DMAPLANE_SIZE_CHECK(dmaplane_numa_bench, 48);
 
+/* struct dmaplane_ring_offsets: 32 bytes, eight __u32 (4-byte aligned). */
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, head, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, tail, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, ring_mask, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, ring_entries, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, flags, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, dropped, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, entries, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_ring_offsets, __resv, 28, 4);
+DMAPLANE_SIZE_CHECK(dmaplane_ring_offsets, 32);
+
+/* struct dmaplane_channel_create: 128 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, sq_entries, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, cq_entries, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, flags, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, node, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, sq_idle_ms, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, fd, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, region_size, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, sq_off, 32, 32);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, cq_off, 64, 32);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_create, reserved, 96, 32);
+DMAPLANE_SIZE_CHECK(dmaplane_channel_create, 128);
+
+/* struct dmaplane_sqe: 64 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, opcode, 0, 1);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, flags, 1, 1);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, __resv0, 2, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, endpoint, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, dst_handle, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, src_handle, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, dst_offset, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, src_offset, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, length, 32, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, user_data, 40, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, value, 48, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, imm, 56, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_sqe, __resv1, 60, 4);
+DMAPLANE_SIZE_CHECK(dmaplane_sqe, 64);
+
+/* struct dmaplane_cqe: 64 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, user_data, 0, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, res, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, flags, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, aux, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, ts_submit, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, ts_start, 32, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, ts_complete, 40, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_cqe, __resv, 48, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_cqe, 64);
+
+/* struct dmaplane_channel_enter: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, to_submit, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, min_complete, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, flags, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, submitted, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, timeout_ns, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, completions, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, __resv0, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_enter, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_channel_enter, 48);
+
+/* struct dmaplane_channel_eventfd: 24 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_channel_eventfd, fd, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_eventfd, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_eventfd, reserved, 8, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_channel_eventfd, 24);
+
+/* struct dmaplane_channel_stats: 96 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, enters, 0, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, submitted, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, completed, 16, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, inline_ops, 24, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, async_ops, 32, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, dma_engine_ops, 40, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, sqpoll_wakeups, 48, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, busy, 56, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, reserved, 64, 32);
+DMAPLANE_SIZE_CHECK(dmaplane_channel_stats, 96);
+
 /*
- * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30; then
- * size << 16, magic 0xD9 << 8, nr. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18,
- * 104 = 0x68, 32 = 0x20, 48 = 0x30.
+ * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30, _IOR = dir
+ * 2 << 30; then size << 16, magic 0xD9 << 8, nr. Sizes 160 = 0xA0,
+ * 96 = 0x60, 24 = 0x18, 104 = 0x68, 32 = 0x20, 48 = 0x30, 128 = 0x80.
  */
 DMAPLANE_LAYOUT_CHECK(ioc_get_info, DMAPLANE_IOC_GET_INFO == 0xC0A0D900UL);
 DMAPLANE_LAYOUT_CHECK(ioc_buffer_create, DMAPLANE_IOC_BUFFER_CREATE == 0xC060D901UL);
@@ -160,6 +242,10 @@ DMAPLANE_LAYOUT_CHECK(ioc_buffer_import, DMAPLANE_IOC_BUFFER_IMPORT == 0xC030D90
 DMAPLANE_LAYOUT_CHECK(ioc_buffer_rw, DMAPLANE_IOC_BUFFER_RW == 0x4030D906UL);
 DMAPLANE_LAYOUT_CHECK(ioc_topology, DMAPLANE_IOC_TOPOLOGY == 0xC030D907UL);
 DMAPLANE_LAYOUT_CHECK(ioc_numa_bench, DMAPLANE_IOC_NUMA_BENCH == 0xC030D908UL);
+DMAPLANE_LAYOUT_CHECK(ioc_channel_create, DMAPLANE_IOC_CHANNEL_CREATE == 0xC080D909UL);
+DMAPLANE_LAYOUT_CHECK(ioc_channel_enter, DMAPLANE_IOC_CHANNEL_ENTER == 0xC030D940UL);
+DMAPLANE_LAYOUT_CHECK(ioc_channel_eventfd, DMAPLANE_IOC_CHANNEL_EVENTFD == 0x4018D941UL);
+DMAPLANE_LAYOUT_CHECK(ioc_channel_stats, DMAPLANE_IOC_CHANNEL_STATS == 0x8060D942UL);
 
 /* Plain constants (feature bits too: usable in C90 without __extension__). */
 DMAPLANE_LAYOUT_CHECK(abi_version, DMAPLANE_ABI_VERSION == 1);
@@ -173,6 +259,9 @@ DMAPLANE_LAYOUT_CHECK(feat_mmap, DMAPLANE_FEAT_MMAP == 64);
 DMAPLANE_LAYOUT_CHECK(feat_dmabuf_export, DMAPLANE_FEAT_DMABUF_EXPORT == 128);
 DMAPLANE_LAYOUT_CHECK(feat_dmabuf_import, DMAPLANE_FEAT_DMABUF_IMPORT == 256);
 DMAPLANE_LAYOUT_CHECK(feat_topology, DMAPLANE_FEAT_TOPOLOGY == 512);
+DMAPLANE_LAYOUT_CHECK(feat_channel, DMAPLANE_FEAT_CHANNEL == 1024);
+DMAPLANE_LAYOUT_CHECK(feat_channel_sqpoll, DMAPLANE_FEAT_CHANNEL_SQPOLL == 2048);
+DMAPLANE_LAYOUT_CHECK(feat_dma_engine, DMAPLANE_FEAT_DMA_ENGINE == 4096);
 DMAPLANE_LAYOUT_CHECK(buf_kind_pages, DMAPLANE_BUF_KIND_PAGES == 0);
 DMAPLANE_LAYOUT_CHECK(buf_kind_huge, DMAPLANE_BUF_KIND_HUGE == 1);
 DMAPLANE_LAYOUT_CHECK(buf_kind_coherent, DMAPLANE_BUF_KIND_COHERENT == 2);
@@ -195,6 +284,22 @@ DMAPLANE_LAYOUT_CHECK(node_has_memory, DMAPLANE_NODE_HAS_MEMORY == 1);
 DMAPLANE_LAYOUT_CHECK(node_has_cpus, DMAPLANE_NODE_HAS_CPUS == 2);
 DMAPLANE_LAYOUT_CHECK(max_cpus, DMAPLANE_MAX_CPUS == 1024);
 DMAPLANE_LAYOUT_CHECK(ioc_magic, DMAPLANE_IOC_MAGIC == 0xD9);
+DMAPLANE_LAYOUT_CHECK(channel_timestamps, DMAPLANE_CHANNEL_TIMESTAMPS == 1);
+DMAPLANE_LAYOUT_CHECK(channel_sqpoll, DMAPLANE_CHANNEL_SQPOLL == 2);
+DMAPLANE_LAYOUT_CHECK(channel_node, DMAPLANE_CHANNEL_NODE == 4);
+DMAPLANE_LAYOUT_CHECK(sq_need_wakeup, DMAPLANE_SQ_NEED_WAKEUP == 1);
+DMAPLANE_LAYOUT_CHECK(op_nop, DMAPLANE_OP_NOP == 0);
+DMAPLANE_LAYOUT_CHECK(op_copy, DMAPLANE_OP_COPY == 1);
+DMAPLANE_LAYOUT_CHECK(op_fill, DMAPLANE_OP_FILL == 2);
+DMAPLANE_LAYOUT_CHECK(op_checksum, DMAPLANE_OP_CHECKSUM == 3);
+DMAPLANE_LAYOUT_CHECK(op_last, DMAPLANE_OP_LAST == 3);
+DMAPLANE_LAYOUT_CHECK(sqe_link, DMAPLANE_SQE_LINK == 1);
+DMAPLANE_LAYOUT_CHECK(sqe_fence, DMAPLANE_SQE_FENCE == 2);
+DMAPLANE_LAYOUT_CHECK(cqe_f_dma_engine, DMAPLANE_CQE_F_DMA_ENGINE == 1);
+DMAPLANE_LAYOUT_CHECK(cqe_f_async, DMAPLANE_CQE_F_ASYNC == 2);
+DMAPLANE_LAYOUT_CHECK(enter_getevents, DMAPLANE_ENTER_GETEVENTS == 1);
+DMAPLANE_LAYOUT_CHECK(enter_timeout, DMAPLANE_ENTER_TIMEOUT == 2);
+DMAPLANE_LAYOUT_CHECK(enter_sq_wakeup, DMAPLANE_ENTER_SQ_WAKEUP == 4);
 
 /* The device name is a string literal. */
 DMAPLANE_LAYOUT_CHECK(device_name, sizeof(DMAPLANE_DEVICE_NAME) == 9);

@@ -35,10 +35,12 @@ DMAPLANE_FIELD_ASSERT(dmaplane_info, max_total_bytes, 40, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_contexts, 48, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_objects, 56, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, live_bytes, 64, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_local_allocs, 72, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_remote_allocs, 80, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_fallback_allocs, 88, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 96, 64);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, max_ring_entries, 72, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, max_channels_per_context, 76, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_local_allocs, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_remote_allocs, 88, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_fallback_allocs, 96, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 104, 56);
 static_assert(sizeof(dmaplane_info) == 160);
 static_assert(plain_abi_struct<dmaplane_info>());
 
@@ -156,9 +158,100 @@ DMAPLANE_FIELD_ASSERT(dmaplane_numa_bench, reserved, 32, 16);
 static_assert(sizeof(dmaplane_numa_bench) == 48);
 static_assert(plain_abi_struct<dmaplane_numa_bench>());
 
+// struct dmaplane_ring_offsets: 32 bytes of eight __u32, so 4-byte aligned
+// (it sits at offsets 32 and 64 of dmaplane_channel_create).
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, head, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, tail, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, ring_mask, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, ring_entries, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, flags, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, dropped, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, entries, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_ring_offsets, __resv, 28, 4);
+static_assert(sizeof(dmaplane_ring_offsets) == 32);
+static_assert(alignof(dmaplane_ring_offsets) == 4);
+static_assert(std::is_trivially_copyable_v<dmaplane_ring_offsets> &&
+              std::is_standard_layout_v<dmaplane_ring_offsets> &&
+              std::is_aggregate_v<dmaplane_ring_offsets>);
+
+// struct dmaplane_channel_create: 128 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, sq_entries, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, cq_entries, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, flags, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, node, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, sq_idle_ms, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, fd, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, region_size, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, sq_off, 32, 32);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, cq_off, 64, 32);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, reserved, 96, 32);
+static_assert(sizeof(dmaplane_channel_create) == 128);
+static_assert(plain_abi_struct<dmaplane_channel_create>());
+
+// struct dmaplane_sqe: 64 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, opcode, 0, 1);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, flags, 1, 1);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, __resv0, 2, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, endpoint, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, dst_handle, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, src_handle, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, dst_offset, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, src_offset, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, length, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, user_data, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, value, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, imm, 56, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_sqe, __resv1, 60, 4);
+static_assert(sizeof(dmaplane_sqe) == 64);
+static_assert(plain_abi_struct<dmaplane_sqe>());
+
+// struct dmaplane_cqe: 64 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, user_data, 0, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, res, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, flags, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, aux, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, ts_submit, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, ts_start, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, ts_complete, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_cqe, __resv, 48, 16);
+static_assert(sizeof(dmaplane_cqe) == 64);
+static_assert(plain_abi_struct<dmaplane_cqe>());
+
+// struct dmaplane_channel_enter: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, to_submit, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, min_complete, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, flags, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, submitted, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, timeout_ns, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, completions, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, __resv0, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_enter, reserved, 32, 16);
+static_assert(sizeof(dmaplane_channel_enter) == 48);
+static_assert(plain_abi_struct<dmaplane_channel_enter>());
+
+// struct dmaplane_channel_eventfd: 24 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_eventfd, fd, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_eventfd, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_eventfd, reserved, 8, 16);
+static_assert(sizeof(dmaplane_channel_eventfd) == 24);
+static_assert(plain_abi_struct<dmaplane_channel_eventfd>());
+
+// struct dmaplane_channel_stats: 96 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, enters, 0, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, submitted, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, completed, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, inline_ops, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, async_ops, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, dma_engine_ops, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, sqpoll_wakeups, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, busy, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, reserved, 64, 32);
+static_assert(sizeof(dmaplane_channel_stats) == 96);
+static_assert(plain_abi_struct<dmaplane_channel_stats>());
+
 // Command numbers: dir << 30 | size << 16 | magic 0xD9 << 8 | nr, with dir 3 for
-// _IOWR and 1 for _IOW. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18, 104 = 0x68,
-// 32 = 0x20, 48 = 0x30.
+// _IOWR, 1 for _IOW and 2 for _IOR. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18,
+// 104 = 0x68, 32 = 0x20, 48 = 0x30, 128 = 0x80.
 static_assert(DMAPLANE_IOC_GET_INFO == 0xC0A0D900UL);
 static_assert(DMAPLANE_IOC_BUFFER_CREATE == 0xC060D901UL);
 static_assert(DMAPLANE_IOC_OBJECT_DESTROY == 0x4018D902UL);
@@ -168,6 +261,10 @@ static_assert(DMAPLANE_IOC_BUFFER_IMPORT == 0xC030D905UL);
 static_assert(DMAPLANE_IOC_BUFFER_RW == 0x4030D906UL);
 static_assert(DMAPLANE_IOC_TOPOLOGY == 0xC030D907UL);
 static_assert(DMAPLANE_IOC_NUMA_BENCH == 0xC030D908UL);
+static_assert(DMAPLANE_IOC_CHANNEL_CREATE == 0xC080D909UL);
+static_assert(DMAPLANE_IOC_CHANNEL_ENTER == 0xC030D940UL);
+static_assert(DMAPLANE_IOC_CHANNEL_EVENTFD == 0x4018D941UL);
+static_assert(DMAPLANE_IOC_CHANNEL_STATS == 0x8060D942UL);
 
 // Constants.
 static_assert(DMAPLANE_ABI_VERSION == 1);
@@ -181,6 +278,9 @@ static_assert(DMAPLANE_FEAT_MMAP == 64);
 static_assert(DMAPLANE_FEAT_DMABUF_EXPORT == 128);
 static_assert(DMAPLANE_FEAT_DMABUF_IMPORT == 256);
 static_assert(DMAPLANE_FEAT_TOPOLOGY == 512);
+static_assert(DMAPLANE_FEAT_CHANNEL == 1024);
+static_assert(DMAPLANE_FEAT_CHANNEL_SQPOLL == 2048);
+static_assert(DMAPLANE_FEAT_DMA_ENGINE == 4096);
 static_assert(DMAPLANE_BUF_KIND_PAGES == 0);
 static_assert(DMAPLANE_BUF_KIND_HUGE == 1);
 static_assert(DMAPLANE_BUF_KIND_COHERENT == 2);
@@ -203,15 +303,35 @@ static_assert(DMAPLANE_NODE_HAS_MEMORY == 1);
 static_assert(DMAPLANE_NODE_HAS_CPUS == 2);
 static_assert(DMAPLANE_MAX_CPUS == 1024);
 static_assert(DMAPLANE_IOC_MAGIC == 0xD9);
+static_assert(DMAPLANE_CHANNEL_TIMESTAMPS == 1);
+static_assert(DMAPLANE_CHANNEL_SQPOLL == 2);
+static_assert(DMAPLANE_CHANNEL_NODE == 4);
+static_assert(DMAPLANE_SQ_NEED_WAKEUP == 1);
+static_assert(DMAPLANE_OP_NOP == 0);
+static_assert(DMAPLANE_OP_COPY == 1);
+static_assert(DMAPLANE_OP_FILL == 2);
+static_assert(DMAPLANE_OP_CHECKSUM == 3);
+static_assert(DMAPLANE_OP_LAST == DMAPLANE_OP_CHECKSUM);
+static_assert(DMAPLANE_SQE_LINK == 1);
+static_assert(DMAPLANE_SQE_FENCE == 2);
+static_assert(DMAPLANE_CQE_F_DMA_ENGINE == 1);
+static_assert(DMAPLANE_CQE_F_ASYNC == 2);
+static_assert(DMAPLANE_ENTER_GETEVENTS == 1);
+static_assert(DMAPLANE_ENTER_TIMEOUT == 2);
+static_assert(DMAPLANE_ENTER_SQ_WAKEUP == 4);
 static_assert(sizeof(DMAPLANE_DEVICE_NAME) == 9);
 
 // File descriptors travel as signed 32-bit values, like the kernel's int.
 static_assert(std::is_same_v<decltype(dmaplane_buffer_export::fd), __s32>);
 static_assert(std::is_same_v<decltype(dmaplane_buffer_import::fd), __s32>);
+static_assert(std::is_same_v<decltype(dmaplane_channel_create::fd), __s32>);
+static_assert(std::is_same_v<decltype(dmaplane_channel_eventfd::fd), __s32>);
+// A CQE's res carries -errno: it must be signed.
+static_assert(std::is_same_v<decltype(dmaplane_cqe::res), __s64>);
 
 int main() {
     // A value-initialised structure is all zero: a valid GET_INFO request.
     constexpr dmaplane_info zero{};
-    static_assert(zero.flags == 0 && zero.__pad0 == 0 && zero.reserved[7] == 0);
+    static_assert(zero.flags == 0 && zero.__pad0 == 0 && zero.reserved[6] == 0);
     return 0;
 }

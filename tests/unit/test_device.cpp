@@ -95,6 +95,8 @@ TEST_CASE("to_string(device_info)") {
     info.live_contexts = 1;
     info.live_objects = 0;
     info.live_bytes = 4096;
+    info.max_ring_entries = 4096;
+    info.max_channels_per_context = 16;
     info.numa_local_allocs = 5;
     info.numa_remote_allocs = 2;
     info.numa_fallback_allocs = 1;
@@ -111,6 +113,8 @@ TEST_CASE("to_string(device_info)") {
                "  live_contexts           1\n"
                "  live_objects            0\n"
                "  live_bytes              4096 (4.0 KiB)\n"
+               "  max_ring_entries        4096\n"
+               "  max_channels_per_context 16\n"
                "  numa_local_allocs       5\n"
                "  numa_remote_allocs      2\n"
                "  numa_fallback_allocs    1\n");
@@ -125,14 +129,14 @@ TEST_CASE("to_string(device_info)") {
 
 TEST_CASE("to_string(device_info) names every feature bit of the UAPI") {
     device_info info{};
-    info.features = 0x3ff;
+    info.features = 0x1fff;
     const std::string s = to_string(info);
     INFO(s);
-    CHECK(s.find("  features                0x00000000000003ff context buffer_pages buffer_huge "
+    CHECK(s.find("  features                0x0000000000001fff context buffer_pages buffer_huge "
                  "buffer_coherent buffer_user numa mmap dmabuf_export dmabuf_import "
-                 "topology\n") != std::string::npos);
-    info.features = 1ULL << 10;
-    CHECK(to_string(info).find("0x0000000000000400 bit 10\n") != std::string::npos);
+                 "topology channel channel_sqpoll dma_engine\n") != std::string::npos);
+    info.features = 1ULL << 13;
+    CHECK(to_string(info).find("0x0000000000002000 bit 13\n") != std::string::npos);
 }
 
 namespace {

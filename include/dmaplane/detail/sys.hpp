@@ -67,8 +67,11 @@ inline result<int> ioctl(int fd, unsigned long request, void* arg) noexcept {
 
 /// ioctl(2) without the EINTR retry: for long, interruptible commands
 /// (DMAPLANE_IOC_NUMA_BENCH), where restarting from scratch after every
-/// signal could starve the caller under a periodic timer. Returns EINTR as
-/// an error when a signal interrupted the command.
+/// signal could starve the caller under a periodic timer, and for waits the
+/// caller must be able to break out of (DMAPLANE_IOC_CHANNEL_ENTER, whose
+/// consumed entries stay consumed, so a blind retry would also resubmit a
+/// stale count). Returns EINTR as an error when a signal interrupted the
+/// command.
 inline result<int> ioctl_interruptible(int fd, unsigned long request, void* arg) noexcept {
     const int rc = ::ioctl(fd, request, arg);
     if (rc >= 0)

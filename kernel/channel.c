@@ -1,0 +1,935 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Command channels: a submission ring and a completion ring in memory
+ * shared with userspace, io_uring style.
+ *
+ * Layout of the shared region (vmalloc_user, mmapped at offset 0 of the
+ * channel fd): a 512-byte header with the SQ and CQ index words on their
+ * own cache lines, then the SQE array, then the CQE array. The kernel keeps
+ * its own copies of the indices it owns (SQ head, CQ tail) and only ever
+ * reads the user-owned ones (SQ tail, CQ head) with READ_ONCE or an acquire
+ * load, masking every index and bounding every count, so a scribbled ring
+ * fails its own batch and nothing else.
+ *
+ * Flow: ENTER (or the SQPOLL thread) consumes SQEs under submit_lock,
+ * copying each one out of shared memory before looking at it. Entries are
+ * grouped into chains (LINK). A chain whose operations are all short runs
+ * right there; otherwise it goes, in order, to the channel's FIFO worker on
+ * the module's unbound workqueue (on the channel's node). A FENCE entry,
+ * and everything submitted after it until it completes, goes to the worker
+ * behind everything queued before it.
+ *
+ * No completion is lost: a CQ slot is reserved for every consumed entry
+ * (cq_reserved) and nothing is consumed unless unread + reserved stays
+ * within the CQ; otherwise ENTER fails with EBUSY.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "buffer.h"
+#include "channel.h"
+#include "compat.h"
+#include "context.h"
+#include "xfer.h"
+
+/* Shared header layout: each index word on its own cache line. */
+#define DMAPLANE_OFF_SQ_HEAD	0
+#define DMAPLANE_OFF_SQ_TAIL	64
+#define DMAPLANE_OFF_SQ_FLAGS	128
+#define DMAPLANE_OFF_SQ_DROPPED	132
+#define DMAPLANE_OFF_SQ_MASK	136
+#define DMAPLANE_OFF_SQ_ENTRIES	140
+#define DMAPLANE_OFF_CQ_HEAD	192
+#define DMAPLANE_OFF_CQ_TAIL	256
+#define DMAPLANE_OFF_CQ_FLAGS	320
+#define DMAPLANE_OFF_CQ_MASK	328
+#define DMAPLANE_OFF_CQ_ENTRIES	332
+#define DMAPLANE_RING_HDR	512
+
+static struct workqueue_struct *dmaplane_wq;
+
+/**
+ * struct dmaplane_req - one consumed submission entry.
+ * @node:	in the channel's worker list.
+ * @sqe:	private copy of the entry (never re-read from shared memory).
+ * @dst:	destination buffer, with a reference (or NULL).
+ * @src:	source buffer, with a reference (or NULL).
+ * @err:	validation error; the entry completes with it without running.
+ * @ts_submit:	when it was consumed.
+ */
+struct dmaplane_req {
+	struct list_head node;
+	struct dmaplane_sqe sqe;
+	struct dmaplane_buffer *dst;
+	struct dmaplane_buffer *src;
+	int err;
+	u64 ts_submit;
+};
+
+/**
+ * struct dmaplane_channel - a pair of rings and what drives them.
+ * @obj:	object header: counted in live_objects, holds the context.
+ * @dev_file:	the /dev/dmaplane file it was created on, kept open so the
+ *		context and its handles outlive a close of that fd.
+ * @region:	the shared region.
+ * @region_size: its size in bytes.
+ * @charged:	bytes charged to the context for the region.
+ * @flags:	DMAPLANE_CHANNEL_*.
+ * @node:	node of the worker and the SQPOLL thread, or NUMA_NO_NODE.
+ * @sq_idle:	SQPOLL: jiffies without work before the thread sleeps.
+ * @sq_head_user: SQ head word in the region (kernel writes).
+ * @sq_tail_user: SQ tail word (userspace writes).
+ * @sq_flags_user: SQ flags word (kernel writes DMAPLANE_SQ_*).
+ * @sq_dropped_user: count of batches refused for a corrupt tail.
+ * @sqes:	the SQE array in the region.
+ * @sq_entries:	SQ size, a power of two.
+ * @sq_head:	the kernel's SQ head (published to @sq_head_user).
+ * @cq_head_user: CQ head word (userspace writes).
+ * @cq_tail_user: CQ tail word (kernel writes).
+ * @cqes:	the CQE array in the region.
+ * @cq_entries:	CQ size, a power of two >= @sq_entries.
+ * @cq_tail:	the kernel's CQ tail (published to @cq_tail_user).
+ * @submit_lock: serialises SQ consumption (ENTER against SQPOLL).
+ * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; irq-safe.
+ * @cq_reserved: CQ slots promised to consumed, not yet posted entries.
+ * @cq_wait:	woken on every post (ENTER, poll).
+ * @evfd:	optional eventfd signalled on every post.
+ * @work_lock:	protects @work_list, @fences, @dead.
+ * @work_list:	entries for the worker, in submission order.
+ * @fences:	FENCE entries queued and not yet done: while non-zero,
+ *		everything new goes to the worker.
+ * @dead:	the channel is being released: the worker stops taking work.
+ * @work:	the worker.
+ * @sqpoll:	polling thread (SQPOLL channels).
+ * @sqpoll_wait: where it sleeps when idle.
+ * @st_enters:	ENTER calls.
+ * @st_submitted: entries consumed.
+ * @st_completed: CQEs posted.
+ * @st_inline:	entries run in the submitting context.
+ * @st_async:	entries run on the worker.
+ * @st_wakeups:	ENTERs that woke the SQPOLL thread.
+ * @st_busy:	consumptions refused with EBUSY.
+ */
+struct dmaplane_channel {
+	struct dmaplane_obj obj;
+	struct file *dev_file;
+	void *region;
+	size_t region_size;
+	u64 charged;
+	u32 flags;
+	int node;
+	unsigned long sq_idle;
+
+	u32 *sq_head_user, *sq_tail_user, *sq_flags_user, *sq_dropped_user;
+	struct dmaplane_sqe *sqes;
+	u32 sq_entries;
+	u32 sq_head;
+
+	u32 *cq_head_user, *cq_tail_user;
+	struct dmaplane_cqe *cqes;
+	u32 cq_entries;
+	u32 cq_tail;
+
+	struct mutex submit_lock;
+	spinlock_t cq_lock;
+	u32 cq_reserved;
+	wait_queue_head_t cq_wait;
+	struct eventfd_ctx *evfd;
+
+	spinlock_t work_lock;
+	struct list_head work_list;
+	u32 fences;
+	bool dead;
+	struct work_struct work;
+
+	struct task_struct *sqpoll;
+	wait_queue_head_t sqpoll_wait;
+
+	atomic64_t st_enters;
+	atomic64_t st_submitted;
+	atomic64_t st_completed;
+	atomic64_t st_inline;
+	atomic64_t st_async;
+	atomic64_t st_wakeups;
+	atomic64_t st_busy;
+};
+
+static inline bool dmaplane_channel_timestamps(struct dmaplane_channel *ch)
+{
+	return ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
+}
+
+/* Unread CQEs as the kernel sees them; a scribbled head reads as full. */
+static u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
+{
+	u32 unread = ch->cq_tail - READ_ONCE(*ch->cq_head_user);
+
+	return unread > ch->cq_entries ? ch->cq_entries : unread;
+}
+
+static void dmaplane_post(struct dmaplane_channel *ch, struct dmaplane_req *req,
+			  s64 res, u32 flags, u32 aux, u64 ts_start)
+{
+	struct dmaplane_cqe *cqe;
+	unsigned long irqflags;
+
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	cqe = &ch->cqes[ch->cq_tail & (ch->cq_entries - 1)];
+	cqe->user_data = req->sqe.user_data;
+	cqe->res = res;
+	cqe->flags = flags;
+	cqe->aux = aux;
+	if (dmaplane_channel_timestamps(ch)) {
+		cqe->ts_submit = req->ts_submit;
+		cqe->ts_start = ts_start;
+		cqe->ts_complete = ktime_get_ns();
+	} else {
+		cqe->ts_submit = 0;
+		cqe->ts_start = 0;
+		cqe->ts_complete = 0;
+	}
+	cqe->__resv[0] = 0;
+	cqe->__resv[1] = 0;
+	ch->cq_tail++;
+	ch->cq_reserved--;
+	/* Pairs with userspace's acquire load of the CQ tail. */
+	smp_store_release(ch->cq_tail_user, ch->cq_tail);
+	if (ch->evfd)
+		eventfd_signal(ch->evfd, 1);
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	atomic64_inc(&ch->st_completed);
+	wake_up_all(&ch->cq_wait);
+}
+
+static void dmaplane_req_free(struct dmaplane_req *req)
+{
+	if (req->dst)
+		dmaplane_buffer_put(req->dst);
+	if (req->src)
+		dmaplane_buffer_put(req->src);
+	kfree(req);
+}
+
+/* Look a handle up for an entry; a missing one is -ENOENT in its CQE. */
+static int dmaplane_req_buffer(struct dmaplane_channel *ch, u32 handle,
+			       struct dmaplane_buffer **out)
+{
+	struct dmaplane_buffer *buf;
+
+	buf = dmaplane_buffer_lookup(ch->obj.ctx, handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	*out = buf;
+	return 0;
+}
+
+/* Validate a private SQE copy and take references on its buffers. */
+static int dmaplane_req_prepare(struct dmaplane_channel *ch,
+				struct dmaplane_req *req)
+{
+	const struct dmaplane_sqe *sqe = &req->sqe;
+	int ret;
+
+	if (sqe->opcode > DMAPLANE_OP_LAST ||
+	    (sqe->flags & ~(DMAPLANE_SQE_LINK | DMAPLANE_SQE_FENCE)) ||
+	    sqe->__resv0 || sqe->__resv1 || sqe->endpoint || sqe->imm)
+		return -EINVAL;
+
+	switch (sqe->opcode) {
+	case DMAPLANE_OP_NOP:
+		if (sqe->dst_handle || sqe->src_handle || sqe->dst_offset ||
+		    sqe->src_offset || sqe->length || sqe->value)
+			return -EINVAL;
+		return 0;
+	case DMAPLANE_OP_COPY:
+		if (sqe->value)
+			return -EINVAL;
+		ret = dmaplane_req_buffer(ch, sqe->dst_handle, &req->dst);
+		if (!ret)
+			ret = dmaplane_req_buffer(ch, sqe->src_handle, &req->src);
+		if (!ret)
+			ret = dmaplane_range_check(req->dst, sqe->dst_offset,
+						   sqe->length);
+		if (!ret)
+			ret = dmaplane_range_check(req->src, sqe->src_offset,
+						   sqe->length);
+		return ret;
+	case DMAPLANE_OP_FILL:
+		if (sqe->src_handle || sqe->src_offset)
+			return -EINVAL;
+		ret = dmaplane_req_buffer(ch, sqe->dst_handle, &req->dst);
+		if (!ret)
+			ret = dmaplane_range_check(req->dst, sqe->dst_offset,
+						   sqe->length);
+		return ret;
+	case DMAPLANE_OP_CHECKSUM:
+		if (sqe->value || (!sqe->dst_handle && sqe->dst_offset) ||
+		    sqe->length > UINT_MAX * 16ULL)
+			return -EINVAL;
+		ret = dmaplane_req_buffer(ch, sqe->src_handle, &req->src);
+		if (!ret)
+			ret = dmaplane_range_check(req->src, sqe->src_offset,
+						   sqe->length);
+		if (!ret && sqe->dst_handle) {
+			ret = dmaplane_req_buffer(ch, sqe->dst_handle, &req->dst);
+			if (!ret)
+				ret = dmaplane_range_check(req->dst,
+							   sqe->dst_offset, 4);
+		}
+		return ret;
+	}
+	return -EINVAL;
+}
+
+/* Run one prepared entry and post its completion. Return: its result. */
+static s64 dmaplane_req_run(struct dmaplane_channel *ch,
+			    struct dmaplane_req *req, u32 cqe_flags)
+{
+	const struct dmaplane_sqe *sqe = &req->sqe;
+	u64 ts_start = dmaplane_channel_timestamps(ch) ? ktime_get_ns() : 0;
+	s64 res = req->err;
+	u32 aux = 0;
+	__le32 crc_le;
+	int ret;
+
+	if (!res) {
+		switch (sqe->opcode) {
+		case DMAPLANE_OP_NOP:
+			res = 0;
+			break;
+		case DMAPLANE_OP_COPY:
+			ret = dmaplane_xfer_copy(req->dst, sqe->dst_offset,
+						 req->src, sqe->src_offset,
+						 sqe->length);
+			res = ret ? ret : sqe->length;
+			break;
+		case DMAPLANE_OP_FILL:
+			ret = dmaplane_xfer_fill(req->dst, sqe->dst_offset,
+						 sqe->length, sqe->value);
+			res = ret ? ret : sqe->length;
+			break;
+		case DMAPLANE_OP_CHECKSUM:
+			ret = dmaplane_xfer_crc32c(req->src, sqe->src_offset,
+						   sqe->length, &aux);
+			if (!ret && req->dst) {
+				crc_le = cpu_to_le32(aux);
+				ret = dmaplane_xfer_kernel(req->dst,
+							   sqe->dst_offset,
+							   &crc_le, 4);
+			}
+			res = ret ? ret : sqe->length;
+			break;
+		}
+	}
+	dmaplane_post(ch, req, res, cqe_flags, aux, ts_start);
+	return res;
+}
+
+/*
+ * Run a chain (entries linked with LINK, in order) and free it: after the
+ * first failure the rest complete with -ECANCELED without running.
+ */
+static void dmaplane_chain_run(struct dmaplane_channel *ch,
+			       struct list_head *chain, u32 cqe_flags)
+{
+	struct dmaplane_req *req, *tmp;
+	bool failed = false;
+
+	list_for_each_entry_safe(req, tmp, chain, node) {
+		list_del(&req->node);
+		if (failed) {
+			req->err = -ECANCELED;
+			dmaplane_req_run(ch, req, cqe_flags);
+		} else if (dmaplane_req_run(ch, req, cqe_flags) < 0) {
+			failed = true;
+		}
+		dmaplane_req_free(req);
+	}
+}
+
+static bool dmaplane_req_is_short(const struct dmaplane_req *req)
+{
+	return req->err || req->sqe.opcode == DMAPLANE_OP_NOP ||
+	       req->sqe.length <= dmaplane_limits.inline_bytes;
+}
+
+/* The worker: runs queued chains in order until the list is empty. */
+static void dmaplane_channel_work(struct work_struct *work)
+{
+	struct dmaplane_channel *ch =
+		container_of(work, struct dmaplane_channel, work);
+	LIST_HEAD(chain);
+
+	for (;;) {
+		struct dmaplane_req *req;
+		u32 fences = 0;
+
+		spin_lock(&ch->work_lock);
+		if (ch->dead || list_empty(&ch->work_list)) {
+			spin_unlock(&ch->work_lock);
+			return;
+		}
+		/* Take one chain: up to and including the first unlinked entry. */
+		do {
+			req = list_first_entry(&ch->work_list,
+					       struct dmaplane_req, node);
+			list_move_tail(&req->node, &chain);
+			if (req->sqe.flags & DMAPLANE_SQE_FENCE)
+				fences++;
+		} while ((req->sqe.flags & DMAPLANE_SQE_LINK) &&
+			 !list_empty(&ch->work_list));
+		spin_unlock(&ch->work_lock);
+
+		atomic64_add(list_count_nodes(&chain), &ch->st_async);
+		dmaplane_chain_run(ch, &chain, DMAPLANE_CQE_F_ASYNC);
+
+		if (fences) {
+			spin_lock(&ch->work_lock);
+			ch->fences -= fences;
+			spin_unlock(&ch->work_lock);
+		}
+		cond_resched();
+	}
+}
+
+/* Queue a chain for the worker (in order behind everything queued). */
+static void dmaplane_channel_queue(struct dmaplane_channel *ch,
+				   struct list_head *chain, u32 fences)
+{
+	spin_lock(&ch->work_lock);
+	ch->fences += fences;
+	list_splice_tail_init(chain, &ch->work_list);
+	spin_unlock(&ch->work_lock);
+	if (ch->flags & DMAPLANE_CHANNEL_NODE)
+		queue_work_node(ch->node, dmaplane_wq, &ch->work);
+	else
+		queue_work(dmaplane_wq, &ch->work);
+}
+
+/*
+ * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
+ * has no room for even one, -EINVAL when the SQ tail is corrupt.
+ * Called with submit_lock held.
+ */
+static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
+{
+	u32 tail, avail, room, done = 0;
+	unsigned long irqflags;
+	u64 now = 0;
+
+	/* Pairs with userspace's release store of the SQ tail. */
+	tail = smp_load_acquire(ch->sq_tail_user);
+	avail = tail - ch->sq_head;
+	if (avail > ch->sq_entries) {
+		WRITE_ONCE(*ch->sq_dropped_user, READ_ONCE(*ch->sq_dropped_user) + 1);
+		return -EINVAL;
+	}
+	avail = min(avail, max);
+	if (!avail)
+		return 0;
+
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	room = ch->cq_entries - dmaplane_cq_unread(ch) - ch->cq_reserved;
+	avail = min(avail, room);
+	ch->cq_reserved += avail;	/* one CQ slot for every entry taken */
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	if (!avail) {
+		atomic64_inc(&ch->st_busy);
+		return -EBUSY;
+	}
+	if (dmaplane_channel_timestamps(ch))
+		now = ktime_get_ns();
+
+	while (done < avail) {
+		LIST_HEAD(chain);
+		bool go_async = false;
+		u32 fences = 0, n = 0;
+
+		/* Gather one chain; a chain breaks at the end of what is taken. */
+		for (;;) {
+			struct dmaplane_req *req;
+			const struct dmaplane_sqe *shared =
+				&ch->sqes[ch->sq_head & (ch->sq_entries - 1)];
+
+			req = kzalloc(sizeof(*req), GFP_KERNEL);
+			if (!req)
+				break;
+			memcpy(&req->sqe, shared, sizeof(req->sqe));
+			ch->sq_head++;
+			done++;
+			n++;
+			req->ts_submit = now;
+			req->err = dmaplane_req_prepare(ch, req);
+			if (req->sqe.flags & DMAPLANE_SQE_FENCE)
+				fences++;
+			if (!dmaplane_req_is_short(req))
+				go_async = true;
+			list_add_tail(&req->node, &chain);
+			if (!(req->sqe.flags & DMAPLANE_SQE_LINK) || done == avail)
+				break;
+		}
+		/* Pairs with userspace's acquire load of the SQ head. */
+		smp_store_release(ch->sq_head_user, ch->sq_head);
+		if (!n) {
+			/* No memory for the entry: give the unused slots back. */
+			spin_lock_irqsave(&ch->cq_lock, irqflags);
+			ch->cq_reserved -= avail - done;
+			spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+			break;
+		}
+		atomic64_add(n, &ch->st_submitted);
+
+		/*
+		 * A fenced chain always goes behind everything queued, and while
+		 * one is pending so does everything submitted after it.
+		 */
+		spin_lock(&ch->work_lock);
+		if (ch->fences || fences)
+			go_async = true;
+		spin_unlock(&ch->work_lock);
+
+		if (go_async) {
+			dmaplane_channel_queue(ch, &chain, fences);
+		} else {
+			atomic64_add(n, &ch->st_inline);
+			dmaplane_chain_run(ch, &chain, 0);
+		}
+	}
+	return done;
+}
+
+static bool dmaplane_channel_ready(struct dmaplane_channel *ch, u32 want)
+{
+	return ch->cq_tail - READ_ONCE(*ch->cq_head_user) >= want;
+}
+
+static long dmaplane_channel_enter(struct dmaplane_channel *ch,
+				   struct dmaplane_channel_enter __user *uarg)
+{
+	struct dmaplane_channel_enter args;
+	int submitted = 0;
+	long ret = 0;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if ((args.flags & ~(DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT |
+			    DMAPLANE_ENTER_SQ_WAKEUP)) ||
+	    args.__resv0 || args.submitted || args.completions ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)) ||
+	    args.min_complete > ch->cq_entries)
+		return -EINVAL;
+	atomic64_inc(&ch->st_enters);
+
+	if (ch->sqpoll) {
+		if (args.flags & DMAPLANE_ENTER_SQ_WAKEUP) {
+			atomic64_inc(&ch->st_wakeups);
+			wake_up(&ch->sqpoll_wait);
+		}
+	} else if (args.to_submit) {
+		mutex_lock(&ch->submit_lock);
+		submitted = dmaplane_channel_consume(ch, args.to_submit);
+		mutex_unlock(&ch->submit_lock);
+		if (submitted < 0)
+			return submitted;
+	}
+
+	if ((args.flags & DMAPLANE_ENTER_GETEVENTS) && args.min_complete) {
+		if (args.flags & DMAPLANE_ENTER_TIMEOUT) {
+			ret = wait_event_interruptible_hrtimeout(ch->cq_wait,
+				dmaplane_channel_ready(ch, args.min_complete),
+				ns_to_ktime(args.timeout_ns));
+		} else {
+			ret = wait_event_interruptible(ch->cq_wait,
+				dmaplane_channel_ready(ch, args.min_complete));
+		}
+		if (ret == -ERESTARTSYS)
+			ret = -EINTR;
+	}
+	args.submitted = submitted;
+	args.completions = dmaplane_cq_unread(ch);
+	/* What was consumed stays consumed: report it even on ETIME/EINTR. */
+	if (put_user(args.submitted, &uarg->submitted) ||
+	    put_user(args.completions, &uarg->completions))
+		return -EFAULT;
+	return ret;
+}
+
+static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
+					 void __user *uarg)
+{
+	struct dmaplane_channel_eventfd args;
+	struct eventfd_ctx *evfd = NULL, *old;
+	unsigned long irqflags;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (args.fd >= 0) {
+		evfd = eventfd_ctx_fdget(args.fd);
+		if (IS_ERR(evfd))
+			return PTR_ERR(evfd);
+	} else if (args.fd != -1) {
+		return -EBADF;
+	}
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	old = ch->evfd;
+	ch->evfd = evfd;
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	if (old)
+		eventfd_ctx_put(old);
+	return 0;
+}
+
+static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
+				       void __user *uarg)
+{
+	struct dmaplane_channel_stats st = {
+		.enters = atomic64_read(&ch->st_enters),
+		.submitted = atomic64_read(&ch->st_submitted),
+		.completed = atomic64_read(&ch->st_completed),
+		.inline_ops = atomic64_read(&ch->st_inline),
+		.async_ops = atomic64_read(&ch->st_async),
+		.sqpoll_wakeups = atomic64_read(&ch->st_wakeups),
+		.busy = atomic64_read(&ch->st_busy),
+	};
+
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long dmaplane_channel_ioctl(struct file *file, unsigned int cmd,
+				   unsigned long arg)
+{
+	struct dmaplane_channel *ch = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case DMAPLANE_IOC_CHANNEL_ENTER:
+		return dmaplane_channel_enter(ch, uarg);
+	case DMAPLANE_IOC_CHANNEL_EVENTFD:
+		return dmaplane_channel_set_eventfd(ch, uarg);
+	case DMAPLANE_IOC_CHANNEL_STATS:
+		return dmaplane_channel_get_stats(ch, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static __poll_t dmaplane_channel_poll(struct file *file, poll_table *pt)
+{
+	struct dmaplane_channel *ch = file->private_data;
+
+	poll_wait(file, &ch->cq_wait, pt);
+	return dmaplane_cq_unread(ch) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int dmaplane_channel_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct dmaplane_channel *ch = file->private_data;
+
+	if (vma->vm_pgoff || vma->vm_end - vma->vm_start > ch->region_size)
+		return -EINVAL;
+	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	return remap_vmalloc_range(vma, ch->region, 0);
+}
+
+static int dmaplane_sqpoll_fn(void *data)
+{
+	struct dmaplane_channel *ch = data;
+	unsigned long idle_until = jiffies + ch->sq_idle;
+
+	while (!kthread_should_stop()) {
+		DEFINE_WAIT(wait);
+		int n;
+
+		mutex_lock(&ch->submit_lock);
+		n = dmaplane_channel_consume(ch, ch->sq_entries);
+		mutex_unlock(&ch->submit_lock);
+		if (n > 0) {
+			idle_until = jiffies + ch->sq_idle;
+			cond_resched();
+			continue;
+		}
+		if (time_before(jiffies, idle_until)) {
+			cond_resched();
+			continue;
+		}
+		/*
+		 * Going to sleep: set NEED_WAKEUP, then a full barrier, then look
+		 * at the tail once more. Userspace does the mirror image: publish
+		 * the tail, full barrier, read the flags. One of the two sides
+		 * always sees the other's write.
+		 */
+		prepare_to_wait(&ch->sqpoll_wait, &wait, TASK_INTERRUPTIBLE);
+		WRITE_ONCE(*ch->sq_flags_user,
+			   READ_ONCE(*ch->sq_flags_user) | DMAPLANE_SQ_NEED_WAKEUP);
+		smp_mb();
+		if (n == 0 && READ_ONCE(*ch->sq_tail_user) != ch->sq_head) {
+			/* Work arrived (n == -EBUSY: wait to be woken instead). */
+			WRITE_ONCE(*ch->sq_flags_user, READ_ONCE(*ch->sq_flags_user) &
+				   ~DMAPLANE_SQ_NEED_WAKEUP);
+			finish_wait(&ch->sqpoll_wait, &wait);
+			continue;
+		}
+		if (!kthread_should_stop())
+			schedule();
+		finish_wait(&ch->sqpoll_wait, &wait);
+		WRITE_ONCE(*ch->sq_flags_user,
+			   READ_ONCE(*ch->sq_flags_user) & ~DMAPLANE_SQ_NEED_WAKEUP);
+		idle_until = jiffies + ch->sq_idle;
+	}
+	return 0;
+}
+
+static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
+{
+	struct dmaplane_channel *ch =
+		container_of(obj, struct dmaplane_channel, obj);
+
+	vfree(ch->region);
+	if (ch->charged)
+		dmaplane_ctx_uncharge_bytes(obj->ctx, ch->charged);
+	atomic_dec(&obj->ctx->nr_channels);
+	mutex_destroy(&ch->submit_lock);
+	kfree(ch);
+}
+
+static int dmaplane_channel_release(struct inode *inode, struct file *file)
+{
+	struct dmaplane_channel *ch = file->private_data;
+	struct dmaplane_req *req, *tmp;
+	LIST_HEAD(cancelled);
+
+	if (ch->sqpoll)
+		kthread_stop(ch->sqpoll);
+	/* Nothing can see the rings any more: stop, wait, drop the rest. */
+	spin_lock(&ch->work_lock);
+	ch->dead = true;
+	list_splice_init(&ch->work_list, &cancelled);
+	spin_unlock(&ch->work_lock);
+	flush_work(&ch->work);
+	list_for_each_entry_safe(req, tmp, &cancelled, node) {
+		list_del(&req->node);
+		dmaplane_req_free(req);
+	}
+	if (ch->evfd)
+		eventfd_ctx_put(ch->evfd);
+	fput(ch->dev_file);
+	dmaplane_obj_put(&ch->obj);
+	return 0;
+}
+
+static const struct file_operations dmaplane_channel_fops = {
+	.owner = THIS_MODULE,
+	.release = dmaplane_channel_release,
+	.unlocked_ioctl = dmaplane_channel_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.poll = dmaplane_channel_poll,
+	.mmap = dmaplane_channel_mmap,
+	.llseek = noop_llseek,
+};
+
+static int dmaplane_channel_check(struct dmaplane_channel_create *args)
+{
+	u32 max = dmaplane_limits.max_ring_entries;
+
+	if ((args->flags & ~(DMAPLANE_CHANNEL_TIMESTAMPS |
+			     DMAPLANE_CHANNEL_SQPOLL | DMAPLANE_CHANNEL_NODE)) ||
+	    args->fd || args->region_size ||
+	    memchr_inv(&args->sq_off, 0, sizeof(args->sq_off)) ||
+	    memchr_inv(&args->cq_off, 0, sizeof(args->cq_off)) ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	if (!args->sq_entries || !is_power_of_2(args->sq_entries) ||
+	    args->sq_entries > max)
+		return -EINVAL;
+	if (!args->cq_entries)
+		args->cq_entries = 2 * args->sq_entries;
+	if (!is_power_of_2(args->cq_entries) ||
+	    args->cq_entries < args->sq_entries || args->cq_entries > 2 * max)
+		return -EINVAL;
+	if (!(args->flags & DMAPLANE_CHANNEL_NODE) && args->node)
+		return -EINVAL;
+	if ((args->flags & DMAPLANE_CHANNEL_NODE) &&
+	    (args->node >= nr_node_ids || !node_online(args->node)))
+		return args->node >= nr_node_ids ? -EINVAL : -ENODEV;
+	if (args->flags & DMAPLANE_CHANNEL_SQPOLL) {
+		if (!args->sq_idle_ms || args->sq_idle_ms > 10000)
+			return -EINVAL;
+	} else if (args->sq_idle_ms) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void dmaplane_channel_layout(struct dmaplane_channel *ch,
+				    struct dmaplane_channel_create *args)
+{
+	u8 *base = ch->region;
+	size_t sqes = DMAPLANE_RING_HDR;
+	size_t cqes = sqes + (size_t)args->sq_entries * sizeof(struct dmaplane_sqe);
+
+	ch->sq_head_user = (u32 *)(base + DMAPLANE_OFF_SQ_HEAD);
+	ch->sq_tail_user = (u32 *)(base + DMAPLANE_OFF_SQ_TAIL);
+	ch->sq_flags_user = (u32 *)(base + DMAPLANE_OFF_SQ_FLAGS);
+	ch->sq_dropped_user = (u32 *)(base + DMAPLANE_OFF_SQ_DROPPED);
+	*(u32 *)(base + DMAPLANE_OFF_SQ_MASK) = args->sq_entries - 1;
+	*(u32 *)(base + DMAPLANE_OFF_SQ_ENTRIES) = args->sq_entries;
+	ch->sqes = (struct dmaplane_sqe *)(base + sqes);
+	ch->sq_entries = args->sq_entries;
+
+	ch->cq_head_user = (u32 *)(base + DMAPLANE_OFF_CQ_HEAD);
+	ch->cq_tail_user = (u32 *)(base + DMAPLANE_OFF_CQ_TAIL);
+	*(u32 *)(base + DMAPLANE_OFF_CQ_MASK) = args->cq_entries - 1;
+	*(u32 *)(base + DMAPLANE_OFF_CQ_ENTRIES) = args->cq_entries;
+	ch->cqes = (struct dmaplane_cqe *)(base + cqes);
+	ch->cq_entries = args->cq_entries;
+
+	args->sq_off = (struct dmaplane_ring_offsets) {
+		.head = DMAPLANE_OFF_SQ_HEAD, .tail = DMAPLANE_OFF_SQ_TAIL,
+		.ring_mask = DMAPLANE_OFF_SQ_MASK,
+		.ring_entries = DMAPLANE_OFF_SQ_ENTRIES,
+		.flags = DMAPLANE_OFF_SQ_FLAGS, .dropped = DMAPLANE_OFF_SQ_DROPPED,
+		.entries = sqes,
+	};
+	args->cq_off = (struct dmaplane_ring_offsets) {
+		.head = DMAPLANE_OFF_CQ_HEAD, .tail = DMAPLANE_OFF_CQ_TAIL,
+		.ring_mask = DMAPLANE_OFF_CQ_MASK,
+		.ring_entries = DMAPLANE_OFF_CQ_ENTRIES,
+		.flags = DMAPLANE_OFF_CQ_FLAGS, .entries = cqes,
+	};
+	args->region_size = ch->region_size;
+}
+
+/**
+ * dmaplane_ioctl_channel_create() - DMAPLANE_IOC_CHANNEL_CREATE.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_channel_create.
+ *
+ * Return: 0 or a negative errno (see the UAPI header).
+ */
+int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_channel_create *args = data;
+	struct dmaplane_channel *ch;
+	struct file *file;
+	size_t size;
+	int fd, ret;
+
+	ret = dmaplane_channel_check(args);
+	if (ret)
+		return ret;
+	if (atomic_inc_return(&ctx->nr_channels) >
+	    dmaplane_limits.max_channels_per_context) {
+		atomic_dec(&ctx->nr_channels);
+		return -EMFILE;
+	}
+	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	if (!ch) {
+		atomic_dec(&ctx->nr_channels);
+		return -ENOMEM;
+	}
+	mutex_init(&ch->submit_lock);
+	ret = dmaplane_obj_init(ctx, &ch->obj, DMAPLANE_OBJ_CHANNEL,
+				dmaplane_channel_release_obj);
+	if (ret) {
+		atomic_dec(&ctx->nr_channels);
+		kfree(ch);
+		return ret;
+	}
+	/* From here on dmaplane_channel_release_obj() undoes the setup. */
+	spin_lock_init(&ch->cq_lock);
+	spin_lock_init(&ch->work_lock);
+	init_waitqueue_head(&ch->cq_wait);
+	init_waitqueue_head(&ch->sqpoll_wait);
+	INIT_LIST_HEAD(&ch->work_list);
+	INIT_WORK(&ch->work, dmaplane_channel_work);
+	ch->flags = args->flags;
+	ch->node = (args->flags & DMAPLANE_CHANNEL_NODE) ? args->node :
+							   NUMA_NO_NODE;
+	ch->sq_idle = msecs_to_jiffies(args->sq_idle_ms);
+
+	size = DMAPLANE_RING_HDR +
+	       (size_t)args->sq_entries * sizeof(struct dmaplane_sqe) +
+	       (size_t)args->cq_entries * sizeof(struct dmaplane_cqe);
+	ch->region_size = PAGE_ALIGN(size);
+	ret = dmaplane_ctx_charge_bytes(ctx, ch->region_size);
+	if (ret)
+		goto out_put;
+	ch->charged = ch->region_size;
+	ch->region = vmalloc_user(ch->region_size);
+	if (!ch->region) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	dmaplane_channel_layout(ch, args);
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto out_put;
+	}
+	if (args->flags & DMAPLANE_CHANNEL_SQPOLL) {
+		ch->sqpoll = kthread_create_on_node(dmaplane_sqpoll_fn, ch,
+						    ch->node, "dmaplane-sqpoll");
+		if (IS_ERR(ch->sqpoll)) {
+			ret = PTR_ERR(ch->sqpoll);
+			ch->sqpoll = NULL;
+			goto out_fd;
+		}
+		if (ch->node != NUMA_NO_NODE)
+			set_cpus_allowed_ptr(ch->sqpoll, cpumask_of_node(ch->node));
+	}
+	ch->dev_file = get_file(ctx->file);
+	file = anon_inode_getfile("[dmaplane-channel]", &dmaplane_channel_fops,
+				  ch, O_RDWR | O_CLOEXEC);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
+		fput(ch->dev_file);
+		if (ch->sqpoll)
+			kthread_stop(ch->sqpoll);
+		goto out_fd;
+	}
+	if (ch->sqpoll)
+		wake_up_process(ch->sqpoll);
+	args->fd = fd;
+	fd_install(fd, file);
+	return 0;
+
+out_fd:
+	put_unused_fd(fd);
+out_put:
+	dmaplane_obj_put(&ch->obj);
+	return ret;
+}
+
+/**
+ * dmaplane_channel_init() - create the workqueue channel workers run on.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int dmaplane_channel_init(void)
+{
+	dmaplane_wq = alloc_workqueue("dmaplane", WQ_UNBOUND, 0);
+	return dmaplane_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * dmaplane_channel_exit() - destroy the workqueue.
+ */
+void dmaplane_channel_exit(void)
+{
+	destroy_workqueue(dmaplane_wq);
+}

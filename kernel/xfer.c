@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * CPU data movement over buffers of every kind: a cursor hands out kernel
+ * addresses of contiguous pieces (a page of a page-backed or pinned
+ * buffer, the rest of a coherent region or of an imported dma-buf's vmap),
+ * and copy, fill, crc32c and user copies walk those pieces.
+ */
+#include <linux/crc32c.h>
+#include <linux/dma-buf.h>
+#include <linux/highmem.h>
+#include <linux/module.h>
+#include <linux/sizes.h>
+#include <linux/overflow.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+
+#include "buffer.h"
+#include "compat.h"
+#include "xfer.h"
+
+/**
+ * dmaplane_range_check() - check (off, len) against a buffer.
+ * @buf: the buffer.
+ * @off: byte offset.
+ * @len: byte count.
+ *
+ * Return: 0, -EINVAL when off + len overflows, -ERANGE when the range ends
+ * past the buffer.
+ */
+int dmaplane_range_check(struct dmaplane_buffer *buf, u64 off, u64 len)
+{
+	u64 end;
+
+	if (check_add_overflow(off, len, &end))
+		return -EINVAL;
+	return end > buf->size ? -ERANGE : 0;
+}
+
+/*
+ * dma_buf_vmap() WARNs when an exporter's vmap callback fails, and a DRM
+ * driver without vmap support fails it: only vmap exporters known to map
+ * system memory (our own buffers, vgem and udmabuf), so that no user can
+ * provoke a warning.
+ */
+static bool dmaplane_vmap_trusted(struct dma_buf *dmabuf)
+{
+	static const char * const owners[] = { "dmaplane", "vgem", "udmabuf" };
+	unsigned int i;
+
+	if (!dmabuf->owner)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(owners); i++)
+		if (!strcmp(module_name(dmabuf->owner), owners[i]))
+			return true;
+	return false;
+}
+
+/**
+ * dmaplane_cursor_begin() - start CPU access to @buf.
+ * @c: the cursor.
+ * @buf: the buffer; the caller holds a reference for the cursor's life.
+ * @dir: DMA_TO_DEVICE (the CPU writes) or DMA_FROM_DEVICE (it reads).
+ *
+ * Return: 0, or for an imported dma-buf -EOPNOTSUPP (no system-memory
+ * vmap) or the exporter's error.
+ */
+int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf,
+			  enum dma_data_direction dir)
+{
+	int ret;
+
+	c->buf = buf;
+	c->dir = dir;
+	iosys_map_clear(&c->map);
+	if (buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
+		return 0;
+	if (dir != DMA_FROM_DEVICE && buf->readonly)
+		return -EACCES;
+	if (!dmaplane_vmap_trusted(buf->import))
+		return -EOPNOTSUPP;
+	ret = dmaplane_dma_buf_vmap(buf->import, &c->map);
+	if (ret)
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	if (c->map.is_iomem) {
+		ret = -EOPNOTSUPP;
+		goto out_vunmap;
+	}
+	ret = dma_buf_begin_cpu_access(buf->import, dir);
+	if (ret)
+		goto out_vunmap;
+	return 0;
+
+out_vunmap:
+	dmaplane_dma_buf_vunmap(buf->import, &c->map);
+	iosys_map_clear(&c->map);
+	return ret;
+}
+
+/**
+ * dmaplane_cursor_map() - kernel address of byte @off of the buffer.
+ * @c: a begun cursor.
+ * @off: offset, below the buffer's size.
+ * @len: receives how many bytes are contiguous from there (at least 1).
+ *
+ * Every mapping must be undone with dmaplane_cursor_unmap(), in reverse
+ * order of mapping when several are held.
+ * Return: the address.
+ */
+void *dmaplane_cursor_map(struct dmaplane_cursor *c, u64 off, size_t *len)
+{
+	struct dmaplane_buffer *buf = c->buf;
+	unsigned int in_page;
+
+	/* Virtually contiguous kinds still come in pieces of at most 1 MiB, so
+	 * that callers reschedule and see signals between them.
+	 */
+	switch (buf->kind) {
+	case DMAPLANE_BUF_KIND_COHERENT:
+		*len = min_t(u64, buf->size - off, SZ_1M);
+		return buf->cpu_addr + off;
+	case DMAPLANE_BUF_KIND_IMPORTED:
+		*len = min_t(u64, buf->size - off, SZ_1M);
+		return c->map.vaddr + off;
+	default:
+		in_page = off & ~PAGE_MASK;
+		*len = PAGE_SIZE - in_page;
+		return kmap_local_page(buf->pages[off >> PAGE_SHIFT]) + in_page;
+	}
+}
+
+/**
+ * dmaplane_cursor_unmap() - undo dmaplane_cursor_map().
+ * @c: the cursor.
+ * @addr: the address it returned.
+ */
+void dmaplane_cursor_unmap(struct dmaplane_cursor *c, void *addr)
+{
+	if (c->buf->kind != DMAPLANE_BUF_KIND_COHERENT &&
+	    c->buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
+		kunmap_local(addr);
+}
+
+/**
+ * dmaplane_cursor_end() - finish CPU access.
+ * @c: the cursor.
+ */
+void dmaplane_cursor_end(struct dmaplane_cursor *c)
+{
+	if (c->buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
+		return;
+	dma_buf_end_cpu_access(c->buf->import, c->dir);
+	dmaplane_dma_buf_vunmap(c->buf->import, &c->map);
+}
+
+/**
+ * dmaplane_xfer_copy() - copy between two buffers with the CPU.
+ * @dst: destination buffer.
+ * @dst_off: offset in @dst.
+ * @src: source buffer (may be @dst; overlapping ranges copy as memmove).
+ * @src_off: offset in @src.
+ * @len: bytes; both ranges already checked.
+ *
+ * Return: 0 or a cursor error.
+ */
+int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
+		       struct dmaplane_buffer *src, u64 src_off, u64 len)
+{
+	struct dmaplane_cursor sc, dc;
+	int ret;
+
+	ret = dmaplane_cursor_begin(&sc, src, DMA_FROM_DEVICE);
+	if (ret)
+		return ret;
+	ret = dmaplane_cursor_begin(&dc, dst, DMA_TO_DEVICE);
+	if (ret) {
+		dmaplane_cursor_end(&sc);
+		return ret;
+	}
+	while (len) {
+		size_t slen, dlen, n;
+		void *s = dmaplane_cursor_map(&sc, src_off, &slen);
+		void *d = dmaplane_cursor_map(&dc, dst_off, &dlen);
+
+		n = min3((u64)slen, (u64)dlen, len);
+		memmove(d, s, n);
+		dmaplane_cursor_unmap(&dc, d);
+		dmaplane_cursor_unmap(&sc, s);
+		src_off += n;
+		dst_off += n;
+		len -= n;
+		cond_resched();
+	}
+	dmaplane_cursor_end(&dc);
+	dmaplane_cursor_end(&sc);
+	return 0;
+}
+
+/**
+ * dmaplane_xfer_fill() - fill a range with a repeated 64-bit pattern.
+ * @dst: the buffer.
+ * @off: offset.
+ * @len: bytes; range already checked.
+ * @pattern: byte i of the range is byte (i % 8) of @pattern, little-endian.
+ *
+ * Return: 0 or a cursor error.
+ */
+int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
+		       u64 pattern)
+{
+	struct dmaplane_cursor c;
+	u8 bytes[8];
+	u64 done = 0;
+	int ret, i;
+
+	for (i = 0; i < 8; i++)
+		bytes[i] = pattern >> (8 * i);
+	ret = dmaplane_cursor_begin(&c, dst, DMA_TO_DEVICE);
+	if (ret)
+		return ret;
+	while (done < len) {
+		size_t n;
+		u8 *d = dmaplane_cursor_map(&c, off + done, &n);
+		size_t k;
+
+		n = min_t(u64, n, len - done);
+		for (k = 0; k < n; k++)
+			d[k] = bytes[(done + k) & 7];
+		dmaplane_cursor_unmap(&c, d);
+		done += n;
+		cond_resched();
+	}
+	dmaplane_cursor_end(&c);
+	return 0;
+}
+
+/**
+ * dmaplane_xfer_crc32c() - crc32c (Castagnoli, initial ~0, final xor ~0).
+ * @src: the buffer.
+ * @off: offset.
+ * @len: bytes; range already checked.
+ * @crc: receives the checksum.
+ *
+ * Return: 0 or a cursor error.
+ */
+int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
+			 u32 *crc)
+{
+	struct dmaplane_cursor c;
+	u32 acc = ~0U;
+	int ret;
+
+	ret = dmaplane_cursor_begin(&c, src, DMA_FROM_DEVICE);
+	if (ret)
+		return ret;
+	while (len) {
+		size_t n;
+		void *s = dmaplane_cursor_map(&c, off, &n);
+
+		n = min_t(u64, min_t(size_t, n, UINT_MAX), len);
+		acc = crc32c(acc, s, n);
+		dmaplane_cursor_unmap(&c, s);
+		off += n;
+		len -= n;
+		cond_resched();
+	}
+	dmaplane_cursor_end(&c);
+	*crc = ~acc;
+	return 0;
+}
+
+/**
+ * dmaplane_xfer_kernel() - copy kernel memory into a buffer.
+ * @buf: the buffer.
+ * @off: offset.
+ * @src: kernel memory.
+ * @len: bytes; range already checked.
+ *
+ * Return: 0 or a cursor error.
+ */
+int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
+			 size_t len)
+{
+	struct dmaplane_cursor c;
+	int ret;
+
+	ret = dmaplane_cursor_begin(&c, buf, DMA_TO_DEVICE);
+	if (ret)
+		return ret;
+	while (len) {
+		size_t n;
+		void *d = dmaplane_cursor_map(&c, off, &n);
+
+		n = min(n, len);
+		memcpy(d, src, n);
+		dmaplane_cursor_unmap(&c, d);
+		off += n;
+		src += n;
+		len -= n;
+	}
+	dmaplane_cursor_end(&c);
+	return 0;
+}
+
+/**
+ * dmaplane_xfer_user() - copy between user memory and a buffer.
+ * @buf: the buffer.
+ * @off: offset.
+ * @len: bytes; range already checked.
+ * @uptr: user memory.
+ * @write: user -> buffer (else buffer -> user).
+ *
+ * Return: 0, -EFAULT, -EINTR (fatal signal) or a cursor error.
+ */
+int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
+		       void __user *uptr, bool write)
+{
+	struct dmaplane_cursor c;
+	int ret;
+
+	ret = dmaplane_cursor_begin(&c, buf, write ? DMA_TO_DEVICE :
+						     DMA_FROM_DEVICE);
+	if (ret)
+		return ret;
+	while (len) {
+		size_t n;
+		void *k = dmaplane_cursor_map(&c, off, &n);
+		unsigned long left;
+
+		n = min_t(u64, n, len);
+		if (write)
+			left = copy_from_user(k, uptr, n);
+		else
+			left = copy_to_user(uptr, k, n);
+		dmaplane_cursor_unmap(&c, k);
+		if (left) {
+			ret = -EFAULT;
+			break;
+		}
+		off += n;
+		uptr += n;
+		len -= n;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	dmaplane_cursor_end(&c);
+	return ret;
+}

@@ -42,6 +42,7 @@
 #include "channel.h"
 #include "compat.h"
 #include "context.h"
+#include "dmaengine.h"
 #include "xfer.h"
 
 /* Shared header layout: each index word on its own cache line. */
@@ -121,6 +122,7 @@ struct dmaplane_req {
  * @st_async:	entries run on the worker.
  * @st_wakeups:	ENTERs that woke the SQPOLL thread.
  * @st_busy:	consumptions refused with EBUSY.
+ * @st_dma:	COPYs done by the DMA engine.
  */
 struct dmaplane_channel {
 	struct dmaplane_obj obj;
@@ -164,6 +166,7 @@ struct dmaplane_channel {
 	atomic64_t st_async;
 	atomic64_t st_wakeups;
 	atomic64_t st_busy;
+	atomic64_t st_dma;
 };
 
 static inline bool dmaplane_channel_timestamps(struct dmaplane_channel *ch)
@@ -310,9 +313,24 @@ static s64 dmaplane_req_run(struct dmaplane_channel *ch,
 			res = 0;
 			break;
 		case DMAPLANE_OP_COPY:
-			ret = dmaplane_xfer_copy(req->dst, sqe->dst_offset,
-						 req->src, sqe->src_offset,
-						 sqe->length);
+			/* Long copies try the DMA engine first (worker only). */
+			ret = -EOPNOTSUPP;
+			if (cqe_flags & DMAPLANE_CQE_F_ASYNC)
+				ret = dmaplane_dmaengine_copy(req->dst,
+							      sqe->dst_offset,
+							      req->src,
+							      sqe->src_offset,
+							      sqe->length);
+			if (!ret) {
+				cqe_flags |= DMAPLANE_CQE_F_DMA_ENGINE;
+				atomic64_inc(&ch->st_dma);
+			} else if (ret == -EOPNOTSUPP) {
+				ret = dmaplane_xfer_copy(req->dst,
+							 sqe->dst_offset,
+							 req->src,
+							 sqe->src_offset,
+							 sqe->length);
+			}
 			res = ret ? ret : sqe->length;
 			break;
 		case DMAPLANE_OP_FILL:
@@ -604,6 +622,7 @@ static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
 		.async_ops = atomic64_read(&ch->st_async),
 		.sqpoll_wakeups = atomic64_read(&ch->st_wakeups),
 		.busy = atomic64_read(&ch->st_busy),
+		.dma_engine_ops = atomic64_read(&ch->st_dma),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;

@@ -20,6 +20,7 @@
 #include "channel.h"
 #include "context.h"
 #include "dmabuf.h"
+#include "dmaengine.h"
 #include "dmadev.h"
 #include "numa.h"
 
@@ -107,6 +108,8 @@ static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
 	memset(info, 0, sizeof(*info));
 	info->abi_version = DMAPLANE_ABI_VERSION;
 	info->features = DMAPLANE_FEATURES;
+	if (dmaplane_dmaengine_available())
+		info->features |= DMAPLANE_FEAT_DMA_ENGINE;
 	info->max_objects_per_context = dmaplane_limits.max_objects_per_context;
 	info->max_buffer_bytes = dmaplane_limits.max_buffer_bytes;
 	info->max_context_bytes = dmaplane_limits.max_context_bytes;
@@ -262,9 +265,11 @@ static int __init dmaplane_init(void)
 	ret = dmaplane_channel_init();
 	if (ret)
 		return ret;
+	dmaplane_dmaengine_init();
 	ret = dmaplane_dmadev_init();
 	if (ret) {
 		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
+		dmaplane_dmaengine_exit();
 		dmaplane_channel_exit();
 		return ret;
 	}
@@ -272,6 +277,7 @@ static int __init dmaplane_init(void)
 	if (ret) {
 		pr_err("dmaplane: misc_register failed: %d\n", ret);
 		dmaplane_dmadev_exit();
+		dmaplane_dmaengine_exit();
 		dmaplane_channel_exit();
 		return ret;
 	}
@@ -286,6 +292,7 @@ static void __exit dmaplane_exit(void)
 
 	misc_deregister(&dmaplane_misc);
 	dmaplane_dmadev_exit();
+	dmaplane_dmaengine_exit();
 	dmaplane_channel_exit();
 	contexts = atomic64_read(&dmaplane_stats.live_contexts);
 	objects = atomic64_read(&dmaplane_stats.live_objects);

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * COPY on a memcpy-capable DMA engine channel, when the machine has one.
+ *
+ * At load the module asks the dmaengine core for any channel with the
+ * DMA_MEMCPY capability (module parameter dma_engine=0 turns this off) and
+ * keeps it. A COPY between buffers whose pages the module can name (PAGES,
+ * HUGE, COHERENT, USER) then maps both ranges for the engine's device,
+ * queues one memcpy descriptor per overlapping pair of segments, and waits
+ * for the last one; any failure to prepare falls back to the CPU before
+ * anything was issued. Imported dma-bufs always go through the CPU.
+ */
+#include <linux/completion.h>
+#include <linux/dma-mapping.h>
+#include <linux/dmaengine.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "buffer.h"
+#include "dmaengine.h"
+
+static bool dmaplane_use_dma_engine = true;
+module_param_named(dma_engine, dmaplane_use_dma_engine, bool, 0444);
+MODULE_PARM_DESC(dma_engine,
+		 "Use a memcpy-capable DMA engine channel for COPY when present (default on)");
+
+static struct dma_chan *dmaplane_dma_chan;
+
+/**
+ * dmaplane_dmaengine_init() - take a memcpy channel if the machine has one.
+ */
+void dmaplane_dmaengine_init(void)
+{
+	dma_cap_mask_t mask;
+	struct dma_chan *chan;
+
+	if (!dmaplane_use_dma_engine)
+		return;
+	dma_cap_zero(mask);
+	dma_cap_set(DMA_MEMCPY, mask);
+	chan = dma_request_chan_by_mask(&mask);
+	if (IS_ERR(chan))
+		return;
+	dmaplane_dma_chan = chan;
+	pr_info("dmaplane: COPY uses DMA engine channel %s\n", dma_chan_name(chan));
+}
+
+/**
+ * dmaplane_dmaengine_exit() - give the channel back.
+ */
+void dmaplane_dmaengine_exit(void)
+{
+	if (dmaplane_dma_chan)
+		dma_release_channel(dmaplane_dma_chan);
+	dmaplane_dma_chan = NULL;
+}
+
+/**
+ * dmaplane_dmaengine_available() - whether COPY can use a DMA engine.
+ *
+ * Return: true when a memcpy channel was taken at load.
+ */
+bool dmaplane_dmaengine_available(void)
+{
+	return dmaplane_dma_chan;
+}
+
+static struct page *dmaplane_dmaengine_page(struct dmaplane_buffer *buf,
+					    unsigned long i)
+{
+	void *addr;
+
+	if (buf->pages)
+		return buf->pages[i];
+	addr = buf->cpu_addr + (i << PAGE_SHIFT);
+	return is_vmalloc_addr(addr) ? vmalloc_to_page(addr) : virt_to_page(addr);
+}
+
+/* An sg table over bytes [off, off + len) of @buf, mapped for @dev. */
+static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
+				  struct device *dev, enum dma_data_direction dir,
+				  struct sg_table *sgt)
+{
+	unsigned long first = off >> PAGE_SHIFT;
+	unsigned long n = ((off + len - 1) >> PAGE_SHIFT) - first + 1;
+	struct page **pages;
+	unsigned long i;
+	int ret;
+
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		pages[i] = dmaplane_dmaengine_page(buf, first + i);
+	ret = sg_alloc_table_from_pages_segment(sgt, pages, n,
+						off & ~PAGE_MASK, len,
+						dma_get_max_seg_size(dev),
+						GFP_KERNEL);
+	kvfree(pages);
+	if (ret)
+		return ret;
+	ret = dma_map_sgtable(dev, sgt, dir, 0);
+	if (ret)
+		sg_free_table(sgt);
+	return ret;
+}
+
+static void dmaplane_dmaengine_done(void *arg)
+{
+	complete(arg);
+}
+
+/**
+ * dmaplane_dmaengine_copy() - COPY on the DMA engine.
+ * @dst: destination buffer.
+ * @dst_off: offset in @dst.
+ * @src: source buffer.
+ * @src_off: offset in @src.
+ * @len: bytes (> 0); both ranges already checked.
+ *
+ * Return: 0 when the engine copied everything; -EOPNOTSUPP when it cannot
+ * take this copy (no channel, an imported buffer, a descriptor it will not
+ * prepare) and nothing was issued, so the caller copies with the CPU;
+ * -EIO or -ETIMEDOUT when the engine failed.
+ */
+int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
+			    struct dmaplane_buffer *src, u64 src_off, u64 len)
+{
+	struct dma_chan *chan = dmaplane_dma_chan;
+	struct dma_async_tx_descriptor *tx;
+	DECLARE_COMPLETION_ONSTACK(done);
+	struct sg_table ssgt, dsgt;
+	struct scatterlist *ss, *ds;
+	struct device *dev;
+	u64 s_used = 0, d_used = 0;
+	dma_cookie_t cookie = 0;
+	int ret = 0;
+
+	if (!chan || !len || src->kind == DMAPLANE_BUF_KIND_IMPORTED ||
+	    dst->kind == DMAPLANE_BUF_KIND_IMPORTED)
+		return -EOPNOTSUPP;
+	dev = chan->device->dev;
+	ret = dmaplane_dmaengine_map(src, src_off, len, dev, DMA_TO_DEVICE, &ssgt);
+	if (ret)
+		return -EOPNOTSUPP;
+	ret = dmaplane_dmaengine_map(dst, dst_off, len, dev, DMA_FROM_DEVICE,
+				     &dsgt);
+	if (ret) {
+		ret = -EOPNOTSUPP;
+		goto out_src;
+	}
+
+	/* One descriptor per overlap of a source and a destination segment. */
+	ss = ssgt.sgl;
+	ds = dsgt.sgl;
+	while (ss && ds) {
+		u64 n = min(sg_dma_len(ss) - s_used, sg_dma_len(ds) - d_used);
+		bool last = s_used + n == sg_dma_len(ss) && !sg_next(ss) &&
+			    d_used + n == sg_dma_len(ds) && !sg_next(ds);
+
+		tx = dmaengine_prep_dma_memcpy(chan, sg_dma_address(ds) + d_used,
+					       sg_dma_address(ss) + s_used, n,
+					       last ? DMA_PREP_INTERRUPT |
+						      DMA_CTRL_ACK : DMA_CTRL_ACK);
+		if (!tx) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		if (last) {
+			tx->callback = dmaplane_dmaengine_done;
+			tx->callback_param = &done;
+		}
+		cookie = dmaengine_submit(tx);
+		if (dma_submit_error(cookie)) {
+			ret = -EIO;
+			break;
+		}
+		s_used += n;
+		d_used += n;
+		if (s_used == sg_dma_len(ss)) {
+			ss = sg_next(ss);
+			s_used = 0;
+		}
+		if (d_used == sg_dma_len(ds)) {
+			ds = sg_next(ds);
+			d_used = 0;
+		}
+	}
+	if (ret) {
+		/*
+		 * Some descriptors may be queued but none was issued: drop them
+		 * all and let the CPU do the whole copy.
+		 */
+		dmaengine_terminate_sync(chan);
+		ret = -EOPNOTSUPP;
+		goto out_dst;
+	}
+	dma_async_issue_pending(chan);
+	if (!wait_for_completion_timeout(&done, msecs_to_jiffies(10000))) {
+		dmaengine_terminate_sync(chan);
+		ret = -ETIMEDOUT;
+	} else if (dma_async_is_tx_complete(chan, cookie, NULL, NULL) !=
+		   DMA_COMPLETE) {
+		ret = -EIO;
+	}
+out_dst:
+	dma_unmap_sgtable(dev, &dsgt, DMA_FROM_DEVICE, 0);
+	sg_free_table(&dsgt);
+out_src:
+	dma_unmap_sgtable(dev, &ssgt, DMA_TO_DEVICE, 0);
+	sg_free_table(&ssgt);
+	return ret;
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// A fake of the module's channel commands, for host tests of channel.hpp
+// and sync_wait.hpp without the module. fake_kernel.cpp defines ioctl(2)
+// in the test executable (calls from the library bind to it; glibc's own
+// calls do not), answers DMAPLANE_IOC_CHANNEL_* on the descriptors it made,
+// and forwards everything else to the real system call.
+//
+// A fake channel is a memfd holding the region in the layout below; the
+// fake maps it too, so it reads SQEs and writes CQEs in the very pages the
+// library maps. Operations run on fake buffers (plain byte vectors named
+// by handle) when ENTER consumes them: at once, or deferred until a wait
+// (as the module's worker would), which gives back-pressure (EBUSY).
+// Single-threaded; reset() between test cases.
+
+#ifndef DMAPLANE_TESTS_FAKE_KERNEL_HPP
+#define DMAPLANE_TESTS_FAKE_KERNEL_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "dmaplane/uapi/dmaplane.h"
+
+namespace fake_kernel {
+
+// Region layout of fake channels (byte offsets).
+inline constexpr std::uint32_t sq_words = 0;   // head tail mask entries flags dropped
+inline constexpr std::uint32_t cq_words = 64;  // head tail mask entries flags dropped
+inline constexpr std::uint32_t sqes_at = 128;
+
+struct channel_state {
+    int fd = -1;                        // the memfd handed out as the channel fd
+    std::byte* region = nullptr;        // the fake's own mapping of it
+    std::size_t region_size = 0;
+    dmaplane_ring_offsets sq_off{};
+    dmaplane_ring_offsets cq_off{};
+    std::uint32_t sq_entries = 0;
+    std::uint32_t cq_entries = 0;
+    std::uint32_t flags = 0;            // DMAPLANE_CHANNEL_*
+    bool defer = false;                 // complete during waits, not at submission
+    int eintr_next = 0;                 // fail that many ENTERs with EINTR first
+    std::deque<dmaplane_cqe> in_flight; // deferred completions
+    std::vector<dmaplane_channel_enter> enters; // every ENTER, as passed in
+    std::vector<dmaplane_sqe> consumed;         // every SQE consumed, in order
+    int eventfd = -1;
+    dmaplane_channel_stats stats{};
+    std::uint64_t clock = 1000;         // fake CLOCK_MONOTONIC for timestamps
+
+    // A ring word of the region (acquire load / release store).
+    [[nodiscard]] std::uint32_t load(std::uint32_t offset) const;
+    void store(std::uint32_t offset, std::uint32_t value);
+};
+
+// Opens /dev/null as a fake device: CHANNEL_CREATE on it makes fake
+// channels. The caller owns the descriptor.
+[[nodiscard]] int open_device();
+
+// Forgets every device, channel and buffer (unmapping the fake's own
+// mappings; the descriptors belong to the test).
+void reset();
+
+// Makes (or replaces) the fake buffer `handle` of `size` zero bytes.
+void add_buffer(std::uint32_t handle, std::size_t size);
+[[nodiscard]] std::vector<std::byte>& buffer_bytes(std::uint32_t handle);
+
+// The fake channel with descriptor `fd`, or the last one created.
+[[nodiscard]] channel_state* find_channel(int fd);
+[[nodiscard]] channel_state* last_channel();
+
+// Posts up to `n` deferred completions (as the module's worker would).
+void complete_in_flight(channel_state& ch, std::size_t n);
+
+// Knobs for the next CHANNEL_CREATE: start every ring index at this value
+// (to cross 2^32 soon), and publish a CQ layout that overruns the region.
+inline std::uint32_t initial_index = 0;
+inline bool corrupt_next_layout = false;
+
+// crc32c (Castagnoli, reflected 0x82F63B78, initial ~0, final xor ~0).
+[[nodiscard]] std::uint32_t crc32c(const std::byte* p, std::size_t n);
+
+} // namespace fake_kernel
+
+#endif // DMAPLANE_TESTS_FAKE_KERNEL_HPP

@@ -220,6 +220,8 @@ int channel_create(int dev_fd, dmaplane_channel_create* arg) {
         arg->cq_off.entries = static_cast<std::uint32_t>(ch->region_size - 64);
     }
     last = ch.get();
+    if (auto it = channels.find(fd); it != channels.end()) // a closed channel's number
+        ::munmap(it->second->region, it->second->region_size);
     channels[fd] = std::move(ch);
     return 0;
 }
@@ -250,7 +252,11 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
         ch.store(ch.sq_off.dropped, ch.load(ch.sq_off.dropped) + 1);
         return fail(EINVAL);
     }
-    std::uint32_t n = std::min(arg->to_submit, tail - head);
+    // An SQPOLL channel's thread takes whatever is published whenever it
+    // runs; the fake runs it at every ENTER.
+    std::uint32_t n = (ch.flags & DMAPLANE_CHANNEL_SQPOLL) != 0
+                          ? tail - head
+                          : std::min(arg->to_submit, tail - head);
     const std::uint32_t used = cq_unread(ch) + static_cast<std::uint32_t>(ch.in_flight.size());
     const std::uint32_t room = ch.cq_entries - std::min(used, ch.cq_entries);
     if (n > 0 && room == 0) {

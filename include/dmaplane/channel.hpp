@@ -59,7 +59,7 @@ struct channel_options {
     std::uint32_t sq_idle_ms = 100;
     /// Node of the channel's worker and SQPOLL thread
     /// (DMAPLANE_CHANNEL_NODE); anywhere when absent.
-    std::optional<std::uint32_t> node;
+    std::optional<std::uint32_t> node{};
 };
 
 /// The bit of user_data that marks an SQE as an awaitable operation's
@@ -91,8 +91,10 @@ class channel;
 /// free, await_suspend() first submits what is queued (one ENTER, no wait)
 /// and tries again; if the SQ is still full (the kernel refused with EBUSY
 /// because the CQ has no room, or an SQPOLL thread has not caught up),
-/// the coroutine is not suspended and co_await yields EBUSY at once: the
-/// operation was not submitted, and the caller may reap and retry.
+/// the coroutine is not suspended and co_await yields EBUSY at once (or
+/// the error that ENTER failed with): the operation was not submitted, and
+/// the coroutine may let the driver reap (await something else, or return)
+/// and try again.
 ///
 /// Not copyable or movable (the kernel holds its address): it lives in the
 /// awaiting coroutine's frame, which must not be destroyed before the
@@ -102,8 +104,9 @@ class channel;
 /// Errors (from co_await): EBADF (empty channel), EXDEV (a view from
 /// another open file than the channel's), EINVAL (a checksum destination
 /// shorter than 4 bytes), EBUSY (see above), else the CQE's -res: ENOENT
-/// (no such handle), EINVAL (range outside a buffer), ... Thread-safety:
-/// awaited on the thread that drives and reaps the channel.
+/// (no such handle), ERANGE (a range past a buffer's end), EINVAL (offset +
+/// length overflows), ... Thread-safety: awaited on the thread that drives
+/// and reaps the channel.
 class [[nodiscard]] operation {
 public:
     /// Not copyable: the kernel holds its address.
@@ -153,9 +156,11 @@ private:
 /// inside a task, and drive the channel with drive() or sync_wait(); reap()
 /// resumes the coroutines.
 ///
-/// The channel's descriptor keeps the device's open file (and so its
-/// buffer handles) alive in the kernel, but views are checked against the
-/// device descriptor the channel was created with.
+/// SQEs name buffers by handle, and handles belong to one open file: the
+/// channel's descriptor keeps the device's open file (and so its handles)
+/// alive in the kernel, and the awaitable operations check that their views
+/// carry the very descriptor the channel was created on (EXDEV otherwise,
+/// even for a dup() of it). The raw prep_*() helpers check nothing.
 ///
 /// Thread-safety: single producer, single consumer, as the rings are. The
 /// SQ side (sq(), submit(), submit_and_wait(), awaiting an operation) must
@@ -248,7 +253,8 @@ public:
         channel ch;
         ch.sq_ = sq_view{region.data(), raw.sq_off};
         ch.cq_ = cq_view{region.data(), raw.cq_off};
-        if (ch.sq_.entries() != raw.sq_entries || ch.cq_.entries() != raw.cq_entries)
+        if (ch.sq_.entries() != raw.sq_entries ||
+            (raw.cq_entries != 0 && ch.cq_.entries() != raw.cq_entries))
             return make_error(EPROTO);
         ch.fd_ = std::move(fd);
         ch.region_ = std::move(region);
@@ -352,7 +358,8 @@ public:
     /// resumed; any other goes to the completion handler, or is dropped
     /// when none is set. CQEs are copied out and released in batches before
     /// their coroutines run, so a resumed coroutine may queue operations,
-    /// submit, or reap again. Returns how many CQEs were handled.
+    /// submit, or reap again; none may destroy or move the channel. Returns
+    /// how many CQEs were handled.
     ///
     /// Errors: none (operation errors reach their coroutines).
     /// Thread-safety: CQ side; coroutines run on the calling thread.
@@ -604,10 +611,10 @@ inline bool operation::await_suspend(std::coroutine_handle<> awaiting) noexcept 
     dmaplane_sqe* sqe = sq.get_sqe();
     if (sqe == nullptr) {
         // SQ full: hand what is queued to the kernel once, without waiting.
-        (void)channel_->submit();
+        const result<std::uint32_t> rc = channel_->submit();
         sqe = sq.get_sqe();
         if (sqe == nullptr) {
-            error_ = std::error_code(EBUSY, std::system_category());
+            error_ = rc ? std::error_code(EBUSY, std::system_category()) : rc.error();
             return false;
         }
     }

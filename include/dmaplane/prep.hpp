@@ -31,7 +31,8 @@ inline void prep_nop(dmaplane_sqe& sqe, std::uint64_t user_data) noexcept {
 ///
 /// Both views must come from the open file the channel was created on (the
 /// SQE carries handles, not descriptors); nothing is checked here, the
-/// module reports bad handles and ranges in the CQE (ENOENT, EINVAL).
+/// module reports bad handles and ranges in the CQE (ENOENT; ERANGE for a
+/// range past a buffer's end, EINVAL when offset + length overflows).
 /// Errors: none. Thread-safety: writes `sqe` only.
 inline void prep_copy(dmaplane_sqe& sqe, const buffer_source auto& dst,
                       const buffer_source auto& src, std::uint64_t user_data) noexcept {
@@ -90,7 +91,8 @@ inline void prep_checksum(dmaplane_sqe& sqe, const buffer_source auto& src,
 }
 
 /// Sets DMAPLANE_SQE_LINK on a prepared `sqe`: the next entry runs only if
-/// this one succeeds. Errors: none. Thread-safety: writes `sqe` only.
+/// this one succeeds (the module completes the rest of a failed chain with
+/// ECANCELED). Errors: none. Thread-safety: writes `sqe` only.
 inline void link(dmaplane_sqe& sqe) noexcept {
     sqe.flags = static_cast<std::uint8_t>(sqe.flags | DMAPLANE_SQE_LINK);
 }

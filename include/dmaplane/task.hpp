@@ -44,11 +44,16 @@ public:
         void await_resume() const noexcept {}
     };
 
+    /// Lazy: the body starts when the task is awaited or resumed.
     [[nodiscard]] std::suspend_always initial_suspend() const noexcept { return {}; }
+    /// At the end, transfers to the awaiter (or back to the resumer).
     [[nodiscard]] final_awaiter final_suspend() const noexcept { return {}; }
+    /// No exceptions: one escaping the body ends the program.
     [[noreturn]] void unhandled_exception() const noexcept { std::terminate(); }
 
+    /// Sets the coroutine to resume when the body completes.
     void set_continuation(std::coroutine_handle<> c) noexcept { continuation_ = c; }
+    /// The coroutine resumed when the body completes (none: the resumer).
     [[nodiscard]] std::coroutine_handle<> continuation() const noexcept { return continuation_; }
 
 private:
@@ -59,11 +64,13 @@ private:
 template <class T>
 class task_promise : public task_promise_base {
 public:
+    /// Keeps what co_return gave.
     void return_value(T value) noexcept(std::is_nothrow_move_constructible_v<T>) {
         value_.emplace(std::move(value));
     }
 
-    // The value co_return set, moved out; the task must have completed.
+    /// The value co_return set, moved out (drivers such as sync_wait use
+    /// it); the body must have completed, and the value is taken once.
     [[nodiscard]] T take_value() noexcept(std::is_nothrow_move_constructible_v<T>) {
         assert(value_.has_value());
         return std::move(*value_);
@@ -76,7 +83,9 @@ private:
 template <>
 class task_promise<void> : public task_promise_base {
 public:
+    /// co_return; (or falling off the end).
     void return_void() const noexcept {}
+    /// Nothing to take; for symmetry with task_promise<T>.
     void take_value() const noexcept {}
 };
 

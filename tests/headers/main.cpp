@@ -12,6 +12,11 @@ int header_device();
 int header_buffer();
 int header_mapping();
 int header_topology();
+int header_ring();
+int header_prep();
+int header_task();
+int header_channel();
+int header_sync_wait();
 int header_dmaplane();
 int header_detail_sys();
 int header_detail_format();
@@ -29,6 +34,11 @@ int main() {
         {"buffer.hpp", header_buffer},
         {"mapping.hpp", header_mapping},
         {"topology.hpp", header_topology},
+        {"ring.hpp", header_ring},
+        {"prep.hpp", header_prep},
+        {"task.hpp", header_task},
+        {"channel.hpp", header_channel},
+        {"sync_wait.hpp", header_sync_wait},
         {"dmaplane.hpp", header_dmaplane},
         {"detail/sys.hpp", header_detail_sys},
         {"detail/format.hpp", header_detail_format},

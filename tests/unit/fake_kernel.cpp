@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -28,7 +29,24 @@ std::map<int, std::unique_ptr<channel_state>> channels;
 channel_state* last = nullptr;
 std::map<std::uint32_t, std::vector<std::byte>> buffers;
 
+std::uint32_t next_handle = 1000;
+
 bool power_of_two(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool is_device(int fd) {
+    if (devices.count(fd) != 0)
+        return true;
+    if (device_path == nullptr || fd < 0)
+        return false;
+    char link[64];
+    char target[256];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = ::readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return false;
+    target[n] = '\0';
+    return std::strcmp(target, device_path) == 0;
+}
 
 int fail(int err) {
     errno = err;
@@ -58,9 +76,15 @@ std::byte* range(std::uint32_t handle, std::uint64_t offset, std::uint64_t lengt
         err = ENOENT;
         return nullptr;
     }
+    // As the module: EINVAL when offset + length overflows, ERANGE when the
+    // range ends past the buffer.
     const std::uint64_t size = it->second.size();
-    if (offset > size || length > size - offset) {
+    if (offset + length < offset) {
         err = EINVAL;
+        return nullptr;
+    }
+    if (offset + length > size) {
+        err = ERANGE;
         return nullptr;
     }
     return it->second.data() + offset;
@@ -145,6 +169,50 @@ dmaplane_cqe execute(channel_state& ch, const dmaplane_sqe& sqe) {
     if ((ch.flags & DMAPLANE_CHANNEL_TIMESTAMPS) != 0)
         cqe.ts_complete = ch.clock++;
     return cqe;
+}
+
+int get_info(dmaplane_info* info) {
+    if (info->flags != 0)
+        return fail(EINVAL);
+    *info = dmaplane_info{};
+    info->abi_version = DMAPLANE_ABI_VERSION;
+    info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL;
+    info->max_objects_per_context = 1024;
+    info->max_buffer_bytes = 64 << 20;
+    info->max_context_bytes = 256 << 20;
+    info->max_total_bytes = 256 << 20;
+    info->live_contexts = 1;
+    info->live_objects = buffers.size();
+    info->max_ring_entries = 4096;
+    info->max_channels_per_context = 16;
+    return 0;
+}
+
+int buffer_create(dmaplane_buffer_create* arg) {
+    if (arg->kind != DMAPLANE_BUF_KIND_PAGES || arg->numa_policy != DMAPLANE_NUMA_ANY ||
+        arg->size == 0 || arg->size > (64 << 20))
+        return fail(EINVAL);
+    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    arg->size = (arg->size + page - 1) / page * page;
+    arg->handle = next_handle++;
+    // mmap(2) of the fake device (/dev/zero) at 0 gives fresh shared
+    // memory, unrelated to the fake buffer's bytes.
+    arg->mmap_offset = 0;
+    add_buffer(arg->handle, arg->size);
+    return 0;
+}
+
+int buffer_rw(const dmaplane_buffer_rw* arg) {
+    int err = 0;
+    std::byte* p = range(arg->handle, arg->offset, arg->length, err);
+    if (p == nullptr)
+        return fail(err);
+    void* user = reinterpret_cast<void*>(static_cast<std::uintptr_t>(arg->user_ptr));
+    if ((arg->flags & DMAPLANE_RW_WRITE) != 0)
+        std::memcpy(p, user, arg->length);
+    else
+        std::memcpy(user, p, arg->length);
+    return 0;
 }
 
 int channel_create(int dev_fd, dmaplane_channel_create* arg) {
@@ -333,6 +401,7 @@ void reset() {
     channels.clear();
     devices.clear();
     buffers.clear();
+    next_handle = 1000;
     last = nullptr;
     initial_index = 0;
     corrupt_next_layout = false;
@@ -378,8 +447,32 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
     void* arg = va_arg(ap, void*);
     va_end(ap);
     using namespace fake_kernel;
-    if (request == DMAPLANE_IOC_CHANNEL_CREATE && devices.count(fd) != 0)
-        return channel_create(fd, static_cast<dmaplane_channel_create*>(arg));
+    if (is_device(fd)) {
+        switch (request) {
+        case DMAPLANE_IOC_CHANNEL_CREATE:
+            return channel_create(fd, static_cast<dmaplane_channel_create*>(arg));
+        case DMAPLANE_IOC_GET_INFO:
+            if (device_path != nullptr)
+                return get_info(static_cast<dmaplane_info*>(arg));
+            break;
+        case DMAPLANE_IOC_BUFFER_CREATE:
+            if (device_path != nullptr)
+                return buffer_create(static_cast<dmaplane_buffer_create*>(arg));
+            break;
+        case DMAPLANE_IOC_OBJECT_DESTROY:
+            if (device_path != nullptr)
+                return buffers.erase(static_cast<dmaplane_object_destroy*>(arg)->handle) != 0
+                           ? 0
+                           : fail(ENOENT);
+            break;
+        case DMAPLANE_IOC_BUFFER_RW:
+            if (device_path != nullptr)
+                return buffer_rw(static_cast<const dmaplane_buffer_rw*>(arg));
+            break;
+        default:
+            break;
+        }
+    }
     if (channel_state* ch = find_channel(fd)) {
         switch (request) {
         case DMAPLANE_IOC_CHANNEL_ENTER:

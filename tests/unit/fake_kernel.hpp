@@ -57,6 +57,11 @@ struct channel_state {
 // channels. The caller owns the descriptor.
 [[nodiscard]] int open_device();
 
+// When set, every descriptor open on this path is a fake device too, which
+// also answers GET_INFO, BUFFER_CREATE, OBJECT_DESTROY and BUFFER_RW (on
+// fake buffers): enough to run the examples unmodified against the fake.
+inline const char* device_path = nullptr;
+
 // Forgets every device, channel and buffer (unmapping the fake's own
 // mappings; the descriptors belong to the test).
 void reset();

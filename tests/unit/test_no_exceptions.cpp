@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <span>
 #include <string>
 #include <system_error>
@@ -57,6 +58,14 @@ bool aborts(F fn) {
     if (::waitpid(pid, &status, 0) != pid)
         return false;
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+// Coroutines need no exceptions either: task's promise terminates on one.
+dmaplane::task<int> forty_two() { co_return 42; }
+
+dmaplane::task<dmaplane::result<dmaplane::completion>> plus_nop(dmaplane::channel& ch, int& seen) {
+    seen = co_await forty_two();
+    co_return co_await ch.nop();
 }
 
 dmaplane::result<dmaplane::unique_fd> open_null() {
@@ -156,6 +165,37 @@ int main() {
     DMAPLANE_CHECK(format_topology(topo).find("0-1") != std::string::npos);
     const std::vector<dmaplane::bandwidth_entry> bw{{0, 0, 1e9, 50.0}};
     DMAPLANE_CHECK(format_bandwidth(bw).find("1.00") != std::string::npos);
+
+    // channel.hpp, task.hpp, sync_wait.hpp: an empty channel, a create that
+    // /dev/null refuses, a task driven to its first failed operation.
+    dmaplane::channel no_channel;
+    DMAPLANE_CHECK(no_channel.submit().error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(dmaplane::channel::create(no_dev).error() == std::errc::bad_file_descriptor);
+    if (null_dev)
+        DMAPLANE_CHECK(dmaplane::channel::create(*null_dev).error() ==
+                       std::errc::inappropriate_io_control_operation);
+    int seen = 0;
+    dmaplane::task<dmaplane::result<dmaplane::completion>> t = plus_nop(no_channel, seen);
+    t.handle().resume();
+    DMAPLANE_CHECK(t.done() && seen == 42);
+    DMAPLANE_CHECK(t.done() && t.handle().promise().take_value().error() ==
+                                   std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(dmaplane::sync_wait(no_channel, plus_nop(no_channel, seen)).error() ==
+                   std::errc::bad_file_descriptor);
+
+    // ring.hpp over ordinary memory.
+    alignas(64) static std::byte region[64 + 2 * sizeof(dmaplane_sqe)] = {};
+    const dmaplane_ring_offsets off{0, 4, 8, 12, 16, 20, 64, 0};
+    const std::uint32_t two = 2;
+    const std::uint32_t one = 1;
+    std::memcpy(region + off.ring_entries, &two, sizeof two);
+    std::memcpy(region + off.ring_mask, &one, sizeof one);
+    dmaplane::sq_view sq{region, off};
+    DMAPLANE_CHECK(sq.get_sqe() != nullptr && sq.get_sqe() != nullptr && sq.get_sqe() == nullptr);
+    sq.publish();
+    std::uint32_t tail = 0;
+    std::memcpy(&tail, region + off.tail, sizeof tail);
+    DMAPLANE_CHECK(tail == 2);
 
     if (failures == 0)
         std::puts("no_exceptions: all checks passed");

@@ -105,6 +105,8 @@ struct dmaplane_req {
  * @submit_lock: serialises SQ consumption (ENTER against SQPOLL).
  * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; irq-safe.
  * @cq_reserved: CQ slots promised to consumed, not yet posted entries.
+ * @cq_unnotified: CQEs posted since waiters were last told.
+ * @completed:	CQEs posted in all (stats).
  * @cq_wait:	woken on every post (ENTER, poll).
  * @evfd:	optional eventfd signalled on every post.
  * @work_lock:	protects @work_list, @fences, @dead.
@@ -117,7 +119,6 @@ struct dmaplane_req {
  * @sqpoll_wait: where it sleeps when idle.
  * @st_enters:	ENTER calls.
  * @st_submitted: entries consumed.
- * @st_completed: CQEs posted.
  * @st_inline:	entries run in the submitting context.
  * @st_async:	entries run on the worker.
  * @st_wakeups:	ENTERs that woke the SQPOLL thread.
@@ -147,6 +148,8 @@ struct dmaplane_channel {
 	struct mutex submit_lock;
 	spinlock_t cq_lock;
 	u32 cq_reserved;
+	u32 cq_unnotified;
+	u64 completed;
 	wait_queue_head_t cq_wait;
 	struct eventfd_ctx *evfd;
 
@@ -161,7 +164,6 @@ struct dmaplane_channel {
 
 	atomic64_t st_enters;
 	atomic64_t st_submitted;
-	atomic64_t st_completed;
 	atomic64_t st_inline;
 	atomic64_t st_async;
 	atomic64_t st_wakeups;
@@ -207,14 +209,31 @@ static void dmaplane_post(struct dmaplane_channel *ch, struct dmaplane_req *req,
 	cqe->__resv[1] = 0;
 	ch->cq_tail++;
 	ch->cq_reserved--;
+	ch->cq_unnotified++;
+	ch->completed++;
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
-	if (ch->evfd)
-		eventfd_signal(ch->evfd, 1);
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
-	atomic64_inc(&ch->st_completed);
+}
+
+/*
+ * Tell waiters about the CQEs posted since the last call: one eventfd
+ * signal for all of them and one wake-up, after a batch rather than per
+ * entry.
+ */
+static void dmaplane_cq_notify(struct dmaplane_channel *ch)
+{
+	unsigned long irqflags;
+	u32 n;
+
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	n = ch->cq_unnotified;
+	ch->cq_unnotified = 0;
+	if (n && ch->evfd)
+		eventfd_signal(ch->evfd, n);
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
 	/* wq_has_sleeper() has the barrier that pairs with the waiter's. */
-	if (wq_has_sleeper(&ch->cq_wait))
+	if (n && wq_has_sleeper(&ch->cq_wait))
 		wake_up_all(&ch->cq_wait);
 }
 
@@ -377,6 +396,7 @@ static void dmaplane_chain_run(struct dmaplane_channel *ch,
 		}
 		dmaplane_req_free(req);
 	}
+	dmaplane_cq_notify(ch);
 }
 
 static bool dmaplane_req_is_short(const struct dmaplane_req *req)
@@ -558,6 +578,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	}
 	atomic64_add(done, &ch->st_submitted);
 	atomic64_add(inline_ops, &ch->st_inline);
+	dmaplane_cq_notify(ch);
 	return done;
 }
 
@@ -650,7 +671,7 @@ static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
 	struct dmaplane_channel_stats st = {
 		.enters = atomic64_read(&ch->st_enters),
 		.submitted = atomic64_read(&ch->st_submitted),
-		.completed = atomic64_read(&ch->st_completed),
+		.completed = READ_ONCE(ch->completed),
 		.inline_ops = atomic64_read(&ch->st_inline),
 		.async_ops = atomic64_read(&ch->st_async),
 		.sqpoll_wakeups = atomic64_read(&ch->st_wakeups),

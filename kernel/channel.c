@@ -503,9 +503,10 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		 * here from a copy on the stack. ch->fences only grows under
 		 * submit_lock, which we hold, so a zero read is exact.
 		 */
-		memset(&one, 0, sizeof(one));
 		memcpy(&one.sqe, &ch->sqes[ch->sq_head & (ch->sq_entries - 1)],
 		       sizeof(one.sqe));
+		one.dst = NULL;
+		one.src = NULL;
 		if (!(one.sqe.flags & (DMAPLANE_SQE_LINK | DMAPLANE_SQE_FENCE)) &&
 		    !READ_ONCE(ch->fences)) {
 			one.ts_submit = now;

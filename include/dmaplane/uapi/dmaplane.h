@@ -323,7 +323,7 @@ struct dmaplane_numa_bench {
  * Command channels.
  *
  * DMAPLANE_IOC_CHANNEL_CREATE (on /dev/dmaplane) returns a new file
- * descriptor for a channel: a submission ring (SQ) of 64-byte entries and a
+ * descriptor for a channel (pollable: EPOLLIN while CQEs are unread): a submission ring (SQ) of 64-byte entries and a
  * completion ring (CQ) of 64-byte entries in one shared memory region,
  * mapped with mmap(channel_fd, 0, region_size) and laid out as the kernel
  * publishes in dmaplane_ring_offsets (byte offsets from the region start).
@@ -333,6 +333,21 @@ struct dmaplane_numa_bench {
  * writes CQEs at cqes[tail & mask] and publishes cq tail with a release
  * store; userspace reads them (acquire load of cq tail) and advances cq
  * head with a release store.
+ *
+ * SQPOLL channels: a kernel thread consumes the SQ; when idle for
+ * sq_idle_ms it sets DMAPLANE_SQ_NEED_WAKEUP, issues a full barrier and
+ * looks at the tail once more before sleeping. Userspace must mirror it:
+ * release-store the SQ tail, then a full barrier (C11
+ * atomic_thread_fence(memory_order_seq_cst)), then read the SQ flags; if
+ * NEED_WAKEUP is set, ENTER with DMAPLANE_ENTER_SQ_WAKEUP. Without the
+ * barrier the load of the flags may pass the store of the tail, both sides
+ * miss each other and the entries sit in the ring.
+ *
+ * Errors in CQEs: -EINVAL (unknown opcode or flag, a non-zero reserved or
+ * unused field, offset + length overflowing), -ENOENT (no such buffer
+ * handle on the open file the channel was created on), -ERANGE (a range
+ * past the end of a buffer), -EACCES (writing a read-only import),
+ * -ECANCELED (an earlier entry of the same LINK chain failed).
  *
  * Back-pressure, not overflow: the kernel never takes more in-flight work
  * than the CQ has free slots for (unread CQEs plus operations in flight

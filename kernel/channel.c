@@ -184,33 +184,43 @@ static u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
 	return unread > ch->cq_entries ? ch->cq_entries : unread;
 }
 
-static void dmaplane_post(struct dmaplane_channel *ch, struct dmaplane_req *req,
-			  s64 res, u32 flags, u32 aux, u64 ts_start)
+/* What one finished entry posts. */
+struct dmaplane_result {
+	u64 user_data;
+	s64 res;
+	u32 flags;
+	u32 aux;
+	u64 ts_submit;
+	u64 ts_start;
+	u64 ts_complete;
+};
+
+/* Post @n results under one hold of cq_lock (their slots are reserved). */
+static void dmaplane_post(struct dmaplane_channel *ch,
+			  const struct dmaplane_result *r, unsigned int n)
 {
-	struct dmaplane_cqe *cqe;
 	unsigned long irqflags;
+	unsigned int i;
 
 	spin_lock_irqsave(&ch->cq_lock, irqflags);
-	cqe = &ch->cqes[ch->cq_tail & (ch->cq_entries - 1)];
-	cqe->user_data = req->sqe.user_data;
-	cqe->res = res;
-	cqe->flags = flags;
-	cqe->aux = aux;
-	if (dmaplane_channel_timestamps(ch)) {
-		cqe->ts_submit = req->ts_submit;
-		cqe->ts_start = ts_start;
-		cqe->ts_complete = ktime_get_ns();
-	} else {
-		cqe->ts_submit = 0;
-		cqe->ts_start = 0;
-		cqe->ts_complete = 0;
+	for (i = 0; i < n; i++) {
+		struct dmaplane_cqe *cqe =
+			&ch->cqes[(ch->cq_tail + i) & (ch->cq_entries - 1)];
+
+		cqe->user_data = r[i].user_data;
+		cqe->res = r[i].res;
+		cqe->flags = r[i].flags;
+		cqe->aux = r[i].aux;
+		cqe->ts_submit = r[i].ts_submit;
+		cqe->ts_start = r[i].ts_start;
+		cqe->ts_complete = r[i].ts_complete;
+		cqe->__resv[0] = 0;
+		cqe->__resv[1] = 0;
 	}
-	cqe->__resv[0] = 0;
-	cqe->__resv[1] = 0;
-	ch->cq_tail++;
-	ch->cq_reserved--;
-	ch->cq_unnotified++;
-	ch->completed++;
+	ch->cq_tail += n;
+	ch->cq_reserved -= n;
+	ch->cq_unnotified += n;
+	ch->completed += n;
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
@@ -317,17 +327,19 @@ static int dmaplane_req_prepare(struct dmaplane_channel *ch,
 	return -EINVAL;
 }
 
-/* Run one prepared entry and post its completion. Return: its result. */
-static s64 dmaplane_req_run(struct dmaplane_channel *ch,
-			    struct dmaplane_req *req, u32 cqe_flags)
+/* Run one prepared entry into @out (not yet posted). Return: its result. */
+static s64 dmaplane_req_exec(struct dmaplane_channel *ch,
+			     struct dmaplane_req *req, u32 cqe_flags,
+			     struct dmaplane_result *out)
 {
 	const struct dmaplane_sqe *sqe = &req->sqe;
-	u64 ts_start = dmaplane_channel_timestamps(ch) ? ktime_get_ns() : 0;
+	bool ts = dmaplane_channel_timestamps(ch);
 	s64 res = req->err;
 	u32 aux = 0;
 	__le32 crc_le;
 	int ret;
 
+	out->ts_start = ts ? ktime_get_ns() : 0;
 	if (!res) {
 		switch (sqe->opcode) {
 		case DMAPLANE_OP_NOP:
@@ -372,7 +384,23 @@ static s64 dmaplane_req_run(struct dmaplane_channel *ch,
 			break;
 		}
 	}
-	dmaplane_post(ch, req, res, cqe_flags, aux, ts_start);
+	out->user_data = sqe->user_data;
+	out->res = res;
+	out->flags = cqe_flags;
+	out->aux = aux;
+	out->ts_submit = req->ts_submit;
+	out->ts_complete = ts ? ktime_get_ns() : 0;
+	return res;
+}
+
+/* Run one prepared entry and post its completion. Return: its result. */
+static s64 dmaplane_req_run(struct dmaplane_channel *ch,
+			    struct dmaplane_req *req, u32 cqe_flags)
+{
+	struct dmaplane_result r;
+	s64 res = dmaplane_req_exec(ch, req, cqe_flags, &r);
+
+	dmaplane_post(ch, &r, 1);
 	return res;
 }
 
@@ -463,9 +491,13 @@ static void dmaplane_channel_queue(struct dmaplane_channel *ch,
  * has no room for even one, -EINVAL when the SQ tail is corrupt.
  * Called with submit_lock held.
  */
+/* Results of lone inline entries, posted together. */
+#define DMAPLANE_POST_BATCH 16
+
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
-	u32 tail, avail, room, done = 0, inline_ops = 0;
+	struct dmaplane_result results[DMAPLANE_POST_BATCH];
+	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
 	unsigned long irqflags;
 	u64 now = 0;
 
@@ -517,11 +549,15 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 				inline_ops++;
 				/* Pairs with userspace's acquire load of the SQ head. */
 				smp_store_release(ch->sq_head_user, ch->sq_head);
-				dmaplane_req_run(ch, &one, 0);
+				dmaplane_req_exec(ch, &one, 0, &results[nres++]);
 				if (one.dst)
 					dmaplane_buffer_put(one.dst);
 				if (one.src)
 					dmaplane_buffer_put(one.src);
+				if (nres == DMAPLANE_POST_BATCH) {
+					dmaplane_post(ch, results, nres);
+					nres = 0;
+				}
 				continue;
 			}
 			if (one.dst)
@@ -530,6 +566,11 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 				dmaplane_buffer_put(one.src);
 		}
 
+		/* Completions stay in execution order: post the inline ones first. */
+		if (nres) {
+			dmaplane_post(ch, results, nres);
+			nres = 0;
+		}
 		/* Gather one chain; a chain breaks at the end of what is taken. */
 		for (;;) {
 			struct dmaplane_req *req;
@@ -577,6 +618,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			dmaplane_chain_run(ch, &chain, 0);
 		}
 	}
+	if (nres)
+		dmaplane_post(ch, results, nres);
 	atomic64_add(done, &ch->st_submitted);
 	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);

@@ -105,7 +105,7 @@ struct dmaplane_req {
  * @submit_lock: serialises SQ consumption (ENTER against SQPOLL).
  * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; irq-safe.
  * @cq_reserved: CQ slots promised to consumed, not yet posted entries.
- * @cq_unnotified: CQEs posted since waiters were last told.
+ * @cq_unnotified: CQEs posted since the eventfd was last signalled.
  * @completed:	CQEs posted in all (stats).
  * @cq_wait:	woken on every post (ENTER, poll).
  * @evfd:	optional eventfd signalled on every post.
@@ -236,14 +236,17 @@ static void dmaplane_cq_notify(struct dmaplane_channel *ch)
 	unsigned long irqflags;
 	u32 n;
 
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
-	n = ch->cq_unnotified;
-	ch->cq_unnotified = 0;
-	if (n && ch->evfd)
-		eventfd_signal(ch->evfd, n);
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	/* The lock is needed only to hand the count to a registered eventfd. */
+	if (READ_ONCE(ch->evfd)) {
+		spin_lock_irqsave(&ch->cq_lock, irqflags);
+		n = ch->cq_unnotified;
+		ch->cq_unnotified = 0;
+		if (n && ch->evfd)
+			eventfd_signal(ch->evfd, n);
+		spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	}
 	/* wq_has_sleeper() has the barrier that pairs with the waiter's. */
-	if (n && wq_has_sleeper(&ch->cq_wait))
+	if (wq_has_sleeper(&ch->cq_wait))
 		wake_up_all(&ch->cq_wait);
 }
 
@@ -703,6 +706,7 @@ static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
 	spin_lock_irqsave(&ch->cq_lock, irqflags);
 	old = ch->evfd;
 	ch->evfd = evfd;
+	ch->cq_unnotified = 0;	/* count only what is posted from now on */
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
 	if (old)
 		eventfd_ctx_put(old);

@@ -142,34 +142,38 @@ static int dmaplane_dmabuf_mmap(struct dma_buf *dmabuf,
 	return ret;
 }
 
-/* Make the CPU's view current: sync every mapped attachment for the CPU. */
+/*
+ * Sync every mapped attachment, each in its own mapping's direction (bounce
+ * buffers need it): for the CPU before it touches the memory, for the
+ * devices after.
+ */
+static void dmaplane_dmabuf_sync(struct dmaplane_buffer *buf, bool for_cpu)
+{
+	struct dmaplane_attachment *a;
+
+	mutex_lock(&buf->lock);
+	list_for_each_entry(a, &buf->attachments, node) {
+		if (!a->mapped)
+			continue;
+		if (for_cpu)
+			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, a->dir);
+		else
+			dma_sync_sgtable_for_device(a->dev, &a->sgt, a->dir);
+	}
+	mutex_unlock(&buf->lock);
+}
+
 static int dmaplane_dmabuf_begin_cpu(struct dma_buf *dmabuf,
 				     enum dma_data_direction dir)
 {
-	struct dmaplane_buffer *buf = dmabuf->priv;
-	struct dmaplane_attachment *a;
-
-	mutex_lock(&buf->lock);
-	/* Sync in each mapping's own direction (bounce buffers need it). */
-	list_for_each_entry(a, &buf->attachments, node)
-		if (a->mapped)
-			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, a->dir);
-	mutex_unlock(&buf->lock);
+	dmaplane_dmabuf_sync(dmabuf->priv, true);
 	return 0;
 }
 
-/* Hand the CPU's writes back to the devices. */
 static int dmaplane_dmabuf_end_cpu(struct dma_buf *dmabuf,
 				   enum dma_data_direction dir)
 {
-	struct dmaplane_buffer *buf = dmabuf->priv;
-	struct dmaplane_attachment *a;
-
-	mutex_lock(&buf->lock);
-	list_for_each_entry(a, &buf->attachments, node)
-		if (a->mapped)
-			dma_sync_sgtable_for_device(a->dev, &a->sgt, a->dir);
-	mutex_unlock(&buf->lock);
+	dmaplane_dmabuf_sync(dmabuf->priv, false);
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include <doctest/doctest.h>
 
 #include "dmaplane/task.hpp"
+#include "fake_device.hpp"
 #include "fake_kernel.hpp"
 
 using dmaplane::buffer_view;
@@ -52,28 +53,6 @@ static_assert(std::is_same_v<decltype(std::declval<channel&>().nop().await_resum
 
 namespace {
 
-struct fake_device {
-    fake_device() {
-        fake_kernel::reset();
-        dev = device{unique_fd{fake_kernel::open_device()}};
-    }
-    ~fake_device() { fake_kernel::reset(); }
-    fake_device(const fake_device&) = delete;
-    fake_device& operator=(const fake_device&) = delete;
-
-    channel make(const channel_options& options = {}) {
-        result<channel> ch = channel::create(dev, options);
-        REQUIRE(ch);
-        return std::move(*ch);
-    }
-
-    [[nodiscard]] buffer_view view(std::uint32_t handle, std::uint64_t offset,
-                                   std::uint64_t length) const {
-        return buffer_view{dev.native_handle(), handle, offset, length};
-    }
-
-    device dev;
-};
 
 fake_kernel::channel_state& state(const channel& ch) {
     fake_kernel::channel_state* st = fake_kernel::find_channel(ch.native_handle());

@@ -20,6 +20,7 @@
 
 #include <doctest/doctest.h>
 
+#include "fake_device.hpp"
 #include "fake_kernel.hpp"
 
 using dmaplane::buffer_view;
@@ -34,28 +35,6 @@ using dmaplane::unique_fd;
 
 namespace {
 
-struct fake_device {
-    fake_device() {
-        fake_kernel::reset();
-        dev = device{unique_fd{fake_kernel::open_device()}};
-    }
-    ~fake_device() { fake_kernel::reset(); }
-    fake_device(const fake_device&) = delete;
-    fake_device& operator=(const fake_device&) = delete;
-
-    channel make(const channel_options& options = {}) {
-        result<channel> ch = channel::create(dev, options);
-        REQUIRE(ch);
-        return std::move(*ch);
-    }
-
-    [[nodiscard]] buffer_view view(std::uint32_t handle, std::uint64_t offset,
-                                   std::uint64_t length) const {
-        return buffer_view{dev.native_handle(), handle, offset, length};
-    }
-
-    device dev;
-};
 
 constexpr std::uint64_t size = 64 * 1024;
 

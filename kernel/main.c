@@ -23,6 +23,7 @@
 #include "dmaengine.h"
 #include "dmadev.h"
 #include "numa.h"
+#include "rdma.h"
 
 struct dmaplane_limits dmaplane_limits = {
 	.max_objects_per_context = 65536,
@@ -150,6 +151,8 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_topology topology;
 	struct dmaplane_numa_bench numa_bench;
 	struct dmaplane_channel_create channel_create;
+	struct dmaplane_rdma_devices rdma_devices;
+	struct dmaplane_rdma_port rdma_port;
 };
 
 struct dmaplane_ioctl_desc {
@@ -172,6 +175,8 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 	DMAPLANE_IOCTL(DMAPLANE_IOC_TOPOLOGY, dmaplane_ioctl_topology),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_NUMA_BENCH, dmaplane_ioctl_numa_bench),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_CHANNEL_CREATE, dmaplane_ioctl_channel_create),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_DEVICES, dmaplane_ioctl_rdma_devices),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_PORT, dmaplane_ioctl_rdma_port),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,
@@ -269,21 +274,30 @@ static int __init dmaplane_init(void)
 	ret = dmaplane_dmadev_init();
 	if (ret) {
 		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
-		dmaplane_dmaengine_exit();
-		dmaplane_channel_exit();
-		return ret;
+		goto out_dmaengine;
+	}
+	ret = dmaplane_rdma_init();
+	if (ret) {
+		pr_err("dmaplane: cannot register with the RDMA core: %d\n", ret);
+		goto out_dmadev;
 	}
 	ret = misc_register(&dmaplane_misc);
 	if (ret) {
 		pr_err("dmaplane: misc_register failed: %d\n", ret);
-		dmaplane_dmadev_exit();
-		dmaplane_dmaengine_exit();
-		dmaplane_channel_exit();
-		return ret;
+		goto out_rdma;
 	}
 	pr_info("dmaplane: ABI %u loaded, features %#llx\n",
 		DMAPLANE_ABI_VERSION, (unsigned long long)DMAPLANE_FEATURES);
 	return 0;
+
+out_rdma:
+	dmaplane_rdma_exit();
+out_dmadev:
+	dmaplane_dmadev_exit();
+out_dmaengine:
+	dmaplane_dmaengine_exit();
+	dmaplane_channel_exit();
+	return ret;
 }
 
 static void __exit dmaplane_exit(void)
@@ -291,6 +305,7 @@ static void __exit dmaplane_exit(void)
 	s64 contexts, objects, bytes;
 
 	misc_deregister(&dmaplane_misc);
+	dmaplane_rdma_exit();
 	dmaplane_dmadev_exit();
 	dmaplane_dmaengine_exit();
 	dmaplane_channel_exit();

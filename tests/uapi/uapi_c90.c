@@ -228,6 +228,50 @@ DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, busy, 56, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, reserved, 64, 32);
 DMAPLANE_SIZE_CHECK(dmaplane_channel_stats, 96);
 
+/* RDMA device and port queries (hand-computed). */
+/* struct dmaplane_rdma_device: 96 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, name, 0, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, node, 64, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, first_port, 68, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, nr_ports, 72, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, __pad0, 76, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_device, reserved, 80, 16);
+DMAPLANE_LAYOUT_CHECK(sizeof_dmaplane_rdma_device, sizeof(struct dmaplane_rdma_device) == 96);
+/* struct dmaplane_rdma_devices: 40 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, nr_devices, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, capacity, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, devices, 8, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, flags, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, __pad0, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_devices, reserved, 24, 16);
+DMAPLANE_LAYOUT_CHECK(sizeof_dmaplane_rdma_devices, sizeof(struct dmaplane_rdma_devices) == 40);
+/* struct dmaplane_rdma_gid: 32 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_gid, gid, 0, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_gid, index, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_gid, type, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_gid, ipv4, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_gid, __pad0, 28, 4);
+DMAPLANE_LAYOUT_CHECK(sizeof_dmaplane_rdma_gid, sizeof(struct dmaplane_rdma_gid) == 32);
+/* struct dmaplane_rdma_port: 136 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, name, 0, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, port, 64, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, flags, 68, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, state, 72, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, phys_state, 76, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, active_mtu, 80, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, max_mtu, 84, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, link_layer, 88, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, gid_tbl_len, 92, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, nr_gids, 96, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, capacity, 100, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, gids, 104, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, preferred_gid, 112, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, __pad0, 116, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_rdma_port, reserved, 120, 16);
+DMAPLANE_LAYOUT_CHECK(sizeof_dmaplane_rdma_port, sizeof(struct dmaplane_rdma_port) == 136);
+DMAPLANE_LAYOUT_CHECK(ioc_rdma_devices, DMAPLANE_IOC_RDMA_DEVICES == 0xC028D90AUL);
+DMAPLANE_LAYOUT_CHECK(ioc_rdma_port, DMAPLANE_IOC_RDMA_PORT == 0xC088D90BUL);
+
 /*
  * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30, _IOR = dir
  * 2 << 30; then size << 16, magic 0xD9 << 8, nr. Sizes 160 = 0xA0,

@@ -44,6 +44,7 @@
 #define DMAPLANE_FEAT_CHANNEL		(1U << 10) /* command channels (rings) */
 #define DMAPLANE_FEAT_CHANNEL_SQPOLL	(1U << 11) /* polled submission */
 #define DMAPLANE_FEAT_DMA_ENGINE	(1U << 12) /* COPY may use a DMA engine */
+#define DMAPLANE_FEAT_RDMA_DEVICES	(1U << 13) /* RDMA device and port queries */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -508,6 +509,90 @@ struct dmaplane_channel_stats {
 	__u64 reserved[4];		/* out: 0 */
 };
 
+/*
+ * RDMA devices.
+ *
+ * DMAPLANE_IOC_RDMA_DEVICES lists the RDMA devices the kernel has now
+ * (devices come and go: an rxe link can be deleted at any time).
+ * In:  capacity (entries at devices), devices (pointer; 0 with capacity 0
+ *      to ask only for the count), flags (0), reserved (0).
+ * Out: nr_devices; when nr_devices <= capacity the entries are filled,
+ *      otherwise nothing is written and the caller asks again.
+ */
+#define DMAPLANE_RDMA_NAME_MAX		64	/* NUL included */
+#define DMAPLANE_NODE_NONE		0xffffffffU
+
+struct dmaplane_rdma_device {
+	__u8 name[DMAPLANE_RDMA_NAME_MAX]; /* NUL-terminated */
+	__u32 node;			/* NUMA node, or DMAPLANE_NODE_NONE */
+	__u32 first_port;
+	__u32 nr_ports;
+	__u32 __pad0;
+	__u64 reserved[2];
+};
+
+struct dmaplane_rdma_devices {
+	__u32 nr_devices;		/* out */
+	__u32 capacity;			/* in */
+	__u64 devices;			/* in: pointer to struct dmaplane_rdma_device[] */
+	__u32 flags;			/* in: must be 0 */
+	__u32 __pad0;			/* must be 0 */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_rdma_gid.type */
+#define DMAPLANE_GID_TYPE_IB		0
+#define DMAPLANE_GID_TYPE_ROCE_V1	1
+#define DMAPLANE_GID_TYPE_ROCE_V2	2
+
+struct dmaplane_rdma_gid {
+	__u8 gid[16];
+	__u32 index;			/* in the port's GID table */
+	__u32 type;			/* DMAPLANE_GID_TYPE_* */
+	__u32 ipv4;			/* IPv4-mapped GID: the address, network order; else 0 */
+	__u32 __pad0;
+};
+
+/* dmaplane_rdma_port.state (the InfiniBand port states) */
+#define DMAPLANE_PORT_DOWN		1
+#define DMAPLANE_PORT_INIT		2
+#define DMAPLANE_PORT_ARMED		3
+#define DMAPLANE_PORT_ACTIVE		4
+
+/* dmaplane_rdma_port.link_layer */
+#define DMAPLANE_LINK_INFINIBAND	1
+#define DMAPLANE_LINK_ETHERNET		2
+
+/*
+ * DMAPLANE_IOC_RDMA_PORT - one port of a device by name.
+ * In:  name, port, capacity (entries at gids), gids (pointer), flags (0),
+ *      reserved (0).
+ * Out: state, phys_state, active_mtu and max_mtu (bytes), link_layer,
+ *      gid_tbl_len (table size), nr_gids (valid entries; all written when
+ *      nr_gids <= capacity, else none), preferred_gid (the index to use:
+ *      the RoCE v2 IPv4-mapped GID if there is one, else the first valid
+ *      GID, else DMAPLANE_NODE_NONE).
+ * Errors: ENODEV (no such device), EINVAL (port out of range, unterminated
+ *      name, bad field), EFAULT.
+ */
+struct dmaplane_rdma_port {
+	__u8 name[DMAPLANE_RDMA_NAME_MAX]; /* in */
+	__u32 port;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 state;			/* out */
+	__u32 phys_state;		/* out */
+	__u32 active_mtu;		/* out */
+	__u32 max_mtu;			/* out */
+	__u32 link_layer;		/* out */
+	__u32 gid_tbl_len;		/* out */
+	__u32 nr_gids;			/* out */
+	__u32 capacity;			/* in */
+	__u64 gids;			/* in: pointer to struct dmaplane_rdma_gid[] */
+	__u32 preferred_gid;		/* out */
+	__u32 __pad0;
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
 #define DMAPLANE_IOC_MAGIC		0xD9
 
 #define DMAPLANE_IOC_GET_INFO \
@@ -530,6 +615,10 @@ struct dmaplane_channel_stats {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x08, struct dmaplane_numa_bench)
 #define DMAPLANE_IOC_CHANNEL_CREATE \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x09, struct dmaplane_channel_create)
+#define DMAPLANE_IOC_RDMA_DEVICES \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0a, struct dmaplane_rdma_devices)
+#define DMAPLANE_IOC_RDMA_PORT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0b, struct dmaplane_rdma_port)
 
 /* On a channel fd. */
 #define DMAPLANE_IOC_CHANNEL_ENTER \

@@ -13,6 +13,7 @@
 #include "dmaplane/fd.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/prep.hpp"
+#include "dmaplane/rdma.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/ring.hpp"
 #include "dmaplane/sync_wait.hpp"

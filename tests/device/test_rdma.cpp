@@ -120,6 +120,33 @@ TEST_CASE("RDMA port queries: bad input") {
     CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_RDMA_DEVICES, &q) == EINVAL);
 }
 
+TEST_CASE("C++: RDMA devices and ports") {
+    auto dev = open_device();
+    auto devs = dmaplane::list_rdma_devices(dev);
+    REQUIRE(devs.has_value());
+    bool found = false;
+    for (const auto& d : *devs) {
+        if (d.name != "rxe0")
+            continue;
+        found = true;
+        CHECK_FALSE(d.node.has_value());
+        CHECK(d.nr_ports == 1);
+    }
+    CHECK(found);
+    auto port = dmaplane::query_rdma_port(dev, "rxe0", 1);
+    REQUIRE(port.has_value());
+    CHECK(port->active());
+    CHECK(port->ethernet);
+    REQUIRE(port->preferred_gid.has_value());
+    bool preferred_is_v2 = false;
+    for (const auto& g : port->gids)
+        if (g.index == *port->preferred_gid)
+            preferred_is_v2 = g.type == dmaplane::gid_type::roce_v2 && g.ipv4 != 0;
+    CHECK(preferred_is_v2);
+    CHECK(dmaplane::query_rdma_port(dev, "nope0", 1).error() == std::errc::no_such_device);
+    CHECK(dmaplane::query_rdma_port(dev, "rxe0", 9).error() == std::errc::invalid_argument);
+}
+
 TEST_CASE("RDMA devices come and go with rxe links") {
     auto dev = open_device();
     REQUIRE(has(list(dev), "rxe0"));

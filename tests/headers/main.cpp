@@ -12,6 +12,7 @@ int header_device();
 int header_buffer();
 int header_mapping();
 int header_topology();
+int header_rdma();
 int header_ring();
 int header_prep();
 int header_task();
@@ -34,6 +35,7 @@ int main() {
         {"buffer.hpp", header_buffer},
         {"mapping.hpp", header_mapping},
         {"topology.hpp", header_topology},
+        {"rdma.hpp", header_rdma},
         {"ring.hpp", header_ring},
         {"prep.hpp", header_prep},
         {"task.hpp", header_task},

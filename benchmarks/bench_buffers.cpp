@@ -11,6 +11,8 @@
 
 #include <dmaplane/dmaplane.hpp>
 
+#include "bench_device.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -25,19 +27,6 @@
 namespace {
 
 const long page_size = sysconf(_SC_PAGESIZE);
-
-int device_fd() {
-    static dmaplane::device dev = [] {
-        auto d = dmaplane::device::open();
-        if (!d) {
-            std::fprintf(stderr, "bench_buffers: cannot open /dev/dmaplane: %s\n",
-                         d.error().message().c_str());
-            std::exit(1);
-        }
-        return std::move(*d);
-    }();
-    return dev.native_handle();
-}
 
 void touch(void* p, std::size_t size) {
     auto* bytes = static_cast<volatile unsigned char*>(p);
@@ -61,7 +50,7 @@ void userspace_mmap_mlock(benchmark::State& state, std::size_t size) {
 }
 
 void dmaplane_buffer_cycle(benchmark::State& state, std::size_t size) {
-    const int fd = device_fd();
+    const int fd = shared_device().native_handle();
     for (auto _ : state) {
         dmaplane_buffer_create create{};
         create.size = size;

@@ -19,6 +19,8 @@
 
 #include <dmaplane/dmaplane.hpp>
 
+#include "bench_device.hpp"
+
 #include <benchmark/benchmark.h>
 #include <liburing.h>
 
@@ -32,19 +34,6 @@
 namespace {
 
 constexpr unsigned ring_depth = 64;
-
-dmaplane::device& shared_device() {
-    static dmaplane::device dev = [] {
-        auto d = dmaplane::device::open();
-        if (!d) {
-            std::fprintf(stderr, "bench_channel: cannot open /dev/dmaplane: %s\n",
-                         d.error().message().c_str());
-            std::exit(1);
-        }
-        return std::move(*d);
-    }();
-    return dev;
-}
 
 dmaplane::result<dmaplane::channel> make_channel() {
     dmaplane::channel_options options;

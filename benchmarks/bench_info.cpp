@@ -6,6 +6,8 @@
 
 #include <dmaplane/dmaplane.hpp>
 
+#include "bench_device.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -14,19 +16,6 @@
 #include <sys/ioctl.h>
 
 namespace {
-
-dmaplane::device& shared_device() {
-    static dmaplane::device dev = [] {
-        auto d = dmaplane::device::open();
-        if (!d) {
-            std::fprintf(stderr, "bench_info: cannot open /dev/dmaplane: %s\n",
-                         d.error().message().c_str());
-            std::exit(1);
-        }
-        return std::move(*d);
-    }();
-    return dev;
-}
 
 void get_info_raw_ioctl(benchmark::State& state) {
     const int fd = shared_device().native_handle();

@@ -321,8 +321,15 @@ static int dmaplane_buffer_alloc_coherent(struct dmaplane_buffer *buf,
 	return 0;
 }
 
-static struct page *dmaplane_buffer_page(struct dmaplane_buffer *buf,
-					 unsigned long i)
+/**
+ * dmaplane_buffer_page() - the @i-th page of a PAGES, HUGE, USER or COHERENT
+ * buffer.
+ * @buf: the buffer.
+ * @i: page index, below size / PAGE_SIZE.
+ *
+ * Return: the page.
+ */
+struct page *dmaplane_buffer_page(struct dmaplane_buffer *buf, unsigned long i)
 {
 	void *addr;
 

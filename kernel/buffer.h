@@ -81,6 +81,7 @@ struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
 					      u32 kind);
 int dmaplane_buffer_publish(struct dmaplane_buffer *buf, u32 *handle,
 			    u64 *mmap_offset);
+struct page *dmaplane_buffer_page(struct dmaplane_buffer *buf, unsigned long i);
 int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 			      struct vm_area_struct *vma, unsigned long pgoff);
 

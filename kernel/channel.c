@@ -312,8 +312,7 @@ static int dmaplane_req_prepare(struct dmaplane_channel *ch,
 						   sqe->length);
 		return ret;
 	case DMAPLANE_OP_CHECKSUM:
-		if (sqe->value || (!sqe->dst_handle && sqe->dst_offset) ||
-		    sqe->length > UINT_MAX * 16ULL)
+		if (sqe->value || (!sqe->dst_handle && sqe->dst_offset))
 			return -EINVAL;
 		ret = dmaplane_req_buffer(ch, sqe->src_handle, &req->src);
 		if (!ret)

@@ -16,7 +16,6 @@
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
-#include <linux/vmalloc.h>
 
 #include "buffer.h"
 #include "dmaengine.h"
@@ -67,17 +66,6 @@ bool dmaplane_dmaengine_available(void)
 	return dmaplane_dma_chan;
 }
 
-static struct page *dmaplane_dmaengine_page(struct dmaplane_buffer *buf,
-					    unsigned long i)
-{
-	void *addr;
-
-	if (buf->pages)
-		return buf->pages[i];
-	addr = buf->cpu_addr + (i << PAGE_SHIFT);
-	return is_vmalloc_addr(addr) ? vmalloc_to_page(addr) : virt_to_page(addr);
-}
-
 /* An sg table over bytes [off, off + len) of @buf, mapped for @dev. */
 static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 				  struct device *dev, enum dma_data_direction dir,
@@ -93,7 +81,7 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	if (!pages)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
-		pages[i] = dmaplane_dmaengine_page(buf, first + i);
+		pages[i] = dmaplane_buffer_page(buf, first + i);
 	ret = sg_alloc_table_from_pages_segment(sgt, pages, n,
 						off & ~PAGE_MASK, len,
 						dma_get_max_seg_size(dev),

@@ -257,7 +257,7 @@ int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
 		size_t n;
 		void *s = dmaplane_cursor_map(&c, off, &n);
 
-		n = min_t(u64, min_t(size_t, n, UINT_MAX), len);
+		n = min_t(u64, n, len);	/* a piece is at most 1 MiB */
 		acc = crc32c(acc, s, n);
 		dmaplane_cursor_unmap(&c, s);
 		off += n;

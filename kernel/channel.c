@@ -43,6 +43,7 @@
 #include "compat.h"
 #include "context.h"
 #include "dmaengine.h"
+#include "endpoint.h"
 #include "xfer.h"
 
 /* Shared header layout: each index word on its own cache line. */
@@ -183,17 +184,6 @@ static u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
 
 	return unread > ch->cq_entries ? ch->cq_entries : unread;
 }
-
-/* What one finished entry posts. */
-struct dmaplane_result {
-	u64 user_data;
-	s64 res;
-	u32 flags;
-	u32 aux;
-	u64 ts_submit;
-	u64 ts_start;
-	u64 ts_complete;
-};
 
 /* Post @n results under one hold of cq_lock (their slots are reserved). */
 static void dmaplane_post(struct dmaplane_channel *ch,
@@ -489,6 +479,32 @@ static void dmaplane_channel_queue(struct dmaplane_channel *ch,
 }
 
 /*
+ * An RDMA entry at the SQ head, copied into @first: take it and the OP_SGE
+ * entries that extend it (at most @left entries in all) and hand them to
+ * the endpoint code. Return: entries taken.
+ */
+static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
+					 const struct dmaplane_sqe *first,
+					 u32 left, u64 now,
+					 struct dmaplane_ep **plug)
+{
+	struct dmaplane_sqe sqes[DMAPLANE_MAX_SGE];
+	u32 n = 1;
+
+	sqes[0] = *first;
+	ch->sq_head++;
+	while ((sqes[n - 1].flags & DMAPLANE_SQE_SG_MORE) && n < left &&
+	       n < DMAPLANE_MAX_SGE) {
+		memcpy(&sqes[n], &ch->sqes[ch->sq_head & (ch->sq_entries - 1)],
+		       sizeof(sqes[n]));
+		ch->sq_head++;
+		n++;
+	}
+	dmaplane_rdma_submit(ch, sqes, n, now, plug);
+	return n;
+}
+
+/*
  * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
  * has no room for even one, -EINVAL when the SQ tail is corrupt.
  * Called with submit_lock held.
@@ -500,6 +516,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
 	struct dmaplane_result results[DMAPLANE_POST_BATCH];
 	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
+	struct dmaplane_ep *plug = NULL;
 	unsigned long irqflags;
 	u64 now = 0;
 
@@ -541,6 +558,19 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		       sizeof(one.sqe));
 		one.dst = NULL;
 		one.src = NULL;
+		if (one.sqe.opcode >= DMAPLANE_OP_RDMA_WRITE &&
+		    one.sqe.opcode <= DMAPLANE_OP_LAST) {
+			if (nres) {
+				dmaplane_post(ch, results, nres);
+				nres = 0;
+			}
+			done += dmaplane_channel_consume_rdma(ch, &one.sqe,
+							      avail - done, now,
+							      &plug);
+			/* Pairs with userspace's acquire load of the SQ head. */
+			smp_store_release(ch->sq_head_user, ch->sq_head);
+			continue;
+		}
 		if (!(one.sqe.flags & (DMAPLANE_SQE_LINK | DMAPLANE_SQE_FENCE)) &&
 		    !READ_ONCE(ch->fences)) {
 			one.ts_submit = now;
@@ -622,6 +652,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	}
 	if (nres)
 		dmaplane_post(ch, results, nres);
+	if (plug)
+		dmaplane_ep_unplug(plug);
 	atomic64_add(done, &ch->st_submitted);
 	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);
@@ -1033,6 +1065,108 @@ out_fd:
 out_put:
 	dmaplane_obj_put(&ch->obj);
 	return ret;
+}
+
+/**
+ * dmaplane_channel_get_fd() - the channel behind a file descriptor.
+ * @ctx: the context it must belong to.
+ * @fd: the channel's file descriptor.
+ *
+ * Return: the channel with a reference, or ERR_PTR(-EBADF) (not a channel)
+ * or ERR_PTR(-EXDEV) (a channel of another open file).
+ */
+struct dmaplane_channel *dmaplane_channel_get_fd(struct dmaplane_ctx *ctx,
+						 int fd)
+{
+	struct dmaplane_channel *ch;
+	struct fd f = fdget(fd);
+
+	if (!f.file)
+		return ERR_PTR(-EBADF);
+	if (f.file->f_op != &dmaplane_channel_fops) {
+		fdput(f);
+		return ERR_PTR(-EBADF);
+	}
+	ch = f.file->private_data;
+	if (ch->obj.ctx != ctx)
+		ch = ERR_PTR(-EXDEV);
+	else
+		dmaplane_obj_get(&ch->obj);
+	fdput(f);
+	return ch;
+}
+
+/**
+ * dmaplane_channel_get() - take a reference on a channel.
+ * @ch: the channel.
+ */
+void dmaplane_channel_get(struct dmaplane_channel *ch)
+{
+	dmaplane_obj_get(&ch->obj);
+}
+
+/**
+ * dmaplane_channel_put() - drop a reference on a channel.
+ * @ch: the channel.
+ */
+void dmaplane_channel_put(struct dmaplane_channel *ch)
+{
+	dmaplane_obj_put(&ch->obj);
+}
+
+/**
+ * dmaplane_channel_ctx() - the context a channel belongs to.
+ * @ch: the channel.
+ *
+ * Return: its context.
+ */
+struct dmaplane_ctx *dmaplane_channel_ctx(struct dmaplane_channel *ch)
+{
+	return ch->obj.ctx;
+}
+
+/**
+ * dmaplane_channel_now() - a timestamp for a CQE of this channel.
+ * @ch: the channel.
+ *
+ * Return: CLOCK_MONOTONIC ns on channels with timestamps, else 0.
+ */
+u64 dmaplane_channel_now(struct dmaplane_channel *ch)
+{
+	return dmaplane_channel_timestamps(ch) ? ktime_get_ns() : 0;
+}
+
+/**
+ * dmaplane_channel_complete() - post results whose CQ slots were reserved
+ * when their entries were consumed, and wake whoever waits.
+ * @ch: the channel.
+ * @r: the results.
+ * @n: how many.
+ *
+ * Any context but hard irq.
+ */
+void dmaplane_channel_complete(struct dmaplane_channel *ch,
+			       const struct dmaplane_result *r, unsigned int n)
+{
+	if (!n)
+		return;
+	dmaplane_post(ch, r, n);
+	dmaplane_cq_notify(ch);
+}
+
+/**
+ * dmaplane_channel_unreserve() - give back CQ slots of consumed entries
+ * that post no completion of their own (OP_SGE).
+ * @ch: the channel.
+ * @n: how many.
+ */
+void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n)
+{
+	unsigned long irqflags;
+
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	ch->cq_reserved -= n;
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
 }
 
 /**

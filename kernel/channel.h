@@ -4,8 +4,32 @@
 
 #include "internal.h"
 
+struct dmaplane_channel;
+struct dmaplane_ep;
+
+/* What one finished entry posts. */
+struct dmaplane_result {
+	u64 user_data;
+	s64 res;
+	u32 flags;
+	u32 aux;
+	u64 ts_submit;
+	u64 ts_start;
+	u64 ts_complete;
+};
+
 int dmaplane_channel_init(void);
 void dmaplane_channel_exit(void);
 int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data);
+
+struct dmaplane_channel *dmaplane_channel_get_fd(struct dmaplane_ctx *ctx,
+						 int fd);
+void dmaplane_channel_get(struct dmaplane_channel *ch);
+void dmaplane_channel_put(struct dmaplane_channel *ch);
+struct dmaplane_ctx *dmaplane_channel_ctx(struct dmaplane_channel *ch);
+u64 dmaplane_channel_now(struct dmaplane_channel *ch);
+void dmaplane_channel_complete(struct dmaplane_channel *ch,
+			       const struct dmaplane_result *r, unsigned int n);
+void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n);
 
 #endif /* DMAPLANE_CHANNEL_H */

@@ -65,6 +65,8 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 
 	xa_for_each(&ctx->objects, index, obj) {
 		xa_erase(&ctx->objects, index);
+		if (obj->unpublish)
+			obj->unpublish(obj);
 		dmaplane_obj_put(obj);
 		cond_resched();
 	}
@@ -137,6 +139,7 @@ int dmaplane_obj_init(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
 	obj->handle = 0;
 	obj->ctx = ctx;
 	obj->release = release;
+	obj->unpublish = NULL;
 	kref_get(&ctx->ref);
 	atomic64_inc(&dmaplane_stats.live_objects);
 	return 0;
@@ -235,6 +238,8 @@ int dmaplane_obj_destroy(struct dmaplane_ctx *ctx, u32 handle)
 	obj = xa_erase(&ctx->objects, handle);
 	if (!obj)
 		return -ENOENT;
+	if (obj->unpublish)
+		obj->unpublish(obj);
 	dmaplane_obj_put(obj);
 	return 0;
 }

@@ -20,7 +20,7 @@
 	 DMAPLANE_FEAT_MMAP | DMAPLANE_FEAT_DMABUF_EXPORT |		\
 	 DMAPLANE_FEAT_DMABUF_IMPORT | DMAPLANE_FEAT_TOPOLOGY |		\
 	 DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_CHANNEL_SQPOLL |		\
-	 DMAPLANE_FEAT_RDMA_DEVICES)
+	 DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA)
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
 struct dmaplane_limits {
@@ -72,6 +72,9 @@ struct dmaplane_ctx {
 /* Object types; one handle namespace per context covers them all. */
 #define DMAPLANE_OBJ_BUFFER	1
 #define DMAPLANE_OBJ_CHANNEL	2	/* never in the handle table: an fd */
+#define DMAPLANE_OBJ_MR		3
+#define DMAPLANE_OBJ_ENDPOINT	4
+#define DMAPLANE_OBJ_LISTENER	5
 
 /**
  * struct dmaplane_obj - header embedded in every user-visible object.
@@ -80,6 +83,9 @@ struct dmaplane_ctx {
  * @handle:	the handle it was published under (0 before publication).
  * @ctx:	owning context; the object holds a reference on it.
  * @release:	frees the containing object when @ref drops to zero.
+ * @unpublish:	optional: called when the handle is destroyed (or the
+ *		context closed), before the table's reference is dropped, in
+ *		process context; endpoints stop their traffic there.
  */
 struct dmaplane_obj {
 	struct kref ref;
@@ -87,6 +93,7 @@ struct dmaplane_obj {
 	u32 handle;
 	struct dmaplane_ctx *ctx;
 	void (*release)(struct dmaplane_obj *obj);
+	void (*unpublish)(struct dmaplane_obj *obj);
 };
 
 #endif /* DMAPLANE_INTERNAL_H */

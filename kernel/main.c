@@ -23,6 +23,8 @@
 #include "dmaengine.h"
 #include "dmadev.h"
 #include "numa.h"
+#include "endpoint.h"
+#include "mr.h"
 #include "rdma.h"
 
 struct dmaplane_limits dmaplane_limits = {
@@ -153,6 +155,10 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_channel_create channel_create;
 	struct dmaplane_rdma_devices rdma_devices;
 	struct dmaplane_rdma_port rdma_port;
+	struct dmaplane_mr_register mr_register;
+	struct dmaplane_endpoint_connect endpoint_connect;
+	struct dmaplane_listen listen;
+	struct dmaplane_endpoint_query endpoint_query;
 };
 
 struct dmaplane_ioctl_desc {
@@ -177,6 +183,12 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 	DMAPLANE_IOCTL(DMAPLANE_IOC_CHANNEL_CREATE, dmaplane_ioctl_channel_create),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_DEVICES, dmaplane_ioctl_rdma_devices),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_PORT, dmaplane_ioctl_rdma_port),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_MR_REGISTER, dmaplane_ioctl_mr_register),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_CONNECT,
+		       dmaplane_ioctl_endpoint_connect),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_LISTEN, dmaplane_ioctl_listen),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_QUERY,
+		       dmaplane_ioctl_endpoint_query),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,
@@ -276,10 +288,13 @@ static int __init dmaplane_init(void)
 		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
 		goto out_dmaengine;
 	}
+	ret = dmaplane_endpoint_init();
+	if (ret)
+		goto out_dmadev;
 	ret = dmaplane_rdma_init();
 	if (ret) {
 		pr_err("dmaplane: cannot register with the RDMA core: %d\n", ret);
-		goto out_dmadev;
+		goto out_endpoint;
 	}
 	ret = misc_register(&dmaplane_misc);
 	if (ret) {
@@ -292,6 +307,8 @@ static int __init dmaplane_init(void)
 
 out_rdma:
 	dmaplane_rdma_exit();
+out_endpoint:
+	dmaplane_endpoint_exit();
 out_dmadev:
 	dmaplane_dmadev_exit();
 out_dmaengine:
@@ -306,6 +323,7 @@ static void __exit dmaplane_exit(void)
 
 	misc_deregister(&dmaplane_misc);
 	dmaplane_rdma_exit();
+	dmaplane_endpoint_exit();
 	dmaplane_dmadev_exit();
 	dmaplane_dmaengine_exit();
 	dmaplane_channel_exit();

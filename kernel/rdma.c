@@ -13,22 +13,40 @@
 #include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
 
+#include "context.h"
 #include "rdma.h"
 
 /**
  * struct dmaplane_rdma_dev - a device the RDMA core told us about.
+ * @ref:	held by the device list and by every PD on the device.
  * @node:	in dmaplane_rdma_devs.
  * @ibdev:	the device; valid from our add callback until our remove
  *		callback returns (the core guarantees it).
+ * @lock:	protects @pds and @dead.
+ * @pds:	struct dmaplane_pd of every context on this device.
+ * @dead:	our remove callback ran: no new PDs.
  */
 struct dmaplane_rdma_dev {
+	struct kref ref;
 	struct list_head node;
 	struct ib_device *ibdev;
+	struct mutex lock;
+	struct list_head pds;
+	bool dead;
 };
 
 static struct ib_client dmaplane_ib_client;
 static LIST_HEAD(dmaplane_rdma_devs);
 static DEFINE_MUTEX(dmaplane_rdma_lock);	/* protects dmaplane_rdma_devs */
+
+static void dmaplane_rdma_dev_free(struct kref *ref)
+{
+	struct dmaplane_rdma_dev *d =
+		container_of(ref, struct dmaplane_rdma_dev, ref);
+
+	mutex_destroy(&d->lock);
+	kfree(d);
+}
 
 static int dmaplane_rdma_add(struct ib_device *ibdev)
 {
@@ -37,6 +55,9 @@ static int dmaplane_rdma_add(struct ib_device *ibdev)
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
 	if (!d)
 		return -ENOMEM;
+	kref_init(&d->ref);
+	mutex_init(&d->lock);
+	INIT_LIST_HEAD(&d->pds);
 	d->ibdev = ibdev;
 	mutex_lock(&dmaplane_rdma_lock);
 	list_add_tail(&d->node, &dmaplane_rdma_devs);
@@ -45,14 +66,78 @@ static int dmaplane_rdma_add(struct ib_device *ibdev)
 	return 0;
 }
 
+static void dmaplane_pd_teardown(struct dmaplane_pd *pd)
+{
+	mutex_lock(&pd->reg_lock);
+	if (pd->reg_qp)
+		ib_destroy_qp(pd->reg_qp);
+	if (pd->reg_cq)
+		ib_free_cq(pd->reg_cq);
+	if (pd->pd)
+		ib_dealloc_pd(pd->pd);
+	pd->reg_qp = NULL;
+	pd->reg_cq = NULL;
+	pd->pd = NULL;
+	mutex_unlock(&pd->reg_lock);
+}
+
+/*
+ * Kill every user of @pd (endpoints first: they drain the operations that
+ * use the registrations), then free its verbs objects.
+ */
+static void dmaplane_pd_kill(struct dmaplane_pd *pd)
+{
+	struct dmaplane_rdma_user *u;
+
+	mutex_lock(&pd->lock);
+	pd->dead = true;
+	while ((u = list_first_entry_or_null(&pd->users,
+					     struct dmaplane_rdma_user, node))) {
+		list_del_init(&u->node);
+		/* On the list means not yet released: the get is safe. */
+		kref_get(&u->obj->ref);
+		mutex_unlock(&pd->lock);
+		u->kill(u);
+		dmaplane_obj_put(u->obj);
+		mutex_lock(&pd->lock);
+	}
+	mutex_unlock(&pd->lock);
+	dmaplane_pd_teardown(pd);
+}
+
+/*
+ * The device goes away: the core calls us before rdma_cm (clients are
+ * removed in reverse order of registration), so every endpoint, queue pair
+ * and registration on it is torn down here and its objects stay behind in
+ * the error state, with nothing pointing at the device.
+ */
 static void dmaplane_rdma_remove(struct ib_device *ibdev, void *client_data)
 {
 	struct dmaplane_rdma_dev *d = client_data;
+	struct dmaplane_pd *pd, *tmp;
+	LIST_HEAD(pds);
 
 	mutex_lock(&dmaplane_rdma_lock);
 	list_del(&d->node);
 	mutex_unlock(&dmaplane_rdma_lock);
-	kfree(d);
+
+	mutex_lock(&d->lock);
+	d->dead = true;
+	/* A PD on the list has references (they drop to 0 under d->lock). */
+	list_for_each_entry(pd, &d->pds, dev_node)
+		kref_get(&pd->ref);
+	list_splice_init(&d->pds, &pds);
+	mutex_unlock(&d->lock);
+
+	list_for_each_entry_safe(pd, tmp, &pds, dev_node) {
+		dmaplane_pd_kill(pd);
+		mutex_lock(&d->lock);
+		list_del_init(&pd->dev_node);
+		mutex_unlock(&d->lock);
+		dmaplane_pd_put(pd);
+	}
+	d->ibdev = NULL;
+	kref_put(&d->ref, dmaplane_rdma_dev_free);
 }
 
 static struct ib_client dmaplane_ib_client = {
@@ -225,5 +310,313 @@ int dmaplane_ioctl_rdma_port(struct dmaplane_ctx *ctx, void *data)
 	kfree(gids);
 out_put:
 	ib_device_put(ibdev);
+	return ret;
+}
+
+/**
+ * dmaplane_rdma_gid_index() - the GID to use on a port: the RoCE v2
+ * IPv4-mapped one if there is one, else the first valid one.
+ * @ibdev: the device.
+ * @port: the port.
+ *
+ * Return: the index, or -ENOENT.
+ */
+int dmaplane_rdma_gid_index(struct ib_device *ibdev, u32 port)
+{
+	struct ib_port_attr attr;
+	int i, first = -ENOENT;
+
+	if (ib_query_port(ibdev, port, &attr))
+		return -ENOENT;
+	for (i = 0; i < attr.gid_tbl_len; i++) {
+		const struct ib_gid_attr *ga = rdma_get_gid_attr(ibdev, port, i);
+		bool v2;
+
+		if (IS_ERR(ga))
+			continue;
+		v2 = ga->gid_type == IB_GID_TYPE_ROCE_UDP_ENCAP &&
+		     ipv6_addr_v4mapped((const struct in6_addr *)ga->gid.raw);
+		rdma_put_gid_attr(ga);
+		if (v2)
+			return i;
+		if (first < 0)
+			first = i;
+	}
+	return first;
+}
+
+static void dmaplane_pd_reg_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct dmaplane_pd *pd = container_of(wc->wr_cqe, struct dmaplane_pd,
+					      reg_cqe);
+
+	pd->reg_status = wc->status;
+	complete(&pd->reg_done);
+}
+
+/* Connect the registration QP to itself and bring it to RTS. */
+static int dmaplane_pd_reg_qp_up(struct dmaplane_pd *pd)
+{
+	struct ib_qp_attr attr = {};
+	struct ib_port_attr pattr;
+	union ib_gid gid;
+	int idx, ret;
+
+	ret = ib_query_port(pd->ibdev, pd->port, &pattr);
+	if (ret)
+		return ret;
+	attr.qp_state = IB_QPS_INIT;
+	attr.port_num = pd->port;
+	ret = ib_modify_qp(pd->reg_qp, &attr, IB_QP_STATE | IB_QP_PKEY_INDEX |
+			   IB_QP_PORT | IB_QP_ACCESS_FLAGS);
+	if (ret)
+		return ret;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IB_QPS_RTR;
+	attr.path_mtu = pattr.active_mtu;
+	attr.dest_qp_num = pd->reg_qp->qp_num;
+	attr.max_dest_rd_atomic = 1;
+	attr.min_rnr_timer = 12;
+	attr.ah_attr.type = rdma_ah_find_type(pd->ibdev, pd->port);
+	rdma_ah_set_port_num(&attr.ah_attr, pd->port);
+	rdma_ah_set_dlid(&attr.ah_attr, pattr.lid);
+	if (rdma_protocol_roce(pd->ibdev, pd->port)) {
+		idx = dmaplane_rdma_gid_index(pd->ibdev, pd->port);
+		if (idx < 0)
+			return -EADDRNOTAVAIL;
+		ret = rdma_query_gid(pd->ibdev, pd->port, idx, &gid);
+		if (ret)
+			return ret;
+		rdma_ah_set_grh(&attr.ah_attr, &gid, 0, idx, 64, 0);
+	}
+	ret = ib_modify_qp(pd->reg_qp, &attr, IB_QP_STATE | IB_QP_AV |
+			   IB_QP_PATH_MTU | IB_QP_DEST_QPN | IB_QP_RQ_PSN |
+			   IB_QP_MAX_DEST_RD_ATOMIC | IB_QP_MIN_RNR_TIMER);
+	if (ret)
+		return ret;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.qp_state = IB_QPS_RTS;
+	attr.timeout = 14;
+	attr.retry_cnt = 7;
+	attr.rnr_retry = 7;
+	attr.max_rd_atomic = 1;
+	return ib_modify_qp(pd->reg_qp, &attr, IB_QP_STATE | IB_QP_TIMEOUT |
+			    IB_QP_RETRY_CNT | IB_QP_RNR_RETRY | IB_QP_SQ_PSN |
+			    IB_QP_MAX_QP_RD_ATOMIC);
+}
+
+static int dmaplane_pd_setup(struct dmaplane_pd *pd)
+{
+	struct ib_qp_init_attr init = {};
+	int ret;
+
+	pd->pd = ib_alloc_pd(pd->ibdev, 0);
+	if (IS_ERR(pd->pd)) {
+		ret = PTR_ERR(pd->pd);
+		pd->pd = NULL;
+		return ret;
+	}
+	pd->reg_cq = ib_alloc_cq(pd->ibdev, pd, 4, 0, IB_POLL_WORKQUEUE);
+	if (IS_ERR(pd->reg_cq)) {
+		ret = PTR_ERR(pd->reg_cq);
+		pd->reg_cq = NULL;
+		return ret;
+	}
+	init.send_cq = pd->reg_cq;
+	init.recv_cq = pd->reg_cq;
+	init.cap.max_send_wr = 2;
+	init.cap.max_recv_wr = 1;
+	init.cap.max_send_sge = 1;
+	init.cap.max_recv_sge = 1;
+	init.sq_sig_type = IB_SIGNAL_REQ_WR;
+	init.qp_type = IB_QPT_RC;
+	pd->reg_qp = ib_create_qp(pd->pd, &init);
+	if (IS_ERR(pd->reg_qp)) {
+		ret = PTR_ERR(pd->reg_qp);
+		pd->reg_qp = NULL;
+		return ret;
+	}
+	return dmaplane_pd_reg_qp_up(pd);
+}
+
+static void dmaplane_pd_free(struct kref *ref)
+	__releases(&pd->dev->lock)
+{
+	struct dmaplane_pd *pd = container_of(ref, struct dmaplane_pd, ref);
+	struct dmaplane_rdma_dev *d = pd->dev;
+
+	list_del_init(&pd->dev_node);
+	mutex_unlock(&d->lock);
+	dmaplane_pd_teardown(pd);
+	mutex_destroy(&pd->lock);
+	mutex_destroy(&pd->reg_lock);
+	kfree(pd);
+	kref_put(&d->ref, dmaplane_rdma_dev_free);
+}
+
+/**
+ * dmaplane_pd_put() - drop a reference on a PD.
+ * @pd: the PD.
+ */
+void dmaplane_pd_put(struct dmaplane_pd *pd)
+{
+	kref_put_mutex(&pd->ref, dmaplane_pd_free, &pd->dev->lock);
+}
+
+/**
+ * dmaplane_pd_get() - the context's PD on a device, created on first use.
+ * @ctx: the context.
+ * @ibdev: a device the core has told us about.
+ *
+ * Return: the PD with a reference, or ERR_PTR(-ENODEV) when the device is
+ * going away, or another errno.
+ */
+struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
+				    struct ib_device *ibdev)
+{
+	struct dmaplane_rdma_dev *d = ib_get_client_data(ibdev,
+							 &dmaplane_ib_client);
+	struct dmaplane_pd *pd;
+	int ret;
+
+	if (!d)
+		return ERR_PTR(-ENODEV);
+	mutex_lock(&d->lock);
+	if (d->dead) {
+		mutex_unlock(&d->lock);
+		return ERR_PTR(-ENODEV);
+	}
+	list_for_each_entry(pd, &d->pds, dev_node) {
+		if (pd->ctx == ctx) {
+			kref_get(&pd->ref);
+			mutex_unlock(&d->lock);
+			return pd;
+		}
+	}
+	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
+	if (!pd) {
+		mutex_unlock(&d->lock);
+		return ERR_PTR(-ENOMEM);
+	}
+	kref_init(&pd->ref);
+	kref_get(&d->ref);
+	pd->dev = d;
+	pd->ctx = ctx;
+	pd->ibdev = ibdev;
+	pd->port = rdma_start_port(ibdev);
+	mutex_init(&pd->lock);
+	mutex_init(&pd->reg_lock);
+	INIT_LIST_HEAD(&pd->users);
+	init_completion(&pd->reg_done);
+	pd->reg_cqe.done = dmaplane_pd_reg_done;
+	/* Set up under d->lock: the device cannot go away meanwhile. */
+	ret = dmaplane_pd_setup(pd);
+	if (ret) {
+		dmaplane_pd_teardown(pd);
+		mutex_unlock(&d->lock);
+		mutex_destroy(&pd->lock);
+		mutex_destroy(&pd->reg_lock);
+		kfree(pd);
+		kref_put(&d->ref, dmaplane_rdma_dev_free);
+		return ERR_PTR(ret);
+	}
+	list_add_tail(&pd->dev_node, &d->pds);
+	mutex_unlock(&d->lock);
+	return pd;
+}
+
+/**
+ * dmaplane_pd_get_by_name() - the context's PD on the device named @name.
+ * @ctx: the context.
+ * @name: device name from userspace.
+ * @size: size of the @name field (must hold a NUL).
+ *
+ * Return: the PD with a reference, ERR_PTR(-EINVAL) for an unterminated or
+ * empty name, ERR_PTR(-ENODEV) for no such device.
+ */
+struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
+					    const u8 *name, size_t size)
+{
+	struct ib_device *ibdev;
+	struct dmaplane_pd *pd;
+
+	if (!memchr(name, 0, size) || !name[0])
+		return ERR_PTR(-EINVAL);
+	ibdev = ib_device_get_by_name((const char *)name, RDMA_DRIVER_UNKNOWN);
+	if (!ibdev)
+		return ERR_PTR(-ENODEV);
+	pd = dmaplane_pd_get(ctx, ibdev);
+	ib_device_put(ibdev);
+	return pd;
+}
+
+/**
+ * dmaplane_pd_add_user() - list something holding verbs resources of @pd.
+ * @pd: the PD.
+ * @user: the user.
+ * @first: endpoints go first (they are killed before registrations).
+ *
+ * Return: 0, or -ENODEV when the device is going away.
+ */
+int dmaplane_pd_add_user(struct dmaplane_pd *pd,
+			 struct dmaplane_rdma_user *user, bool first)
+{
+	int ret = 0;
+
+	mutex_lock(&pd->lock);
+	if (pd->dead)
+		ret = -ENODEV;
+	else if (first)
+		list_add(&user->node, &pd->users);
+	else
+		list_add_tail(&user->node, &pd->users);
+	mutex_unlock(&pd->lock);
+	return ret;
+}
+
+/**
+ * dmaplane_pd_del_user() - unlist a user (no-op when device removal did).
+ * @pd: the PD.
+ * @user: the user, listed or with an empty node.
+ */
+void dmaplane_pd_del_user(struct dmaplane_pd *pd,
+			  struct dmaplane_rdma_user *user)
+{
+	mutex_lock(&pd->lock);
+	list_del_init(&user->node);
+	mutex_unlock(&pd->lock);
+}
+
+/**
+ * dmaplane_pd_post_reg() - post a fast registration and wait for it.
+ * @pd: the PD (its device alive: the caller is a listed user or holds
+ *	the PD's device through a lookup).
+ * @wr: the IB_WR_REG_MR work request.
+ *
+ * Return: 0, -EIO when the device failed it, -ETIMEDOUT, -ENODEV.
+ */
+int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
+{
+	int ret;
+
+	mutex_lock(&pd->reg_lock);
+	if (!pd->reg_qp) {
+		mutex_unlock(&pd->reg_lock);
+		return -ENODEV;
+	}
+	reinit_completion(&pd->reg_done);
+	wr->wr.wr_cqe = &pd->reg_cqe;
+	wr->wr.send_flags = IB_SEND_SIGNALED;
+	wr->wr.next = NULL;
+	ret = ib_post_send(pd->reg_qp, &wr->wr, NULL);
+	if (!ret) {
+		if (!wait_for_completion_timeout(&pd->reg_done, 10 * HZ))
+			ret = -ETIMEDOUT;	/* the QP is broken: keep the cqe */
+		else if (pd->reg_status != IB_WC_SUCCESS)
+			ret = -EIO;
+	}
+	mutex_unlock(&pd->reg_lock);
 	return ret;
 }

@@ -2,11 +2,83 @@
 #ifndef DMAPLANE_RDMA_H
 #define DMAPLANE_RDMA_H
 
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <rdma/ib_verbs.h>
+
 #include "internal.h"
+
+struct dmaplane_rdma_dev;
+
+/**
+ * struct dmaplane_rdma_user - something holding verbs resources of a
+ * protection domain (an endpoint, a registration).
+ * @node:	in the PD's user list (endpoints first, registrations last).
+ * @obj:	the object; device removal holds a reference while killing it.
+ * @kill:	the device is going away: release every verbs resource now
+ *		and leave the object in its error state. Process context.
+ */
+struct dmaplane_rdma_user {
+	struct list_head node;
+	struct dmaplane_obj *obj;
+	void (*kill)(struct dmaplane_rdma_user *user);
+};
+
+/**
+ * struct dmaplane_pd - one context's protection domain on one device, with
+ * the self-connected queue pair that posts its fast registrations.
+ * @ref:	held by every endpoint and registration in it.
+ * @dev:	the device entry (holds a reference on it).
+ * @ctx:	the context (no reference: its objects keep it alive).
+ * @ibdev:	the device; valid while @pd is set.
+ * @port:	port of the registration queue pair.
+ * @pd:		the verbs PD; NULL once the device went away.
+ * @reg_cq, @reg_qp: the registration queue pair and its CQ.
+ * @reg_cqe:	completion of the registration in flight.
+ * @reg_done:	signalled by it.
+ * @reg_status:	its work completion status.
+ * @reg_lock:	one registration work request at a time.
+ * @dev_node:	in the device's PD list.
+ * @lock:	protects @users and @dead.
+ * @users:	struct dmaplane_rdma_user, endpoints before registrations.
+ * @dead:	the device went away; no new users.
+ */
+struct dmaplane_pd {
+	struct kref ref;
+	struct dmaplane_rdma_dev *dev;
+	struct dmaplane_ctx *ctx;
+	struct ib_device *ibdev;
+	u32 port;
+	struct ib_pd *pd;
+	struct ib_cq *reg_cq;
+	struct ib_qp *reg_qp;
+	struct ib_cqe reg_cqe;
+	struct completion reg_done;
+	int reg_status;
+	struct mutex reg_lock;
+	struct list_head dev_node;
+	struct mutex lock;
+	struct list_head users;
+	bool dead;
+};
 
 int dmaplane_rdma_init(void);
 void dmaplane_rdma_exit(void);
 int dmaplane_ioctl_rdma_devices(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_rdma_port(struct dmaplane_ctx *ctx, void *data);
+
+struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
+				    struct ib_device *ibdev);
+struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
+					    const u8 *name, size_t size);
+void dmaplane_pd_put(struct dmaplane_pd *pd);
+int dmaplane_pd_add_user(struct dmaplane_pd *pd,
+			 struct dmaplane_rdma_user *user, bool first);
+void dmaplane_pd_del_user(struct dmaplane_pd *pd,
+			  struct dmaplane_rdma_user *user);
+int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr);
+int dmaplane_rdma_gid_index(struct ib_device *ibdev, u32 port);
 
 #endif /* DMAPLANE_RDMA_H */

@@ -43,7 +43,14 @@ int dmaplane_range_check(struct dmaplane_buffer *buf, u64 off, u64 len)
  * system memory (our own buffers, vgem and udmabuf), so that no user can
  * provoke a warning.
  */
-static bool dmaplane_vmap_trusted(struct dma_buf *dmabuf)
+/**
+ * dmaplane_import_trusted() - is @dmabuf from an exporter known to hand out
+ * page-backed system memory?
+ * @dmabuf: an imported dma-buf.
+ *
+ * Return: true for dmaplane, vgem and udmabuf.
+ */
+bool dmaplane_import_trusted(struct dma_buf *dmabuf)
 {
 	static const char * const owners[] = { "dmaplane", "vgem", "udmabuf" };
 	unsigned int i;
@@ -77,7 +84,7 @@ int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf
 		return 0;
 	if (dir != DMA_FROM_DEVICE && buf->readonly)
 		return -EACCES;
-	if (!dmaplane_vmap_trusted(buf->import))
+	if (!dmaplane_import_trusted(buf->import))
 		return -EOPNOTSUPP;
 	ret = dmaplane_dma_buf_vmap(buf->import, &c->map);
 	if (ret)

@@ -6,7 +6,10 @@
 #include <linux/iosys-map.h>
 #include <linux/types.h>
 
+struct dma_buf;
 struct dmaplane_buffer;
+
+bool dmaplane_import_trusted(struct dma_buf *dmabuf);
 
 /**
  * struct dmaplane_cursor - CPU access to a buffer of any kind.

@@ -45,6 +45,7 @@
 #define DMAPLANE_FEAT_CHANNEL_SQPOLL	(1U << 11) /* polled submission */
 #define DMAPLANE_FEAT_DMA_ENGINE	(1U << 12) /* COPY may use a DMA engine */
 #define DMAPLANE_FEAT_RDMA_DEVICES	(1U << 13) /* RDMA device and port queries */
+#define DMAPLANE_FEAT_RDMA		(1U << 14) /* registrations, endpoints, RDMA ops */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -406,11 +407,19 @@ struct dmaplane_channel_create {
 #define DMAPLANE_OP_COPY		1 /* dst <- src, length bytes */
 #define DMAPLANE_OP_FILL		2 /* dst <- value repeated (LE bytes) */
 #define DMAPLANE_OP_CHECKSUM		3 /* crc32c of src; into dst if dst_handle */
-#define DMAPLANE_OP_LAST		DMAPLANE_OP_CHECKSUM
+#define DMAPLANE_OP_RDMA_WRITE		4 /* remote <- local (src) */
+#define DMAPLANE_OP_RDMA_WRITE_IMM	5 /* remote <- local, then imm to the peer */
+#define DMAPLANE_OP_RDMA_READ		6 /* local (dst) <- remote */
+#define DMAPLANE_OP_SEND		7 /* local (src) -> the peer's next RECV */
+#define DMAPLANE_OP_RECV		8 /* post a receive into local (dst) */
+#define DMAPLANE_OP_SGE			9 /* one more local range for the entry before */
+#define DMAPLANE_OP_ACCEPT		10 /* take the next connection of a listener */
+#define DMAPLANE_OP_LAST		DMAPLANE_OP_ACCEPT
 
 /* dmaplane_sqe.flags */
 #define DMAPLANE_SQE_LINK		(1U << 0) /* next entry runs only if this succeeds */
 #define DMAPLANE_SQE_FENCE		(1U << 1) /* start after all earlier entries completed */
+#define DMAPLANE_SQE_SG_MORE		(1U << 2) /* the next entry is an OP_SGE of this one */
 
 /*
  * A submission entry. Fields an opcode does not use must be 0.
@@ -421,8 +430,35 @@ struct dmaplane_channel_create {
  *  CHECKSUM: src_handle/src_offset, length; dst_handle/dst_offset
  *            optionally (0 handle: CQE only) receive the 4-byte LE result.
  *            The CRC is crc32c (Castagnoli), initial ~0, final xor ~0.
- * Remote operations (later) use endpoint, value as the remote token,
- * dst_offset as the remote offset and imm as the immediate value.
+ *
+ * RDMA operations (on an endpoint; submitted on the channel the endpoint
+ * is bound to, where they complete; another channel: EXDEV). Local
+ * ranges name a registration (DMAPLANE_IOC_MR_REGISTER) by handle, with an
+ * offset into it; value is the peer's remote token and the remote offset
+ * is relative to the peer's registration:
+ *  RDMA_WRITE:     endpoint, src_handle/src_offset/length (local),
+ *                  value (token), dst_offset (remote offset).
+ *  RDMA_WRITE_IMM: as RDMA_WRITE plus imm (host order; delivered in the
+ *                  peer's RECV completion); length may be 0 (src 0).
+ *  RDMA_READ:      endpoint, dst_handle/dst_offset/length (local),
+ *                  value (token), src_offset (remote offset).
+ *  SEND:           endpoint, src_handle/src_offset/length (0 allowed).
+ *  RECV:           endpoint, dst_handle/dst_offset/length (0 handle and 0
+ *                  length: a receive for a WRITE_IMM only).
+ *  SGE:            follows an entry with DMAPLANE_SQE_SG_MORE: one more
+ *                  local range on the same side (src_* for WRITE/SEND,
+ *                  dst_* for READ/RECV); it posts no completion of its own.
+ *  ACCEPT:         endpoint (a listener handle); completes with the handle
+ *                  of the next established connection (an endpoint bound
+ *                  to the listener's channel) in res.
+ * RDMA entries do not take DMAPLANE_SQE_LINK (EINVAL); DMAPLANE_SQE_FENCE
+ * on them is the verbs fence: start after earlier READs on the endpoint.
+ * Operations on one endpoint start in submission order; WRITE and READ
+ * longer than the endpoint's max_message are split into several work
+ * requests and complete once. Completion res: bytes moved (RECV: bytes
+ * received) or -errno; an error carries the verbs work completion status
+ * in aux (DMAPLANE_WC_*); a RECV with an immediate value carries it in aux
+ * with DMAPLANE_CQE_F_IMM set.
  */
 struct dmaplane_sqe {
 	__u8 opcode;
@@ -443,6 +479,19 @@ struct dmaplane_sqe {
 /* dmaplane_cqe.flags */
 #define DMAPLANE_CQE_F_DMA_ENGINE	(1U << 0) /* COPY ran on a DMA engine */
 #define DMAPLANE_CQE_F_ASYNC		(1U << 1) /* ran on the channel's worker */
+#define DMAPLANE_CQE_F_IMM		(1U << 2) /* RECV: aux is the immediate value */
+#define DMAPLANE_CQE_F_WRITE		(1U << 3) /* RECV: consumed by a WRITE_IMM */
+#define DMAPLANE_CQE_F_RDMA		(1U << 4) /* completed by the RDMA device */
+
+/* aux of a failed RDMA completion: the verbs status (enum ib_wc_status). */
+#define DMAPLANE_WC_LOC_LEN_ERR		1 /* RECV: message longer than the receive */
+#define DMAPLANE_WC_LOC_PROT_ERR	4
+#define DMAPLANE_WC_WR_FLUSH_ERR	5 /* endpoint in error: not executed */
+#define DMAPLANE_WC_REM_INV_REQ_ERR	9 /* e.g. SEND longer than the peer's receive */
+#define DMAPLANE_WC_REM_ACCESS_ERR	10 /* peer refused: rights, token or range */
+#define DMAPLANE_WC_REM_OP_ERR		11
+#define DMAPLANE_WC_RETRY_EXC_ERR	12 /* peer unreachable: retries exhausted */
+#define DMAPLANE_WC_RNR_RETRY_EXC_ERR	13 /* no receive posted at the peer */
 
 /*
  * A completion entry. res: bytes moved (COPY, FILL, CHECKSUM), 0 (NOP) or
@@ -593,6 +642,171 @@ struct dmaplane_rdma_port {
 	__u64 reserved[2];		/* in: must be 0 */
 };
 
+/*
+ * RDMA registrations, endpoints and listeners.
+ *
+ * A registration (MR) makes a range of a buffer usable by RDMA on one
+ * device; it holds the buffer, so destroying the buffer first is safe. Its
+ * remote token is opaque (never a kernel address): give it to the peer,
+ * which names it in value of its RDMA_WRITE/READ entries together with an
+ * offset relative to the start of the registration.
+ *
+ * An endpoint is a reliable-connected queue pair on one device port with
+ * its completion queue, bound to a channel. It is made by connecting
+ * (DMAPLANE_IOC_ENDPOINT_CONNECT) or by accepting on a listener
+ * (DMAPLANE_IOC_LISTEN + DMAPLANE_OP_ACCEPT entries); connections go
+ * through the kernel's rdma_cm, loopback to one's own address included.
+ * Registrations, endpoints and listeners are destroyed with
+ * DMAPLANE_IOC_OBJECT_DESTROY: an endpoint's outstanding operations then
+ * complete with -ECANCELED, and a registration lives on until the
+ * operations that use it have completed.
+ */
+
+/* dmaplane_mr_register.access */
+#define DMAPLANE_ACCESS_LOCAL_WRITE	(1U << 0) /* READ into it, RECV into it */
+#define DMAPLANE_ACCESS_REMOTE_READ	(1U << 1) /* peers may READ it */
+#define DMAPLANE_ACCESS_REMOTE_WRITE	(1U << 2) /* peers may WRITE it */
+
+/*
+ * DMAPLANE_IOC_MR_REGISTER - register [offset, offset + length) of a
+ * buffer of this open file with an RDMA device (fast registration).
+ * In:  device (NUL-terminated name), buffer (handle), offset, length (> 0),
+ *      access (DMAPLANE_ACCESS_*; LOCAL_WRITE is implied by REMOTE_WRITE),
+ *      flags (0), reserved (0).
+ * Out: handle, token (0 without remote access), page_size (bytes per entry
+ *      of the device's page list).
+ * Errors: ENODEV (no such device), ENOENT (no such buffer), EINVAL, ERANGE
+ *      (range outside the buffer), EACCES (write access to a read-only
+ *      import), E2BIG (more pages than the device maps in one region),
+ *      EOPNOTSUPP (an import the device cannot reach), ENOMEM.
+ */
+struct dmaplane_mr_register {
+	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */
+	__u32 buffer;			/* in */
+	__u32 access;			/* in */
+	__u64 offset;			/* in */
+	__u64 length;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 handle;			/* out */
+	__u64 token;			/* out */
+	__u32 page_size;		/* out */
+	__u32 __pad0;
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* An IPv4 (family 2, AF_INET) endpoint address. */
+struct dmaplane_addr {
+	__u16 family;			/* 2 (AF_INET); 0: none */
+	__u16 port;			/* host order */
+	__u32 ipv4;			/* network order */
+	__u64 reserved;			/* must be 0 */
+};
+
+/*
+ * Endpoint options. Zero picks the default; the module lowers depths to
+ * what the device supports and reports the values in effect.
+ */
+struct dmaplane_endpoint_attr {
+	__u32 sq_depth;			/* send work requests in flight (128) */
+	__u32 rq_depth;			/* receives posted at once (128) */
+	__u32 max_sge;			/* local ranges per operation (4) */
+	__u32 max_message;		/* split WRITE/READ above this (port max) */
+	__u32 retry_count;		/* 1..7 transport retries (7) */
+	__u32 timeout;			/* 1..31: ACK timeout 4.096 us << timeout (14) */
+	__u32 rnr_retry;		/* 1..7, 7 = forever (7) */
+	__u32 __pad0;
+	__u64 reserved[2];		/* must be 0 */
+};
+
+#define DMAPLANE_PRIVATE_DATA_MAX	56
+
+/*
+ * DMAPLANE_IOC_ENDPOINT_CONNECT - connect to a listener (blocking).
+ * In:  channel (fd of a channel of this open file: completions of the
+ *      endpoint's operations arrive there), dst (the listener's address),
+ *      src (family 0, or a local address to bind to), device (empty, or the
+ *      name the route must resolve to), attr, timeout_ms (the whole connect,
+ *      0: 5000), private_len/private_data (sent to the listener), flags (0).
+ * Out: handle, attr (in effect), peer_private_len/peer_private_data (what
+ *      the listener sent back; zero-padded by the transport).
+ * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
+ *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
+ *      ENODEV (route on another device than asked), EINTR, EBADF
+ *      (channel), EXDEV (channel of another open file), EINVAL, ENOMEM.
+ */
+struct dmaplane_endpoint_connect {
+	__s32 channel;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	struct dmaplane_addr dst;	/* in */
+	struct dmaplane_addr src;	/* in */
+	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */
+	struct dmaplane_endpoint_attr attr; /* in/out */
+	__u32 timeout_ms;		/* in */
+	__u32 private_len;		/* in */
+	__u8 private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* in */
+	__u32 handle;			/* out */
+	__u32 peer_private_len;		/* out */
+	__u8 peer_private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* out */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/*
+ * DMAPLANE_IOC_LISTEN - listen for connections.
+ * In:  channel (fd: ACCEPT entries and the accepted endpoints' operations
+ *      complete there), addr (0.0.0.0 for every address; port 0 picks a
+ *      free port), attr (options of accepted endpoints), backlog (accepted
+ *      connections not yet taken by an ACCEPT entry, 1..1024; more are
+ *      rejected), private_len/private_data (sent back to every connecting
+ *      peer), flags (0).
+ * Out: handle, addr.port (the port in use).
+ * Errors: EADDRINUSE, EADDRNOTAVAIL, EBADF, EXDEV, EINVAL, ENOMEM.
+ */
+struct dmaplane_listen {
+	__s32 channel;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	struct dmaplane_addr addr;	/* in/out */
+	struct dmaplane_endpoint_attr attr; /* in */
+	__u32 backlog;			/* in */
+	__u32 private_len;		/* in */
+	__u8 private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* in */
+	__u32 handle;			/* out */
+	__u32 __pad0;
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_endpoint_query.state */
+#define DMAPLANE_EP_CONNECTED		1 /* operations run */
+#define DMAPLANE_EP_ERROR		2 /* operations fail; see error */
+
+/*
+ * DMAPLANE_IOC_ENDPOINT_QUERY - state and settings of an endpoint.
+ * In:  handle, flags (0), reserved (0).
+ * Out: state; error (-errno that put it in the error state: ECONNRESET the
+ *      peer disconnected, ETIMEDOUT retries exhausted, ENODEV the device
+ *      went away, EIO other; 0 when connected); device, port, qp_num,
+ *      dest_qp_num; local and peer addresses; attr in effect; the peer's
+ *      private data; counters of operations posted, completed and failed.
+ */
+struct dmaplane_endpoint_query {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 state;			/* out */
+	__s32 error;			/* out */
+	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* out */
+	__u32 port;			/* out */
+	__u32 qp_num;			/* out */
+	__u32 dest_qp_num;		/* out */
+	__u32 peer_private_len;		/* out */
+	struct dmaplane_addr local;	/* out */
+	struct dmaplane_addr peer;	/* out */
+	struct dmaplane_endpoint_attr attr; /* out */
+	__u8 peer_private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* out */
+	__u64 posted;			/* out: operations handed to the device */
+	__u64 completed;		/* out: operations completed */
+	__u64 failed;			/* out: of which with an error */
+	__u64 reserved[4];		/* in: must be 0 */
+};
+
 #define DMAPLANE_IOC_MAGIC		0xD9
 
 #define DMAPLANE_IOC_GET_INFO \
@@ -619,6 +833,14 @@ struct dmaplane_rdma_port {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0a, struct dmaplane_rdma_devices)
 #define DMAPLANE_IOC_RDMA_PORT \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0b, struct dmaplane_rdma_port)
+#define DMAPLANE_IOC_MR_REGISTER \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0c, struct dmaplane_mr_register)
+#define DMAPLANE_IOC_ENDPOINT_CONNECT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0d, struct dmaplane_endpoint_connect)
+#define DMAPLANE_IOC_LISTEN \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0e, struct dmaplane_listen)
+#define DMAPLANE_IOC_ENDPOINT_QUERY \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0f, struct dmaplane_endpoint_query)
 
 /* On a channel fd. */
 #define DMAPLANE_IOC_CHANNEL_ENTER \

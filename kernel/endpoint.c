@@ -1,0 +1,1705 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Endpoints: reliable-connected queue pairs driven by the module, their
+ * operations carried by channel rings, their connections made by rdma_cm.
+ *
+ * Send side. An RDMA entry becomes a request (struct dmaplane_rdma_req)
+ * with one or more work requests (a WRITE or READ longer than max_message
+ * is split). Requests wait on the endpoint's pending list until the send
+ * queue has room, then the requests of one submission batch are chained
+ * and posted with one ib_post_send(). Only the last work request of a
+ * batch is signalled (and one every sq_depth / 2, so that slots come back
+ * early); the others are unsignalled and report only errors, to their
+ * request's err_cqe. Because an RC send queue completes in order, a work
+ * completion for request R also completes every request posted before R:
+ * they are finalised, in order, when R's completion arrives.
+ *
+ * Receive side: every RECV is one signalled receive work request.
+ *
+ * Completions are event-driven: the CQ is polled by the RDMA core's
+ * workqueue (IB_POLL_WORKQUEUE, process context, so the last reference on
+ * a registration may be dropped there), and results go to the channel the
+ * endpoint is bound to, into the CQ slots reserved when the entries were
+ * consumed.
+ *
+ * Teardown (destroy, close, device removal) is dmaplane_ep_shutdown():
+ * fail what was never posted, move the QP to error and drain it, so that
+ * every posted request completes (with -ECANCELED) before the QP, the CQ
+ * and the CM ID go. It never runs in a CM event handler of the endpoint's
+ * own ID: handlers hand such work to dmaplane_ep_wq.
+ *
+ * Lock order: ep->teardown_lock, then pd->lock; ep->lock (a spinlock) is
+ * innermost and never held across a sleep.
+ */
+#include <linux/in.h>
+#include <linux/inet.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <net/net_namespace.h>
+#include <rdma/ib_cm.h>
+#include <rdma/rdma_cm.h>
+
+#include "channel.h"
+#include "context.h"
+#include "endpoint.h"
+#include "mr.h"
+#include "rdma.h"
+
+#define DMAPLANE_EP_CONNECTING	0	/* internal: before ESTABLISHED */
+
+#define DMAPLANE_EP_MAX_DEPTH	8192
+#define DMAPLANE_EP_RD_ATOMIC	16
+
+static struct workqueue_struct *dmaplane_ep_wq;
+
+struct dmaplane_listener;
+
+/**
+ * struct dmaplane_ep - an endpoint.
+ * @obj:	object header.
+ * @user:	in its PD's user list (once it has a QP).
+ * @ch:		the channel its completions go to (holds a reference).
+ * @pd:		the context's PD on the endpoint's device (a reference).
+ * @cm_id:	its rdma_cm ID.
+ * @cq:		its completion queue (send and receive).
+ * @qp:		its queue pair.
+ * @teardown_lock: serialises dmaplane_ep_shutdown().
+ * @torn_down:	shutdown ran.
+ * @lock:	protects everything below down to @rq_free.
+ * @state:	DMAPLANE_EP_CONNECTING, _CONNECTED or _ERROR.
+ * @error:	why it is in the error state (-errno).
+ * @pending:	send requests waiting for send-queue room, in order.
+ * @sendq:	posted send requests, in order.
+ * @rpending:	receives waiting for receive-queue room.
+ * @sq_free:	send work requests that may still be posted.
+ * @unsignaled:	unsignalled work requests posted since the last signalled.
+ * @rq_free:	receives that may still be posted.
+ * @attr:	options in effect.
+ * @cm_done:	signalled by CM events a connecting thread waits for.
+ * @cm_status:	result of the last such event.
+ * @peer_private: private data the peer sent.
+ * @peer_private_len: its length.
+ * @listener:	accepted endpoints: the listener (a reference) until taken.
+ * @accept_node: in the listener's connection list.
+ * @orphan_work: tears down an endpoint nobody will take.
+ * @posted:	operations handed to the device.
+ * @completed:	operations completed.
+ * @failed:	of which with an error.
+ */
+struct dmaplane_ep {
+	struct dmaplane_obj obj;
+	struct dmaplane_rdma_user user;
+	struct dmaplane_channel *ch;
+	struct dmaplane_pd *pd;
+	struct rdma_cm_id *cm_id;
+	struct ib_cq *cq;
+	struct ib_qp *qp;
+	struct mutex teardown_lock;
+	bool torn_down;
+
+	spinlock_t lock;
+	u32 state;
+	int error;
+	struct list_head pending;
+	struct list_head sendq;
+	struct list_head rpending;
+	u32 sq_free;
+	u32 unsignaled;
+	u32 rq_free;
+
+	struct dmaplane_endpoint_attr attr;
+	struct completion cm_done;
+	int cm_status;
+	u8 peer_private[DMAPLANE_PRIVATE_DATA_MAX];
+	u32 peer_private_len;
+	struct dmaplane_listener *listener;
+	struct list_head accept_node;
+	struct work_struct orphan_work;
+	atomic64_t posted;
+	atomic64_t completed;
+	atomic64_t failed;
+};
+
+/**
+ * struct dmaplane_listener - a listening rdma_cm ID.
+ * @obj:	object header.
+ * @ch:		channel of ACCEPT entries and accepted endpoints (a reference).
+ * @cm_id:	the listening ID; NULL once claimed for destruction.
+ * @lock:	protects @cm_id (destroy against device removal).
+ * @attr:	options of accepted endpoints.
+ * @backlog:	connections not yet taken, at most.
+ * @private_data: sent back to every peer.
+ * @private_len: its length.
+ * @qlock:	protects @conns, @waiting, @nr_conns, @dead.
+ * @conns:	endpoints of connections not yet taken (each holds its
+ *		initial reference), connecting or established.
+ * @waiting:	ACCEPT entries waiting for an established connection.
+ * @nr_conns:	entries on @conns.
+ * @dead:	destroyed: no new connections.
+ */
+struct dmaplane_listener {
+	struct dmaplane_obj obj;
+	struct dmaplane_channel *ch;
+	struct rdma_cm_id *cm_id;
+	struct mutex lock;
+	struct dmaplane_endpoint_attr attr;
+	u32 backlog;
+	u8 private_data[DMAPLANE_PRIVATE_DATA_MAX];
+	u32 private_len;
+	spinlock_t qlock;
+	struct list_head conns;
+	struct list_head waiting;
+	u32 nr_conns;
+	bool dead;
+};
+
+/* An ACCEPT entry waiting for a connection. */
+struct dmaplane_accept {
+	struct list_head node;
+	u64 user_data;
+	u64 ts_submit;
+};
+
+/**
+ * struct dmaplane_rdma_req - one RDMA entry in flight.
+ * @node:	on the endpoint's pending list or send queue.
+ * @cqe:	on its last work request.
+ * @err_cqe:	on the others (unsignalled: they report only errors).
+ * @ep:		the endpoint (alive until the request is finalised: teardown
+ *		drains every request first).
+ * @user_data:	copied from the entry.
+ * @ts_submit:	when it was consumed (timestamped channels).
+ * @ts_start:	when it was posted.
+ * @bytes:	bytes it moves.
+ * @recv:	a receive.
+ * @status:	first error seen (-errno), 0.
+ * @wc_status:	verbs status of that error.
+ * @nr_wrs:	work requests.
+ * @nr_mrs:	registrations referenced in @mrs.
+ * @mrs:	registrations its ranges name (a reference each).
+ * @wrs:	send work requests (@nr_wrs of them).
+ * @rwr:	the receive work request.
+ * @sges:	scatter-gather entries of all work requests.
+ */
+struct dmaplane_rdma_req {
+	struct list_head node;
+	struct ib_cqe cqe;
+	struct ib_cqe err_cqe;
+	struct dmaplane_ep *ep;
+	u64 user_data;
+	u64 ts_submit;
+	u64 ts_start;
+	u64 bytes;
+	bool recv;
+	int status;
+	u32 wc_status;
+	u32 nr_wrs;
+	u32 nr_mrs;
+	struct dmaplane_mr *mrs[DMAPLANE_MAX_SGE];
+	struct ib_rdma_wr *wrs;
+	struct ib_recv_wr rwr;
+	struct ib_sge *sges;
+};
+
+static void dmaplane_ep_send_done(struct ib_cq *cq, struct ib_wc *wc);
+static void dmaplane_ep_send_err(struct ib_cq *cq, struct ib_wc *wc);
+static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc);
+static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why);
+
+static void dmaplane_ep_put(struct dmaplane_ep *ep)
+{
+	dmaplane_obj_put(&ep->obj);
+}
+
+static struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx,
+					      u32 handle)
+{
+	struct dmaplane_obj *obj = dmaplane_obj_lookup(ctx, handle,
+						       DMAPLANE_OBJ_ENDPOINT);
+
+	return IS_ERR(obj) ? ERR_CAST(obj) :
+			     container_of(obj, struct dmaplane_ep, obj);
+}
+
+static int dmaplane_wc_errno(enum ib_wc_status status)
+{
+	switch (status) {
+	case IB_WC_SUCCESS:
+		return 0;
+	case IB_WC_LOC_LEN_ERR:
+		return -EMSGSIZE;
+	case IB_WC_LOC_PROT_ERR:
+	case IB_WC_REM_ACCESS_ERR:
+		return -EACCES;
+	case IB_WC_WR_FLUSH_ERR:
+		return -ECANCELED;
+	case IB_WC_REM_INV_REQ_ERR:
+	case IB_WC_REM_OP_ERR:
+		return -EREMOTEIO;
+	case IB_WC_RETRY_EXC_ERR:
+	case IB_WC_RNR_RETRY_EXC_ERR:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Enter the error state (first reason wins). Called with ep->lock held. */
+static void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err)
+{
+	if (ep->state != DMAPLANE_EP_ERROR) {
+		ep->state = DMAPLANE_EP_ERROR;
+		ep->error = err;
+	}
+}
+
+static void dmaplane_req_free_rdma(struct dmaplane_rdma_req *req)
+{
+	u32 i;
+
+	for (i = 0; i < req->nr_mrs; i++)
+		dmaplane_mr_put(req->mrs[i]);
+	kfree(req);
+}
+
+/* Post the results of finalised requests (on @list) and free them. */
+static void dmaplane_ep_finish(struct dmaplane_ep *ep, struct list_head *list)
+{
+	struct dmaplane_result r[16];
+	struct dmaplane_rdma_req *req, *tmp;
+	unsigned int n = 0;
+	u64 now = dmaplane_channel_now(ep->ch);
+
+	list_for_each_entry_safe(req, tmp, list, node) {
+		list_del(&req->node);
+		r[n] = (struct dmaplane_result) {
+			.user_data = req->user_data,
+			.res = req->status ? req->status : (s64)req->bytes,
+			.flags = DMAPLANE_CQE_F_RDMA,
+			.aux = req->status ? req->wc_status : 0,
+			.ts_submit = req->ts_submit,
+			.ts_start = req->ts_start,
+			.ts_complete = now,
+		};
+		atomic64_inc(&ep->completed);
+		if (req->status)
+			atomic64_inc(&ep->failed);
+		if (++n == ARRAY_SIZE(r)) {
+			dmaplane_channel_complete(ep->ch, r, n);
+			n = 0;
+		}
+		dmaplane_req_free_rdma(req);
+	}
+	dmaplane_channel_complete(ep->ch, r, n);
+}
+
+/* Complete every request on @list with @err (never posted). */
+static void dmaplane_ep_fail_list(struct dmaplane_ep *ep,
+				  struct list_head *list, int err)
+{
+	struct dmaplane_rdma_req *req;
+
+	list_for_each_entry(req, list, node)
+		req->status = err;
+	dmaplane_ep_finish(ep, list);
+}
+
+/*
+ * Post what fits: pending send requests chained into one ib_post_send(),
+ * receives into one ib_post_recv(). Requests the device refused go to
+ * @failed. Called with ep->lock held, in the CONNECTED state.
+ */
+static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
+				    struct list_head *failed)
+{
+	struct dmaplane_rdma_req *req, *last = NULL, *first = NULL;
+	const struct ib_send_wr *bad_send;
+	const struct ib_recv_wr *bad_recv;
+	struct ib_recv_wr *rfirst = NULL, *rlast = NULL;
+	u64 now = dmaplane_channel_now(ep->ch);
+	int ret;
+
+	while ((req = list_first_entry_or_null(&ep->pending,
+					       struct dmaplane_rdma_req, node)) &&
+	       req->nr_wrs <= ep->sq_free) {
+		list_move_tail(&req->node, &ep->sendq);
+		ep->sq_free -= req->nr_wrs;
+		req->wrs[req->nr_wrs - 1].wr.next = NULL;
+		if (last)
+			last->wrs[last->nr_wrs - 1].wr.next = &req->wrs[0].wr;
+		else
+			first = req;
+		ep->unsignaled += req->nr_wrs;
+		if (ep->unsignaled >= ep->attr.sq_depth / 2) {
+			req->wrs[req->nr_wrs - 1].wr.send_flags |= IB_SEND_SIGNALED;
+			ep->unsignaled = 0;
+		}
+		req->ts_start = now;
+		last = req;
+	}
+	if (first) {
+		last->wrs[last->nr_wrs - 1].wr.send_flags |= IB_SEND_SIGNALED;
+		ep->unsignaled = 0;
+		ret = ib_post_send(ep->qp, &first->wrs[0].wr, &bad_send);
+		if (ret) {
+			struct dmaplane_rdma_req *tmp;
+			bool bad = false;
+
+			/*
+			 * This batch is first..the end of sendq; requests from
+			 * the one holding bad_send on were not posted.
+			 */
+			req = first;
+			list_for_each_entry_safe_from(req, tmp, &ep->sendq, node) {
+				if (!bad && (void *)bad_send >= (void *)req->wrs &&
+				    (void *)bad_send < (void *)(req->wrs + req->nr_wrs))
+					bad = true;
+				if (!bad)
+					continue;
+				req->status = ret;
+				ep->sq_free += req->nr_wrs;
+				list_move_tail(&req->node, failed);
+			}
+		}
+	}
+
+	while ((req = list_first_entry_or_null(&ep->rpending,
+					       struct dmaplane_rdma_req, node)) &&
+	       ep->rq_free) {
+		list_del_init(&req->node);
+		ep->rq_free--;
+		req->rwr.next = NULL;
+		req->ts_start = now;
+		if (rlast)
+			rlast->next = &req->rwr;
+		else
+			rfirst = &req->rwr;
+		rlast = &req->rwr;
+	}
+	if (rfirst) {
+		ret = ib_post_recv(ep->qp, rfirst, &bad_recv);
+		if (ret) {
+			const struct ib_recv_wr *w;
+
+			for (w = bad_recv; w; w = w->next) {
+				req = container_of(w, struct dmaplane_rdma_req, rwr);
+				req->status = ret;
+				ep->rq_free++;
+				list_add_tail(&req->node, failed);
+			}
+		}
+	}
+}
+
+/*
+ * Not connected any more: what was never posted completes with -ECANCELED
+ * (what was posted flushes through the CQ). Called with ep->lock held.
+ */
+static void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
+					    struct list_head *out)
+{
+	struct dmaplane_rdma_req *req;
+
+	list_for_each_entry(req, &ep->pending, node)
+		req->status = -ECANCELED;
+	list_for_each_entry(req, &ep->rpending, node)
+		req->status = -ECANCELED;
+	list_splice_tail_init(&ep->pending, out);
+	list_splice_tail_init(&ep->rpending, out);
+}
+
+/* Post what fits, or drop what waits when no longer connected. */
+static void dmaplane_ep_progress_locked(struct dmaplane_ep *ep,
+					struct list_head *out)
+{
+	if (ep->state == DMAPLANE_EP_CONNECTED)
+		dmaplane_ep_kick_locked(ep, out);
+	else
+		dmaplane_ep_drop_pending_locked(ep, out);
+}
+
+/**
+ * dmaplane_ep_unplug() - post what a submission batch queued on @ep and
+ * drop the batch's reference.
+ * @ep: the endpoint.
+ */
+void dmaplane_ep_unplug(struct dmaplane_ep *ep)
+{
+	LIST_HEAD(failed);
+
+	spin_lock(&ep->lock);
+	dmaplane_ep_progress_locked(ep, &failed);
+	spin_unlock(&ep->lock);
+	dmaplane_ep_finish(ep, &failed);
+	dmaplane_ep_put(ep);
+}
+
+/* A completion of @req's last work request, or an error of another one. */
+static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
+				bool last)
+{
+	struct dmaplane_ep *ep = req->ep;
+	struct dmaplane_rdma_req *r, *tmp;
+	LIST_HEAD(done);
+	int err = dmaplane_wc_errno(wc->status);
+
+	spin_lock(&ep->lock);
+	/* Everything posted before req has completed (RC order). */
+	list_for_each_entry_safe(r, tmp, &ep->sendq, node) {
+		if (r == req)
+			break;
+		ep->sq_free += r->nr_wrs;
+		list_move_tail(&r->node, &done);
+	}
+	if (err && !req->status) {
+		req->status = err;
+		req->wc_status = wc->status;
+	}
+	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
+		dmaplane_ep_set_error_locked(ep, err == -ETIMEDOUT ?
+					     -ETIMEDOUT : -EIO);
+	if (last) {
+		ep->sq_free += req->nr_wrs;
+		list_move_tail(&req->node, &done);
+	}
+	dmaplane_ep_progress_locked(ep, &done);
+	spin_unlock(&ep->lock);
+	dmaplane_ep_finish(ep, &done);
+}
+
+static void dmaplane_ep_send_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	dmaplane_ep_send_wc(wc, container_of(wc->wr_cqe,
+					     struct dmaplane_rdma_req, cqe), true);
+}
+
+static void dmaplane_ep_send_err(struct ib_cq *cq, struct ib_wc *wc)
+{
+	dmaplane_ep_send_wc(wc, container_of(wc->wr_cqe,
+					     struct dmaplane_rdma_req, err_cqe),
+			    false);
+}
+
+static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct dmaplane_rdma_req *req =
+		container_of(wc->wr_cqe, struct dmaplane_rdma_req, cqe);
+	struct dmaplane_ep *ep = req->ep;
+	struct dmaplane_result r = {
+		.user_data = req->user_data,
+		.flags = DMAPLANE_CQE_F_RDMA,
+		.ts_submit = req->ts_submit,
+		.ts_start = req->ts_start,
+		.ts_complete = dmaplane_channel_now(ep->ch),
+	};
+	int err = dmaplane_wc_errno(wc->status);
+	LIST_HEAD(failed);
+
+	if (err) {
+		r.res = err;
+		r.aux = wc->status;
+		atomic64_inc(&ep->failed);
+	} else {
+		r.res = wc->byte_len;
+		if (wc->wc_flags & IB_WC_WITH_IMM) {
+			r.flags |= DMAPLANE_CQE_F_IMM;
+			r.aux = be32_to_cpu(wc->ex.imm_data);
+		}
+		if (wc->opcode == IB_WC_RECV_RDMA_WITH_IMM)
+			r.flags |= DMAPLANE_CQE_F_WRITE;
+	}
+	atomic64_inc(&ep->completed);
+	spin_lock(&ep->lock);
+	ep->rq_free++;
+	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
+		dmaplane_ep_set_error_locked(ep, -EIO);
+	dmaplane_ep_progress_locked(ep, &failed);
+	spin_unlock(&ep->lock);
+	dmaplane_channel_complete(ep->ch, &r, 1);
+	dmaplane_req_free_rdma(req);
+	dmaplane_ep_finish(ep, &failed);
+}
+
+/* The side of an entry that names the local range. */
+static bool dmaplane_op_local_is_dst(u8 opcode)
+{
+	return opcode == DMAPLANE_OP_RDMA_READ || opcode == DMAPLANE_OP_RECV;
+}
+
+/* One local range of an entry, checked against its registration. */
+struct dmaplane_range {
+	struct dmaplane_mr *mr;
+	u64 off;
+	u64 len;
+};
+
+static int dmaplane_ep_range(struct dmaplane_ep *ep, struct dmaplane_ctx *ctx,
+			     const struct dmaplane_sqe *sqe, bool dst,
+			     bool write, struct dmaplane_range *out)
+{
+	u32 handle = dst ? sqe->dst_handle : sqe->src_handle;
+	u64 end;
+
+	out->off = dst ? sqe->dst_offset : sqe->src_offset;
+	out->len = sqe->length;
+	out->mr = dmaplane_mr_lookup(ctx, handle);
+	if (IS_ERR(out->mr)) {
+		int ret = PTR_ERR(out->mr);
+
+		out->mr = NULL;
+		return ret;
+	}
+	if (out->mr->pd != ep->pd)
+		return -EXDEV;
+	if (!out->mr->mr)
+		return -ENODEV;
+	if (check_add_overflow(out->off, out->len, &end))
+		return -EINVAL;
+	if (end > out->mr->length)
+		return -ERANGE;
+	if (write && !(out->mr->access & DMAPLANE_ACCESS_LOCAL_WRITE))
+		return -EACCES;
+	return 0;
+}
+
+/*
+ * Check an RDMA entry (and its OP_SGEs) and build its request.
+ * Return: 0 and *out, or -errno for the entry's completion.
+ */
+static int dmaplane_ep_build(struct dmaplane_ep *ep,
+			     const struct dmaplane_sqe *sqes, u32 n, u64 now,
+			     struct dmaplane_rdma_req **out)
+{
+	struct dmaplane_ctx *ctx = ep->obj.ctx;
+	const struct dmaplane_sqe *sqe = &sqes[0];
+	struct dmaplane_range ranges[DMAPLANE_MAX_SGE];
+	struct dmaplane_rdma_req *req;
+	u8 op = sqe->opcode;
+	bool dst = dmaplane_op_local_is_dst(op);
+	bool remote = op == DMAPLANE_OP_RDMA_WRITE ||
+		      op == DMAPLANE_OP_RDMA_WRITE_IMM ||
+		      op == DMAPLANE_OP_RDMA_READ;
+	u64 total = 0, roff = 0, remote_addr = 0, max_msg = ep->attr.max_message;
+	u32 i, nr = 0, nr_wrs = 1, nr_sges, s = 0;
+	int ret = 0;
+
+	/* Fields the opcode does not use must be zero. */
+	if ((dst ? (sqe->src_handle || (op == DMAPLANE_OP_RECV && sqe->src_offset)) :
+		   (sqe->dst_handle || (op != DMAPLANE_OP_RDMA_WRITE &&
+					op != DMAPLANE_OP_RDMA_WRITE_IMM &&
+					sqe->dst_offset))) ||
+	    (!remote && sqe->value) ||
+	    (op != DMAPLANE_OP_RDMA_WRITE_IMM && sqe->imm))
+		return -EINVAL;
+	if (remote) {
+		roff = op == DMAPLANE_OP_RDMA_READ ? sqe->src_offset :
+						      sqe->dst_offset;
+		if (!(u32)sqe->value)
+			return -EINVAL;	/* no rkey: not a remote token */
+	}
+	for (i = 1; i < n; i++) {
+		const struct dmaplane_sqe *e = &sqes[i];
+
+		if (e->opcode != DMAPLANE_OP_SGE ||
+		    (e->flags & ~DMAPLANE_SQE_SG_MORE) || e->__resv0 ||
+		    e->__resv1 || e->endpoint || e->user_data || e->value ||
+		    e->imm || (dst ? (e->src_handle || e->src_offset) :
+				     (e->dst_handle || e->dst_offset)))
+			return -EINVAL;
+	}
+	if (n > ep->attr.max_sge)
+		return -E2BIG;
+
+	/* A zero-length SEND, RECV or WRITE_IMM names no range at all. */
+	if (n == 1 && !sqe->length && !(dst ? sqe->dst_handle : sqe->src_handle) &&
+	    !(dst ? sqe->dst_offset : sqe->src_offset) &&
+	    (op == DMAPLANE_OP_SEND || op == DMAPLANE_OP_RECV ||
+	     op == DMAPLANE_OP_RDMA_WRITE_IMM)) {
+		n = 0;
+	}
+	for (i = 0; i < n; i++) {
+		ret = dmaplane_ep_range(ep, ctx, &sqes[i], dst, dst, &ranges[i]);
+		nr = i + !!ranges[i].mr;
+		if (ret)
+			goto out_put;
+		if (!ranges[i].len || check_add_overflow(total, ranges[i].len,
+							 &total)) {
+			ret = -EINVAL;
+			goto out_put;
+		}
+	}
+	nr = n;
+	if (remote) {
+		u64 end;
+
+		if (!total && op != DMAPLANE_OP_RDMA_WRITE_IMM) {
+			ret = -EINVAL;
+			goto out_put;
+		}
+		if (check_add_overflow(sqe->value >> 32, roff, &remote_addr) ||
+		    check_add_overflow(remote_addr, total, &end)) {
+			ret = -EINVAL;
+			goto out_put;
+		}
+		nr_wrs = total ? DIV_ROUND_UP_ULL(total, max_msg) : 1;
+		if (nr_wrs > ep->attr.sq_depth) {
+			ret = -EMSGSIZE;
+			goto out_put;
+		}
+	} else if (total > max_msg || total > U32_MAX) {
+		ret = -EMSGSIZE;
+		goto out_put;
+	}
+	nr_sges = n + nr_wrs - 1;
+
+	req = kzalloc(sizeof(*req) + nr_wrs * sizeof(*req->wrs) +
+		      nr_sges * sizeof(*req->sges), GFP_KERNEL);
+	if (!req) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	req->wrs = (struct ib_rdma_wr *)(req + 1);
+	req->sges = (struct ib_sge *)(req->wrs + nr_wrs);
+	req->ep = ep;
+	req->user_data = sqe->user_data;
+	req->ts_submit = now;
+	req->bytes = total;
+	req->nr_wrs = nr_wrs;
+	req->nr_mrs = nr;
+	for (i = 0; i < nr; i++)
+		req->mrs[i] = ranges[i].mr;
+	req->cqe.done = op == DMAPLANE_OP_RECV ? dmaplane_ep_recv_done :
+						 dmaplane_ep_send_done;
+	req->err_cqe.done = dmaplane_ep_send_err;
+
+	if (op == DMAPLANE_OP_RECV || op == DMAPLANE_OP_SEND) {
+		for (i = 0; i < n; i++)
+			req->sges[i] = (struct ib_sge) {
+				.addr = ranges[i].mr->iova + ranges[i].off,
+				.length = ranges[i].len,
+				.lkey = ranges[i].mr->lkey,
+			};
+		if (op == DMAPLANE_OP_RECV) {
+			req->recv = true;
+			req->rwr.wr_cqe = &req->cqe;
+			req->rwr.sg_list = n ? req->sges : NULL;
+			req->rwr.num_sge = n;
+		} else {
+			req->wrs[0].wr.wr_cqe = &req->cqe;
+			req->wrs[0].wr.opcode = IB_WR_SEND;
+			req->wrs[0].wr.sg_list = n ? req->sges : NULL;
+			req->wrs[0].wr.num_sge = n;
+		}
+	} else {
+		/* Cut the ranges into pieces of at most max_message bytes. */
+		u64 done = 0;
+		u32 r = 0;
+		u64 in = 0;	/* bytes of ranges[r] already used */
+
+		for (i = 0; i < nr_wrs; i++) {
+			struct ib_rdma_wr *w = &req->wrs[i];
+			u64 piece = min(total - done, max_msg);
+			u64 left = piece;
+
+			w->wr.sg_list = &req->sges[s];
+			while (left) {
+				u64 take = min(left, ranges[r].len - in);
+
+				req->sges[s++] = (struct ib_sge) {
+					.addr = ranges[r].mr->iova + ranges[r].off + in,
+					.length = take,
+					.lkey = ranges[r].mr->lkey,
+				};
+				w->wr.num_sge++;
+				in += take;
+				left -= take;
+				if (in == ranges[r].len) {
+					r++;
+					in = 0;
+				}
+			}
+			if (!w->wr.num_sge)
+				w->wr.sg_list = NULL;
+			w->remote_addr = remote_addr + done;
+			w->rkey = (u32)sqe->value;
+			w->wr.opcode = op == DMAPLANE_OP_RDMA_READ ?
+				       IB_WR_RDMA_READ : IB_WR_RDMA_WRITE;
+			w->wr.wr_cqe = &req->err_cqe;
+			done += piece;
+		}
+		for (i = 0; i + 1 < nr_wrs; i++)
+			req->wrs[i].wr.next = &req->wrs[i + 1].wr;
+		req->wrs[nr_wrs - 1].wr.wr_cqe = &req->cqe;
+		if (op == DMAPLANE_OP_RDMA_WRITE_IMM) {
+			req->wrs[nr_wrs - 1].wr.opcode = IB_WR_RDMA_WRITE_WITH_IMM;
+			req->wrs[nr_wrs - 1].wr.ex.imm_data = cpu_to_be32(sqe->imm);
+		}
+	}
+	if (!req->recv && (sqe->flags & DMAPLANE_SQE_FENCE))
+		req->wrs[0].wr.send_flags |= IB_SEND_FENCE;
+	*out = req;
+	return 0;
+
+out_put:
+	for (i = 0; i < nr; i++)
+		if (ranges[i].mr)
+			dmaplane_mr_put(ranges[i].mr);
+	return ret;
+}
+
+static void dmaplane_listener_accept(struct dmaplane_channel *ch,
+				     const struct dmaplane_sqe *sqe, u64 now);
+
+/**
+ * dmaplane_rdma_submit() - take an RDMA entry consumed from a channel.
+ * @ch: the channel it was consumed from (one CQ slot reserved per entry).
+ * @sqes: private copies of the entry and its OP_SGE entries.
+ * @n: entries.
+ * @now: consumption time (timestamped channels), else 0.
+ * @plug: the endpoint the batch queued work on so far (holding a
+ *	  reference), whose work is posted when the batch moves on.
+ *
+ * The entry completes (now with an error, or when the device is done) on
+ * @ch; OP_SGE entries give their slots back.
+ */
+void dmaplane_rdma_submit(struct dmaplane_channel *ch,
+			  const struct dmaplane_sqe *sqes, u32 n, u64 now,
+			  struct dmaplane_ep **plug)
+{
+	const struct dmaplane_sqe *sqe = &sqes[0];
+	struct dmaplane_rdma_req *req = NULL;
+	struct dmaplane_result r = {
+		.user_data = sqe->user_data,
+		.ts_submit = now,
+	};
+	struct dmaplane_ep *ep = NULL;
+	int ret = 0;
+
+	if (n > 1)
+		dmaplane_channel_unreserve(ch, n - 1);
+	if (sqe->opcode == DMAPLANE_OP_SGE ||
+	    (sqe->flags & ~(DMAPLANE_SQE_SG_MORE | DMAPLANE_SQE_FENCE)) ||
+	    sqe->__resv0 || sqe->__resv1 ||
+	    (sqes[n - 1].flags & DMAPLANE_SQE_SG_MORE)) {
+		ret = -EINVAL;	/* includes an SGE list cut short */
+		goto out_complete;
+	}
+	if (sqe->opcode == DMAPLANE_OP_ACCEPT) {
+		dmaplane_listener_accept(ch, sqe, now);
+		return;
+	}
+	ep = dmaplane_ep_lookup(dmaplane_channel_ctx(ch), sqe->endpoint);
+	if (IS_ERR(ep)) {
+		ret = PTR_ERR(ep);
+		ep = NULL;
+		goto out_complete;
+	}
+	if (ep->ch != ch) {
+		ret = -EXDEV;
+		goto out_complete;
+	}
+	ret = dmaplane_ep_build(ep, sqes, n, now, &req);
+	if (ret)
+		goto out_complete;
+
+	spin_lock(&ep->lock);
+	if (ep->state != DMAPLANE_EP_CONNECTED) {
+		ret = -ENOTCONN;
+	} else {
+		list_add_tail(&req->node, req->recv ? &ep->rpending :
+						      &ep->pending);
+		atomic64_inc(&ep->posted);
+	}
+	spin_unlock(&ep->lock);
+	if (ret) {
+		dmaplane_req_free_rdma(req);
+		goto out_complete;
+	}
+	if (*plug != ep) {
+		if (*plug)
+			dmaplane_ep_unplug(*plug);
+		*plug = ep;	/* the lookup's reference goes to the plug */
+	} else {
+		dmaplane_ep_put(ep);
+	}
+	return;
+
+out_complete:
+	if (ep)
+		dmaplane_ep_put(ep);
+	r.res = ret;
+	r.ts_complete = dmaplane_channel_now(ch);
+	dmaplane_channel_complete(ch, &r, 1);
+}
+
+/*
+ * Stop the endpoint for good: fail what was not posted, drain the QP so
+ * that everything posted completes, then free the verbs objects. Process
+ * context, never in a CM handler of ep->cm_id. Idempotent.
+ */
+static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
+{
+	LIST_HEAD(unposted);
+
+	mutex_lock(&ep->teardown_lock);
+	if (ep->torn_down) {
+		mutex_unlock(&ep->teardown_lock);
+		return;
+	}
+	ep->torn_down = true;
+	spin_lock(&ep->lock);
+	dmaplane_ep_set_error_locked(ep, why);
+	list_splice_init(&ep->pending, &unposted);
+	list_splice_tail_init(&ep->rpending, &unposted);
+	spin_unlock(&ep->lock);
+	dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
+
+	if (ep->qp) {
+		if (ep->cm_id)
+			rdma_disconnect(ep->cm_id);
+		ib_drain_qp(ep->qp);
+		/* Nothing should be left; if something is, it never completes. */
+		spin_lock(&ep->lock);
+		list_splice_init(&ep->sendq, &unposted);
+		spin_unlock(&ep->lock);
+		dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
+		if (ep->cm_id)
+			rdma_destroy_qp(ep->cm_id);
+		else
+			ib_destroy_qp(ep->qp);
+		ep->qp = NULL;
+	}
+	if (ep->cq)
+		ib_free_cq(ep->cq);
+	ep->cq = NULL;
+	if (ep->cm_id)
+		rdma_destroy_id(ep->cm_id);
+	ep->cm_id = NULL;
+	if (ep->pd)
+		dmaplane_pd_del_user(ep->pd, &ep->user);
+	mutex_unlock(&ep->teardown_lock);
+}
+
+static void dmaplane_ep_kill(struct dmaplane_rdma_user *user)
+{
+	dmaplane_ep_shutdown(container_of(user, struct dmaplane_ep, user),
+			     -ENODEV);
+}
+
+static void dmaplane_ep_unpublish(struct dmaplane_obj *obj)
+{
+	dmaplane_ep_shutdown(container_of(obj, struct dmaplane_ep, obj),
+			     -ECANCELED);
+}
+
+static void dmaplane_ep_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
+
+	if (ep->listener)
+		dmaplane_obj_put(&ep->listener->obj);
+	if (ep->pd)
+		dmaplane_pd_put(ep->pd);
+	dmaplane_channel_put(ep->ch);
+	mutex_destroy(&ep->teardown_lock);
+	kfree(ep);
+}
+
+static void dmaplane_ep_orphan_fn(struct work_struct *work)
+{
+	struct dmaplane_ep *ep = container_of(work, struct dmaplane_ep,
+					      orphan_work);
+
+	dmaplane_ep_shutdown(ep, -ECONNABORTED);
+	dmaplane_ep_put(ep);
+}
+
+/* Tear down and drop an unpublished endpoint from a CM handler. */
+static void dmaplane_ep_orphan(struct dmaplane_ep *ep)
+{
+	queue_work(dmaplane_ep_wq, &ep->orphan_work);
+}
+
+static int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a)
+{
+	if (a->__pad0 || memchr_inv(a->reserved, 0, sizeof(a->reserved)) ||
+	    a->sq_depth > DMAPLANE_EP_MAX_DEPTH ||
+	    a->rq_depth > DMAPLANE_EP_MAX_DEPTH ||
+	    a->max_sge > DMAPLANE_MAX_SGE || a->retry_count > 7 ||
+	    a->timeout > 31 || a->rnr_retry > 7 ||
+	    (a->max_message && a->max_message < 64))
+		return -EINVAL;
+	return 0;
+}
+
+static struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
+					     struct dmaplane_channel *ch,
+					     const struct dmaplane_endpoint_attr *attr)
+{
+	struct dmaplane_ep *ep;
+	int ret;
+
+	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
+	if (!ep)
+		return ERR_PTR(-ENOMEM);
+	ret = dmaplane_obj_init(ctx, &ep->obj, DMAPLANE_OBJ_ENDPOINT,
+				dmaplane_ep_release);
+	if (ret) {
+		kfree(ep);
+		return ERR_PTR(ret);
+	}
+	ep->obj.unpublish = dmaplane_ep_unpublish;
+	dmaplane_channel_get(ch);
+	ep->ch = ch;
+	ep->user.obj = &ep->obj;
+	ep->user.kill = dmaplane_ep_kill;
+	INIT_LIST_HEAD(&ep->user.node);
+	mutex_init(&ep->teardown_lock);
+	spin_lock_init(&ep->lock);
+	INIT_LIST_HEAD(&ep->pending);
+	INIT_LIST_HEAD(&ep->sendq);
+	INIT_LIST_HEAD(&ep->rpending);
+	INIT_LIST_HEAD(&ep->accept_node);
+	INIT_WORK(&ep->orphan_work, dmaplane_ep_orphan_fn);
+	init_completion(&ep->cm_done);
+	ep->state = DMAPLANE_EP_CONNECTING;
+	ep->attr = *attr;
+	return ep;
+}
+
+/* Settle the options against the device and create the CQ and the QP. */
+static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
+{
+	struct ib_device *ibdev = id->device;
+	const struct ib_device_attr *da = &ibdev->attrs;
+	struct dmaplane_endpoint_attr *a = &ep->attr;
+	struct ib_qp_init_attr init = {};
+	struct ib_port_attr pattr;
+	struct dmaplane_pd *pd;
+	int ret;
+
+	ret = ib_query_port(ibdev, id->port_num, &pattr);
+	if (ret)
+		return ret;
+	a->sq_depth = min_t(u32, a->sq_depth ?: 128, da->max_qp_wr - 1);
+	a->rq_depth = min_t(u32, a->rq_depth ?: 128, da->max_qp_wr - 1);
+	a->max_sge = min_t(u32, a->max_sge ?: 4,
+			   min(da->max_send_sge, da->max_recv_sge));
+	a->max_message = min_t(u32, a->max_message ?: U32_MAX,
+			       pattr.max_msg_sz);
+	a->retry_count = a->retry_count ?: 7;
+	a->timeout = a->timeout ?: 14;
+	a->rnr_retry = a->rnr_retry ?: 7;
+	ep->sq_free = a->sq_depth;
+	ep->rq_free = a->rq_depth;
+
+	pd = dmaplane_pd_get(ep->obj.ctx, ibdev);
+	if (IS_ERR(pd))
+		return PTR_ERR(pd);
+	ep->pd = pd;
+	ret = dmaplane_pd_add_user(pd, &ep->user, true);
+	if (ret)
+		return ret;
+	/* Two more entries for the drain work requests of the teardown. */
+	ep->cq = ib_alloc_cq(ibdev, ep, a->sq_depth + a->rq_depth + 2, 0,
+			     IB_POLL_WORKQUEUE);
+	if (IS_ERR(ep->cq)) {
+		ret = PTR_ERR(ep->cq);
+		ep->cq = NULL;
+		return ret;
+	}
+	init.send_cq = ep->cq;
+	init.recv_cq = ep->cq;
+	init.cap.max_send_wr = a->sq_depth + 1;
+	init.cap.max_recv_wr = a->rq_depth + 1;
+	init.cap.max_send_sge = a->max_sge;
+	init.cap.max_recv_sge = a->max_sge;
+	init.sq_sig_type = IB_SIGNAL_REQ_WR;
+	init.qp_type = IB_QPT_RC;
+	ret = rdma_create_qp(id, pd->pd, &init);
+	if (ret)
+		return ret;
+	ep->qp = id->qp;
+	rdma_set_ack_timeout(id, a->timeout);
+	return 0;
+}
+
+static void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
+				   struct rdma_conn_param *p,
+				   const void *priv, u32 len)
+{
+	const struct ib_device_attr *da = &ep->cm_id->device->attrs;
+
+	memset(p, 0, sizeof(*p));
+	p->private_data = priv;
+	p->private_data_len = len;
+	p->responder_resources = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
+				       da->max_qp_rd_atom);
+	p->initiator_depth = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
+				   da->max_qp_init_rd_atom);
+	p->retry_count = ep->attr.retry_count;
+	p->rnr_retry_count = ep->attr.rnr_retry;
+}
+
+static void dmaplane_ep_cm_step(struct dmaplane_ep *ep, int status)
+{
+	ep->cm_status = status;
+	complete(&ep->cm_done);
+}
+
+static void dmaplane_listener_established(struct dmaplane_listener *l,
+					  struct dmaplane_ep *ep);
+static void dmaplane_listener_failed(struct dmaplane_listener *l,
+				     struct dmaplane_ep *ep);
+static int dmaplane_listener_event(struct rdma_cm_id *id,
+				   struct rdma_cm_event *ev);
+
+static void dmaplane_ep_save_private(struct dmaplane_ep *ep,
+				     const struct rdma_cm_event *ev)
+{
+	u32 len = min_t(u32, ev->param.conn.private_data_len,
+			DMAPLANE_PRIVATE_DATA_MAX);
+
+	if (ev->param.conn.private_data && len)
+		memcpy(ep->peer_private, ev->param.conn.private_data, len);
+	else
+		len = 0;
+	ep->peer_private_len = len;
+}
+
+/* Every CM event of every ID the module owns arrives here. */
+static int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	struct dmaplane_obj *obj = id->context;
+	struct dmaplane_ep *ep;
+	LIST_HEAD(dropped);
+
+	if (obj->type == DMAPLANE_OBJ_LISTENER)
+		return dmaplane_listener_event(id, ev);
+	ep = container_of(obj, struct dmaplane_ep, obj);
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		dmaplane_ep_cm_step(ep, 0);
+		break;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+		dmaplane_ep_cm_step(ep, ev->status == -ETIMEDOUT ?
+				    -ETIMEDOUT : -EHOSTUNREACH);
+		break;
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+		dmaplane_ep_cm_step(ep, -ENETUNREACH);
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		if (!ep->listener)
+			dmaplane_ep_save_private(ep, ev);
+		spin_lock(&ep->lock);
+		if (ep->state == DMAPLANE_EP_CONNECTING)
+			ep->state = DMAPLANE_EP_CONNECTED;
+		spin_unlock(&ep->lock);
+		if (ep->listener)
+			dmaplane_listener_established(ep->listener, ep);
+		else
+			dmaplane_ep_cm_step(ep, 0);
+		break;
+	case RDMA_CM_EVENT_REJECTED:
+	case RDMA_CM_EVENT_UNREACHABLE:
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+		if (ep->listener) {
+			dmaplane_listener_failed(ep->listener, ep);
+			break;
+		}
+		dmaplane_ep_cm_step(ep, ev->event == RDMA_CM_EVENT_UNREACHABLE ?
+				    -ETIMEDOUT : -ECONNREFUSED);
+		break;
+	case RDMA_CM_EVENT_DISCONNECTED:
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		/* Device removal: our ib_client callback tears down first. */
+		spin_lock(&ep->lock);
+		dmaplane_ep_set_error_locked(ep,
+			ev->event == RDMA_CM_EVENT_DISCONNECTED ? -ECONNRESET :
+								  -ENODEV);
+		dmaplane_ep_drop_pending_locked(ep, &dropped);
+		spin_unlock(&ep->lock);
+		dmaplane_ep_finish(ep, &dropped);
+		/* Move the QP to error: what is posted flushes. */
+		if (ev->event == RDMA_CM_EVENT_DISCONNECTED)
+			rdma_disconnect(id);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int dmaplane_ep_wait(struct dmaplane_ep *ep, unsigned long deadline)
+{
+	long left = (long)(deadline - jiffies);
+	long ret;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	ret = wait_for_completion_interruptible_timeout(&ep->cm_done, left);
+	if (ret == -ERESTARTSYS)
+		return -EINTR;
+	if (!ret)
+		return -ETIMEDOUT;
+	reinit_completion(&ep->cm_done);
+	return ep->cm_status;
+}
+
+static int dmaplane_addr_check(const struct dmaplane_addr *a, bool optional)
+{
+	if (a->reserved)
+		return -EINVAL;
+	if (!a->family)
+		return optional && !a->port && !a->ipv4 ? 0 : -EINVAL;
+	return a->family == AF_INET ? 0 : -EAFNOSUPPORT;
+}
+
+static void dmaplane_addr_to_sin(const struct dmaplane_addr *a,
+				 struct sockaddr_in *sin)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(a->port);
+	sin->sin_addr.s_addr = a->ipv4;
+}
+
+static void dmaplane_sin_to_addr(const struct sockaddr *sa,
+				 struct dmaplane_addr *a)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family != AF_INET)
+		return;
+	a->family = AF_INET;
+	a->port = ntohs(sin->sin_port);
+	a->ipv4 = sin->sin_addr.s_addr;
+}
+
+/**
+ * dmaplane_ioctl_endpoint_connect() - DMAPLANE_IOC_ENDPOINT_CONNECT.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_endpoint_connect.
+ *
+ * Return: 0 or a negative errno (see the UAPI header).
+ */
+int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_endpoint_connect *args = data;
+	struct sockaddr_in src, dst;
+	struct rdma_conn_param param;
+	struct dmaplane_channel *ch;
+	struct dmaplane_ep *ep;
+	struct rdma_cm_id *id;
+	unsigned long deadline;
+	u32 timeout_ms = args->timeout_ms ?: 5000;
+	int ret;
+
+	if (args->flags || args->handle || args->peer_private_len ||
+	    memchr_inv(args->peer_private_data, 0,
+		       sizeof(args->peer_private_data)) ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
+	    memchr_inv(args->private_data + args->private_len, 0,
+		       DMAPLANE_PRIVATE_DATA_MAX - args->private_len) ||
+	    !memchr(args->device, 0, sizeof(args->device)) ||
+	    timeout_ms > 600000)
+		return -EINVAL;
+	ret = dmaplane_addr_check(&args->dst, false);
+	if (!ret)
+		ret = dmaplane_addr_check(&args->src, true);
+	if (!ret)
+		ret = dmaplane_ep_check_attr(&args->attr);
+	if (ret)
+		return ret;
+	ch = dmaplane_channel_get_fd(ctx, args->channel);
+	if (IS_ERR(ch))
+		return PTR_ERR(ch);
+	ep = dmaplane_ep_alloc(ctx, ch, &args->attr);
+	dmaplane_channel_put(ch);
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
+
+	id = rdma_create_id(current->nsproxy->net_ns, dmaplane_cm_handler,
+			    &ep->obj, RDMA_PS_TCP, IB_QPT_RC);
+	if (IS_ERR(id)) {
+		ret = PTR_ERR(id);
+		goto out_put;
+	}
+	ep->cm_id = id;
+	deadline = jiffies + msecs_to_jiffies(timeout_ms);
+	dmaplane_addr_to_sin(&args->dst, &dst);
+	if (args->src.family)
+		dmaplane_addr_to_sin(&args->src, &src);
+	ret = rdma_resolve_addr(id, args->src.family ? (struct sockaddr *)&src :
+			       NULL, (struct sockaddr *)&dst, timeout_ms);
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, deadline);
+	if (!ret)
+		ret = rdma_resolve_route(id, jiffies_to_msecs(
+				max_t(long, (long)(deadline - jiffies), 1)));
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, deadline);
+	if (ret)
+		goto out_shutdown;
+	if (args->device[0] &&
+	    strcmp(dev_name(&id->device->dev), (const char *)args->device)) {
+		ret = -ENODEV;
+		goto out_shutdown;
+	}
+	ret = dmaplane_ep_create_qp(ep, id);
+	if (ret)
+		goto out_shutdown;
+	dmaplane_ep_conn_param(ep, &param, args->private_data,
+			       args->private_len);
+	ret = rdma_connect(id, &param);
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, deadline);
+	if (ret)
+		goto out_shutdown;
+	ret = dmaplane_obj_publish(&ep->obj, &args->handle);
+	if (ret)
+		goto out_shutdown;
+	args->attr = ep->attr;
+	args->peer_private_len = ep->peer_private_len;
+	memcpy(args->peer_private_data, ep->peer_private, ep->peer_private_len);
+	dmaplane_ep_put(ep);	/* the table holds it now */
+	return 0;
+
+out_shutdown:
+	dmaplane_ep_shutdown(ep, ret);
+out_put:
+	dmaplane_ep_put(ep);
+	return ret;
+}
+
+/**
+ * dmaplane_ioctl_endpoint_query() - DMAPLANE_IOC_ENDPOINT_QUERY.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_endpoint_query.
+ *
+ * Return: 0, -ENOENT or -EINVAL.
+ */
+int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_endpoint_query *q = data;
+	struct dmaplane_ep *ep;
+	u32 handle = q->handle;
+
+	if (q->flags || memchr_inv(q->reserved, 0, sizeof(q->reserved)))
+		return -EINVAL;
+	ep = dmaplane_ep_lookup(ctx, handle);
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
+	memset(q, 0, sizeof(*q));
+	q->handle = handle;
+	mutex_lock(&ep->teardown_lock);
+	if (ep->cm_id) {
+		strscpy(q->device, dev_name(&ep->cm_id->device->dev),
+			sizeof(q->device));
+		q->port = ep->cm_id->port_num;
+		dmaplane_sin_to_addr((struct sockaddr *)&ep->cm_id->route.addr.src_addr,
+				     &q->local);
+		dmaplane_sin_to_addr((struct sockaddr *)&ep->cm_id->route.addr.dst_addr,
+				     &q->peer);
+	}
+	if (ep->qp)
+		q->qp_num = ep->qp->qp_num;
+	mutex_unlock(&ep->teardown_lock);
+	spin_lock(&ep->lock);
+	q->state = ep->state;
+	q->error = ep->state == DMAPLANE_EP_ERROR ? ep->error : 0;
+	spin_unlock(&ep->lock);
+	q->attr = ep->attr;
+	q->peer_private_len = ep->peer_private_len;
+	memcpy(q->peer_private_data, ep->peer_private, ep->peer_private_len);
+	q->posted = atomic64_read(&ep->posted);
+	q->completed = atomic64_read(&ep->completed);
+	q->failed = atomic64_read(&ep->failed);
+	dmaplane_ep_put(ep);
+	return 0;
+}
+
+/* Listeners. */
+
+static struct dmaplane_listener *dmaplane_listener_lookup(struct dmaplane_ctx *ctx,
+							  u32 handle)
+{
+	struct dmaplane_obj *obj = dmaplane_obj_lookup(ctx, handle,
+						       DMAPLANE_OBJ_LISTENER);
+
+	return IS_ERR(obj) ? ERR_CAST(obj) :
+			     container_of(obj, struct dmaplane_listener, obj);
+}
+
+/*
+ * Hand an established connection to an ACCEPT entry: publish it and post
+ * its handle. Not in the endpoint's own CM handler when it fails: the
+ * teardown goes to the workqueue.
+ */
+static void dmaplane_listener_hand(struct dmaplane_listener *l,
+				   struct dmaplane_ep *ep,
+				   struct dmaplane_accept *a)
+{
+	struct dmaplane_result r = {
+		.user_data = a->user_data,
+		.ts_submit = a->ts_submit,
+	};
+	u32 handle;
+	int ret;
+
+	ret = dmaplane_obj_publish(&ep->obj, &handle);
+	r.res = ret ? ret : handle;
+	r.ts_complete = dmaplane_channel_now(l->ch);
+	kfree(a);
+	dmaplane_channel_complete(l->ch, &r, 1);
+	if (ret)
+		dmaplane_ep_orphan(ep);	/* drops the initial reference */
+	else
+		dmaplane_ep_put(ep);	/* the table holds it now */
+}
+
+static void dmaplane_listener_established(struct dmaplane_listener *l,
+					  struct dmaplane_ep *ep)
+{
+	struct dmaplane_accept *a = NULL;
+
+	spin_lock(&l->qlock);
+	if (l->dead || list_empty(&ep->accept_node)) {
+		/* The listener is going away and owns the teardown. */
+		spin_unlock(&l->qlock);
+		return;
+	}
+	a = list_first_entry_or_null(&l->waiting, struct dmaplane_accept, node);
+	if (a) {
+		list_del(&a->node);
+		list_del_init(&ep->accept_node);
+		l->nr_conns--;
+	}
+	spin_unlock(&l->qlock);
+	if (a)
+		dmaplane_listener_hand(l, ep, a);
+}
+
+static void dmaplane_listener_failed(struct dmaplane_listener *l,
+				     struct dmaplane_ep *ep)
+{
+	bool mine;
+
+	spin_lock(&l->qlock);
+	mine = !l->dead && !list_empty(&ep->accept_node);
+	if (mine) {
+		list_del_init(&ep->accept_node);
+		l->nr_conns--;
+	}
+	spin_unlock(&l->qlock);
+	if (mine)
+		dmaplane_ep_orphan(ep);
+}
+
+/* ACCEPT: the next established connection, now or when it arrives. */
+static void dmaplane_listener_accept(struct dmaplane_channel *ch,
+				     const struct dmaplane_sqe *sqe, u64 now)
+{
+	struct dmaplane_result r = {
+		.user_data = sqe->user_data,
+		.ts_submit = now,
+	};
+	struct dmaplane_listener *l;
+	struct dmaplane_accept *a;
+	struct dmaplane_ep *ep, *found = NULL;
+	int ret = 0;
+
+	l = dmaplane_listener_lookup(dmaplane_channel_ctx(ch), sqe->endpoint);
+	if (IS_ERR(l)) {
+		r.res = PTR_ERR(l);
+		goto out_complete;
+	}
+	if (sqe->flags || sqe->dst_handle || sqe->src_handle ||
+	    sqe->dst_offset || sqe->src_offset || sqe->length || sqe->value ||
+	    sqe->imm)
+		ret = -EINVAL;
+	else if (l->ch != ch)
+		ret = -EXDEV;
+	a = ret ? NULL : kmalloc(sizeof(*a), GFP_KERNEL);
+	if (!ret && !a)
+		ret = -ENOMEM;
+	if (ret) {
+		dmaplane_obj_put(&l->obj);
+		r.res = ret;
+		goto out_complete;
+	}
+	a->user_data = sqe->user_data;
+	a->ts_submit = now;
+
+	spin_lock(&l->qlock);
+	if (l->dead) {
+		ret = -ECANCELED;
+	} else {
+		list_for_each_entry(ep, &l->conns, accept_node) {
+			if (READ_ONCE(ep->state) != DMAPLANE_EP_CONNECTING) {
+				found = ep;
+				break;
+			}
+		}
+		if (found) {
+			list_del_init(&found->accept_node);
+			l->nr_conns--;
+		} else {
+			list_add_tail(&a->node, &l->waiting);
+		}
+	}
+	spin_unlock(&l->qlock);
+	if (found)
+		dmaplane_listener_hand(l, found, a);
+	else if (ret)
+		kfree(a);
+	dmaplane_obj_put(&l->obj);
+	if (!ret)
+		return;
+	r.res = ret;
+out_complete:
+	r.ts_complete = dmaplane_channel_now(ch);
+	dmaplane_channel_complete(ch, &r, 1);
+}
+
+/* A connection request on a listener (@id is the new connection's ID). */
+static int dmaplane_listener_request(struct dmaplane_listener *l,
+				     struct rdma_cm_id *id,
+				     struct rdma_cm_event *ev)
+{
+	struct rdma_conn_param param;
+	struct dmaplane_ep *ep;
+	int ret;
+
+	spin_lock(&l->qlock);
+	if (l->dead || l->nr_conns >= l->backlog) {
+		spin_unlock(&l->qlock);
+		rdma_reject(id, NULL, 0, IB_CM_REJ_CONSUMER_DEFINED);
+		return 1;	/* rdma_cm destroys the new ID */
+	}
+	l->nr_conns++;
+	spin_unlock(&l->qlock);
+
+	ep = dmaplane_ep_alloc(l->obj.ctx, l->ch, &l->attr);
+	if (IS_ERR(ep))
+		goto out_reject;
+	dmaplane_obj_get(&l->obj);
+	ep->listener = l;
+	ep->cm_id = id;
+	id->context = &ep->obj;
+	dmaplane_ep_save_private(ep, ev);
+	ret = dmaplane_ep_create_qp(ep, id);
+	if (!ret) {
+		dmaplane_ep_conn_param(ep, &param, l->private_data,
+				       l->private_len);
+		ret = rdma_accept(id, &param);
+	}
+	if (ret) {
+		/* rdma_cm destroys the ID: the teardown must not. */
+		ep->cm_id = NULL;
+		if (ep->qp) {
+			rdma_destroy_qp(id);
+			ep->qp = NULL;
+		}
+		dmaplane_ep_shutdown(ep, ret);
+		dmaplane_ep_put(ep);
+		goto out_reject;
+	}
+	spin_lock(&l->qlock);
+	list_add_tail(&ep->accept_node, &l->conns);
+	spin_unlock(&l->qlock);
+	return 0;
+
+out_reject:
+	spin_lock(&l->qlock);
+	l->nr_conns--;
+	spin_unlock(&l->qlock);
+	rdma_reject(id, NULL, 0, IB_CM_REJ_CONSUMER_DEFINED);
+	return 1;
+}
+
+static int dmaplane_listener_event(struct rdma_cm_id *id,
+				   struct rdma_cm_event *ev)
+{
+	struct dmaplane_listener *l = container_of(id->context,
+						   struct dmaplane_listener, obj);
+	int ret = 0;
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		return dmaplane_listener_request(l, id, ev);
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		/*
+		 * A listener bound to the device: let rdma_cm destroy the ID
+		 * unless a destroy already claimed it.
+		 */
+		mutex_lock(&l->lock);
+		if (l->cm_id == id) {
+			l->cm_id = NULL;
+			ret = 1;
+		}
+		mutex_unlock(&l->lock);
+		return ret;
+	default:
+		return 0;
+	}
+}
+
+static void dmaplane_listener_unpublish(struct dmaplane_obj *obj)
+{
+	struct dmaplane_listener *l = container_of(obj, struct dmaplane_listener,
+						   obj);
+	struct dmaplane_accept *a, *atmp;
+	struct dmaplane_ep *ep, *etmp;
+	struct dmaplane_result r = {};
+	struct rdma_cm_id *id;
+	LIST_HEAD(conns);
+	LIST_HEAD(waiting);
+
+	mutex_lock(&l->lock);
+	id = l->cm_id;
+	l->cm_id = NULL;
+	mutex_unlock(&l->lock);
+	if (id)
+		rdma_destroy_id(id);	/* no more requests after this */
+
+	/* Once dead is set, CM handlers leave the connection list to us. */
+	spin_lock(&l->qlock);
+	l->dead = true;
+	list_splice_init(&l->waiting, &waiting);
+	list_splice_init(&l->conns, &conns);
+	l->nr_conns = 0;
+	spin_unlock(&l->qlock);
+
+	list_for_each_entry_safe(ep, etmp, &conns, accept_node) {
+		list_del_init(&ep->accept_node);
+		dmaplane_ep_shutdown(ep, -ECONNABORTED);
+		dmaplane_ep_put(ep);
+	}
+
+	list_for_each_entry_safe(a, atmp, &waiting, node) {
+		r.user_data = a->user_data;
+		r.res = -ECANCELED;
+		r.ts_submit = a->ts_submit;
+		list_del(&a->node);
+		kfree(a);
+		dmaplane_channel_complete(l->ch, &r, 1);
+	}
+}
+
+static void dmaplane_listener_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_listener *l = container_of(obj, struct dmaplane_listener,
+						   obj);
+
+	dmaplane_channel_put(l->ch);
+	mutex_destroy(&l->lock);
+	kfree(l);
+}
+
+/**
+ * dmaplane_ioctl_listen() - DMAPLANE_IOC_LISTEN.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_listen.
+ *
+ * Return: 0 or a negative errno (see the UAPI header).
+ */
+int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_listen *args = data;
+	struct dmaplane_listener *l;
+	struct dmaplane_channel *ch;
+	struct sockaddr_in sin;
+	struct rdma_cm_id *id;
+	int ret;
+
+	if (args->flags || args->handle || args->__pad0 ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+	    !args->backlog || args->backlog > 1024 ||
+	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
+	    memchr_inv(args->private_data + args->private_len, 0,
+		       DMAPLANE_PRIVATE_DATA_MAX - args->private_len))
+		return -EINVAL;
+	ret = dmaplane_addr_check(&args->addr, false);
+	if (!ret)
+		ret = dmaplane_ep_check_attr(&args->attr);
+	if (ret)
+		return ret;
+	ch = dmaplane_channel_get_fd(ctx, args->channel);
+	if (IS_ERR(ch))
+		return PTR_ERR(ch);
+	l = kzalloc(sizeof(*l), GFP_KERNEL_ACCOUNT);
+	if (!l) {
+		dmaplane_channel_put(ch);
+		return -ENOMEM;
+	}
+	ret = dmaplane_obj_init(ctx, &l->obj, DMAPLANE_OBJ_LISTENER,
+				dmaplane_listener_release);
+	if (ret) {
+		dmaplane_channel_put(ch);
+		kfree(l);
+		return ret;
+	}
+	l->obj.unpublish = dmaplane_listener_unpublish;
+	l->ch = ch;
+	mutex_init(&l->lock);
+	spin_lock_init(&l->qlock);
+	INIT_LIST_HEAD(&l->conns);
+	INIT_LIST_HEAD(&l->waiting);
+	l->attr = args->attr;
+	l->backlog = args->backlog;
+	l->private_len = args->private_len;
+	memcpy(l->private_data, args->private_data, args->private_len);
+
+	id = rdma_create_id(current->nsproxy->net_ns, dmaplane_cm_handler,
+			    &l->obj, RDMA_PS_TCP, IB_QPT_RC);
+	if (IS_ERR(id)) {
+		ret = PTR_ERR(id);
+		goto out_put;
+	}
+	dmaplane_addr_to_sin(&args->addr, &sin);
+	ret = rdma_bind_addr(id, (struct sockaddr *)&sin);
+	if (!ret)
+		ret = rdma_listen(id, args->backlog);
+	if (ret) {
+		rdma_destroy_id(id);
+		goto out_put;
+	}
+	l->cm_id = id;
+	ret = dmaplane_obj_publish(&l->obj, &args->handle);
+	if (ret) {
+		dmaplane_listener_unpublish(&l->obj);
+		goto out_put;
+	}
+	args->addr.port = ntohs(((struct sockaddr_in *)
+				 &id->route.addr.src_addr)->sin_port);
+	dmaplane_obj_put(&l->obj);	/* the table holds it now */
+	return 0;
+
+out_put:
+	dmaplane_obj_put(&l->obj);
+	return ret;
+}
+
+/**
+ * dmaplane_endpoint_init() - create the workqueue for orphan teardowns.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int dmaplane_endpoint_init(void)
+{
+	dmaplane_ep_wq = alloc_workqueue("dmaplane_ep", WQ_UNBOUND, 0);
+	return dmaplane_ep_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * dmaplane_endpoint_exit() - wait for orphan teardowns and free the queue.
+ */
+void dmaplane_endpoint_exit(void)
+{
+	destroy_workqueue(dmaplane_ep_wq);
+}

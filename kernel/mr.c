@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Memory registration: a range of any buffer made usable by one RDMA
+ * device with a fast registration (ib_alloc_mr + ib_map_mr_sg +
+ * IB_WR_REG_MR posted on the PD's registration queue pair).
+ *
+ * The MR's address space is zero-based up to the offset of the first byte
+ * within its first page, so what leaves the module (the remote token) is
+ * the rkey plus that small offset, never a kernel or DMA address. The page
+ * size is the largest (up to 2 MiB) that the range's physically contiguous
+ * runs allow, so that huge and large-chunk buffers need few page-list
+ * entries.
+ */
+#include <linux/dma-buf.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "buffer.h"
+#include "context.h"
+#include "mr.h"
+#include "xfer.h"
+
+#define DMAPLANE_MR_MAX_PAGE	(2UL << 20)
+
+static void dmaplane_mr_unmap(struct dmaplane_mr *mr)
+{
+	if (mr->mr)
+		ib_dereg_mr(mr->mr);
+	mr->mr = NULL;
+	if (mr->nents)
+		ib_dma_unmap_sg(mr->pd->ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
+				DMA_BIDIRECTIONAL);
+	mr->nents = 0;
+}
+
+/* The device goes away: deregister now, the object stays until put. */
+static void dmaplane_mr_kill(struct dmaplane_rdma_user *user)
+{
+	struct dmaplane_mr *mr = container_of(user, struct dmaplane_mr, user);
+
+	mutex_lock(&mr->lock);
+	dmaplane_mr_unmap(mr);
+	mutex_unlock(&mr->lock);
+}
+
+static void dmaplane_mr_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_mr *mr = container_of(obj, struct dmaplane_mr, obj);
+
+	if (mr->pd) {
+		dmaplane_pd_del_user(mr->pd, &mr->user);
+		dmaplane_mr_unmap(mr);
+		dmaplane_pd_put(mr->pd);
+	}
+	sg_free_table(&mr->sgt);
+	if (mr->buf)
+		dmaplane_buffer_put(mr->buf);
+	mutex_destroy(&mr->lock);
+	kfree(mr);
+}
+
+/**
+ * dmaplane_mr_lookup() - a registration of @ctx by handle.
+ * @ctx: the context.
+ * @handle: the handle.
+ *
+ * Return: the registration with a reference, or ERR_PTR(-ENOENT).
+ */
+struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle)
+{
+	struct dmaplane_obj *obj = dmaplane_obj_lookup(ctx, handle,
+						       DMAPLANE_OBJ_MR);
+
+	return IS_ERR(obj) ? ERR_CAST(obj) :
+			     container_of(obj, struct dmaplane_mr, obj);
+}
+
+/**
+ * dmaplane_mr_put() - drop a reference on a registration.
+ * @mr: the registration.
+ */
+void dmaplane_mr_put(struct dmaplane_mr *mr)
+{
+	dmaplane_obj_put(&mr->obj);
+}
+
+/* The pages of an imported dma-buf from a page-backed exporter. */
+static int dmaplane_mr_import_pages(struct dmaplane_buffer *buf,
+				    unsigned long first, unsigned long n,
+				    struct page **pages)
+{
+	struct sg_page_iter piter;
+	unsigned long i = 0, k = 0;
+
+	if (!dmaplane_import_trusted(buf->import))
+		return -EOPNOTSUPP;
+	for_each_sgtable_page(buf->import_sgt, &piter, 0) {
+		if (i >= first && k < n)
+			pages[k++] = sg_page_iter_page(&piter);
+		if (++i >= first + n)
+			break;
+	}
+	return k == n ? 0 : -EOPNOTSUPP;
+}
+
+/* Gather the range's pages into mr->sgt and map them for the device. */
+static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
+{
+	struct dmaplane_buffer *buf = mr->buf;
+	unsigned long first = mr->offset >> PAGE_SHIFT;
+	unsigned long last = (mr->offset + mr->length - 1) >> PAGE_SHIFT;
+	unsigned long i, n = last - first + 1;
+	struct page **pages;
+	int ret = 0;
+
+	if (n > UINT_MAX)
+		return -E2BIG;
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return -ENOMEM;
+	if (buf->kind == DMAPLANE_BUF_KIND_IMPORTED) {
+		/*
+		 * Software devices (rxe) reach memory through kernel virtual
+		 * addresses, so they need the pages; a device with its own DMA
+		 * would need an attachment of its own, not done yet.
+		 */
+		ret = ib_uses_virt_dma(ibdev) ?
+		      dmaplane_mr_import_pages(buf, first, n, pages) :
+		      -EOPNOTSUPP;
+	} else {
+		for (i = 0; i < n; i++)
+			pages[i] = dmaplane_buffer_page(buf, first + i);
+	}
+	if (!ret)
+		ret = sg_alloc_table_from_pages_segment(&mr->sgt, pages, n,
+				offset_in_page(mr->offset), mr->length,
+				UINT_MAX & PAGE_MASK, GFP_KERNEL);
+	kvfree(pages);
+	if (ret)
+		return ret;
+	mr->nents = ib_dma_map_sg(ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
+				  DMA_BIDIRECTIONAL);
+	return mr->nents ? 0 : -ENOMEM;
+}
+
+/*
+ * The largest page size the mapped runs allow: every run but the first
+ * must start on a page boundary and every run but the last must end on
+ * one. Return: the size; *npages: entries the page list needs.
+ */
+static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
+				 struct ib_device *ibdev, u64 *npages)
+{
+	u64 cap = ibdev->attrs.page_size_cap, bits = 0, size = PAGE_SIZE;
+	struct scatterlist *sg;
+	int i;
+
+	for_each_sg(mr->sgt.sgl, sg, mr->nents, i) {
+		if (i)
+			bits |= sg_dma_address(sg);
+		if (i != mr->nents - 1)
+			bits |= sg_dma_address(sg) + sg_dma_len(sg);
+	}
+	while (size < DMAPLANE_MR_MAX_PAGE && (cap & (size << 1)) &&
+	       !(bits & ((size << 1) - 1)))
+		size <<= 1;
+	*npages = 0;
+	for_each_sg(mr->sgt.sgl, sg, mr->nents, i)
+		*npages += (ALIGN(sg_dma_address(sg) + sg_dma_len(sg), size) -
+			    ALIGN_DOWN(sg_dma_address(sg), size)) / size;
+	return size;
+}
+
+static int dmaplane_mr_setup(struct dmaplane_mr *mr)
+{
+	struct ib_device *ibdev = mr->pd->ibdev;
+	struct ib_reg_wr wr = {};
+	u64 npages;
+	int n, ret;
+
+	ret = dmaplane_mr_map(mr, ibdev);
+	if (ret)
+		return ret;
+	mr->page_size = dmaplane_mr_page_size(mr, ibdev, &npages);
+	if (npages > ibdev->attrs.max_fast_reg_page_list_len) {
+		pr_info("dmaplane: registration needs %llu pages of %u bytes, %s maps %u\n",
+			npages, mr->page_size, dev_name(&ibdev->dev),
+			ibdev->attrs.max_fast_reg_page_list_len);
+		return -E2BIG;
+	}
+	mr->mr = ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG, npages);
+	if (IS_ERR(mr->mr)) {
+		ret = PTR_ERR(mr->mr);
+		mr->mr = NULL;
+		return ret;
+	}
+	n = ib_map_mr_sg(mr->mr, mr->sgt.sgl, mr->nents, NULL, mr->page_size);
+	if (n != mr->nents)
+		return n < 0 ? n : -E2BIG;
+	/* Zero-based but for the first byte's offset in its page. */
+	mr->mr->iova &= mr->page_size - 1;
+	mr->iova = mr->mr->iova;
+
+	wr.wr.opcode = IB_WR_REG_MR;
+	wr.mr = mr->mr;
+	wr.key = mr->mr->rkey;
+	wr.access = (mr->access & DMAPLANE_ACCESS_LOCAL_WRITE ?
+		     IB_ACCESS_LOCAL_WRITE : 0) |
+		    (mr->access & DMAPLANE_ACCESS_REMOTE_READ ?
+		     IB_ACCESS_REMOTE_READ : 0) |
+		    (mr->access & DMAPLANE_ACCESS_REMOTE_WRITE ?
+		     IB_ACCESS_REMOTE_WRITE : 0);
+	ret = dmaplane_pd_post_reg(mr->pd, &wr);
+	if (ret)
+		return ret;
+	mr->lkey = mr->mr->lkey;
+	if (mr->access & (DMAPLANE_ACCESS_REMOTE_READ |
+			  DMAPLANE_ACCESS_REMOTE_WRITE))
+		mr->rkey = mr->mr->rkey;
+	return 0;
+}
+
+/**
+ * dmaplane_ioctl_mr_register() - DMAPLANE_IOC_MR_REGISTER.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_mr_register.
+ *
+ * Return: 0 or a negative errno (see the UAPI header).
+ */
+int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_mr_register *args = data;
+	struct dmaplane_buffer *buf;
+	struct dmaplane_mr *mr;
+	struct dmaplane_pd *pd;
+	u32 access = args->access;
+	int ret;
+
+	if (args->flags || args->handle || args->token || args->page_size ||
+	    args->__pad0 || memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+	    (access & ~(DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ |
+			DMAPLANE_ACCESS_REMOTE_WRITE)) || !args->length)
+		return -EINVAL;
+	if (access & DMAPLANE_ACCESS_REMOTE_WRITE)
+		access |= DMAPLANE_ACCESS_LOCAL_WRITE;
+	buf = dmaplane_buffer_lookup(ctx, args->buffer);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	ret = dmaplane_range_check(buf, args->offset, args->length);
+	if (!ret && buf->readonly && (access & DMAPLANE_ACCESS_LOCAL_WRITE))
+		ret = -EACCES;
+	if (ret) {
+		dmaplane_buffer_put(buf);
+		return ret;
+	}
+	pd = dmaplane_pd_get_by_name(ctx, args->device, sizeof(args->device));
+	if (IS_ERR(pd)) {
+		dmaplane_buffer_put(buf);
+		return PTR_ERR(pd);
+	}
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
+	if (!mr) {
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	ret = dmaplane_obj_init(ctx, &mr->obj, DMAPLANE_OBJ_MR,
+				dmaplane_mr_release);
+	if (ret) {
+		kfree(mr);
+		goto out_put;
+	}
+	/* From here on dmaplane_mr_release() undoes everything. */
+	mutex_init(&mr->lock);
+	INIT_LIST_HEAD(&mr->user.node);
+	mr->user.obj = &mr->obj;
+	mr->user.kill = dmaplane_mr_kill;
+	mr->buf = buf;
+	mr->pd = pd;
+	mr->offset = args->offset;
+	mr->length = args->length;
+	mr->access = access;
+
+	mutex_lock(&mr->lock);
+	ret = dmaplane_pd_add_user(pd, &mr->user, false);
+	if (!ret)
+		ret = dmaplane_mr_setup(mr);
+	mutex_unlock(&mr->lock);
+	if (!ret)
+		ret = dmaplane_obj_publish(&mr->obj, &args->handle);
+	if (ret) {
+		dmaplane_obj_put(&mr->obj);
+		return ret;
+	}
+	args->token = mr->rkey ? ((u64)mr->iova << 32) | mr->rkey : 0;
+	args->page_size = mr->page_size;
+	dmaplane_obj_put(&mr->obj);	/* the table holds it now */
+	return 0;
+
+out_put:
+	dmaplane_pd_put(pd);
+	dmaplane_buffer_put(buf);
+	return ret;
+}

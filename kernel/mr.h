@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+#ifndef DMAPLANE_MR_H
+#define DMAPLANE_MR_H
+
+#include <linux/scatterlist.h>
+
+#include "internal.h"
+#include "rdma.h"
+
+struct dmaplane_buffer;
+
+/**
+ * struct dmaplane_mr - a fast registration of a range of a buffer.
+ * @obj:	object header; every operation that uses it holds a reference.
+ * @user:	in its PD's user list.
+ * @pd:		the context's PD on the device (holds a reference).
+ * @buf:	the buffer (holds a reference: destroying it first is safe).
+ * @offset:	start of the range in the buffer.
+ * @length:	bytes registered.
+ * @access:	DMAPLANE_ACCESS_*.
+ * @lock:	serialises registration against device removal.
+ * @sgt:	the pages of the range.
+ * @nents:	entries of @sgt mapped for the device (0: not mapped).
+ * @mr:		the verbs MR; NULL once deregistered.
+ * @lkey:	its local key.
+ * @rkey:	its remote key (0 without remote access).
+ * @iova:	address of byte 0 of the range in the MR's address space.
+ * @page_size:	bytes per page-list entry.
+ */
+struct dmaplane_mr {
+	struct dmaplane_obj obj;
+	struct dmaplane_rdma_user user;
+	struct dmaplane_pd *pd;
+	struct dmaplane_buffer *buf;
+	u64 offset;
+	u64 length;
+	u32 access;
+	struct mutex lock;
+	struct sg_table sgt;
+	int nents;
+	struct ib_mr *mr;
+	u32 lkey;
+	u32 rkey;
+	u64 iova;
+	u32 page_size;
+};
+
+struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle);
+void dmaplane_mr_put(struct dmaplane_mr *mr);
+int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data);
+
+#endif /* DMAPLANE_MR_H */

@@ -361,7 +361,7 @@ static_assert(DMAPLANE_OP_NOP == 0);
 static_assert(DMAPLANE_OP_COPY == 1);
 static_assert(DMAPLANE_OP_FILL == 2);
 static_assert(DMAPLANE_OP_CHECKSUM == 3);
-static_assert(DMAPLANE_OP_LAST == DMAPLANE_OP_CHECKSUM);
+static_assert(DMAPLANE_OP_LAST == DMAPLANE_OP_ACCEPT);
 static_assert(DMAPLANE_SQE_LINK == 1);
 static_assert(DMAPLANE_SQE_FENCE == 2);
 static_assert(DMAPLANE_CQE_F_DMA_ENGINE == 1);

@@ -798,6 +798,10 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 		ret = -EXDEV;
 		goto out_complete;
 	}
+	if (READ_ONCE(ep->state) != DMAPLANE_EP_CONNECTED) {
+		ret = -ENOTCONN;
+		goto out_complete;
+	}
 	ret = dmaplane_ep_build(ep, sqes, n, now, &req);
 	if (ret)
 		goto out_complete;
@@ -849,6 +853,8 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 	ep->torn_down = true;
 	spin_lock(&ep->lock);
 	dmaplane_ep_set_error_locked(ep, why);
+	if (why == -ENODEV)
+		ep->error = why;	/* the root cause, whatever came first */
 	list_splice_init(&ep->pending, &unposted);
 	list_splice_tail_init(&ep->rpending, &unposted);
 	spin_unlock(&ep->lock);

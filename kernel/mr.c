@@ -144,9 +144,9 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 }
 
 /*
- * The largest page size the mapped runs allow: every run but the first
- * must start on a page boundary and every run but the last must end on
- * one. Return: the size; *npages: entries the page list needs.
+ * The largest page size the mapped runs allow: every run must start on a
+ * page boundary (the first: its first 4 KiB page) and every run but the
+ * last must end on one. Return: the size; *npages: entries the page list needs.
  */
 static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
 				 struct ib_device *ibdev, u64 *npages)
@@ -156,8 +156,13 @@ static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
 	int i;
 
 	for_each_sg(mr->sgt.sgl, sg, mr->nents, i) {
-		if (i)
-			bits |= sg_dma_address(sg);
+		/*
+		 * The first run's page must be aligned too, so that the token's
+		 * offset (the address modulo the page size) is the offset in a
+		 * 4 KiB page, which the caller knows, and tells nothing more.
+		 */
+		bits |= i ? sg_dma_address(sg) :
+			    ALIGN_DOWN(sg_dma_address(sg), PAGE_SIZE);
 		if (i != mr->nents - 1)
 			bits |= sg_dma_address(sg) + sg_dma_len(sg);
 	}

@@ -458,7 +458,11 @@ struct dmaplane_channel_create {
  * requests and complete once. Completion res: bytes moved (RECV: bytes
  * received) or -errno; an error carries the verbs work completion status
  * in aux (DMAPLANE_WC_*); a RECV with an immediate value carries it in aux
- * with DMAPLANE_CQE_F_IMM set.
+ * with DMAPLANE_CQE_F_IMM set. A RECV consumed by a WRITE_IMM reports the
+ * bytes of the write's last work request (all of it unless it was split).
+ * A SEND longer than the peer's receive fails on both sides: the sender
+ * with -EREMOTEIO (aux REM_INV_REQ_ERR, or REM_OP_ERR on rxe), the
+ * receiver with aux LOC_LEN_ERR (LOC_QP_OP_ERR on rxe).
  */
 struct dmaplane_sqe {
 	__u8 opcode;
@@ -485,6 +489,7 @@ struct dmaplane_sqe {
 
 /* aux of a failed RDMA completion: the verbs status (enum ib_wc_status). */
 #define DMAPLANE_WC_LOC_LEN_ERR		1 /* RECV: message longer than the receive */
+#define DMAPLANE_WC_LOC_QP_OP_ERR	2 /* RECV: so rxe reports a message too long */
 #define DMAPLANE_WC_LOC_PROT_ERR	4
 #define DMAPLANE_WC_WR_FLUSH_ERR	5 /* endpoint in error: not executed */
 #define DMAPLANE_WC_REM_INV_REQ_ERR	9 /* e.g. SEND longer than the peer's receive */

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// A channel driven by hand over the published ring offsets, for the tests
+// that check the UAPI itself (test_channel.cpp, test_endpoint.cpp).
+
+#ifndef DMAPLANE_TESTS_RAW_CHANNEL_HPP
+#define DMAPLANE_TESTS_RAW_CHANNEL_HPP
+
+#include "dmaplane/dmaplane.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace {
+
+using dmaplane::device;
+
+int xioctl(int fd, unsigned long req, void* arg) {
+    return ::ioctl(fd, req, arg) == 0 ? 0 : errno;
+}
+
+// A channel driven by hand over the published offsets.
+struct raw_channel {
+    int fd = -1;
+    void* region = MAP_FAILED;
+    dmaplane_channel_create c{};
+    std::uint32_t sq_tail = 0; // local, published by publish()
+
+    raw_channel(const device& dev, std::uint32_t sq, std::uint32_t cq = 0, std::uint32_t flags = 0,
+                std::uint32_t idle_ms = 0) {
+        c.sq_entries = sq;
+        c.cq_entries = cq;
+        c.flags = flags;
+        c.sq_idle_ms = idle_ms;
+        const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_CHANNEL_CREATE, &c);
+        REQUIRE_MESSAGE(err == 0, "CHANNEL_CREATE: ", strerror(err));
+        fd = c.fd;
+        region = mmap(nullptr, c.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        REQUIRE(region != MAP_FAILED);
+        sq_tail = word(c.sq_off.tail);
+    }
+    raw_channel(const raw_channel&) = delete;
+    ~raw_channel() { close_all(); }
+    void close_all() {
+        if (region != MAP_FAILED)
+            munmap(region, c.region_size);
+        region = MAP_FAILED;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    std::uint32_t& word(std::uint32_t off) {
+        return *reinterpret_cast<std::uint32_t*>(static_cast<char*>(region) + off);
+    }
+    std::atomic_ref<std::uint32_t> atom(std::uint32_t off) { return std::atomic_ref(word(off)); }
+    dmaplane_sqe* sqes() {
+        return reinterpret_cast<dmaplane_sqe*>(static_cast<char*>(region) + c.sq_off.entries);
+    }
+    dmaplane_cqe* cqes() {
+        return reinterpret_cast<dmaplane_cqe*>(static_cast<char*>(region) + c.cq_off.entries);
+    }
+    dmaplane_sqe* next() {
+        if (sq_tail - atom(c.sq_off.head).load(std::memory_order_acquire) >= c.sq_entries)
+            return nullptr;
+        dmaplane_sqe* e = &sqes()[sq_tail++ & (c.sq_entries - 1)];
+        std::memset(e, 0, sizeof(*e));
+        return e;
+    }
+    void publish() { atom(c.sq_off.tail).store(sq_tail, std::memory_order_release); }
+    int enter(std::uint32_t to_submit, std::uint32_t min_complete = 0, std::uint32_t flags = 0,
+              std::uint64_t timeout_ns = 0, std::uint32_t* submitted = nullptr) {
+        dmaplane_channel_enter e{};
+        e.to_submit = to_submit;
+        e.min_complete = min_complete;
+        e.flags = flags | (min_complete ? DMAPLANE_ENTER_GETEVENTS : 0u);
+        e.timeout_ns = timeout_ns;
+        const int err = xioctl(fd, DMAPLANE_IOC_CHANNEL_ENTER, &e);
+        if (submitted)
+            *submitted = e.submitted;
+        return err;
+    }
+    std::uint32_t ready() {
+        return atom(c.cq_off.tail).load(std::memory_order_acquire) - word(c.cq_off.head);
+    }
+    // Pops every available CQE into `out`.
+    std::size_t reap(std::vector<dmaplane_cqe>& out) {
+        const std::uint32_t tail = atom(c.cq_off.tail).load(std::memory_order_acquire);
+        std::uint32_t head = word(c.cq_off.head);
+        const std::size_t n = tail - head;
+        for (; head != tail; ++head)
+            out.push_back(cqes()[head & (c.cq_entries - 1)]);
+        atom(c.cq_off.head).store(head, std::memory_order_release);
+        return n;
+    }
+    // Submits what is published and waits for `n` completions, returned in order.
+    std::vector<dmaplane_cqe> run(std::uint32_t n) {
+        publish();
+        const std::uint32_t pending = sq_tail - word(c.sq_off.head);
+        REQUIRE(enter(pending, n) == 0);
+        std::vector<dmaplane_cqe> out;
+        while (out.size() < n) {
+            if (!reap(out))
+                REQUIRE(enter(0, 1) == 0);
+        }
+        return out;
+    }
+    dmaplane_channel_stats stats() {
+        dmaplane_channel_stats s{};
+        REQUIRE(xioctl(fd, DMAPLANE_IOC_CHANNEL_STATS, &s) == 0);
+        return s;
+    }
+};
+
+} // namespace
+
+#endif

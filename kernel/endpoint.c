@@ -16,11 +16,12 @@
  *
  * Receive side: every RECV is one signalled receive work request.
  *
- * Completions are event-driven: the CQ is polled by the RDMA core's
- * workqueue (IB_POLL_WORKQUEUE, process context, so the last reference on
- * a registration may be dropped there), and results go to the channel the
- * endpoint is bound to, into the CQ slots reserved when the entries were
- * consumed.
+ * Completions are event-driven: the CQ is polled in softirq context
+ * (IB_POLL_SOFTIRQ: no workqueue hop on the latency path; ep->lock is
+ * taken with bottom halves off everywhere, and a registration whose last
+ * reference drops there is freed from a workqueue), and results go to the
+ * channel the endpoint is bound to, into the CQ slots reserved when the
+ * entries were consumed.
  *
  * Teardown (destroy, close, device removal) is dmaplane_ep_shutdown():
  * fail what was never posted, move the QP to error and drain it, so that
@@ -28,8 +29,8 @@
  * and the CM ID go. It never runs in a CM event handler of the endpoint's
  * own ID: handlers hand such work to dmaplane_ep_wq.
  *
- * Lock order: ep->teardown_lock, then pd->lock; ep->lock (a spinlock) is
- * innermost and never held across a sleep.
+ * Lock order: ep->teardown_lock, then pd->lock; ep->lock (a spinlock, _bh)
+ * is innermost and never held across a sleep.
  */
 #include <linux/in.h>
 #include <linux/inet.h>
@@ -427,9 +428,9 @@ void dmaplane_ep_unplug(struct dmaplane_ep *ep)
 {
 	LIST_HEAD(failed);
 
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	dmaplane_ep_progress_locked(ep, &failed);
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	dmaplane_ep_finish(ep, &failed);
 	dmaplane_ep_put(ep);
 }
@@ -443,7 +444,7 @@ static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
 	LIST_HEAD(done);
 	int err = dmaplane_wc_errno(wc->status);
 
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	/* Everything posted before req has completed (RC order). */
 	list_for_each_entry_safe(r, tmp, &ep->sendq, node) {
 		if (r == req)
@@ -463,7 +464,7 @@ static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
 		list_move_tail(&req->node, &done);
 	}
 	dmaplane_ep_progress_locked(ep, &done);
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	dmaplane_ep_finish(ep, &done);
 }
 
@@ -509,12 +510,12 @@ static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 			r.flags |= DMAPLANE_CQE_F_WRITE;
 	}
 	atomic64_inc(&ep->completed);
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	ep->rq_free++;
 	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
 		dmaplane_ep_set_error_locked(ep, -EIO);
 	dmaplane_ep_progress_locked(ep, &failed);
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	dmaplane_channel_complete(ep->ch, &r, 1);
 	dmaplane_req_free_rdma(req);
 	dmaplane_ep_finish(ep, &failed);
@@ -806,7 +807,7 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 	if (ret)
 		goto out_complete;
 
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	if (ep->state != DMAPLANE_EP_CONNECTED) {
 		ret = -ENOTCONN;
 	} else {
@@ -814,7 +815,7 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 						      &ep->pending);
 		atomic64_inc(&ep->posted);
 	}
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	if (ret) {
 		dmaplane_req_free_rdma(req);
 		goto out_complete;
@@ -851,13 +852,13 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		return;
 	}
 	ep->torn_down = true;
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	dmaplane_ep_set_error_locked(ep, why);
 	if (why == -ENODEV)
 		ep->error = why;	/* the root cause, whatever came first */
 	list_splice_init(&ep->pending, &unposted);
 	list_splice_tail_init(&ep->rpending, &unposted);
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
 
 	if (ep->qp) {
@@ -865,9 +866,9 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 			rdma_disconnect(ep->cm_id);
 		ib_drain_qp(ep->qp);
 		/* Nothing should be left; if something is, it never completes. */
-		spin_lock(&ep->lock);
+		spin_lock_bh(&ep->lock);
 		list_splice_init(&ep->sendq, &unposted);
-		spin_unlock(&ep->lock);
+		spin_unlock_bh(&ep->lock);
 		dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
 		if (ep->cm_id)
 			rdma_destroy_qp(ep->cm_id);
@@ -923,7 +924,7 @@ static void dmaplane_ep_orphan_fn(struct work_struct *work)
 /* Tear down and drop an unpublished endpoint from a CM handler. */
 static void dmaplane_ep_orphan(struct dmaplane_ep *ep)
 {
-	queue_work(dmaplane_ep_wq, &ep->orphan_work);
+	dmaplane_rdma_defer(&ep->orphan_work);
 }
 
 static int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a)
@@ -1008,7 +1009,7 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 		return ret;
 	/* Two more entries for the drain work requests of the teardown. */
 	ep->cq = ib_alloc_cq(ibdev, ep, a->sq_depth + a->rq_depth + 2, 0,
-			     IB_POLL_WORKQUEUE);
+			     IB_POLL_SOFTIRQ);
 	if (IS_ERR(ep->cq)) {
 		ret = PTR_ERR(ep->cq);
 		ep->cq = NULL;
@@ -1099,10 +1100,10 @@ static int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_ESTABLISHED:
 		if (!ep->listener)
 			dmaplane_ep_save_private(ep, ev);
-		spin_lock(&ep->lock);
+		spin_lock_bh(&ep->lock);
 		if (ep->state == DMAPLANE_EP_CONNECTING)
 			ep->state = DMAPLANE_EP_CONNECTED;
-		spin_unlock(&ep->lock);
+		spin_unlock_bh(&ep->lock);
 		if (ep->listener)
 			dmaplane_listener_established(ep->listener, ep);
 		else
@@ -1121,12 +1122,12 @@ static int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_DISCONNECTED:
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		/* Device removal: our ib_client callback tears down first. */
-		spin_lock(&ep->lock);
+		spin_lock_bh(&ep->lock);
 		dmaplane_ep_set_error_locked(ep,
 			ev->event == RDMA_CM_EVENT_DISCONNECTED ? -ECONNRESET :
 								  -ENODEV);
 		dmaplane_ep_drop_pending_locked(ep, &dropped);
-		spin_unlock(&ep->lock);
+		spin_unlock_bh(&ep->lock);
 		dmaplane_ep_finish(ep, &dropped);
 		/* Move the QP to error: what is posted flushes. */
 		if (ev->event == RDMA_CM_EVENT_DISCONNECTED)
@@ -1315,10 +1316,10 @@ int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 	if (ep->qp)
 		q->qp_num = ep->qp->qp_num;
 	mutex_unlock(&ep->teardown_lock);
-	spin_lock(&ep->lock);
+	spin_lock_bh(&ep->lock);
 	q->state = ep->state;
 	q->error = ep->state == DMAPLANE_EP_ERROR ? ep->error : 0;
-	spin_unlock(&ep->lock);
+	spin_unlock_bh(&ep->lock);
 	q->attr = ep->attr;
 	q->peer_private_len = ep->peer_private_len;
 	memcpy(q->peer_private_data, ep->peer_private, ep->peer_private_len);
@@ -1689,6 +1690,16 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 out_put:
 	dmaplane_obj_put(&l->obj);
 	return ret;
+}
+
+/**
+ * dmaplane_rdma_defer() - run @work in process context (teardowns that a
+ * CM handler or a completion in softirq context cannot do).
+ * @work: the work.
+ */
+void dmaplane_rdma_defer(struct work_struct *work)
+{
+	queue_work(dmaplane_ep_wq, work);
 }
 
 /**

@@ -17,6 +17,7 @@
 
 #include "buffer.h"
 #include "context.h"
+#include "endpoint.h"
 #include "mr.h"
 #include "xfer.h"
 
@@ -43,10 +44,8 @@ static void dmaplane_mr_kill(struct dmaplane_rdma_user *user)
 	mutex_unlock(&mr->lock);
 }
 
-static void dmaplane_mr_release(struct dmaplane_obj *obj)
+static void dmaplane_mr_free(struct dmaplane_mr *mr)
 {
-	struct dmaplane_mr *mr = container_of(obj, struct dmaplane_mr, obj);
-
 	if (mr->pd) {
 		dmaplane_pd_del_user(mr->pd, &mr->user);
 		dmaplane_mr_unmap(mr);
@@ -57,6 +56,22 @@ static void dmaplane_mr_release(struct dmaplane_obj *obj)
 		dmaplane_buffer_put(mr->buf);
 	mutex_destroy(&mr->lock);
 	kfree(mr);
+}
+
+static void dmaplane_mr_free_fn(struct work_struct *work)
+{
+	dmaplane_mr_free(container_of(work, struct dmaplane_mr, free_work));
+}
+
+static void dmaplane_mr_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_mr *mr = container_of(obj, struct dmaplane_mr, obj);
+
+	/* Deregistration sleeps: not in a completion's softirq. */
+	if (in_interrupt())
+		dmaplane_rdma_defer(&mr->free_work);
+	else
+		dmaplane_mr_free(mr);
 }
 
 /**
@@ -276,6 +291,7 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 	}
 	/* From here on dmaplane_mr_release() undoes everything. */
 	mutex_init(&mr->lock);
+	INIT_WORK(&mr->free_work, dmaplane_mr_free_fn);
 	INIT_LIST_HEAD(&mr->user.node);
 	mr->user.obj = &mr->obj;
 	mr->user.kill = dmaplane_mr_kill;

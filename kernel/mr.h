@@ -3,6 +3,7 @@
 #define DMAPLANE_MR_H
 
 #include <linux/scatterlist.h>
+#include <linux/workqueue.h>
 
 #include "internal.h"
 #include "rdma.h"
@@ -26,6 +27,8 @@ struct dmaplane_buffer;
  * @rkey:	its remote key (0 without remote access).
  * @iova:	address of byte 0 of the range in the MR's address space.
  * @page_size:	bytes per page-list entry.
+ * @free_work:	frees it in process context when the last reference drops
+ *		in a completion (softirq).
  */
 struct dmaplane_mr {
 	struct dmaplane_obj obj;
@@ -43,6 +46,7 @@ struct dmaplane_mr {
 	u32 rkey;
 	u64 iova;
 	u32 page_size;
+	struct work_struct free_work;
 };
 
 struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle);

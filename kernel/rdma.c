@@ -418,7 +418,7 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 		pd->pd = NULL;
 		return ret;
 	}
-	pd->reg_cq = ib_alloc_cq(pd->ibdev, pd, 4, 0, IB_POLL_WORKQUEUE);
+	pd->reg_cq = ib_alloc_cq(pd->ibdev, pd, 4, 0, IB_POLL_SOFTIRQ);
 	if (IS_ERR(pd->reg_cq)) {
 		ret = PTR_ERR(pd->reg_cq);
 		pd->reg_cq = NULL;

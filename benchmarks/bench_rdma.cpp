@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// The RDMA engine measured the way perftest measures its peers, so that
+// tools/bench-rdma can report ratios from the same guest boot:
+//
+//   bench_rdma bw  ADDR SIZE DEPTH ITERS        loopback WRITE bandwidth
+//   bench_rdma lat ADDR SIZE ITERS              loopback WRITE_IMM ping-pong
+//   bench_rdma reg SIZE ITERS                   registration cost vs ibv_reg_mr
+//   bench_rdma bw-server ADDR / bw-client ADDR SIZE DEPTH ITERS   two guests
+//
+// Each prints one line "RESULT key=value ...". bw: Gb/s (payload bits per
+// second, as ib_write_bw reports BW average); lat: half the round trip in
+// microseconds, p50 and p99 (ib_write_lat reports t_typical and 99%
+// percentile the same way).
+
+#define DOCTEST_CONFIG_IMPLEMENT
+#include "../tests/device/raw_channel.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <infiniband/verbs.h>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::uint16_t port = 7472;
+constexpr std::uint32_t all_access =
+    DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ | DMAPLANE_ACCESS_REMOTE_WRITE;
+
+[[noreturn]] void fail(const char* what, int err) {
+    std::fprintf(stderr, "bench_rdma: %s: %s\n", what, std::strerror(err));
+    std::exit(1);
+}
+
+std::uint32_t new_buffer(const device& dev, std::uint64_t size,
+                         std::uint32_t kind = DMAPLANE_BUF_KIND_PAGES, void* user = nullptr) {
+    dmaplane_buffer_create a{};
+    a.size = size;
+    a.kind = kind;
+    a.user_addr = reinterpret_cast<std::uint64_t>(user);
+    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a))
+        fail("BUFFER_CREATE", err);
+    return a.handle;
+}
+
+dmaplane_mr_register reg(const device& dev, std::uint32_t buf, std::uint64_t len) {
+    dmaplane_mr_register a{};
+    std::strcpy(reinterpret_cast<char*>(a.device), "rxe0");
+    a.buffer = buf;
+    a.access = all_access;
+    a.length = len;
+    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a))
+        fail("MR_REGISTER", err);
+    return a;
+}
+
+void destroy(const device& dev, std::uint32_t h) {
+    dmaplane_object_destroy d{};
+    d.handle = h;
+    xioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &d);
+}
+
+dmaplane_addr inet(const char* ip, std::uint16_t p) {
+    dmaplane_addr a{};
+    a.family = AF_INET;
+    a.port = p;
+    inet_pton(AF_INET, ip, &a.ipv4);
+    return a;
+}
+
+void submit(raw_channel& ch) {
+    ch.publish();
+    const std::uint32_t n = ch.sq_tail - ch.word(ch.c.sq_off.head);
+    if (n)
+        if (int err = ch.enter(n))
+            fail("ENTER", err);
+}
+
+// Busy-poll the completion ring instead of sleeping in ENTER (the latency
+// test does, as ib_write_lat busy-polls its CQ).
+bool spin = false;
+
+// Reaps at least one CQE (waiting if none), checking every result.
+std::uint32_t reap(raw_channel& ch, std::vector<dmaplane_cqe>* out = nullptr) {
+    for (;;) {
+        const std::uint32_t tail = ch.atom(ch.c.cq_off.tail).load(std::memory_order_acquire);
+        std::uint32_t head = ch.word(ch.c.cq_off.head);
+        if (head != tail) {
+            std::uint32_t n = 0;
+            for (; head != tail; ++head, ++n) {
+                const dmaplane_cqe& c = ch.cqes()[head & (ch.c.cq_entries - 1)];
+                if (c.res < 0)
+                    fail("completion", static_cast<int>(-c.res));
+                if (out)
+                    out->push_back(c);
+            }
+            ch.atom(ch.c.cq_off.head).store(head, std::memory_order_release);
+            return n;
+        }
+        if (spin)
+            continue;
+        if (int err = ch.enter(0, 1))
+            fail("ENTER wait", err);
+    }
+}
+
+struct pair {
+    raw_channel ch;
+    std::uint32_t client = 0, server = 0;
+    pair(const device& dev, const char* ip, std::uint32_t depth) : ch(dev, 1024) {
+        dmaplane_endpoint_attr attr{};
+        attr.sq_depth = depth * 2;
+        attr.rq_depth = 512;
+        dmaplane_listen l{};
+        l.channel = ch.fd;
+        l.addr = inet(ip, 0);
+        l.backlog = 1;
+        l.attr = attr;
+        if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l))
+            fail("LISTEN", err);
+        dmaplane_endpoint_connect c{};
+        c.channel = ch.fd;
+        c.dst = inet(ip, l.addr.port);
+        c.attr = attr;
+        if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c))
+            fail("CONNECT", err);
+        client = c.handle;
+        dmaplane_sqe* e = ch.next();
+        e->opcode = DMAPLANE_OP_ACCEPT;
+        e->endpoint = l.handle;
+        submit(ch);
+        std::vector<dmaplane_cqe> got;
+        reap(ch, &got);
+        server = static_cast<std::uint32_t>(got[0].res);
+    }
+};
+
+void prep_write(raw_channel& ch, std::uint8_t op, std::uint32_t ep, std::uint32_t mr,
+                std::uint64_t len, std::uint64_t token, std::uint64_t ud) {
+    dmaplane_sqe* e = ch.next();
+    e->opcode = op;
+    e->endpoint = ep;
+    e->src_handle = mr;
+    e->length = len;
+    e->value = token;
+    e->user_data = ud;
+}
+
+// WRITEs of `size` bytes, `depth` in flight, on endpoint `ep`.
+double write_bw(raw_channel& ch, std::uint32_t ep, std::uint32_t mr, std::uint64_t token,
+                std::uint64_t size, std::uint32_t depth, std::uint32_t iters) {
+    std::uint32_t posted = 0, done = 0;
+    const auto t0 = clock_type::now();
+    while (done < iters) {
+        while (posted < iters && posted - done < depth)
+            prep_write(ch, DMAPLANE_OP_RDMA_WRITE, ep, mr, size, token, posted++);
+        submit(ch);
+        done += reap(ch);
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return static_cast<double>(size) * iters * 8 / s / 1e9;
+}
+
+int bw(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t iters) {
+    device dev = std::move(*device::open());
+    pair p(dev, ip, depth);
+    const std::uint32_t a = new_buffer(dev, size), b = new_buffer(dev, size);
+    auto ma = reg(dev, a, size), mb = reg(dev, b, size);
+    write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters / 10 + 1); // warm up
+    const double gbps = write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters);
+    std::printf("RESULT bw_gbps=%.4f size=%llu depth=%u iters=%u\n", gbps,
+                static_cast<unsigned long long>(size), depth, iters);
+    return 0;
+}
+
+int lat(const char* ip, std::uint64_t size, std::uint32_t iters) {
+    device dev = std::move(*device::open());
+    pair p(dev, ip, 4);
+    const std::uint32_t a = new_buffer(dev, 4096), b = new_buffer(dev, 4096);
+    auto ma = reg(dev, a, 4096), mb = reg(dev, b, 4096);
+    auto post_recv = [&](std::uint32_t ep, std::uint64_t ud) {
+        dmaplane_sqe* e = p.ch.next();
+        e->opcode = DMAPLANE_OP_RECV;
+        e->endpoint = ep;
+        e->user_data = ud;
+    };
+    // One receive ahead on each side; ping = client WRITE_IMM, pong = server's.
+    post_recv(p.server, 1);
+    post_recv(p.client, 2);
+    submit(p.ch);
+    std::vector<double> half_rtt_us;
+    half_rtt_us.reserve(iters);
+    std::vector<dmaplane_cqe> got;
+    spin = true;
+    for (std::uint32_t i = 0; i < iters + iters / 10; ++i) {
+        const auto t0 = clock_type::now();
+        prep_write(p.ch, DMAPLANE_OP_RDMA_WRITE_IMM, p.client, ma.handle, size, mb.token, 3);
+        submit(p.ch);
+        for (bool pinged = false, ponged = false; !ponged;) {
+            got.clear();
+            reap(p.ch, &got);
+            for (const auto& c : got) {
+                if (c.user_data == 1 && !pinged) { // the server saw the ping: pong
+                    pinged = true;
+                    post_recv(p.server, 1);
+                    prep_write(p.ch, DMAPLANE_OP_RDMA_WRITE_IMM, p.server, mb.handle, size,
+                               ma.token, 4);
+                    submit(p.ch);
+                } else if (c.user_data == 2) {
+                    ponged = true;
+                    post_recv(p.client, 2);
+                }
+            }
+        }
+        const double us =
+            std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / 2;
+        if (i >= iters / 10) // after the warm-up
+            half_rtt_us.push_back(us);
+        // Send completions (user_data 3 and 4) are reaped along the way.
+    }
+    std::sort(half_rtt_us.begin(), half_rtt_us.end());
+    const auto at = [&](double q) {
+        return half_rtt_us[static_cast<std::size_t>(q * (half_rtt_us.size() - 1))];
+    };
+    std::printf("RESULT lat_p50_us=%.3f lat_p99_us=%.3f size=%llu iters=%u\n", at(0.5), at(0.99),
+                static_cast<unsigned long long>(size), iters);
+    return 0;
+}
+
+// Registration cost: pin + register + deregister + unpin of the same
+// anonymous memory, dmaplane (USER buffer + MR) vs ibv_reg_mr/ibv_dereg_mr.
+int regcost(std::uint64_t size, std::uint32_t iters) {
+    device dev = std::move(*device::open());
+    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        fail("mmap", errno);
+    std::memset(mem, 1, size);
+    double ours = 0, theirs = 0, ours_prealloc = 0;
+    for (std::uint32_t i = 0; i < iters && ours >= 0; ++i) {
+        auto t0 = clock_type::now();
+        const std::uint32_t b = new_buffer(dev, size, DMAPLANE_BUF_KIND_USER, mem);
+        dmaplane_mr_register a{};
+        std::strcpy(reinterpret_cast<char*>(a.device), "rxe0");
+        a.buffer = b;
+        a.access = all_access;
+        a.length = size;
+        const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a);
+        if (err == E2BIG) { // scattered 4 KiB pages: more than one fast registration maps
+            std::fprintf(stderr, "bench_rdma: %llu bytes of anonymous memory: E2BIG\n",
+                         static_cast<unsigned long long>(size));
+            ours = -1.0 * iters;
+        } else if (err) {
+            fail("MR_REGISTER", err);
+        } else {
+            destroy(dev, a.handle);
+        }
+        destroy(dev, b);
+        if (ours >= 0)
+            ours += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    }
+    const std::uint32_t huge = new_buffer(dev, size, size >= (2u << 20) ? DMAPLANE_BUF_KIND_HUGE
+                                                                        : DMAPLANE_BUF_KIND_PAGES);
+    for (std::uint32_t i = 0; i < iters; ++i) {
+        auto t0 = clock_type::now();
+        auto m = reg(dev, huge, size);
+        destroy(dev, m.handle);
+        ours_prealloc += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    }
+    int n = 0;
+    ibv_device** list = ibv_get_device_list(&n);
+    if (!list || !n)
+        fail("ibv_get_device_list", ENODEV);
+    ibv_context* ctx = ibv_open_device(list[0]);
+    ibv_pd* pd = ctx ? ibv_alloc_pd(ctx) : nullptr;
+    if (!pd)
+        fail("ibv_alloc_pd", errno);
+    for (std::uint32_t i = 0; i < iters; ++i) {
+        auto t0 = clock_type::now();
+        ibv_mr* mr = ibv_reg_mr(pd, mem, size,
+                                IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+                                    IBV_ACCESS_REMOTE_WRITE);
+        if (!mr)
+            fail("ibv_reg_mr", errno);
+        ibv_dereg_mr(mr);
+        theirs += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    }
+    ibv_dealloc_pd(pd);
+    ibv_close_device(ctx);
+    ibv_free_device_list(list);
+    std::printf("RESULT reg_us=%.1f reg_prealloc_us=%.1f ibv_reg_mr_us=%.1f size=%llu iters=%u\n",
+                ours / iters, ours_prealloc / iters, theirs / iters,
+                static_cast<unsigned long long>(size), iters);
+    return 0;
+}
+
+int bw_server(const char* ip, std::uint64_t size) {
+    device dev = std::move(*device::open());
+    raw_channel ch(dev, 64);
+    const std::uint32_t b = new_buffer(dev, size);
+    auto mb = reg(dev, b, size);
+    dmaplane_listen l{};
+    l.channel = ch.fd;
+    l.addr = inet(ip, port);
+    l.backlog = 1;
+    l.private_len = 8;
+    std::memcpy(l.private_data, &mb.token, 8);
+    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l))
+        fail("LISTEN", err);
+    dmaplane_sqe* e = ch.next();
+    e->opcode = DMAPLANE_OP_ACCEPT;
+    e->endpoint = l.handle;
+    submit(ch);
+    std::vector<dmaplane_cqe> got;
+    reap(ch, &got);
+    const auto ep = static_cast<std::uint32_t>(got[0].res);
+    // The client ends with one SEND: wait for it, then leave.
+    e = ch.next();
+    e->opcode = DMAPLANE_OP_RECV;
+    e->endpoint = ep;
+    submit(ch);
+    reap(ch);
+    std::printf("RESULT server_done=1\n");
+    return 0;
+}
+
+int bw_client(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t iters) {
+    device dev = std::move(*device::open());
+    raw_channel ch(dev, 1024);
+    const std::uint32_t a = new_buffer(dev, size);
+    auto ma = reg(dev, a, size);
+    dmaplane_endpoint_connect c{};
+    c.channel = ch.fd;
+    c.dst = inet(ip, port);
+    c.attr.sq_depth = depth * 2;
+    int err;
+    const auto t0 = clock_type::now();
+    while ((err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c)) == ECONNREFUSED &&
+           clock_type::now() - t0 < std::chrono::seconds(60)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        c.handle = 0;
+        c.peer_private_len = 0;
+        std::memset(c.peer_private_data, 0, sizeof(c.peer_private_data));
+    }
+    if (err)
+        fail("CONNECT", err);
+    std::uint64_t token;
+    std::memcpy(&token, c.peer_private_data, 8);
+    write_bw(ch, c.handle, ma.handle, token, size, depth, iters / 10 + 1);
+    const double gbps = write_bw(ch, c.handle, ma.handle, token, size, depth, iters);
+    dmaplane_sqe* e = ch.next();
+    e->opcode = DMAPLANE_OP_SEND;
+    e->endpoint = c.handle;
+    submit(ch);
+    reap(ch);
+    std::printf("RESULT bw_gbps=%.4f size=%llu depth=%u iters=%u\n", gbps,
+                static_cast<unsigned long long>(size), depth, iters);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    doctest::Context assertions;
+    assertions.setAsDefaultForAssertsOutOfTestCases();
+    const std::string mode = argc > 1 ? argv[1] : "";
+    auto num = [&](int i) { return std::strtoull(argv[i], nullptr, 0); };
+    if (mode == "bw" && argc == 6)
+        return bw(argv[2], num(3), static_cast<std::uint32_t>(num(4)),
+                  static_cast<std::uint32_t>(num(5)));
+    if (mode == "lat" && argc == 5)
+        return lat(argv[2], num(3), static_cast<std::uint32_t>(num(4)));
+    if (mode == "reg" && argc == 4)
+        return regcost(num(2), static_cast<std::uint32_t>(num(3)));
+    if (mode == "bw-server" && argc == 4)
+        return bw_server(argv[2], num(3));
+    if (mode == "bw-client" && argc == 6)
+        return bw_client(argv[2], num(3), static_cast<std::uint32_t>(num(4)),
+                         static_cast<std::uint32_t>(num(5)));
+    std::fprintf(stderr, "usage: see the comment at the top of bench_rdma.cpp\n");
+    return 2;
+}

@@ -1237,6 +1237,11 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	ep->cm_id = id;
+	/*
+	 * Device removal may find the endpoint once it has a QP: it waits
+	 * here (at most timeout_ms) instead of tearing down under our feet.
+	 */
+	mutex_lock(&ep->teardown_lock);
 	deadline = jiffies + msecs_to_jiffies(timeout_ms);
 	dmaplane_addr_to_sin(&args->dst, &dst);
 	if (args->src.family)
@@ -1251,22 +1256,23 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
 	if (ret)
-		goto out_shutdown;
+		goto out_unlock;
 	if (args->device[0] &&
 	    strcmp(dev_name(&id->device->dev), (const char *)args->device)) {
 		ret = -ENODEV;
-		goto out_shutdown;
+		goto out_unlock;
 	}
 	ret = dmaplane_ep_create_qp(ep, id);
 	if (ret)
-		goto out_shutdown;
+		goto out_unlock;
 	dmaplane_ep_conn_param(ep, &param, args->private_data,
 			       args->private_len);
 	ret = rdma_connect(id, &param);
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
 	if (ret)
-		goto out_shutdown;
+		goto out_unlock;
+	mutex_unlock(&ep->teardown_lock);
 	ret = dmaplane_obj_publish(&ep->obj, &args->handle);
 	if (ret)
 		goto out_shutdown;
@@ -1276,6 +1282,8 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	dmaplane_ep_put(ep);	/* the table holds it now */
 	return 0;
 
+out_unlock:
+	mutex_unlock(&ep->teardown_lock);
 out_shutdown:
 	dmaplane_ep_shutdown(ep, ret);
 out_put:
@@ -1499,12 +1507,15 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	ep->cm_id = id;
 	id->context = &ep->obj;
 	dmaplane_ep_save_private(ep, ev);
+	/* Device removal finding the new QP waits until the accept is done. */
+	mutex_lock(&ep->teardown_lock);
 	ret = dmaplane_ep_create_qp(ep, id);
 	if (!ret) {
 		dmaplane_ep_conn_param(ep, &param, l->private_data,
 				       l->private_len);
 		ret = rdma_accept(id, &param);
 	}
+	mutex_unlock(&ep->teardown_lock);
 	if (ret) {
 		/* rdma_cm destroys the ID: the teardown must not. */
 		ep->cm_id = NULL;

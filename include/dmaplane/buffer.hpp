@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "dmaplane/detail/format.hpp"
+#include "dmaplane/detail/object.hpp"
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/mapping.hpp"
@@ -340,8 +341,7 @@ public:
 
     /// Takes `other`'s handle, leaving `other` empty.
     buffer(buffer&& other) noexcept
-        : fd_(std::exchange(other.fd_, -1)), handle_(std::exchange(other.handle_, 0U)),
-          size_(std::exchange(other.size_, 0U)),
+        : object_(std::move(other.object_)), size_(std::exchange(other.size_, 0U)),
           kind_(std::exchange(other.kind_, buffer_kind::pages)),
           mmap_offset_(std::exchange(other.mmap_offset_, 0U)) {}
 
@@ -349,9 +349,7 @@ public:
     /// leaving `other` empty. Self-assignment leaves the buffer unchanged.
     buffer& operator=(buffer&& other) noexcept {
         if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-            handle_ = std::exchange(other.handle_, 0U);
+            object_ = std::move(other.object_);
             size_ = std::exchange(other.size_, 0U);
             kind_ = std::exchange(other.kind_, buffer_kind::pages);
             mmap_offset_ = std::exchange(other.mmap_offset_, 0U);
@@ -369,14 +367,14 @@ public:
 
     /// The handle (non-zero), or 0 when empty. Meaningful only on
     /// device_fd().
-    [[nodiscard]] std::uint32_t handle() const noexcept { return handle_; }
+    [[nodiscard]] std::uint32_t handle() const noexcept { return object_.get(); }
 
     /// Same as handle().
-    [[nodiscard]] std::uint32_t native_handle() const noexcept { return handle_; }
+    [[nodiscard]] std::uint32_t native_handle() const noexcept { return object_.get(); }
 
     /// The descriptor of the device the handle belongs to (not owned), or
     /// -1 when empty.
-    [[nodiscard]] int device_fd() const noexcept { return fd_; }
+    [[nodiscard]] int device_fd() const noexcept { return object_.fd(); }
 
     /// Bytes as allocated (rounded up by the module), or 0 when empty.
     [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
@@ -389,7 +387,7 @@ public:
     [[nodiscard]] std::uint64_t mmap_offset() const noexcept { return mmap_offset_; }
 
     /// True when a handle is held.
-    explicit operator bool() const noexcept { return handle_ != 0; }
+    explicit operator bool() const noexcept { return static_cast<bool>(object_); }
 
     /// Destroys the handle now (DMAPLANE_IOC_OBJECT_DESTROY) and leaves the
     /// buffer empty, whether or not the module accepted it (a failed
@@ -399,39 +397,23 @@ public:
     /// Errors: EBADF when empty or when the device was closed, ENOENT when
     /// the handle no longer exists.
     result<void> destroy() noexcept {
-        if (handle_ == 0)
-            return make_error(EBADF);
-        dmaplane_object_destroy raw{};
-        raw.handle = handle_;
-        const int fd = fd_;
-        fd_ = -1;
-        handle_ = 0;
-        size_ = 0;
-        kind_ = buffer_kind::pages;
-        mmap_offset_ = 0;
-        result<int> rc = detail::sys::ioctl(fd, DMAPLANE_IOC_OBJECT_DESTROY, &raw);
-        if (!rc)
-            return unexpected{rc.error()};
-        return {};
+        clear();
+        return object_.destroy();
     }
 
     /// Destroys the held handle, if any, ignoring errors; leaves the buffer
     /// empty.
     void reset() noexcept {
-        if (handle_ != 0)
-            (void)destroy();
+        clear();
+        object_.reset();
     }
 
     /// Gives up ownership without destroying: returns the handle (0 when
     /// empty) and leaves the buffer empty. The handle then lives until the
     /// caller destroys it or the device is closed.
     [[nodiscard]] std::uint32_t release() noexcept {
-        const std::uint32_t h = std::exchange(handle_, 0U);
-        fd_ = -1;
-        size_ = 0;
-        kind_ = buffer_kind::pages;
-        mmap_offset_ = 0;
-        return h;
+        clear();
+        return object_.release();
     }
 
     /// Where the buffer's pages are (DMAPLANE_IOC_BUFFER_INFO, asked twice:
@@ -441,11 +423,11 @@ public:
     /// destroyed), EFAULT/EINVAL from the module; std::bad_alloc if memory
     /// runs out (aborts with -fno-exceptions).
     [[nodiscard]] result<placement_report> placement() const {
-        if (handle_ == 0)
+        if (!object_)
             return make_error(EBADF);
         dmaplane_buffer_info probe{};
-        probe.handle = handle_;
-        result<int> rc = detail::sys::ioctl(fd_, DMAPLANE_IOC_BUFFER_INFO, &probe);
+        probe.handle = object_.get();
+        result<int> rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_BUFFER_INFO, &probe);
         if (!rc)
             return unexpected{rc.error()};
 
@@ -453,10 +435,10 @@ public:
         dmaplane_buffer_info raw = probe;
         if (!pages.empty()) {
             raw = dmaplane_buffer_info{};
-            raw.handle = handle_;
+            raw.handle = object_.get();
             raw.node_pages = detail::user_ptr(pages.data());
             raw.node_pages_len = static_cast<std::uint32_t>(pages.size());
-            rc = detail::sys::ioctl(fd_, DMAPLANE_IOC_BUFFER_INFO, &raw);
+            rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_BUFFER_INFO, &raw);
             if (!rc)
                 return unexpected{rc.error()};
             if (raw.nr_node_ids < pages.size())
@@ -485,12 +467,12 @@ public:
     /// Errors: EBADF (empty buffer), ENOENT, EOPNOTSUPP (user or imported
     /// buffer), EMFILE, EINVAL.
     [[nodiscard]] result<unique_fd> export_dmabuf(access a = access::read_write) const noexcept {
-        if (handle_ == 0)
+        if (!object_)
             return make_error(EBADF);
         dmaplane_buffer_export raw{};
-        raw.handle = handle_;
+        raw.handle = object_.get();
         raw.flags = a == access::read_write ? DMAPLANE_EXPORT_RDWR : 0U;
-        result<int> rc = detail::sys::ioctl(fd_, DMAPLANE_IOC_BUFFER_EXPORT, &raw);
+        result<int> rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_BUFFER_EXPORT, &raw);
         if (!rc)
             return unexpected{rc.error()};
         return unique_fd{raw.fd};
@@ -523,11 +505,11 @@ public:
     /// range does not lie within size() (checked without overflow).
     [[nodiscard]] result<buffer_view> view(std::uint64_t offset,
                                            std::uint64_t length) const noexcept {
-        if (handle_ == 0)
+        if (!object_)
             return make_error(EBADF);
         if (!detail::checked_range(size_, offset, length))
             return make_error(std::errc::invalid_argument);
-        return buffer_view{fd_, handle_, offset, length};
+        return buffer_view{object_.fd(), object_.get(), offset, length};
     }
 
     /// Maps the buffer from byte `offset` (page-aligned) for `length` bytes
@@ -541,7 +523,7 @@ public:
     [[nodiscard]] result<mapping> map(std::uint64_t offset = 0,
                                       std::optional<std::uint64_t> length = {},
                                       access a = access::read_write) const noexcept {
-        if (handle_ == 0)
+        if (!object_)
             return make_error(EBADF);
         result<std::size_t> len =
             detail::checked_map_range(size_, offset, length, detail::sys::page_size());
@@ -551,7 +533,7 @@ public:
         if (mmap_offset_ > max_off || offset > max_off - mmap_offset_)
             return make_error(EINVAL);
         const int prot = a == access::read_write ? PROT_READ | PROT_WRITE : PROT_READ;
-        result<void*> addr = detail::sys::mmap(nullptr, *len, prot, MAP_SHARED, fd_,
+        result<void*> addr = detail::sys::mmap(nullptr, *len, prot, MAP_SHARED, object_.fd(),
                                                static_cast<off_t>(mmap_offset_ + offset));
         if (!addr)
             return unexpected{addr.error()};
@@ -564,31 +546,37 @@ private:
     // Adopts a handle the module has just created on `fd`.
     buffer(int fd, std::uint32_t handle, std::uint64_t size, buffer_kind kind,
            std::uint64_t mmap_offset) noexcept
-        : fd_(fd), handle_(handle), size_(size), kind_(kind), mmap_offset_(mmap_offset) {}
+        : object_(fd, handle), size_(size), kind_(kind), mmap_offset_(mmap_offset) {}
 
     // DMAPLANE_IOC_BUFFER_RW of [offset, offset + length) with `user`.
     result<void> rw(std::uint64_t offset, const void* user, std::size_t length,
                     std::uint32_t flags) const noexcept {
-        if (handle_ == 0)
+        if (!object_)
             return make_error(EBADF);
         if (!detail::checked_range(size_, offset, length))
             return make_error(EINVAL);
         if (length == 0)
             return {};
         dmaplane_buffer_rw raw{};
-        raw.handle = handle_;
+        raw.handle = object_.get();
         raw.flags = flags;
         raw.offset = offset;
         raw.length = length;
         raw.user_ptr = detail::user_ptr(user);
-        result<int> rc = detail::sys::ioctl(fd_, DMAPLANE_IOC_BUFFER_RW, &raw);
+        result<int> rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_BUFFER_RW, &raw);
         if (!rc)
             return unexpected{rc.error()};
         return {};
     }
 
-    int fd_ = -1;
-    std::uint32_t handle_ = 0;
+    // Forgets everything but the handle.
+    void clear() noexcept {
+        size_ = 0;
+        kind_ = buffer_kind::pages;
+        mmap_offset_ = 0;
+    }
+
+    detail::object_handle object_;
     std::uint64_t size_ = 0;
     buffer_kind kind_ = buffer_kind::pages;
     std::uint64_t mmap_offset_ = 0;

@@ -20,6 +20,7 @@ int header_channel();
 int header_sync_wait();
 int header_dmaplane();
 int header_detail_sys();
+int header_detail_object();
 int header_detail_format();
 int header_uapi();
 
@@ -43,6 +44,7 @@ int main() {
         {"sync_wait.hpp", header_sync_wait},
         {"dmaplane.hpp", header_dmaplane},
         {"detail/sys.hpp", header_detail_sys},
+        {"detail/object.hpp", header_detail_object},
         {"detail/format.hpp", header_detail_format},
         {"uapi/dmaplane.h", header_uapi},
     };

@@ -273,6 +273,121 @@ DMAPLANE_LAYOUT_CHECK(ioc_rdma_devices, DMAPLANE_IOC_RDMA_DEVICES == 0xC028D90AU
 DMAPLANE_LAYOUT_CHECK(ioc_rdma_port, DMAPLANE_IOC_RDMA_PORT == 0xC088D90BUL);
 
 /*
+ * RDMA registrations, endpoints and listeners (hand-computed). Nested
+ * structures: dmaplane_addr is 8-byte aligned (its __u64 reserved), and
+ * dmaplane_endpoint_attr too, so both sit at multiples of 8.
+ */
+/* struct dmaplane_mr_register: 128 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, device, 0, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, buffer, 64, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, access, 68, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, offset, 72, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, length, 80, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, flags, 88, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, handle, 92, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, token, 96, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, page_size, 104, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, __pad0, 108, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, reserved, 112, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_mr_register, 128);
+/* struct dmaplane_addr: 16 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_addr, family, 0, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_addr, port, 2, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_addr, ipv4, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_addr, reserved, 8, 8);
+DMAPLANE_SIZE_CHECK(dmaplane_addr, 16);
+/* struct dmaplane_endpoint_attr: 48 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, sq_depth, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, rq_depth, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, max_sge, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, max_message, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, retry_count, 16, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, timeout, 20, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, rnr_retry, 24, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, __pad0, 28, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, reserved, 32, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_endpoint_attr, 48);
+/* struct dmaplane_endpoint_connect: 296 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, channel, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, dst, 8, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, src, 24, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, device, 40, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, attr, 104, 48);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, timeout_ms, 152, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, private_len, 156, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, private_data, 160, 56);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, handle, 216, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_len, 220, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_data, 224, 56);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, reserved, 280, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_endpoint_connect, 296);
+/* struct dmaplane_listen: 160 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_listen, channel, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, addr, 8, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, attr, 24, 48);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, backlog, 72, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, private_len, 76, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, private_data, 80, 56);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, handle, 136, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, __pad0, 140, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, reserved, 144, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_listen, 160);
+/* struct dmaplane_endpoint_query: 288 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, handle, 0, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, flags, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, state, 8, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, error, 12, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, device, 16, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, port, 80, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, qp_num, 84, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, dest_qp_num, 88, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, peer_private_len, 92, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, local, 96, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, peer, 112, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, attr, 128, 48);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, peer_private_data, 176, 56);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, posted, 232, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, completed, 240, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, failed, 248, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, reserved, 256, 32);
+DMAPLANE_SIZE_CHECK(dmaplane_endpoint_query, 288);
+/* Sizes 128 = 0x80, 296 = 0x128, 160 = 0xA0, 288 = 0x120. */
+DMAPLANE_LAYOUT_CHECK(ioc_mr_register, DMAPLANE_IOC_MR_REGISTER == 0xC080D90CUL);
+DMAPLANE_LAYOUT_CHECK(ioc_endpoint_connect, DMAPLANE_IOC_ENDPOINT_CONNECT == 0xC128D90DUL);
+DMAPLANE_LAYOUT_CHECK(ioc_listen, DMAPLANE_IOC_LISTEN == 0xC0A0D90EUL);
+DMAPLANE_LAYOUT_CHECK(ioc_endpoint_query, DMAPLANE_IOC_ENDPOINT_QUERY == 0xC120D90FUL);
+DMAPLANE_LAYOUT_CHECK(feat_rdma_devices, DMAPLANE_FEAT_RDMA_DEVICES == 8192);
+DMAPLANE_LAYOUT_CHECK(feat_rdma, DMAPLANE_FEAT_RDMA == 16384);
+DMAPLANE_LAYOUT_CHECK(rdma_name_max, DMAPLANE_RDMA_NAME_MAX == 64);
+DMAPLANE_LAYOUT_CHECK(access_local_write, DMAPLANE_ACCESS_LOCAL_WRITE == 1);
+DMAPLANE_LAYOUT_CHECK(access_remote_read, DMAPLANE_ACCESS_REMOTE_READ == 2);
+DMAPLANE_LAYOUT_CHECK(access_remote_write, DMAPLANE_ACCESS_REMOTE_WRITE == 4);
+DMAPLANE_LAYOUT_CHECK(private_data_max, DMAPLANE_PRIVATE_DATA_MAX == 56);
+DMAPLANE_LAYOUT_CHECK(ep_connected, DMAPLANE_EP_CONNECTED == 1);
+DMAPLANE_LAYOUT_CHECK(ep_error, DMAPLANE_EP_ERROR == 2);
+DMAPLANE_LAYOUT_CHECK(op_rdma_write, DMAPLANE_OP_RDMA_WRITE == 4);
+DMAPLANE_LAYOUT_CHECK(op_rdma_write_imm, DMAPLANE_OP_RDMA_WRITE_IMM == 5);
+DMAPLANE_LAYOUT_CHECK(op_rdma_read, DMAPLANE_OP_RDMA_READ == 6);
+DMAPLANE_LAYOUT_CHECK(op_send, DMAPLANE_OP_SEND == 7);
+DMAPLANE_LAYOUT_CHECK(op_recv, DMAPLANE_OP_RECV == 8);
+DMAPLANE_LAYOUT_CHECK(op_sge, DMAPLANE_OP_SGE == 9);
+DMAPLANE_LAYOUT_CHECK(op_accept, DMAPLANE_OP_ACCEPT == 10);
+DMAPLANE_LAYOUT_CHECK(sqe_sg_more, DMAPLANE_SQE_SG_MORE == 4);
+DMAPLANE_LAYOUT_CHECK(cqe_f_imm, DMAPLANE_CQE_F_IMM == 4);
+DMAPLANE_LAYOUT_CHECK(cqe_f_write, DMAPLANE_CQE_F_WRITE == 8);
+DMAPLANE_LAYOUT_CHECK(cqe_f_rdma, DMAPLANE_CQE_F_RDMA == 16);
+DMAPLANE_LAYOUT_CHECK(wc_loc_len_err, DMAPLANE_WC_LOC_LEN_ERR == 1);
+DMAPLANE_LAYOUT_CHECK(wc_loc_prot_err, DMAPLANE_WC_LOC_PROT_ERR == 4);
+DMAPLANE_LAYOUT_CHECK(wc_wr_flush_err, DMAPLANE_WC_WR_FLUSH_ERR == 5);
+DMAPLANE_LAYOUT_CHECK(wc_rem_inv_req_err, DMAPLANE_WC_REM_INV_REQ_ERR == 9);
+DMAPLANE_LAYOUT_CHECK(wc_rem_access_err, DMAPLANE_WC_REM_ACCESS_ERR == 10);
+DMAPLANE_LAYOUT_CHECK(wc_rem_op_err, DMAPLANE_WC_REM_OP_ERR == 11);
+DMAPLANE_LAYOUT_CHECK(wc_retry_exc_err, DMAPLANE_WC_RETRY_EXC_ERR == 12);
+DMAPLANE_LAYOUT_CHECK(wc_rnr_retry_exc_err, DMAPLANE_WC_RNR_RETRY_EXC_ERR == 13);
+
+/*
  * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30, _IOR = dir
  * 2 << 30; then size << 16, magic 0xD9 << 8, nr. Sizes 160 = 0xA0,
  * 96 = 0x60, 24 = 0x18, 104 = 0x68, 32 = 0x20, 48 = 0x30, 128 = 0x80.

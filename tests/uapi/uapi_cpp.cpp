@@ -299,6 +299,125 @@ static_assert(plain_abi_struct<dmaplane_rdma_port>());
 static_assert(DMAPLANE_IOC_RDMA_DEVICES == 0xC028D90AUL);
 static_assert(DMAPLANE_IOC_RDMA_PORT == 0xC088D90BUL);
 
+// RDMA registrations, endpoints and listeners (hand-computed). Nested
+// structures: dmaplane_addr is 8-byte aligned (its __u64 reserved), and
+// dmaplane_endpoint_attr too, so both sit at multiples of 8.
+// struct dmaplane_mr_register: 128 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, device, 0, 64);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, buffer, 64, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, access, 68, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, offset, 72, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, length, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, flags, 88, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, handle, 92, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, token, 96, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, page_size, 104, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, __pad0, 108, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, reserved, 112, 16);
+static_assert(sizeof(dmaplane_mr_register) == 128);
+static_assert(plain_abi_struct<dmaplane_mr_register>());
+// struct dmaplane_addr: 16 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_addr, family, 0, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_addr, port, 2, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_addr, ipv4, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_addr, reserved, 8, 8);
+static_assert(sizeof(dmaplane_addr) == 16);
+static_assert(plain_abi_struct<dmaplane_addr>());
+// struct dmaplane_endpoint_attr: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, sq_depth, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, rq_depth, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, max_sge, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, max_message, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, retry_count, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, timeout, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, rnr_retry, 24, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, __pad0, 28, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, reserved, 32, 16);
+static_assert(sizeof(dmaplane_endpoint_attr) == 48);
+static_assert(plain_abi_struct<dmaplane_endpoint_attr>());
+// struct dmaplane_endpoint_connect: 296 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, channel, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, dst, 8, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, src, 24, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, device, 40, 64);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, attr, 104, 48);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, timeout_ms, 152, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, private_len, 156, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, private_data, 160, 56);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, handle, 216, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_len, 220, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_data, 224, 56);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, reserved, 280, 16);
+static_assert(sizeof(dmaplane_endpoint_connect) == 296);
+static_assert(plain_abi_struct<dmaplane_endpoint_connect>());
+// struct dmaplane_listen: 160 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, channel, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, addr, 8, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, attr, 24, 48);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, backlog, 72, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, private_len, 76, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, private_data, 80, 56);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, handle, 136, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, __pad0, 140, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, reserved, 144, 16);
+static_assert(sizeof(dmaplane_listen) == 160);
+static_assert(plain_abi_struct<dmaplane_listen>());
+// struct dmaplane_endpoint_query: 288 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, handle, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, state, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, error, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, device, 16, 64);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, port, 80, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, qp_num, 84, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, dest_qp_num, 88, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, peer_private_len, 92, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, local, 96, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, peer, 112, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, attr, 128, 48);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, peer_private_data, 176, 56);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, posted, 232, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, completed, 240, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, failed, 248, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, reserved, 256, 32);
+static_assert(sizeof(dmaplane_endpoint_query) == 288);
+static_assert(plain_abi_struct<dmaplane_endpoint_query>());
+// Sizes 128 = 0x80, 296 = 0x128, 160 = 0xA0, 288 = 0x120.
+static_assert(DMAPLANE_IOC_MR_REGISTER == 0xC080D90CUL);
+static_assert(DMAPLANE_IOC_ENDPOINT_CONNECT == 0xC128D90DUL);
+static_assert(DMAPLANE_IOC_LISTEN == 0xC0A0D90EUL);
+static_assert(DMAPLANE_IOC_ENDPOINT_QUERY == 0xC120D90FUL);
+static_assert(DMAPLANE_FEAT_RDMA_DEVICES == 8192);
+static_assert(DMAPLANE_FEAT_RDMA == 16384);
+static_assert(DMAPLANE_RDMA_NAME_MAX == 64);
+static_assert(DMAPLANE_ACCESS_LOCAL_WRITE == 1);
+static_assert(DMAPLANE_ACCESS_REMOTE_READ == 2);
+static_assert(DMAPLANE_ACCESS_REMOTE_WRITE == 4);
+static_assert(DMAPLANE_PRIVATE_DATA_MAX == 56);
+static_assert(DMAPLANE_EP_CONNECTED == 1);
+static_assert(DMAPLANE_EP_ERROR == 2);
+static_assert(DMAPLANE_OP_RDMA_WRITE == 4);
+static_assert(DMAPLANE_OP_RDMA_WRITE_IMM == 5);
+static_assert(DMAPLANE_OP_RDMA_READ == 6);
+static_assert(DMAPLANE_OP_SEND == 7);
+static_assert(DMAPLANE_OP_RECV == 8);
+static_assert(DMAPLANE_OP_SGE == 9);
+static_assert(DMAPLANE_OP_ACCEPT == 10);
+static_assert(DMAPLANE_SQE_SG_MORE == 4);
+static_assert(DMAPLANE_CQE_F_IMM == 4);
+static_assert(DMAPLANE_CQE_F_WRITE == 8);
+static_assert(DMAPLANE_CQE_F_RDMA == 16);
+static_assert(DMAPLANE_WC_LOC_LEN_ERR == 1);
+static_assert(DMAPLANE_WC_LOC_PROT_ERR == 4);
+static_assert(DMAPLANE_WC_WR_FLUSH_ERR == 5);
+static_assert(DMAPLANE_WC_REM_INV_REQ_ERR == 9);
+static_assert(DMAPLANE_WC_REM_ACCESS_ERR == 10);
+static_assert(DMAPLANE_WC_REM_OP_ERR == 11);
+static_assert(DMAPLANE_WC_RETRY_EXC_ERR == 12);
+static_assert(DMAPLANE_WC_RNR_RETRY_EXC_ERR == 13);
+
 // Command numbers: dir << 30 | size << 16 | magic 0xD9 << 8 | nr, with dir 3 for
 // _IOWR, 1 for _IOW and 2 for _IOR. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18,
 // 104 = 0x68, 32 = 0x20, 48 = 0x30, 128 = 0x80.
@@ -376,6 +495,10 @@ static_assert(std::is_same_v<decltype(dmaplane_buffer_export::fd), __s32>);
 static_assert(std::is_same_v<decltype(dmaplane_buffer_import::fd), __s32>);
 static_assert(std::is_same_v<decltype(dmaplane_channel_create::fd), __s32>);
 static_assert(std::is_same_v<decltype(dmaplane_channel_eventfd::fd), __s32>);
+// The error an endpoint query reports is -errno: signed too.
+static_assert(std::is_same_v<decltype(dmaplane_endpoint_query::error), __s32>);
+static_assert(std::is_same_v<decltype(dmaplane_endpoint_connect::channel), __s32>);
+static_assert(std::is_same_v<decltype(dmaplane_listen::channel), __s32>);
 // A CQE's res carries -errno: it must be signed.
 static_assert(std::is_same_v<decltype(dmaplane_cqe::res), __s64>);
 

@@ -75,6 +75,23 @@ inline constexpr std::uint64_t awaitable_tag = std::uint64_t{1} << 63;
 using completion_handler = void (*)(void* context, const dmaplane_cqe& cqe);
 
 class channel;
+class rdma_operation;   // endpoint.hpp
+class accept_operation; // endpoint.hpp
+
+namespace detail {
+
+// What channel::reap() gives a CQE to: every awaitable operation holds
+// one as its first member, and its address (with awaitable_tag), which is
+// the operation's, is the user_data of the operation's SQE. reap() copies the CQE into `done`, sets `completed` and
+// resumes `awaiting` (an operation started before being awaited has none
+// yet; it finds `completed` set when it is awaited).
+struct awaitable_state {
+    std::coroutine_handle<> awaiting{};
+    completion done{};
+    bool completed = false;
+};
+
+} // namespace detail
 
 /// One awaitable operation on a channel, made by channel::nop(), copy(),
 /// fill() and checksum(); `co_await` it in a coroutine (a task) to get its
@@ -126,9 +143,9 @@ public:
     [[nodiscard]] result<completion> await_resume() const noexcept {
         if (error_)
             return unexpected{error_};
-        if (completion_.res < 0)
-            return from_neg_errno(static_cast<long>(completion_.res));
-        return completion_;
+        if (state_.done.res < 0)
+            return from_neg_errno(static_cast<long>(state_.done.res));
+        return state_.done;
     }
 
 private:
@@ -138,10 +155,10 @@ private:
     explicit operation(int errno_value) noexcept
         : error_(errno_value, std::system_category()) {}
 
+    // First, so that its address (the SQE's user_data) is the operation's.
+    detail::awaitable_state state_{};
     channel* channel_ = nullptr;
     dmaplane_sqe sqe_{};
-    std::coroutine_handle<> awaiting_{};
-    completion completion_{};
     std::error_code error_{};
 };
 
@@ -512,6 +529,39 @@ public:
 
 private:
     friend class operation;
+    friend class rdma_operation;
+    friend class accept_operation;
+
+    // Queues one awaitable operation of `n` consecutive SQEs: takes n
+    // slots (when fewer are free, submits once without waiting and looks
+    // again), lets `fill(dmaplane_sqe&, std::uint32_t i)` write entry i
+    // into its zeroed slot, sets entry 0's user_data to `state`'s address
+    // | awaitable_tag, records `awaiting` (may be empty: resumed by
+    // nobody) and publishes the tail, so the n entries reach the kernel in
+    // one batch. Returns 0, or the errno the operation fails with: E2BIG
+    // (n larger than the SQ), EBUSY (still no room), or submit()'s error.
+    template <class F>
+    int enqueue(detail::awaitable_state& state, std::coroutine_handle<> awaiting, std::uint32_t n,
+                F&& fill) noexcept {
+        if (n > sq_.entries())
+            return E2BIG;
+        if (sq_.space_left() < n) {
+            // Hand what is queued to the kernel once, without waiting.
+            const result<std::uint32_t> rc = submit();
+            if (sq_.space_left() < n)
+                return rc ? EBUSY : rc.error().value();
+        }
+        for (std::uint32_t i = 0; i < n; ++i)
+            fill(*sq_.get_sqe(), i);
+        // Slot of entry 0: the local tail has moved n past it.
+        sq_.sqes()[(sq_.local_tail() - n) & sq_.mask()].user_data =
+            reinterpret_cast<std::uintptr_t>(&state) | awaitable_tag;
+        state.awaiting = awaiting;
+        state.completed = false;
+        ++awaiting_;
+        sq_.publish();
+        return 0;
+    }
 
     // 0 when the channel is usable and both views name its device's open
     // file; else the errno an operation on them fails with.
@@ -523,12 +573,15 @@ private:
         return 0;
     }
 
-    // Gives an awaitable operation its CQE and resumes its coroutine.
+    // Gives an awaitable operation its CQE and resumes its coroutine, if
+    // one awaits it already.
     void resume(const dmaplane_cqe& cqe) noexcept {
-        auto* op = reinterpret_cast<operation*>(cqe.user_data & ~awaitable_tag);
+        auto* state = reinterpret_cast<detail::awaitable_state*>(cqe.user_data & ~awaitable_tag);
         --awaiting_;
-        op->completion_ = to_completion(cqe);
-        op->awaiting_.resume();
+        state->done = to_completion(cqe);
+        state->completed = true;
+        if (const std::coroutine_handle<> h = std::exchange(state->awaiting, {}))
+            h.resume();
     }
 
     // A wait limit as DMAPLANE_ENTER_TIMEOUT takes it (negative: 0).
@@ -607,22 +660,12 @@ private:
 };
 
 inline bool operation::await_suspend(std::coroutine_handle<> awaiting) noexcept {
-    sq_view& sq = channel_->sq_;
-    dmaplane_sqe* sqe = sq.get_sqe();
-    if (sqe == nullptr) {
-        // SQ full: hand what is queued to the kernel once, without waiting.
-        const result<std::uint32_t> rc = channel_->submit();
-        sqe = sq.get_sqe();
-        if (sqe == nullptr) {
-            error_ = rc ? std::error_code(EBUSY, std::system_category()) : rc.error();
-            return false;
-        }
+    const int err = channel_->enqueue(state_, awaiting, 1,
+                                      [this](dmaplane_sqe& sqe, std::uint32_t) { sqe = sqe_; });
+    if (err != 0) {
+        error_ = std::error_code(err, std::system_category());
+        return false;
     }
-    *sqe = sqe_;
-    sqe->user_data = reinterpret_cast<std::uintptr_t>(this) | awaitable_tag;
-    awaiting_ = awaiting;
-    ++channel_->awaiting_;
-    sq.publish();
     return true;
 }
 

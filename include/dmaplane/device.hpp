@@ -2,7 +2,8 @@
 //
 // dmaplane::device: an open /dev/dmaplane (one kernel context), the module
 // description returned by DMAPLANE_IOC_GET_INFO, and the calls that create
-// buffers on it (allocate, pin_user, import_dmabuf).
+// buffers on it (allocate, pin_user, import_dmabuf) and registers them with
+// RDMA devices (register_memory).
 
 #ifndef DMAPLANE_DEVICE_HPP
 #define DMAPLANE_DEVICE_HPP
@@ -22,6 +23,7 @@
 #include "dmaplane/detail/format.hpp"
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/fd.hpp"
+#include "dmaplane/memory_region.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/uapi/dmaplane.h"
 
@@ -210,6 +212,47 @@ public:
         if (!rc)
             return unexpected{rc.error()};
         return buffer{fd_.get(), raw.handle, raw.size, buffer_kind::imported, raw.mmap_offset};
+    }
+
+    /// Registers the range `range` names (a buffer of this device, whole,
+    /// or a view of part of it) with the RDMA device `rdma_device` ("rxe0",
+    /// "mlx5_0"), allowing `access` (DMAPLANE_IOC_MR_REGISTER). The
+    /// registration holds the buffer in the kernel: the buffer object may
+    /// be destroyed first. remote_write implies local_write, as in verbs.
+    ///
+    /// Errors, before any system call: EBADF (empty buffer), EXDEV (a
+    /// buffer of another open file), EINVAL (empty range; rdma_device empty,
+    /// DMAPLANE_RDMA_NAME_MAX characters or longer, or holding a NUL; an
+    /// access bit this library does not know). From the module: ENODEV (no
+    /// such RDMA device), ENOENT (no such buffer), ERANGE (range outside
+    /// the buffer), EACCES (write access to a read-only import), E2BIG
+    /// (more pages than the device maps in one registration), EOPNOTSUPP
+    /// (an import the device cannot reach), EMFILE, ENOMEM; EBADF on an
+    /// empty device. Thread-safety: as for the other const members.
+    [[nodiscard]] result<memory_region> register_memory(const buffer_source auto& range,
+                                                        std::string_view rdma_device,
+                                                        mr_access access) const noexcept {
+        const buffer_view v = as_view(range);
+        constexpr auto known =
+            mr_access::local_write | mr_access::remote_read | mr_access::remote_write;
+        if (v.handle == 0)
+            return make_error(EBADF);
+        if (v.fd != fd_.get())
+            return make_error(EXDEV);
+        dmaplane_mr_register raw{};
+        if (v.length == 0 || rdma_device.empty() || !detail::copy_name(rdma_device, raw.device) ||
+            (access | known) != known)
+            return make_error(EINVAL);
+        raw.buffer = v.handle;
+        raw.access = static_cast<std::uint32_t>(access);
+        raw.offset = v.offset;
+        raw.length = v.length;
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_MR_REGISTER, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        if (has_access(access, mr_access::remote_write))
+            access |= mr_access::local_write;
+        return memory_region{fd_.get(), raw.handle, v.length, raw.token, access, raw.page_size};
     }
 
     /// The open file's descriptor (still owned by the device), or -1.

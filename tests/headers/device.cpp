@@ -6,5 +6,10 @@ int header_device() {
     dmaplane::device dev;
     dmaplane::device_info info{};
     info.features = DMAPLANE_FEAT_CONTEXT;
-    return !dev && info.has(DMAPLANE_FEAT_CONTEXT) && !to_string(info).empty() ? 0 : 1;
+    const dmaplane::buffer b;
+    const auto mr = dev.register_memory(b, "rxe0", dmaplane::mr_access::remote_write);
+    return !dev && info.has(DMAPLANE_FEAT_CONTEXT) && !to_string(info).empty() &&
+                   mr.error() == std::errc::bad_file_descriptor
+               ? 0
+               : 1;
 }

@@ -13,6 +13,8 @@ int header_buffer();
 int header_mapping();
 int header_topology();
 int header_rdma();
+int header_memory_region();
+int header_endpoint();
 int header_ring();
 int header_prep();
 int header_task();
@@ -37,6 +39,8 @@ int main() {
         {"mapping.hpp", header_mapping},
         {"topology.hpp", header_topology},
         {"rdma.hpp", header_rdma},
+        {"memory_region.hpp", header_memory_region},
+        {"endpoint.hpp", header_endpoint},
         {"ring.hpp", header_ring},
         {"prep.hpp", header_prep},
         {"task.hpp", header_task},

@@ -11,13 +11,17 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -169,6 +173,495 @@ dmaplane_cqe execute(channel_state& ch, const dmaplane_sqe& sqe) {
     if ((ch.flags & DMAPLANE_CHANNEL_TIMESTAMPS) != 0)
         cqe.ts_complete = ch.clock++;
     return cqe;
+}
+
+// RDMA: registrations, endpoint pairs, listeners.
+
+struct fake_mr {
+    std::uint32_t buffer = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::uint32_t access = 0;
+};
+
+struct local_range {
+    std::byte* p = nullptr;
+    std::uint64_t length = 0;
+};
+
+struct message {
+    std::vector<std::byte> bytes; // SEND
+    std::uint64_t length = 0;     // bytes sent or written
+    std::optional<std::uint32_t> imm;
+    bool write = false;           // from a WRITE_IMM
+};
+
+struct pending_recv {
+    std::uint64_t user_data = 0;
+    std::vector<local_range> ranges;
+};
+
+struct fake_ep {
+    int channel_fd = -1;
+    std::uint32_t peer = 0;
+    std::uint32_t state = DMAPLANE_EP_CONNECTED;
+    std::int32_t error = 0;
+    dmaplane_endpoint_attr attr{};
+    dmaplane_addr local{};
+    dmaplane_addr remote{};
+    std::uint8_t peer_private[DMAPLANE_PRIVATE_DATA_MAX] = {};
+    std::uint32_t peer_private_len = 0;
+    std::deque<pending_recv> recvs;
+    std::deque<message> unexpected;
+    std::uint64_t posted = 0, completed = 0, failed = 0;
+};
+
+struct fake_listener {
+    int channel_fd = -1;
+    dmaplane_addr addr{};
+    dmaplane_endpoint_attr attr{};
+    std::uint32_t backlog = 0;
+    std::uint8_t private_data[DMAPLANE_PRIVATE_DATA_MAX] = {};
+    std::uint32_t private_len = 0;
+    std::deque<std::uint32_t> ready;    // connections not yet accepted
+    std::deque<std::uint64_t> accepts;  // ACCEPT entries waiting (user_data)
+};
+
+std::map<std::uint32_t, fake_mr> mrs;
+std::map<std::uint32_t, fake_ep> endpoints;
+std::map<std::uint32_t, fake_listener> listeners;
+std::uint16_t next_port = 20000;
+
+constexpr std::uint64_t token_tag = std::uint64_t{0x5a} << 32;
+
+bool zero(const void* p, std::size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    return std::all_of(b, b + n, [](unsigned char c) { return c == 0; });
+}
+
+bool terminated(const std::uint8_t (&name)[DMAPLANE_RDMA_NAME_MAX]) {
+    return std::memchr(name, 0, sizeof name) != nullptr;
+}
+
+// As the module's dmaplane_ep_check_attr().
+bool attr_ok(const dmaplane_endpoint_attr& a) {
+    return a.__pad0 == 0 && zero(a.reserved, sizeof a.reserved) && a.sq_depth <= 8192 &&
+           a.rq_depth <= 8192 && a.max_sge <= 16 && a.retry_count <= 7 && a.timeout <= 31 &&
+           a.rnr_retry <= 7 && (a.max_message == 0 || a.max_message >= 64);
+}
+
+// The defaults the module settles on.
+dmaplane_endpoint_attr in_effect(dmaplane_endpoint_attr a) {
+    a.sq_depth = a.sq_depth != 0 ? a.sq_depth : 128;
+    a.rq_depth = a.rq_depth != 0 ? a.rq_depth : 128;
+    a.max_sge = a.max_sge != 0 ? a.max_sge : 4;
+    a.max_message = a.max_message != 0 ? a.max_message : 1U << 31;
+    a.retry_count = a.retry_count != 0 ? a.retry_count : 7;
+    a.timeout = a.timeout != 0 ? a.timeout : 14;
+    a.rnr_retry = a.rnr_retry != 0 ? a.rnr_retry : 7;
+    return a;
+}
+
+// As the module's dmaplane_wc_errno().
+int wc_errno(std::uint32_t status) {
+    switch (status) {
+    case DMAPLANE_WC_LOC_LEN_ERR: return EMSGSIZE;
+    case DMAPLANE_WC_LOC_PROT_ERR:
+    case DMAPLANE_WC_REM_ACCESS_ERR: return EACCES;
+    case DMAPLANE_WC_WR_FLUSH_ERR: return ECANCELED;
+    case DMAPLANE_WC_REM_INV_REQ_ERR:
+    case DMAPLANE_WC_REM_OP_ERR: return EREMOTEIO;
+    case DMAPLANE_WC_RETRY_EXC_ERR:
+    case DMAPLANE_WC_RNR_RETRY_EXC_ERR: return ETIMEDOUT;
+    default: return EIO;
+    }
+}
+
+dmaplane_cqe rdma_cqe(std::uint64_t user_data, std::int64_t res, std::uint32_t flags,
+                      std::uint32_t aux) {
+    dmaplane_cqe cqe{};
+    cqe.user_data = user_data;
+    cqe.res = res;
+    cqe.flags = flags;
+    cqe.aux = aux;
+    return cqe;
+}
+
+// Copies `m` into the oldest posted receive of `ep` and posts its CQE.
+void deliver(fake_ep& ep, const message& m) {
+    pending_recv r = std::move(ep.recvs.front());
+    ep.recvs.pop_front();
+    std::uint64_t room = 0;
+    for (const local_range& lr : r.ranges)
+        room += lr.length;
+    dmaplane_cqe cqe;
+    if (m.bytes.size() > room) {
+        cqe = rdma_cqe(r.user_data, -EMSGSIZE, DMAPLANE_CQE_F_RDMA, DMAPLANE_WC_LOC_LEN_ERR);
+        ++ep.failed;
+    } else {
+        std::size_t done = 0;
+        for (const local_range& lr : r.ranges) {
+            const std::size_t n = std::min<std::size_t>(lr.length, m.bytes.size() - done);
+            if (n > 0)
+                std::memcpy(lr.p, m.bytes.data() + done, n);
+            done += n;
+        }
+        std::uint32_t flags = DMAPLANE_CQE_F_RDMA;
+        if (m.imm)
+            flags |= DMAPLANE_CQE_F_IMM;
+        if (m.write)
+            flags |= DMAPLANE_CQE_F_WRITE;
+        cqe = rdma_cqe(r.user_data, static_cast<std::int64_t>(m.length), flags, m.imm.value_or(0));
+    }
+    ++ep.completed;
+    if (channel_state* ch = find_channel(ep.channel_fd))
+        post(*ch, cqe);
+}
+
+void send_to(std::uint32_t peer_handle, message m) {
+    auto it = endpoints.find(peer_handle);
+    if (it == endpoints.end())
+        return;
+    it->second.unexpected.push_back(std::move(m));
+    while (!it->second.unexpected.empty() && !it->second.recvs.empty()) {
+        deliver(it->second, it->second.unexpected.front());
+        it->second.unexpected.pop_front();
+    }
+}
+
+// The local ranges of an RDMA entry and its OP_SGE entries; 0 or errno.
+int local_ranges(const std::vector<dmaplane_sqe>& group, bool dst, bool write,
+                 std::vector<local_range>& out) {
+    for (const dmaplane_sqe& e : group) {
+        const std::uint32_t handle = dst ? e.dst_handle : e.src_handle;
+        const std::uint64_t offset = dst ? e.dst_offset : e.src_offset;
+        auto it = mrs.find(handle);
+        if (it == mrs.end())
+            return ENOENT;
+        if (e.length == 0 || offset + e.length < offset)
+            return EINVAL;
+        if (offset + e.length > it->second.length)
+            return ERANGE;
+        if (write && (it->second.access & DMAPLANE_ACCESS_LOCAL_WRITE) == 0)
+            return EACCES;
+        std::vector<std::byte>& bytes = buffers.at(it->second.buffer);
+        out.push_back({bytes.data() + it->second.offset + offset, e.length});
+    }
+    return 0;
+}
+
+// The remote side of a WRITE or READ, or nullptr with the verbs status.
+std::byte* remote_range(std::uint64_t token, std::uint64_t offset, std::uint64_t length,
+                        std::uint32_t need, std::uint32_t& status) {
+    auto it = mrs.find(static_cast<std::uint32_t>(token));
+    if ((token & ~std::uint64_t{0xffffffff}) != token_tag || it == mrs.end() ||
+        (it->second.access & need) == 0 || offset + length < offset ||
+        offset + length > it->second.length) {
+        status = DMAPLANE_WC_REM_ACCESS_ERR;
+        return nullptr;
+    }
+    return buffers.at(it->second.buffer).data() + it->second.offset + offset;
+}
+
+void accept_into(fake_listener& l, std::uint64_t user_data, std::uint32_t ep) {
+    if (channel_state* ch = find_channel(l.channel_fd))
+        post(*ch, rdma_cqe(user_data, ep, 0, 0));
+}
+
+// Runs an RDMA entry (with its OP_SGE entries); nothing when it waits (a
+// RECV with no message yet, an ACCEPT with no connection yet).
+std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dmaplane_sqe>& group) {
+    const dmaplane_sqe& sqe = group.front();
+    const auto fail_with = [&](int err) { return rdma_cqe(sqe.user_data, -err, 0, 0); };
+    if (sqe.opcode == DMAPLANE_OP_SGE || (group.back().flags & DMAPLANE_SQE_SG_MORE) != 0 ||
+        (sqe.flags & ~(DMAPLANE_SQE_SG_MORE | DMAPLANE_SQE_FENCE)) != 0 || sqe.__resv0 != 0 ||
+        sqe.__resv1 != 0)
+        return fail_with(EINVAL);
+    for (std::size_t i = 1; i < group.size(); ++i) {
+        const dmaplane_sqe& e = group[i];
+        if (e.opcode != DMAPLANE_OP_SGE || (e.flags & ~DMAPLANE_SQE_SG_MORE) != 0 ||
+            e.endpoint != 0 || e.user_data != 0 || e.value != 0 || e.imm != 0)
+            return fail_with(EINVAL);
+    }
+    if (sqe.opcode == DMAPLANE_OP_ACCEPT) {
+        auto it = listeners.find(sqe.endpoint);
+        if (it == listeners.end())
+            return fail_with(ENOENT);
+        if (sqe.flags != 0 || sqe.dst_handle != 0 || sqe.src_handle != 0 || sqe.dst_offset != 0 ||
+            sqe.src_offset != 0 || sqe.length != 0 || sqe.value != 0 || sqe.imm != 0)
+            return fail_with(EINVAL);
+        if (it->second.channel_fd != ch.fd)
+            return fail_with(EXDEV);
+        if (it->second.ready.empty()) {
+            it->second.accepts.push_back(sqe.user_data);
+            return std::nullopt;
+        }
+        const std::uint32_t ep = it->second.ready.front();
+        it->second.ready.pop_front();
+        return rdma_cqe(sqe.user_data, ep, 0, 0);
+    }
+    auto it = endpoints.find(sqe.endpoint);
+    if (it == endpoints.end())
+        return fail_with(ENOENT);
+    fake_ep& ep = it->second;
+    if (ep.channel_fd != ch.fd)
+        return fail_with(EXDEV);
+    const std::uint8_t op = sqe.opcode;
+    const bool dst = op == DMAPLANE_OP_RDMA_READ || op == DMAPLANE_OP_RECV;
+    const bool remote = op == DMAPLANE_OP_RDMA_WRITE || op == DMAPLANE_OP_RDMA_WRITE_IMM ||
+                        op == DMAPLANE_OP_RDMA_READ;
+    // Fields the opcode does not use must be zero.
+    if ((dst ? sqe.src_handle != 0 || (op == DMAPLANE_OP_RECV && sqe.src_offset != 0)
+             : sqe.dst_handle != 0 || (!remote && sqe.dst_offset != 0)) ||
+        (!remote && sqe.value != 0) || (op != DMAPLANE_OP_RDMA_WRITE_IMM && sqe.imm != 0) ||
+        (remote && static_cast<std::uint32_t>(sqe.value) == 0))
+        return fail_with(EINVAL);
+    if (group.size() > ep.attr.max_sge)
+        return fail_with(E2BIG);
+    const bool no_range = group.size() == 1 && sqe.length == 0 &&
+                          (dst ? sqe.dst_handle : sqe.src_handle) == 0 &&
+                          (dst ? sqe.dst_offset : sqe.src_offset) == 0 &&
+                          (op == DMAPLANE_OP_SEND || op == DMAPLANE_OP_RECV ||
+                           op == DMAPLANE_OP_RDMA_WRITE_IMM);
+    std::vector<local_range> ranges;
+    if (!no_range)
+        if (const int err = local_ranges(group, dst, dst, ranges))
+            return fail_with(err);
+    if (ep.state != DMAPLANE_EP_CONNECTED)
+        return fail_with(ENOTCONN);
+    std::uint64_t total = 0;
+    for (const local_range& r : ranges)
+        total += r.length;
+    if (remote && total == 0 && op != DMAPLANE_OP_RDMA_WRITE_IMM)
+        return fail_with(EINVAL);
+    ++ep.posted;
+    if (op == DMAPLANE_OP_RECV) {
+        ep.recvs.push_back({sqe.user_data, std::move(ranges)});
+        while (!ep.unexpected.empty() && !ep.recvs.empty()) {
+            deliver(ep, ep.unexpected.front());
+            ep.unexpected.pop_front();
+        }
+        return std::nullopt;
+    }
+    ++ep.completed;
+    std::uint32_t status = std::exchange(fail_next_rdma, 0U);
+    if (status == 0 && remote) {
+        const std::uint64_t roff = op == DMAPLANE_OP_RDMA_READ ? sqe.src_offset : sqe.dst_offset;
+        std::byte* far = remote_range(sqe.value, roff, total,
+                                      op == DMAPLANE_OP_RDMA_READ ? DMAPLANE_ACCESS_REMOTE_READ
+                                                                  : DMAPLANE_ACCESS_REMOTE_WRITE,
+                                      status);
+        for (const local_range& r : ranges) {
+            if (far == nullptr)
+                break;
+            if (op == DMAPLANE_OP_RDMA_READ)
+                std::memcpy(r.p, far, r.length);
+            else
+                std::memcpy(far, r.p, r.length);
+            far += r.length;
+        }
+    }
+    if (status != 0) {
+        ++ep.failed;
+        ep.state = DMAPLANE_EP_ERROR;
+        ep.error = -EIO;
+        return rdma_cqe(sqe.user_data, -wc_errno(status), DMAPLANE_CQE_F_RDMA, status);
+    }
+    if (op == DMAPLANE_OP_SEND) {
+        message m;
+        for (const local_range& r : ranges)
+            m.bytes.insert(m.bytes.end(), r.p, r.p + r.length);
+        m.length = total;
+        send_to(ep.peer, std::move(m));
+    } else if (op == DMAPLANE_OP_RDMA_WRITE_IMM) {
+        message m;
+        m.length = total;
+        m.imm = sqe.imm;
+        m.write = true;
+        send_to(ep.peer, std::move(m));
+    }
+    return rdma_cqe(sqe.user_data, static_cast<std::int64_t>(total), DMAPLANE_CQE_F_RDMA, 0);
+}
+
+int mr_register(dmaplane_mr_register* arg) {
+    mr_registers.push_back(*arg);
+    const std::uint32_t known = DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ |
+                                DMAPLANE_ACCESS_REMOTE_WRITE;
+    if (arg->flags != 0 || arg->handle != 0 || arg->token != 0 || arg->page_size != 0 ||
+        arg->__pad0 != 0 || !zero(arg->reserved, sizeof arg->reserved) ||
+        (arg->access & ~known) != 0 || arg->length == 0 || !terminated(arg->device))
+        return fail(EINVAL);
+    auto b = buffers.find(arg->buffer);
+    if (b == buffers.end())
+        return fail(ENOENT);
+    if (arg->offset + arg->length < arg->offset || arg->offset + arg->length > b->second.size())
+        return fail(ERANGE);
+    if (std::strcmp(reinterpret_cast<const char*>(arg->device), rdma_device) != 0)
+        return fail(ENODEV);
+    std::uint32_t access = arg->access;
+    if ((access & DMAPLANE_ACCESS_REMOTE_WRITE) != 0)
+        access |= DMAPLANE_ACCESS_LOCAL_WRITE;
+    arg->handle = next_handle++;
+    mrs[arg->handle] = {arg->buffer, arg->offset, arg->length, access};
+    const bool remote = (access & (DMAPLANE_ACCESS_REMOTE_READ | DMAPLANE_ACCESS_REMOTE_WRITE)) != 0;
+    arg->token = remote ? token_tag | arg->handle : 0;
+    arg->page_size = 4096;
+    return 0;
+}
+
+bool addr_ok(const dmaplane_addr& a, bool optional) {
+    if (a.reserved != 0)
+        return false;
+    if (a.family == 0)
+        return optional && a.port == 0 && a.ipv4 == 0;
+    return a.family == AF_INET;
+}
+
+int listen_on(dmaplane_listen* arg) {
+    listens.push_back(*arg);
+    if (arg->flags != 0 || arg->handle != 0 || arg->__pad0 != 0 ||
+        !zero(arg->reserved, sizeof arg->reserved) || arg->backlog == 0 || arg->backlog > 1024 ||
+        arg->private_len > DMAPLANE_PRIVATE_DATA_MAX || !addr_ok(arg->addr, false) ||
+        !attr_ok(arg->attr) ||
+        !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len))
+        return fail(EINVAL);
+    if (find_channel(arg->channel) == nullptr)
+        return fail(EBADF);
+    std::uint16_t port = arg->addr.port;
+    if (port == 0)
+        port = next_port++;
+    for (const auto& [h, l] : listeners)
+        if (l.addr.port == port)
+            return fail(EADDRINUSE);
+    fake_listener l;
+    l.channel_fd = arg->channel;
+    l.addr = arg->addr;
+    l.addr.port = port;
+    l.attr = arg->attr;
+    l.backlog = arg->backlog;
+    std::memcpy(l.private_data, arg->private_data, sizeof l.private_data);
+    l.private_len = arg->private_len;
+    arg->handle = next_handle++;
+    arg->addr.port = port;
+    listeners[arg->handle] = std::move(l);
+    return 0;
+}
+
+int endpoint_connect(dmaplane_endpoint_connect* arg) {
+    connects.push_back(*arg);
+    if (arg->flags != 0 || arg->handle != 0 || arg->peer_private_len != 0 ||
+        !zero(arg->peer_private_data, sizeof arg->peer_private_data) ||
+        !zero(arg->reserved, sizeof arg->reserved) ||
+        arg->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
+        !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len) ||
+        !terminated(arg->device) || arg->timeout_ms > 600000 || !addr_ok(arg->dst, false) ||
+        !addr_ok(arg->src, true) || !attr_ok(arg->attr))
+        return fail(EINVAL);
+    if (find_channel(arg->channel) == nullptr)
+        return fail(EBADF);
+    if (arg->device[0] != 0 && std::strcmp(reinterpret_cast<const char*>(arg->device),
+                                           rdma_device) != 0)
+        return fail(ENODEV);
+    fake_listener* l = nullptr;
+    std::uint32_t l_handle = 0;
+    for (auto& [h, candidate] : listeners)
+        if (candidate.addr.port == arg->dst.port &&
+            (candidate.addr.ipv4 == 0 || candidate.addr.ipv4 == arg->dst.ipv4)) {
+            l = &candidate;
+            l_handle = h;
+        }
+    if (l == nullptr || l->ready.size() >= l->backlog)
+        return fail(ECONNREFUSED);
+    (void)l_handle;
+    const std::uint32_t client = next_handle++;
+    const std::uint32_t server = next_handle++;
+    fake_ep c;
+    c.channel_fd = arg->channel;
+    c.peer = server;
+    c.attr = in_effect(arg->attr);
+    c.remote = arg->dst;
+    c.local = arg->src.family != 0 ? arg->src : arg->dst;
+    c.local.port = static_cast<std::uint16_t>(50000 + client % 10000);
+    std::memcpy(c.peer_private, l->private_data, sizeof c.peer_private);
+    c.peer_private_len = l->private_len;
+    fake_ep s;
+    s.channel_fd = l->channel_fd;
+    s.peer = client;
+    s.attr = in_effect(l->attr);
+    s.local = arg->dst;
+    s.remote = c.local;
+    std::memcpy(s.peer_private, arg->private_data, sizeof s.peer_private);
+    s.peer_private_len = arg->private_len;
+    arg->attr = c.attr;
+    arg->handle = client;
+    std::memcpy(arg->peer_private_data, c.peer_private, sizeof c.peer_private);
+    arg->peer_private_len = c.peer_private_len;
+    endpoints[client] = std::move(c);
+    endpoints[server] = std::move(s);
+    if (!l->accepts.empty()) {
+        const std::uint64_t user_data = l->accepts.front();
+        l->accepts.pop_front();
+        accept_into(*l, user_data, server);
+    } else {
+        l->ready.push_back(server);
+    }
+    return 0;
+}
+
+int endpoint_query(dmaplane_endpoint_query* q) {
+    if (q->flags != 0 || !zero(q->reserved, sizeof q->reserved))
+        return fail(EINVAL);
+    auto it = endpoints.find(q->handle);
+    if (it == endpoints.end())
+        return fail(ENOENT);
+    const fake_ep& ep = it->second;
+    const std::uint32_t handle = q->handle;
+    *q = dmaplane_endpoint_query{};
+    q->handle = handle;
+    q->state = ep.state;
+    q->error = ep.state == DMAPLANE_EP_ERROR ? ep.error : 0;
+    std::strcpy(reinterpret_cast<char*>(q->device), rdma_device);
+    q->port = 1;
+    q->qp_num = handle;
+    q->dest_qp_num = ep.peer;
+    q->local = ep.local;
+    q->peer = ep.remote;
+    q->attr = ep.attr;
+    q->peer_private_len = ep.peer_private_len;
+    std::memcpy(q->peer_private_data, ep.peer_private, sizeof q->peer_private_data);
+    q->posted = ep.posted;
+    q->completed = ep.completed;
+    q->failed = ep.failed;
+    return 0;
+}
+
+// OBJECT_DESTROY of a fake RDMA object; -2 when `handle` is none of them.
+int destroy_rdma(std::uint32_t handle) {
+    if (mrs.erase(handle) != 0)
+        return 0;
+    if (auto it = endpoints.find(handle); it != endpoints.end()) {
+        fake_ep ep = std::move(it->second);
+        endpoints.erase(it);
+        for (const pending_recv& r : ep.recvs)
+            if (channel_state* ch = find_channel(ep.channel_fd))
+                post(*ch, rdma_cqe(r.user_data, -ECANCELED, DMAPLANE_CQE_F_RDMA,
+                                   DMAPLANE_WC_WR_FLUSH_ERR));
+        if (auto peer = endpoints.find(ep.peer); peer != endpoints.end()) {
+            peer->second.state = DMAPLANE_EP_ERROR;
+            peer->second.error = -ECONNRESET;
+        }
+        return 0;
+    }
+    if (auto it = listeners.find(handle); it != listeners.end()) {
+        for (const std::uint64_t user_data : it->second.accepts)
+            if (channel_state* ch = find_channel(it->second.channel_fd))
+                post(*ch, rdma_cqe(user_data, -ECANCELED, 0, 0));
+        for (const std::uint32_t ep : it->second.ready)
+            endpoints.erase(ep);
+        listeners.erase(it);
+        return 0;
+    }
+    return -2;
 }
 
 int get_info(dmaplane_info* info) {
@@ -338,6 +831,26 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
         const dmaplane_sqe sqe = sqes[head & (ch.sq_entries - 1)];
         ++head;
         ch.consumed.push_back(sqe);
+        if (sqe.opcode >= DMAPLANE_OP_RDMA_WRITE && sqe.opcode <= DMAPLANE_OP_LAST) {
+            // The entry and the OP_SGE entries that extend it.
+            std::vector<dmaplane_sqe> group{sqe};
+            while ((group.back().flags & DMAPLANE_SQE_SG_MORE) != 0 && i + 1 < n) {
+                group.push_back(sqes[head & (ch.sq_entries - 1)]);
+                ch.consumed.push_back(group.back());
+                ++head;
+                ++i;
+            }
+            cancel = false;
+            const std::optional<dmaplane_cqe> cqe = execute_rdma(ch, group);
+            if (cqe && ch.defer) {
+                ch.in_flight.push_back(*cqe);
+                ++ch.stats.async_ops;
+            } else if (cqe) {
+                post(ch, *cqe);
+                ++ch.stats.inline_ops;
+            }
+            continue;
+        }
         dmaplane_cqe cqe;
         if (cancel) {
             cqe = dmaplane_cqe{};
@@ -401,6 +914,14 @@ void reset() {
     channels.clear();
     devices.clear();
     buffers.clear();
+    mrs.clear();
+    endpoints.clear();
+    listeners.clear();
+    next_port = 20000;
+    fail_next_rdma = 0;
+    mr_registers.clear();
+    connects.clear();
+    listens.clear();
     next_handle = 1000;
     last = nullptr;
     initial_index = 0;
@@ -419,6 +940,8 @@ channel_state* find_channel(int fd) {
 }
 
 channel_state* last_channel() { return last; }
+
+std::size_t rdma_objects() { return mrs.size() + endpoints.size() + listeners.size(); }
 
 void complete_in_flight(channel_state& ch, std::size_t n) {
     while (n-- > 0 && !ch.in_flight.empty()) {
@@ -459,7 +982,18 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
             if (device_path != nullptr)
                 return buffer_create(static_cast<dmaplane_buffer_create*>(arg));
             break;
+        case DMAPLANE_IOC_MR_REGISTER:
+            return mr_register(static_cast<dmaplane_mr_register*>(arg));
+        case DMAPLANE_IOC_ENDPOINT_CONNECT:
+            return endpoint_connect(static_cast<dmaplane_endpoint_connect*>(arg));
+        case DMAPLANE_IOC_LISTEN:
+            return listen_on(static_cast<dmaplane_listen*>(arg));
+        case DMAPLANE_IOC_ENDPOINT_QUERY:
+            return endpoint_query(static_cast<dmaplane_endpoint_query*>(arg));
         case DMAPLANE_IOC_OBJECT_DESTROY:
+            if (const int rc = destroy_rdma(static_cast<dmaplane_object_destroy*>(arg)->handle);
+                rc != -2)
+                return rc;
             if (device_path != nullptr)
                 return buffers.erase(static_cast<dmaplane_object_destroy*>(arg)->handle) != 0
                            ? 0

@@ -82,6 +82,26 @@ void complete_in_flight(channel_state& ch, std::size_t n);
 inline std::uint32_t initial_index = 0;
 inline bool corrupt_next_layout = false;
 
+// RDMA (registrations, endpoints, listeners) on fake devices: one RDMA
+// device, "fake0". A connect to the port of a fake listener makes a pair of
+// endpoints joined to each other (no network): WRITE, READ and SEND move
+// bytes between fake buffers at once, WRITE_IMM and SEND complete the
+// peer's oldest RECV (or wait for one), ACCEPT takes the listener's next
+// connection (or waits for one). Tokens are 0x5a00000000 | handle.
+inline constexpr const char* rdma_device = "fake0";
+
+// The next RDMA WRITE, WRITE_IMM, READ or SEND fails on the "device" with
+// this verbs status (DMAPLANE_WC_*), if non-zero; one-shot.
+inline std::uint32_t fail_next_rdma = 0;
+
+// Every MR_REGISTER, ENDPOINT_CONNECT and LISTEN as it was passed in.
+inline std::vector<dmaplane_mr_register> mr_registers;
+inline std::vector<dmaplane_endpoint_connect> connects;
+inline std::vector<dmaplane_listen> listens;
+
+// Live fake RDMA objects (registrations, endpoints, listeners).
+[[nodiscard]] std::size_t rdma_objects();
+
 // crc32c (Castagnoli, reflected 0x82F63B78, initial ~0, final xor ~0).
 [[nodiscard]] std::uint32_t crc32c(const std::byte* p, std::size_t n);
 

@@ -1,0 +1,957 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// RDMA endpoints: reliable connections run by the module and bound to a
+// channel. connect() makes one (DMAPLANE_IOC_ENDPOINT_CONNECT, blocking);
+// listen() makes a listener (DMAPLANE_IOC_LISTEN) whose accept() awaits
+// the next connection. An endpoint's RDMA WRITE, WRITE_IMM, READ, SEND and
+// RECV are awaitable operations on its channel, as channel::copy() is:
+// the SQE's user_data holds the operation's state, and whoever reaps the
+// channel resumes the coroutine. No thread, allocator or runtime.
+
+#ifndef DMAPLANE_ENDPOINT_HPP
+#define DMAPLANE_ENDPOINT_HPP
+
+#include <array>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <sys/socket.h>
+
+#include "dmaplane/channel.hpp"
+#include "dmaplane/detail/object.hpp"
+#include "dmaplane/detail/sys.hpp"
+#include "dmaplane/device.hpp"
+#include "dmaplane/memory_region.hpp"
+#include "dmaplane/prep.hpp"
+#include "dmaplane/result.hpp"
+#include "dmaplane/uapi/dmaplane.h"
+
+namespace dmaplane {
+
+/// Local ranges one operation may name at most (the module's limit on
+/// endpoint_options::max_sge, which may lower it further).
+inline constexpr std::size_t max_rdma_ranges = 16;
+
+/// Queue sizes and transport settings of an endpoint (struct
+/// dmaplane_endpoint_attr). Zero picks the module's default; the module
+/// lowers depths to what the device supports, and endpoint_state reports
+/// the values in effect. Thread-safety: a plain value.
+struct endpoint_options {
+    /// Send operations in flight (128).
+    std::uint32_t sq_depth = 0;
+    /// Receives posted at once (128).
+    std::uint32_t rq_depth = 0;
+    /// Local ranges per operation (4; at most max_rdma_ranges).
+    std::uint32_t max_sge = 0;
+    /// WRITE and READ longer than this are split (the port's maximum; at
+    /// least 64 when set).
+    std::uint32_t max_message = 0;
+    /// Transport retries, 1..7 (7).
+    std::uint32_t retry_count = 0;
+    /// ACK timeout, 1..31: 4.096 us << timeout (14).
+    std::uint32_t timeout = 0;
+    /// Retries while the peer has no receive posted, 1..7, 7 = forever (7).
+    std::uint32_t rnr_retry = 0;
+
+    /// Same settings.
+    friend constexpr bool operator==(const endpoint_options&,
+                                     const endpoint_options&) noexcept = default;
+};
+
+/// An IPv4 address and port, as endpoints and listeners take them.
+/// Thread-safety: a plain value.
+class inet_address {
+public:
+    /// 0.0.0.0, port 0.
+    constexpr inet_address() noexcept = default;
+
+    /// a.b.c.d (octets in that order) and `port`.
+    constexpr inet_address(std::array<std::uint8_t, 4> octets, std::uint16_t port) noexcept
+        : octets_(octets), port_(port) {}
+
+    /// Every local address (0.0.0.0) and `port` (0: any free one).
+    [[nodiscard]] static constexpr inet_address any(std::uint16_t port = 0) noexcept {
+        return inet_address{{}, port};
+    }
+
+    /// Parses "a.b.c.d" (the port is then `port`) or "a.b.c.d:port":
+    /// four decimal numbers 0..255 without leading zeros, and a decimal
+    /// port 0..65535.
+    /// Errors: EINVAL for anything else. Thread-safety: pure.
+    [[nodiscard]] static result<inet_address> parse(std::string_view text,
+                                                    std::uint16_t port = 0) noexcept {
+        std::array<std::uint8_t, 4> octets{};
+        std::size_t i = 0;
+        for (std::size_t part = 0; part < octets.size(); ++part) {
+            if (part > 0) {
+                if (i >= text.size() || text[i] != '.')
+                    return make_error(EINVAL);
+                ++i;
+            }
+            const std::size_t start = i;
+            unsigned value = 0;
+            while (i < text.size() && i - start < 3 && text[i] >= '0' && text[i] <= '9')
+                value = value * 10 + static_cast<unsigned>(text[i++] - '0');
+            if (i == start || value > 255 || (i - start > 1 && text[start] == '0'))
+                return make_error(EINVAL);
+            octets[part] = static_cast<std::uint8_t>(value);
+        }
+        if (i < text.size()) {
+            if (text[i] != ':' || i + 1 == text.size() || text.size() - i - 1 > 5)
+                return make_error(EINVAL);
+            unsigned value = 0;
+            for (++i; i < text.size(); ++i) {
+                if (text[i] < '0' || text[i] > '9')
+                    return make_error(EINVAL);
+                value = value * 10 + static_cast<unsigned>(text[i] - '0');
+            }
+            if (value > std::numeric_limits<std::uint16_t>::max())
+                return make_error(EINVAL);
+            port = static_cast<std::uint16_t>(value);
+        }
+        return inet_address{octets, port};
+    }
+
+    /// The address of `raw` (0.0.0.0:0 when its family is not AF_INET).
+    /// Errors: none. Thread-safety: pure.
+    [[nodiscard]] static constexpr inet_address from_raw(const dmaplane_addr& raw) noexcept {
+        if (raw.family != AF_INET)
+            return {};
+        return inet_address{std::bit_cast<std::array<std::uint8_t, 4>>(raw.ipv4), raw.port};
+    }
+
+    /// As the module takes it: family AF_INET, port in host order, address
+    /// in network order. Errors: none. Thread-safety: pure.
+    [[nodiscard]] constexpr dmaplane_addr to_raw() const noexcept {
+        dmaplane_addr raw{};
+        raw.family = static_cast<std::uint16_t>(AF_INET);
+        raw.port = port_;
+        raw.ipv4 = std::bit_cast<std::uint32_t>(octets_);
+        return raw;
+    }
+
+    /// a, b, c, d.
+    [[nodiscard]] constexpr std::array<std::uint8_t, 4> octets() const noexcept { return octets_; }
+    /// The port (host order).
+    [[nodiscard]] constexpr std::uint16_t port() const noexcept { return port_; }
+    /// The same address with another port.
+    [[nodiscard]] constexpr inet_address with_port(std::uint16_t port) const noexcept {
+        return inet_address{octets_, port};
+    }
+
+    /// "a.b.c.d:port".
+    /// Errors: std::bad_alloc if memory runs out. Thread-safety: const.
+    [[nodiscard]] std::string to_string() const {
+        std::string out;
+        for (std::size_t i = 0; i < octets_.size(); ++i) {
+            if (i > 0)
+                out += '.';
+            out += std::to_string(octets_[i]);
+        }
+        return out + ':' + std::to_string(port_);
+    }
+
+    /// Same address and port.
+    friend constexpr bool operator==(const inet_address&, const inet_address&) noexcept = default;
+
+private:
+    std::array<std::uint8_t, 4> octets_{};
+    std::uint16_t port_ = 0;
+};
+
+/// Bytes a connection request or answer carried (up to
+/// DMAPLANE_PRIVATE_DATA_MAX; transports may pad what was sent with zeros).
+/// Thread-safety: a plain value.
+struct private_data {
+    /// The bytes; those from size on are 0.
+    std::array<std::byte, DMAPLANE_PRIVATE_DATA_MAX> bytes{};
+    /// How many are valid.
+    std::uint32_t size = 0;
+
+    /// The valid bytes.
+    [[nodiscard]] std::span<const std::byte> view() const noexcept {
+        return {bytes.data(), size < bytes.size() ? size : bytes.size()};
+    }
+};
+
+/// An endpoint's state (DMAPLANE_EP_*).
+enum class endpoint_status : std::uint32_t {
+    /// Operations run.
+    connected = DMAPLANE_EP_CONNECTED,
+    /// Operations fail; endpoint_state::error says why.
+    error = DMAPLANE_EP_ERROR,
+};
+
+/// What DMAPLANE_IOC_ENDPOINT_QUERY reports. Thread-safety: a plain value.
+struct endpoint_state {
+    /// Connected, or in the error state.
+    endpoint_status status = endpoint_status::connected;
+    /// Why it is in the error state (ECONNRESET the peer disconnected,
+    /// ETIMEDOUT retries exhausted, ENODEV the device went away, EIO
+    /// other); empty when connected.
+    std::error_code error{};
+    /// The RDMA device the connection runs on ("rxe0").
+    std::string device;
+    /// Its port.
+    std::uint32_t port = 0;
+    /// The local queue pair number.
+    std::uint32_t qp_num = 0;
+    /// The peer's queue pair number (0 when the module does not say).
+    std::uint32_t dest_qp_num = 0;
+    /// The local address of the connection.
+    inet_address local{};
+    /// The peer's address.
+    inet_address peer{};
+    /// The options in effect.
+    endpoint_options options{};
+    /// What the peer sent when connecting (a listener's, or a connecting
+    /// peer's private data).
+    private_data peer_private_data{};
+    /// Operations handed to the device.
+    std::uint64_t posted = 0;
+    /// Operations completed.
+    std::uint64_t completed = 0;
+    /// Of which with an error.
+    std::uint64_t failed = 0;
+
+    /// True when operations run.
+    [[nodiscard]] bool connected() const noexcept { return status == endpoint_status::connected; }
+};
+
+/// The verbs work completion status a failed RDMA completion carries in
+/// its CQE's aux (DMAPLANE_WC_*; the values of enum ib_wc_status).
+enum class wc_status : std::uint32_t {
+    /// No error.
+    success = 0,
+    /// RECV: the message was longer than the receive.
+    local_length = DMAPLANE_WC_LOC_LEN_ERR,
+    /// A local range the device could not use.
+    local_protection = DMAPLANE_WC_LOC_PROT_ERR,
+    /// The endpoint was in error: not executed.
+    flushed = DMAPLANE_WC_WR_FLUSH_ERR,
+    /// The peer found the request invalid (a SEND longer than its receive).
+    remote_invalid_request = DMAPLANE_WC_REM_INV_REQ_ERR,
+    /// The peer refused: rights, token or range.
+    remote_access = DMAPLANE_WC_REM_ACCESS_ERR,
+    /// The peer failed the operation.
+    remote_operation = DMAPLANE_WC_REM_OP_ERR,
+    /// The peer is unreachable: transport retries exhausted.
+    retry_exceeded = DMAPLANE_WC_RETRY_EXC_ERR,
+    /// The peer had no receive posted: RNR retries exhausted.
+    rnr_retry_exceeded = DMAPLANE_WC_RNR_RETRY_EXC_ERR,
+};
+
+/// The verbs name of `s` ("IB_WC_REM_ACCESS_ERR", ...), or "unknown".
+/// Errors: none. Thread-safety: pure.
+[[nodiscard]] constexpr std::string_view to_string(wc_status s) noexcept {
+    switch (s) {
+    case wc_status::success: return "IB_WC_SUCCESS";
+    case wc_status::local_length: return "IB_WC_LOC_LEN_ERR";
+    case wc_status::local_protection: return "IB_WC_LOC_PROT_ERR";
+    case wc_status::flushed: return "IB_WC_WR_FLUSH_ERR";
+    case wc_status::remote_invalid_request: return "IB_WC_REM_INV_REQ_ERR";
+    case wc_status::remote_access: return "IB_WC_REM_ACCESS_ERR";
+    case wc_status::remote_operation: return "IB_WC_REM_OP_ERR";
+    case wc_status::retry_exceeded: return "IB_WC_RETRY_EXC_ERR";
+    case wc_status::rnr_retry_exceeded: return "IB_WC_RNR_RETRY_EXC_ERR";
+    }
+    return "unknown";
+}
+
+/// What a successful RDMA operation reports. Thread-safety: a plain value.
+struct rdma_completion {
+    /// Bytes moved: written, read, sent, or received (RECV).
+    std::uint64_t bytes = 0;
+    /// RECV: the immediate value the peer sent (DMAPLANE_CQE_F_IMM).
+    std::optional<std::uint32_t> imm{};
+    /// RECV: consumed by the peer's WRITE_IMM rather than a SEND
+    /// (DMAPLANE_CQE_F_WRITE); the data, if any, went where the peer wrote.
+    bool from_write = false;
+    /// The CQE itself (timestamps on channels that have them).
+    completion cqe{};
+};
+
+class endpoint;
+class listener;
+struct connect_options;
+struct listen_options;
+
+namespace detail {
+
+// The options as the module takes them.
+[[nodiscard]] constexpr dmaplane_endpoint_attr to_attr(const endpoint_options& o) noexcept {
+    dmaplane_endpoint_attr a{};
+    a.sq_depth = o.sq_depth;
+    a.rq_depth = o.rq_depth;
+    a.max_sge = o.max_sge;
+    a.max_message = o.max_message;
+    a.retry_count = o.retry_count;
+    a.timeout = o.timeout;
+    a.rnr_retry = o.rnr_retry;
+    return a;
+}
+
+// The options the module reports.
+[[nodiscard]] constexpr endpoint_options from_attr(const dmaplane_endpoint_attr& a) noexcept {
+    return {a.sq_depth, a.rq_depth, a.max_sge, a.max_message, a.retry_count, a.timeout,
+            a.rnr_retry};
+}
+
+// Copies `data` into a request's private data; false when it is too long.
+[[nodiscard]] inline bool copy_private(std::span<const std::byte> data,
+                                       std::uint8_t (&out)[DMAPLANE_PRIVATE_DATA_MAX],
+                                       std::uint32_t& len) noexcept {
+    if (data.size() > sizeof out)
+        return false;
+    if (!data.empty())
+        std::memcpy(out, data.data(), data.size());
+    len = static_cast<std::uint32_t>(data.size());
+    return true;
+}
+
+} // namespace detail
+
+/// One awaitable RDMA operation of an endpoint, made by endpoint::write(),
+/// write_imm(), read(), send() and recv(); `co_await` it in a task to get
+/// its result<rdma_completion>.
+///
+/// It queues as channel operations do (see operation): await_suspend()
+/// takes the SQ slots it needs (one, plus one OP_SGE entry per further
+/// local range, published together), without entering the kernel; when
+/// the SQ has too few free slots even after one non-waiting submit, the
+/// coroutine goes on at once with EBUSY and nothing was queued.
+///
+/// start() queues it before it is awaited, e.g. to post a receive ahead
+/// of the message; co_await then waits for (or takes at once) its result.
+/// Once it has completed (and been awaited), start() may queue the same
+/// operation again: a receive re-posted after each message. An operation
+/// started but not yet completed must outlive its completion.
+///
+/// Not copyable or movable (the kernel holds its address): it lives in the
+/// coroutine frame, which must not be destroyed while it is in flight.
+/// The span given to a multi-range call must stay valid until the
+/// operation is queued (awaited or started); the channel must not be moved
+/// or destroyed meanwhile.
+///
+/// Errors (from co_await), before any system call: EBADF (empty endpoint
+/// or channel), EXDEV (a range of another open file), EINVAL (an empty
+/// range or none where one is needed, lengths overflowing, a token without
+/// remote access), ERANGE (a remote range past the peer's registration),
+/// E2BIG (more than max_rdma_ranges ranges, or than the SQ holds), EBUSY
+/// (see above). From the module: the CQE's -res: ENOENT (no such handle),
+/// ERANGE (past a registration's end), EACCES (local rights, or the peer
+/// refused), ENOTCONN or ECANCELED (endpoint in error or destroyed),
+/// EMSGSIZE, EREMOTEIO, ETIMEDOUT, EIO; status() then tells the verbs
+/// status when the device reported one. Thread-safety: awaited and started
+/// on the thread that drives the channel.
+class [[nodiscard]] rdma_operation {
+public:
+    /// Not copyable: the kernel holds its address.
+    rdma_operation(const rdma_operation&) = delete;
+    /// Not copyable: the kernel holds its address.
+    rdma_operation& operator=(const rdma_operation&) = delete;
+
+    /// True when it failed before submission or has already completed.
+    [[nodiscard]] bool await_ready() const noexcept {
+        return static_cast<bool>(error_) || state_.completed;
+    }
+
+    /// Queues the operation (or, started, only waits for it). Returns
+    /// false, so the coroutine goes on at once, when it could not queue.
+    [[nodiscard]] bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+        if (in_flight()) {
+            state_.awaiting = awaiting;
+            return true;
+        }
+        const int err = queue(awaiting);
+        if (err != 0)
+            error_ = std::error_code(err, std::system_category());
+        return err == 0;
+    }
+
+    /// The completion, or the error.
+    [[nodiscard]] result<rdma_completion> await_resume() const noexcept {
+        if (error_)
+            return unexpected{error_};
+        const completion& c = state_.done;
+        if (c.res < 0)
+            return from_neg_errno(static_cast<long>(c.res));
+        rdma_completion out;
+        out.bytes = static_cast<std::uint64_t>(c.res);
+        if ((c.flags & DMAPLANE_CQE_F_IMM) != 0)
+            out.imm = c.aux;
+        out.from_write = (c.flags & DMAPLANE_CQE_F_WRITE) != 0;
+        out.cqe = c;
+        return out;
+    }
+
+    /// Queues the operation now, to be awaited later (see the class
+    /// comment). Errors: the operation's own (see the class comment),
+    /// EALREADY when it is in flight, EBUSY when the SQ has no room (the
+    /// operation stays unqueued: start it again later).
+    result<void> start() noexcept {
+        if (error_)
+            return unexpected{error_};
+        if (in_flight())
+            return make_error(EALREADY);
+        if (const int err = queue({}); err != 0)
+            return make_error(err);
+        return {};
+    }
+
+    /// True once queued and not yet completed.
+    [[nodiscard]] bool in_flight() const noexcept { return queued_ && !state_.completed; }
+
+    /// The verbs status of a completed operation that the device failed
+    /// (a DMAPLANE_CQE_F_RDMA completion with a negative res); empty
+    /// otherwise (success, not completed, or failed before the device).
+    [[nodiscard]] std::optional<wc_status> status() const noexcept {
+        const completion& c = state_.done;
+        if (!state_.completed || c.res >= 0 || (c.flags & DMAPLANE_CQE_F_RDMA) == 0 || c.aux == 0)
+            return std::nullopt;
+        return static_cast<wc_status>(c.aux);
+    }
+
+    /// The last CQE (all zero before the first completion).
+    [[nodiscard]] const completion& cqe() const noexcept { return state_.done; }
+
+private:
+    friend class endpoint;
+
+    rdma_operation(channel* ch, const dmaplane_sqe& first, std::span<const mr_range> more) noexcept
+        : channel_(ch), sqe_(first), more_(more) {}
+    explicit rdma_operation(int errno_value) noexcept
+        : error_(errno_value, std::system_category()) {}
+
+    // The entry, with SG_MORE and an OP_SGE entry for each further range.
+    int queue(std::coroutine_handle<> awaiting) noexcept {
+        const auto n = static_cast<std::uint32_t>(1 + more_.size());
+        const int err =
+            channel_->enqueue(state_, awaiting, n, [this, n](dmaplane_sqe& sqe, std::uint32_t i) {
+                if (i == 0)
+                    sqe = sqe_;
+                else
+                    prep_sge(sqe, sqe_.opcode, more_[i - 1]);
+                if (i + 1 < n)
+                    sg_more(sqe);
+            });
+        if (err == 0)
+            queued_ = true;
+        return err;
+    }
+
+    // First, so that its address (the SQE's user_data) is the operation's.
+    detail::awaitable_state state_{};
+    channel* channel_ = nullptr;
+    dmaplane_sqe sqe_{};
+    std::span<const mr_range> more_{};
+    bool queued_ = false;
+    std::error_code error_{};
+};
+
+/// A reliable connection run by the module (an RC queue pair and its
+/// completion queue on one RDMA device port), bound to the channel it was
+/// made with: its operations are submitted and complete there. Made by
+/// connect() and listener::accept(). Owns its handle and destroys it
+/// (DMAPLANE_IOC_OBJECT_DESTROY) when destroyed or reset: operations in
+/// flight then complete with ECANCELED. Move-only (moving it while
+/// operations are in flight is fine); a default-constructed or moved-from
+/// endpoint is empty.
+///
+/// Lifetimes: the device must outlive it (its descriptor is borrowed, as
+/// for buffers). The endpoint refers to its channel object by address:
+/// that object must not be moved or destroyed while the endpoint makes or
+/// awaits operations (the kernel keeps its own reference to the channel,
+/// so query() and destroy() do not need it).
+///
+/// Thread-safety: query() from any thread; operations on the thread that
+/// drives the channel; moving or destroying while another thread uses it
+/// is a data race.
+class endpoint {
+public:
+    /// An empty endpoint.
+    endpoint() noexcept = default;
+
+    /// Takes `other`'s handle, leaving `other` empty.
+    endpoint(endpoint&& other) noexcept
+        : object_(std::move(other.object_)), channel_(std::exchange(other.channel_, nullptr)) {}
+
+    /// Destroys the held handle (errors ignored), then takes `other`'s.
+    endpoint& operator=(endpoint&& other) noexcept {
+        if (this != &other) {
+            object_ = std::move(other.object_);
+            channel_ = std::exchange(other.channel_, nullptr);
+        }
+        return *this;
+    }
+
+    /// Not copyable: a handle has exactly one owner.
+    endpoint(const endpoint&) = delete;
+    /// Not copyable: a handle has exactly one owner.
+    endpoint& operator=(const endpoint&) = delete;
+
+    /// Destroys the held handle, if any (errors ignored).
+    ~endpoint() = default;
+
+    /// The handle (non-zero), or 0 when empty: what prep_rdma_*() take.
+    [[nodiscard]] std::uint32_t handle() const noexcept { return object_.get(); }
+    /// Same as handle().
+    [[nodiscard]] std::uint32_t native_handle() const noexcept { return object_.get(); }
+    /// The descriptor of the device the handle belongs to (not owned), or -1.
+    [[nodiscard]] int device_fd() const noexcept { return object_.fd(); }
+    /// The channel its operations go to, or nullptr when empty.
+    [[nodiscard]] channel* bound_channel() const noexcept { return channel_; }
+    /// True when a handle is held.
+    explicit operator bool() const noexcept { return static_cast<bool>(object_); }
+
+    /// State, addresses, options in effect, the peer's private data and
+    /// counters (DMAPLANE_IOC_ENDPOINT_QUERY).
+    /// Errors: EBADF (empty), ENOENT (destroyed behind our back), EINVAL;
+    /// std::bad_alloc if memory runs out. Thread-safety: any thread.
+    [[nodiscard]] result<endpoint_state> query() const {
+        if (!object_)
+            return make_error(EBADF);
+        dmaplane_endpoint_query raw{};
+        raw.handle = object_.get();
+        result<int> rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_ENDPOINT_QUERY, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        endpoint_state out;
+        out.status = static_cast<endpoint_status>(raw.state);
+        if (raw.error < 0)
+            out.error = std::error_code(-raw.error, std::system_category());
+        const auto* name = reinterpret_cast<const char*>(raw.device);
+        out.device.assign(name, strnlen(name, sizeof raw.device));
+        out.port = raw.port;
+        out.qp_num = raw.qp_num;
+        out.dest_qp_num = raw.dest_qp_num;
+        out.local = inet_address::from_raw(raw.local);
+        out.peer = inet_address::from_raw(raw.peer);
+        out.options = detail::from_attr(raw.attr);
+        out.peer_private_data.size = raw.peer_private_len < DMAPLANE_PRIVATE_DATA_MAX
+                                         ? raw.peer_private_len
+                                         : DMAPLANE_PRIVATE_DATA_MAX;
+        std::memcpy(out.peer_private_data.bytes.data(), raw.peer_private_data,
+                    sizeof raw.peer_private_data);
+        out.posted = raw.posted;
+        out.completed = raw.completed;
+        out.failed = raw.failed;
+        return out;
+    }
+
+    /// Destroys the handle now and leaves the endpoint empty whatever the
+    /// module answers; operations in flight complete with ECANCELED.
+    /// Errors: EBADF (empty, or the device closed), ENOENT.
+    result<void> destroy() noexcept {
+        channel_ = nullptr;
+        return object_.destroy();
+    }
+
+    /// destroy(), errors ignored.
+    void reset() noexcept {
+        channel_ = nullptr;
+        object_.reset();
+    }
+
+    /// Gives up ownership without destroying: returns the handle (0 when
+    /// empty) and leaves the endpoint empty.
+    [[nodiscard]] std::uint32_t release() noexcept {
+        channel_ = nullptr;
+        return object_.release();
+    }
+
+    /// RDMA WRITE of `local` to the peer's registration `remote` from
+    /// `remote_offset` on (res: bytes written). See rdma_operation.
+    [[nodiscard]] rdma_operation write(const mr_range& local, const remote_token& remote,
+                                       std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE, {&local, 1}, &remote, remote_offset, 0);
+    }
+
+    /// RDMA WRITE gathering `local` in order (at most max_rdma_ranges
+    /// ranges; the span must stay valid until the operation is queued).
+    [[nodiscard]] rdma_operation write(std::span<const mr_range> local, const remote_token& remote,
+                                       std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE, local, &remote, remote_offset, 0);
+    }
+
+    /// RDMA WRITE, then `imm` to the peer: its oldest posted receive
+    /// completes with rdma_completion::imm == imm and from_write set.
+    /// `local` may be mr_range{} (no bytes, only the value).
+    [[nodiscard]] rdma_operation write_imm(const mr_range& local, const remote_token& remote,
+                                           std::uint64_t remote_offset,
+                                           std::uint32_t imm) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, {&local, 1}, &remote, remote_offset, imm);
+    }
+
+    /// write_imm() gathering `local` (an empty span: no bytes).
+    [[nodiscard]] rdma_operation write_imm(std::span<const mr_range> local,
+                                           const remote_token& remote,
+                                           std::uint64_t remote_offset,
+                                           std::uint32_t imm) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, local, &remote, remote_offset, imm);
+    }
+
+    /// RDMA READ of local.length bytes of the peer's registration `remote`
+    /// from `remote_offset` on into `local` (which needs local_write).
+    [[nodiscard]] rdma_operation read(const mr_range& local, const remote_token& remote,
+                                      std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_READ, {&local, 1}, &remote, remote_offset, 0);
+    }
+
+    /// RDMA READ scattering into `local` in order.
+    [[nodiscard]] rdma_operation read(std::span<const mr_range> local, const remote_token& remote,
+                                      std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_READ, local, &remote, remote_offset, 0);
+    }
+
+    /// SEND of `local` (mr_range{}: zero bytes) into the peer's oldest
+    /// posted receive.
+    [[nodiscard]] rdma_operation send(const mr_range& local = {}) noexcept {
+        return make(DMAPLANE_OP_SEND, {&local, 1}, nullptr, 0, 0);
+    }
+
+    /// SEND gathering `local`.
+    [[nodiscard]] rdma_operation send(std::span<const mr_range> local) noexcept {
+        return make(DMAPLANE_OP_SEND, local, nullptr, 0, 0);
+    }
+
+    /// A receive into `local` (which needs local_write) for the peer's next
+    /// SEND or WRITE_IMM; mr_range{} (the default): for a WRITE_IMM only.
+    [[nodiscard]] rdma_operation recv(const mr_range& local = {}) noexcept {
+        return make(DMAPLANE_OP_RECV, {&local, 1}, nullptr, 0, 0);
+    }
+
+    /// A receive scattering into `local`.
+    [[nodiscard]] rdma_operation recv(std::span<const mr_range> local) noexcept {
+        return make(DMAPLANE_OP_RECV, local, nullptr, 0, 0);
+    }
+
+private:
+    friend class accept_operation;
+    friend result<endpoint> connect(const device&, channel&, const inet_address&,
+                                    const connect_options&) noexcept;
+
+    // Adopts a handle the module has just created on `fd`.
+    endpoint(int fd, std::uint32_t handle, channel* ch) noexcept
+        : object_(fd, handle), channel_(ch) {}
+
+    // Checks the ranges (and the remote side) and prepares the entry.
+    rdma_operation make(std::uint8_t opcode, std::span<const mr_range> local,
+                        const remote_token* remote, std::uint64_t remote_offset,
+                        std::uint32_t imm) noexcept {
+        if (!object_ || channel_ == nullptr || !*channel_)
+            return rdma_operation{EBADF};
+        const bool may_be_empty = opcode == DMAPLANE_OP_SEND || opcode == DMAPLANE_OP_RECV ||
+                                  opcode == DMAPLANE_OP_RDMA_WRITE_IMM;
+        if (may_be_empty && local.size() == 1 && local[0].none())
+            local = {};
+        if (local.empty() && !may_be_empty)
+            return rdma_operation{EINVAL};
+        if (local.size() > max_rdma_ranges)
+            return rdma_operation{E2BIG};
+        std::uint64_t total = 0;
+        for (const mr_range& r : local) {
+            if (r.handle == 0 || r.length == 0 || total + r.length < total)
+                return rdma_operation{EINVAL};
+            if (r.fd != object_.fd())
+                return rdma_operation{EXDEV};
+            total += r.length;
+        }
+        if (remote != nullptr) {
+            if (!*remote)
+                return rdma_operation{EINVAL};
+            if (remote_offset > remote->length || total > remote->length - remote_offset)
+                return rdma_operation{ERANGE};
+        }
+        const mr_range first = local.empty() ? mr_range{} : local[0];
+        const std::uint32_t ep = object_.get();
+        dmaplane_sqe sqe;
+        switch (opcode) {
+        case DMAPLANE_OP_RDMA_WRITE:
+            prep_rdma_write(sqe, ep, first, *remote, remote_offset, 0);
+            break;
+        case DMAPLANE_OP_RDMA_WRITE_IMM:
+            prep_rdma_write_imm(sqe, ep, first, *remote, remote_offset, imm, 0);
+            break;
+        case DMAPLANE_OP_RDMA_READ:
+            prep_rdma_read(sqe, ep, first, *remote, remote_offset, 0);
+            break;
+        case DMAPLANE_OP_SEND:
+            prep_send(sqe, ep, first, 0);
+            break;
+        default:
+            prep_recv(sqe, ep, first, 0);
+            break;
+        }
+        return rdma_operation{channel_, sqe, local.empty() ? local : local.subspan(1)};
+    }
+
+    detail::object_handle object_;
+    channel* channel_ = nullptr;
+};
+
+/// The awaitable ACCEPT of a listener (listener::accept()): `co_await` it
+/// to get the next established connection as a result<endpoint>, bound to
+/// the listener's channel. Queued as channel operations are (see
+/// operation): not copyable or movable, lives in the coroutine frame.
+/// Its result owns the new endpoint's handle: await it once.
+///
+/// Errors (from co_await): EBADF (empty listener or channel), EBUSY (SQ
+/// full), else the CQE's -res: ECANCELED (the listener was destroyed),
+/// ENOENT, EXDEV, EMFILE, ENOMEM. Thread-safety: as for operation.
+class [[nodiscard]] accept_operation {
+public:
+    /// Not copyable: the kernel holds its address.
+    accept_operation(const accept_operation&) = delete;
+    /// Not copyable: the kernel holds its address.
+    accept_operation& operator=(const accept_operation&) = delete;
+
+    /// True when it failed before submission.
+    [[nodiscard]] bool await_ready() const noexcept { return static_cast<bool>(error_); }
+
+    /// Queues the ACCEPT entry.
+    [[nodiscard]] bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+        const int err = channel_->enqueue(
+            state_, awaiting, 1,
+            [this](dmaplane_sqe& sqe, std::uint32_t) { prep_accept(sqe, listener_, 0); });
+        if (err != 0)
+            error_ = std::error_code(err, std::system_category());
+        return err == 0;
+    }
+
+    /// The new endpoint, or the error.
+    [[nodiscard]] result<endpoint> await_resume() const noexcept {
+        if (error_)
+            return unexpected{error_};
+        const std::int64_t res = state_.done.res;
+        if (res < 0)
+            return from_neg_errno(static_cast<long>(res));
+        if (res == 0 || res > std::numeric_limits<std::uint32_t>::max())
+            return make_error(EPROTO);
+        return endpoint{fd_, static_cast<std::uint32_t>(res), channel_};
+    }
+
+private:
+    friend class listener;
+
+    accept_operation(channel* ch, int fd, std::uint32_t listener_handle) noexcept
+        : channel_(ch), fd_(fd), listener_(listener_handle) {}
+    explicit accept_operation(int errno_value) noexcept
+        : error_(errno_value, std::system_category()) {}
+
+    // First, so that its address (the SQE's user_data) is the operation's.
+    detail::awaitable_state state_{};
+    channel* channel_ = nullptr;
+    int fd_ = -1;
+    std::uint32_t listener_ = 0;
+    std::error_code error_{};
+};
+
+/// Listens for connections on an address (DMAPLANE_IOC_LISTEN), made by
+/// listen(). The module accepts connections on its own (up to the
+/// backlog), and accept() hands them out as endpoints bound to the
+/// listener's channel. Owns its handle and destroys it when destroyed or
+/// reset (pending accepts then complete with ECANCELED). Move-only; a
+/// default-constructed or moved-from listener is empty.
+///
+/// Lifetimes as for endpoint: the device must outlive it, and its channel
+/// object must stay where it is while accept() is used.
+/// Thread-safety: as for endpoint.
+class listener {
+public:
+    /// An empty listener.
+    listener() noexcept = default;
+
+    /// Takes `other`'s handle, leaving `other` empty.
+    listener(listener&& other) noexcept
+        : object_(std::move(other.object_)), channel_(std::exchange(other.channel_, nullptr)),
+          address_(std::exchange(other.address_, {})) {}
+
+    /// Destroys the held handle (errors ignored), then takes `other`'s.
+    listener& operator=(listener&& other) noexcept {
+        if (this != &other) {
+            object_ = std::move(other.object_);
+            channel_ = std::exchange(other.channel_, nullptr);
+            address_ = std::exchange(other.address_, {});
+        }
+        return *this;
+    }
+
+    /// Not copyable: a handle has exactly one owner.
+    listener(const listener&) = delete;
+    /// Not copyable: a handle has exactly one owner.
+    listener& operator=(const listener&) = delete;
+
+    /// Destroys the held handle, if any (errors ignored).
+    ~listener() = default;
+
+    /// The handle (non-zero), or 0 when empty: what prep_accept() takes.
+    [[nodiscard]] std::uint32_t handle() const noexcept { return object_.get(); }
+    /// Same as handle().
+    [[nodiscard]] std::uint32_t native_handle() const noexcept { return object_.get(); }
+    /// The descriptor of the device the handle belongs to (not owned), or -1.
+    [[nodiscard]] int device_fd() const noexcept { return object_.fd(); }
+    /// The channel accepted endpoints are bound to, or nullptr when empty.
+    [[nodiscard]] channel* bound_channel() const noexcept { return channel_; }
+    /// True when a handle is held.
+    explicit operator bool() const noexcept { return static_cast<bool>(object_); }
+
+    /// The address listened on, with the port in use.
+    [[nodiscard]] inet_address address() const noexcept { return address_; }
+    /// The port in use (the module's pick when listen() asked for 0).
+    [[nodiscard]] std::uint16_t port() const noexcept { return address_.port(); }
+
+    /// The next established connection. See accept_operation.
+    [[nodiscard]] accept_operation accept() noexcept {
+        if (!object_ || channel_ == nullptr || !*channel_)
+            return accept_operation{EBADF};
+        return accept_operation{channel_, object_.fd(), object_.get()};
+    }
+
+    /// Stops listening now; connections not yet accepted are dropped.
+    /// Errors: EBADF (empty, or the device closed), ENOENT.
+    result<void> destroy() noexcept {
+        channel_ = nullptr;
+        address_ = {};
+        return object_.destroy();
+    }
+
+    /// destroy(), errors ignored.
+    void reset() noexcept {
+        channel_ = nullptr;
+        address_ = {};
+        object_.reset();
+    }
+
+    /// Gives up ownership without destroying: returns the handle (0 when
+    /// empty) and leaves the listener empty.
+    [[nodiscard]] std::uint32_t release() noexcept {
+        channel_ = nullptr;
+        address_ = {};
+        return object_.release();
+    }
+
+private:
+    friend result<listener> listen(const device&, channel&, const inet_address&,
+                                   const listen_options&) noexcept;
+
+    listener(int fd, std::uint32_t handle, channel* ch, inet_address address) noexcept
+        : object_(fd, handle), channel_(ch), address_(address) {}
+
+    detail::object_handle object_;
+    channel* channel_ = nullptr;
+    inet_address address_{};
+};
+
+/// How connect() connects. Thread-safety: a plain value; the views must
+/// stay valid during the call.
+struct connect_options {
+    /// The local address to bind to; by default the route picks one.
+    std::optional<inet_address> src{};
+    /// The RDMA device the route must resolve to (ENODEV otherwise); empty:
+    /// whichever it resolves to.
+    std::string_view rdma_device{};
+    /// Queue sizes and transport settings.
+    endpoint_options options{};
+    /// Limit on the whole connect, up to 600 s; 0: the module's 5 s.
+    std::chrono::milliseconds timeout{0};
+    /// Sent to the listener (at most DMAPLANE_PRIVATE_DATA_MAX bytes).
+    std::span<const std::byte> private_data{};
+};
+
+/// How listen() listens. Thread-safety: a plain value; the view must stay
+/// valid during the call.
+struct listen_options {
+    /// Options of the accepted endpoints.
+    endpoint_options options{};
+    /// Connections accepted and not yet taken by accept(), 1..1024; more
+    /// are rejected.
+    std::uint32_t backlog = 16;
+    /// Sent back to every connecting peer (at most
+    /// DMAPLANE_PRIVATE_DATA_MAX bytes).
+    std::span<const std::byte> private_data{};
+};
+
+/// Connects to the listener at `dst` through the kernel's rdma_cm
+/// (DMAPLANE_IOC_ENDPOINT_CONNECT), loopback to a local address included,
+/// and binds the new endpoint to `ch`. Blocks until the connection is
+/// established or fails; a signal interrupts it (EINTR, not retried:
+/// nothing is left behind, call again).
+///
+/// Errors, before any system call: EBADF (empty device or channel), EXDEV
+/// (a channel of another open file), EINVAL (private data too long, a
+/// device name too long or holding a NUL, a timeout out of range). From
+/// the module: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
+/// EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it), ENODEV
+/// (route on another device than asked), EINTR, EINVAL (bad options),
+/// EMFILE, ENOMEM. Thread-safety: as for device's const members.
+[[nodiscard]] inline result<endpoint> connect(const device& dev, channel& ch,
+                                              const inet_address& dst,
+                                              const connect_options& options = {}) noexcept {
+    if (!dev || !ch)
+        return make_error(EBADF);
+    if (ch.device_fd() != dev.native_handle())
+        return make_error(EXDEV);
+    dmaplane_endpoint_connect raw{};
+    const auto timeout_ms = options.timeout.count();
+    if (!detail::copy_private(options.private_data, raw.private_data, raw.private_len) ||
+        !detail::copy_name(options.rdma_device, raw.device) || timeout_ms < 0 ||
+        timeout_ms > 600000)
+        return make_error(EINVAL);
+    raw.channel = ch.native_handle();
+    raw.dst = dst.to_raw();
+    if (options.src)
+        raw.src = options.src->to_raw();
+    raw.attr = detail::to_attr(options.options);
+    raw.timeout_ms = static_cast<std::uint32_t>(timeout_ms);
+    result<int> rc =
+        detail::sys::ioctl_interruptible(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw);
+    if (!rc)
+        return unexpected{rc.error()};
+    return endpoint{dev.native_handle(), raw.handle, &ch};
+}
+
+/// Listens on `address` (0.0.0.0 for every local address; port 0 picks a
+/// free port, listener::port() says which) through the kernel's rdma_cm
+/// (DMAPLANE_IOC_LISTEN); accepted endpoints are bound to `ch`.
+///
+/// Errors, before any system call: EBADF (empty device or channel), EXDEV
+/// (a channel of another open file), EINVAL (private data too long). From
+/// the module: EADDRINUSE, EADDRNOTAVAIL, EINVAL (backlog out of range,
+/// bad options), EMFILE, ENOMEM. Thread-safety: as for device's const
+/// members.
+[[nodiscard]] inline result<listener> listen(const device& dev, channel& ch,
+                                             const inet_address& address,
+                                             const listen_options& options = {}) noexcept {
+    if (!dev || !ch)
+        return make_error(EBADF);
+    if (ch.device_fd() != dev.native_handle())
+        return make_error(EXDEV);
+    dmaplane_listen raw{};
+    if (!detail::copy_private(options.private_data, raw.private_data, raw.private_len))
+        return make_error(EINVAL);
+    raw.channel = ch.native_handle();
+    raw.addr = address.to_raw();
+    raw.attr = detail::to_attr(options.options);
+    raw.backlog = options.backlog;
+    result<int> rc = detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &raw);
+    if (!rc)
+        return unexpected{rc.error()};
+    return listener{dev.native_handle(), raw.handle, &ch, address.with_port(raw.addr.port)};
+}
+
+} // namespace dmaplane
+
+#endif // DMAPLANE_ENDPOINT_HPP

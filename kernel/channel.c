@@ -480,27 +480,37 @@ static void dmaplane_channel_queue(struct dmaplane_channel *ch,
 
 /*
  * An RDMA entry at the SQ head, copied into @first: take it and the OP_SGE
- * entries that extend it (at most @left entries in all) and hand them to
- * the endpoint code. Return: entries taken.
+ * entries that extend it, @published entries at most being in the ring and
+ * @left of them covered by reserved CQ slots. A group is taken whole or not
+ * at all. Return: entries taken, 0 when the group must wait for CQ room.
  */
 static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 					 const struct dmaplane_sqe *first,
-					 u32 left, u64 now,
+					 u32 left, u32 published, u64 now,
 					 struct dmaplane_ep **plug)
 {
 	struct dmaplane_sqe sqes[DMAPLANE_MAX_SGE];
-	u32 n = 1;
+	u32 mask = ch->sq_entries - 1;
+	u8 flags = first->flags;
+	u32 n = 1, i;
 
-	sqes[0] = *first;
-	ch->sq_head++;
-	while ((sqes[n - 1].flags & DMAPLANE_SQE_SG_MORE) && n < left &&
-	       n < DMAPLANE_MAX_SGE) {
-		memcpy(&sqes[n], &ch->sqes[ch->sq_head & (ch->sq_entries - 1)],
-		       sizeof(sqes[n]));
-		ch->sq_head++;
+	/* The group's length, as far as it is published (bounded). */
+	while ((flags & DMAPLANE_SQE_SG_MORE) && n < published &&
+	       n <= DMAPLANE_MAX_SGE) {
+		flags = READ_ONCE(ch->sqes[(ch->sq_head + n) & mask].flags);
 		n++;
 	}
-	dmaplane_rdma_submit(ch, sqes, n, now, plug);
+	if (n > DMAPLANE_MAX_SGE)
+		n = min(n, left);	/* too long: fails with E2BIG */
+	else if (n > left)
+		return 0;
+	sqes[0] = *first;
+	for (i = 1; i < n && i < DMAPLANE_MAX_SGE; i++)
+		memcpy(&sqes[i], &ch->sqes[(ch->sq_head + i) & mask],
+		       sizeof(sqes[i]));
+	ch->sq_head += n;
+	dmaplane_rdma_submit(ch, sqes, min_t(u32, n, DMAPLANE_MAX_SGE), n, now,
+			     plug);
 	return n;
 }
 
@@ -564,9 +574,18 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 				dmaplane_post(ch, results, nres);
 				nres = 0;
 			}
-			done += dmaplane_channel_consume_rdma(ch, &one.sqe,
-							      avail - done, now,
-							      &plug);
+			n = dmaplane_channel_consume_rdma(ch, &one.sqe,
+							  avail - done,
+							  tail - ch->sq_head,
+							  now, &plug);
+			if (!n) {
+				/* Wait for room: give back what is not used. */
+				spin_lock_irqsave(&ch->cq_lock, irqflags);
+				ch->cq_reserved -= avail - done;
+				spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+				break;
+			}
+			done += n;
 			/* Pairs with userspace's acquire load of the SQ head. */
 			smp_store_release(ch->sq_head_user, ch->sq_head);
 			continue;

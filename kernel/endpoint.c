@@ -755,7 +755,8 @@ static void dmaplane_listener_accept(struct dmaplane_channel *ch,
  * dmaplane_rdma_submit() - take an RDMA entry consumed from a channel.
  * @ch: the channel it was consumed from (one CQ slot reserved per entry).
  * @sqes: private copies of the entry and its OP_SGE entries.
- * @n: entries.
+ * @n: entries in @sqes.
+ * @taken: entries consumed (more than @n: a group too long, E2BIG).
  * @now: consumption time (timestamped channels), else 0.
  * @plug: the endpoint the batch queued work on so far (holding a
  *	  reference), whose work is posted when the batch moves on.
@@ -764,8 +765,8 @@ static void dmaplane_listener_accept(struct dmaplane_channel *ch,
  * @ch; OP_SGE entries give their slots back.
  */
 void dmaplane_rdma_submit(struct dmaplane_channel *ch,
-			  const struct dmaplane_sqe *sqes, u32 n, u64 now,
-			  struct dmaplane_ep **plug)
+			  const struct dmaplane_sqe *sqes, u32 n, u32 taken,
+			  u64 now, struct dmaplane_ep **plug)
 {
 	const struct dmaplane_sqe *sqe = &sqes[0];
 	struct dmaplane_rdma_req *req = NULL;
@@ -776,8 +777,12 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 	struct dmaplane_ep *ep = NULL;
 	int ret = 0;
 
-	if (n > 1)
-		dmaplane_channel_unreserve(ch, n - 1);
+	if (taken > 1)
+		dmaplane_channel_unreserve(ch, taken - 1);
+	if (taken > n) {
+		ret = -E2BIG;	/* more ranges than an operation takes */
+		goto out_complete;
+	}
 	if (sqe->opcode == DMAPLANE_OP_SGE ||
 	    (sqe->flags & ~(DMAPLANE_SQE_SG_MORE | DMAPLANE_SQE_FENCE)) ||
 	    sqe->__resv0 || sqe->__resv1 ||
@@ -1321,8 +1326,14 @@ int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 		dmaplane_sin_to_addr((struct sockaddr *)&ep->cm_id->route.addr.dst_addr,
 				     &q->peer);
 	}
-	if (ep->qp)
+	if (ep->qp) {
+		struct ib_qp_init_attr init;
+		struct ib_qp_attr qa;
+
 		q->qp_num = ep->qp->qp_num;
+		if (!ib_query_qp(ep->qp, &qa, IB_QP_DEST_QPN, &init))
+			q->dest_qp_num = qa.dest_qp_num;
+	}
 	mutex_unlock(&ep->teardown_lock);
 	spin_lock_bh(&ep->lock);
 	q->state = ep->state;

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 /* Local ranges one RDMA entry may name (the entry and its OP_SGEs). */
-#define DMAPLANE_MAX_SGE	16
+#define DMAPLANE_MAX_SGE	DMAPLANE_RDMA_MAX_SGE
 
 struct dmaplane_channel;
 struct dmaplane_ep;
@@ -17,8 +17,8 @@ int dmaplane_endpoint_init(void);
 void dmaplane_endpoint_exit(void);
 void dmaplane_rdma_defer(struct work_struct *work);
 void dmaplane_rdma_submit(struct dmaplane_channel *ch,
-			  const struct dmaplane_sqe *sqes, u32 n, u64 now,
-			  struct dmaplane_ep **plug);
+			  const struct dmaplane_sqe *sqes, u32 n, u32 taken,
+			  u64 now, struct dmaplane_ep **plug);
 void dmaplane_ep_unplug(struct dmaplane_ep *ep);
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data);

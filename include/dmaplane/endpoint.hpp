@@ -42,7 +42,7 @@ namespace dmaplane {
 
 /// Local ranges one operation may name at most (the module's limit on
 /// endpoint_options::max_sge, which may lower it further).
-inline constexpr std::size_t max_rdma_ranges = 16;
+inline constexpr std::size_t max_rdma_ranges = DMAPLANE_RDMA_MAX_SGE;
 
 /// Queue sizes and transport settings of an endpoint (struct
 /// dmaplane_endpoint_attr). Zero picks the module's default; the module

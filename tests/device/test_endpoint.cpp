@@ -139,8 +139,8 @@ struct loopback {
     dmaplane_endpoint_connect conn{};
 
     explicit loopback(const device& d, dmaplane_endpoint_attr attr = {},
-                      const char* hello = "hello from the client")
-        : dev(d), ch(d, 256) {
+                      const char* hello = "hello from the client", std::uint32_t sq = 256)
+        : dev(d), ch(d, sq) {
         dmaplane_listen l{};
         l.channel = ch.fd;
         l.addr = inet(addr, 0);
@@ -623,4 +623,50 @@ TEST_CASE("rdma: the device going away turns endpoints into errors; nothing dang
     // The new device works.
     loopback lb(dev);
     CHECK(query(dev, lb.client).state == DMAPLANE_EP_CONNECTED);
+}
+
+TEST_CASE("rdma: a group of entries waits for CQ room and is consumed whole") {
+    device dev = open_dev();
+    loopback lb(dev, {}, "x", 4); // 4 SQ entries, 8 CQ entries
+    const std::uint32_t cbuf = new_buffer(dev, 65536), sbuf = new_buffer(dev, 65536);
+    mr cm = reg(dev, cbuf, 65536, all_access), sm = reg(dev, sbuf, 65536, all_access);
+    // Six unread completions: room for two more.
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < (round ? 2 : 4); ++i)
+            op(lb.ch, DMAPLANE_OP_NOP, 0, 50 + i);
+        lb.ch.publish();
+        std::uint32_t submitted = 0;
+        REQUIRE(lb.ch.enter(round ? 2 : 4, 0, 0, 0, &submitted) == 0);
+        REQUIRE(submitted == (round ? 2u : 4u));
+    }
+    auto data = pattern(3000, 11);
+    fill(dev, cbuf, 0, data);
+    write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, cm, 0, 1000, sm.token, 0, 7);
+    lb.ch.sqes()[(lb.ch.sq_tail - 1) & (lb.ch.c.sq_entries - 1)].flags = DMAPLANE_SQE_SG_MORE;
+    for (int i = 1; i < 3; ++i) {
+        dmaplane_sqe* e = lb.ch.next();
+        e->opcode = DMAPLANE_OP_SGE;
+        e->flags = i == 1 ? DMAPLANE_SQE_SG_MORE : 0;
+        e->src_handle = cm.handle;
+        e->src_offset = 1000u * i;
+        e->length = 1000;
+    }
+    lb.ch.publish();
+    std::uint32_t submitted = 99;
+    CHECK(lb.ch.enter(3, 0, 0, 0, &submitted) == 0);
+    CHECK(submitted == 0); // three entries, two free slots: the group waits
+    std::vector<dmaplane_cqe> got;
+    CHECK(lb.ch.reap(got) == 6);
+    CHECK(lb.ch.enter(3, 1, 0, 0, &submitted) == 0);
+    CHECK(submitted == 3);
+    got.clear();
+    while (got.empty())
+        if (!lb.ch.reap(got))
+            REQUIRE(lb.ch.enter(0, 1) == 0);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].user_data == 7);
+    CHECK(got[0].res == 3000);
+    CHECK(read_back(dev, sbuf, 0, 3000) == data);
+    auto q = query(dev, lb.client);
+    CHECK(q.dest_qp_num == query(dev, lb.server).qp_num);
 }

@@ -422,6 +422,14 @@ struct dmaplane_channel_create {
 #define DMAPLANE_SQE_SG_MORE		(1U << 2) /* the next entry is an OP_SGE of this one */
 
 /*
+ * Local ranges one RDMA operation may name (the entry and its OP_SGEs), and
+ * the most an endpoint's max_sge may be. A group of entries is consumed
+ * whole or not at all (it waits for CQ room); a longer group fails with
+ * E2BIG and its leftover OP_SGE entries with EINVAL.
+ */
+#define DMAPLANE_RDMA_MAX_SGE		16
+
+/*
  * A submission entry. Fields an opcode does not use must be 0.
  *  NOP:      user_data.
  *  COPY:     dst_handle/dst_offset, src_handle/src_offset, length.

@@ -17,7 +17,9 @@
  * right there; otherwise it goes, in order, to the channel's FIFO worker on
  * the module's unbound workqueue (on the channel's node). A FENCE entry,
  * and everything submitted after it until it completes, goes to the worker
- * behind everything queued before it.
+ * behind everything queued before it. RDMA entries go to their endpoint's
+ * queue pair at once, in submission order; FENCE on them is the verbs
+ * fence (after earlier READs of that endpoint), not the channel's.
  *
  * No completion is lost: a CQ slot is reserved for every consumed entry
  * (cq_reserved) and nothing is consumed unless unread + reserved stays
@@ -500,9 +502,8 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 		flags = READ_ONCE(ch->sqes[(ch->sq_head + n) & mask].flags);
 		n++;
 	}
-	if (n > DMAPLANE_MAX_SGE)
-		n = min(n, left);	/* too long: fails with E2BIG */
-	else if (n > left)
+	/* n <= published <= sq_entries <= cq_entries: room comes eventually. */
+	if (n > left)
 		return 0;
 	sqes[0] = *first;
 	for (i = 1; i < n && i < DMAPLANE_MAX_SGE; i++)
@@ -514,19 +515,20 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 	return n;
 }
 
-/*
- * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
- * has no room for even one, -EINVAL when the SQ tail is corrupt.
- * Called with submit_lock held.
- */
 /* Results of lone inline entries, posted together. */
 #define DMAPLANE_POST_BATCH 16
 
+/*
+ * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
+ * has no room for even one entry (or for the whole of the RDMA group at the
+ * head), -EINVAL when the SQ tail is corrupt. Called with submit_lock held.
+ */
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
 	struct dmaplane_result results[DMAPLANE_POST_BATCH];
 	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
 	struct dmaplane_ep *plug = NULL;
+	bool waiting = false;
 	unsigned long irqflags;
 	u64 now = 0;
 
@@ -580,9 +582,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 							  now, &plug);
 			if (!n) {
 				/* Wait for room: give back what is not used. */
-				spin_lock_irqsave(&ch->cq_lock, irqflags);
-				ch->cq_reserved -= avail - done;
-				spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+				dmaplane_channel_unreserve(ch, avail - done);
+				waiting = true;
 				break;
 			}
 			done += n;
@@ -649,9 +650,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		smp_store_release(ch->sq_head_user, ch->sq_head);
 		if (!n) {
 			/* No memory for the entry: give the unused slots back. */
-			spin_lock_irqsave(&ch->cq_lock, irqflags);
-			ch->cq_reserved -= avail - done;
-			spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+			dmaplane_channel_unreserve(ch, avail - done);
 			break;
 		}
 
@@ -676,6 +675,11 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	atomic64_add(done, &ch->st_submitted);
 	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);
+	if (!done && waiting) {
+		/* An RDMA group needs more CQ room than there is. */
+		atomic64_inc(&ch->st_busy);
+		return -EBUSY;
+	}
 	return done;
 }
 
@@ -881,6 +885,8 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 {
 	struct dmaplane_channel *ch = file->private_data;
 	struct dmaplane_req *req, *tmp;
+	struct eventfd_ctx *evfd;
+	unsigned long irqflags;
 	LIST_HEAD(cancelled);
 
 	if (ch->sqpoll)
@@ -895,8 +901,16 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 		list_del(&req->node);
 		dmaplane_req_free(req);
 	}
-	if (ch->evfd)
-		eventfd_ctx_put(ch->evfd);
+	/*
+	 * Endpoints keep the channel (not its file) alive and may still post
+	 * to it: the eventfd must not be signalled once its reference is gone.
+	 */
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	evfd = ch->evfd;
+	ch->evfd = NULL;
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	if (evfd)
+		eventfd_ctx_put(evfd);
 	fput(ch->dev_file);
 	dmaplane_obj_put(&ch->obj);
 	return 0;

@@ -63,6 +63,13 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 	struct dmaplane_obj *obj;
 	unsigned long index;
 
+	/*
+	 * After this, a publication racing with close (a connection accepted
+	 * from a CM handler) fails instead of landing in a dead table.
+	 */
+	xa_lock(&ctx->objects);
+	ctx->closed = true;
+	xa_unlock(&ctx->objects);
 	xa_for_each(&ctx->objects, index, obj) {
 		xa_erase(&ctx->objects, index);
 		if (obj->unpublish)
@@ -172,7 +179,8 @@ void dmaplane_obj_put(struct dmaplane_obj *obj)
  *
  * The handle table takes a reference of its own, so a concurrent destroy
  * of the fresh handle cannot free the object under the caller.
- * Return: 0, -EMFILE when the handle space is full, or -ENOMEM.
+ * Return: 0, -EMFILE when the handle space is full, -EBADF when the context
+ * is closing, or -ENOMEM.
  */
 int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle)
 {
@@ -190,12 +198,15 @@ int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle)
 		return ret == -EBUSY ? -EMFILE : ret;
 	obj->handle = *handle;
 	dmaplane_obj_get(obj);
-	ret = xa_err(xa_store(&obj->ctx->objects, *handle, obj,
-			      GFP_KERNEL_ACCOUNT));
-	if (ret) {
-		xa_erase(&obj->ctx->objects, *handle);
+	xa_lock(&obj->ctx->objects);
+	ret = obj->ctx->closed ? -EBADF :
+	      xa_err(__xa_store(&obj->ctx->objects, *handle, obj,
+				GFP_KERNEL_ACCOUNT));
+	if (ret)
+		__xa_erase(&obj->ctx->objects, *handle);
+	xa_unlock(&obj->ctx->objects);
+	if (ret)
 		dmaplane_obj_put(obj);
-	}
 	return ret;
 }
 

@@ -80,7 +80,8 @@ struct dmaplane_listener;
  * @cm_status:	result of the last such event.
  * @peer_private: private data the peer sent.
  * @peer_private_len: its length.
- * @listener:	accepted endpoints: the listener (a reference) until taken.
+ * @listener:	accepted endpoints: their listener (a reference, dropped
+ *		when the endpoint is freed).
  * @accept_node: in the listener's connection list.
  * @orphan_work: tears down an endpoint nobody will take.
  * @posted:	operations handed to the device.
@@ -348,13 +349,22 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 
 			/*
 			 * This batch is first..the end of sendq; requests from
-			 * the one holding bad_send on were not posted.
+			 * the one holding bad_send on were not posted. One cut
+			 * in the middle stays on sendq (its first work requests
+			 * are posted; the teardown completes it) and the
+			 * endpoint goes to its error state.
 			 */
 			req = first;
 			list_for_each_entry_safe_from(req, tmp, &ep->sendq, node) {
 				if (!bad && (void *)bad_send >= (void *)req->wrs &&
-				    (void *)bad_send < (void *)(req->wrs + req->nr_wrs))
+				    (void *)bad_send < (void *)(req->wrs + req->nr_wrs)) {
 					bad = true;
+					if (bad_send != &req->wrs[0].wr) {
+						req->status = ret;
+						dmaplane_ep_set_error_locked(ep, ret);
+						continue;
+					}
+				}
 				if (!bad)
 					continue;
 				req->status = ret;
@@ -629,7 +639,6 @@ static int dmaplane_ep_build(struct dmaplane_ep *ep,
 			goto out_put;
 		}
 	}
-	nr = n;
 	if (remote) {
 		u64 end;
 
@@ -743,8 +752,7 @@ static int dmaplane_ep_build(struct dmaplane_ep *ep,
 
 out_put:
 	for (i = 0; i < nr; i++)
-		if (ranges[i].mr)
-			dmaplane_mr_put(ranges[i].mr);
+		dmaplane_mr_put(ranges[i].mr);
 	return ret;
 }
 
@@ -861,10 +869,9 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 	dmaplane_ep_set_error_locked(ep, why);
 	if (why == -ENODEV)
 		ep->error = why;	/* the root cause, whatever came first */
-	list_splice_init(&ep->pending, &unposted);
-	list_splice_tail_init(&ep->rpending, &unposted);
+	dmaplane_ep_drop_pending_locked(ep, &unposted);
 	spin_unlock_bh(&ep->lock);
-	dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
+	dmaplane_ep_finish(ep, &unposted);
 
 	if (ep->qp) {
 		if (ep->cm_id)
@@ -1137,6 +1144,8 @@ static int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		/* Move the QP to error: what is posted flushes. */
 		if (ev->event == RDMA_CM_EVENT_DISCONNECTED)
 			rdma_disconnect(id);
+		else if (!ep->listener)
+			dmaplane_ep_cm_step(ep, -ENODEV);	/* a connect waiting */
 		break;
 	default:
 		break;
@@ -1526,14 +1535,19 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 				       l->private_len);
 		ret = rdma_accept(id, &param);
 	}
-	mutex_unlock(&ep->teardown_lock);
 	if (ret) {
-		/* rdma_cm destroys the ID: the teardown must not. */
+		/*
+		 * rdma_cm destroys the ID: the teardown must not. Done under
+		 * the lock, so device removal never sees the half-made QP.
+		 */
 		ep->cm_id = NULL;
 		if (ep->qp) {
 			rdma_destroy_qp(id);
 			ep->qp = NULL;
 		}
+	}
+	mutex_unlock(&ep->teardown_lock);
+	if (ret) {
 		dmaplane_ep_shutdown(ep, ret);
 		dmaplane_ep_put(ep);
 		goto out_reject;
@@ -1614,6 +1628,7 @@ static void dmaplane_listener_unpublish(struct dmaplane_obj *obj)
 		r.user_data = a->user_data;
 		r.res = -ECANCELED;
 		r.ts_submit = a->ts_submit;
+		r.ts_complete = dmaplane_channel_now(l->ch);
 		list_del(&a->node);
 		kfree(a);
 		dmaplane_channel_complete(l->ch, &r, 1);
@@ -1699,13 +1714,14 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	l->cm_id = id;
+	/* Before publishing: a destroy may free the ID right after. */
+	args->addr.port = ntohs(((struct sockaddr_in *)
+				 &id->route.addr.src_addr)->sin_port);
 	ret = dmaplane_obj_publish(&l->obj, &args->handle);
 	if (ret) {
 		dmaplane_listener_unpublish(&l->obj);
 		goto out_put;
 	}
-	args->addr.port = ntohs(((struct sockaddr_in *)
-				 &id->route.addr.src_addr)->sin_port);
 	dmaplane_obj_put(&l->obj);	/* the table holds it now */
 	return 0;
 
@@ -1722,6 +1738,14 @@ out_put:
 void dmaplane_rdma_defer(struct work_struct *work)
 {
 	queue_work(dmaplane_ep_wq, work);
+}
+
+/**
+ * dmaplane_rdma_flush_deferred() - wait for deferred teardowns and frees.
+ */
+void dmaplane_rdma_flush_deferred(void)
+{
+	flush_workqueue(dmaplane_ep_wq);
 }
 
 /**

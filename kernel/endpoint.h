@@ -16,6 +16,7 @@ struct dmaplane_sqe;
 int dmaplane_endpoint_init(void);
 void dmaplane_endpoint_exit(void);
 void dmaplane_rdma_defer(struct work_struct *work);
+void dmaplane_rdma_flush_deferred(void);
 void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 			  const struct dmaplane_sqe *sqes, u32 n, u32 taken,
 			  u64 now, struct dmaplane_ep **plug);

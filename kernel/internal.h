@@ -56,6 +56,8 @@ extern struct dmaplane_stats dmaplane_stats;
  * @nr_objects:	objects charged to this context (published or not).
  * @nr_channels: channels created through this context and not yet freed.
  * @bytes:	buffer bytes charged to this context.
+ * @closed:	the open file is gone: nothing more is published (set and
+ *		read under the handle table's lock).
  *
  * The counters are atomics, not under a lock, so that an object's last
  * reference may be dropped from any context.
@@ -67,6 +69,7 @@ struct dmaplane_ctx {
 	atomic_t nr_objects;
 	atomic_t nr_channels;
 	atomic64_t bytes;
+	bool closed;
 };
 
 /* Object types; one handle namespace per context covers them all. */

@@ -322,6 +322,7 @@ static void __exit dmaplane_exit(void)
 	s64 contexts, objects, bytes;
 
 	misc_deregister(&dmaplane_misc);
+	dmaplane_rdma_flush_deferred();	/* deferred frees use the devices */
 	dmaplane_rdma_exit();
 	dmaplane_endpoint_exit();
 	dmaplane_dmadev_exit();

@@ -47,8 +47,11 @@ static void dmaplane_mr_kill(struct dmaplane_rdma_user *user)
 static void dmaplane_mr_free(struct dmaplane_mr *mr)
 {
 	if (mr->pd) {
-		dmaplane_pd_del_user(mr->pd, &mr->user);
+		/* Unmapped while still listed: device removal waits for us. */
+		mutex_lock(&mr->lock);
 		dmaplane_mr_unmap(mr);
+		mutex_unlock(&mr->lock);
+		dmaplane_pd_del_user(mr->pd, &mr->user);
 		dmaplane_pd_put(mr->pd);
 	}
 	sg_free_table(&mr->sgt);

@@ -14,6 +14,7 @@
 #include <rdma/ib_verbs.h>
 
 #include "context.h"
+#include "endpoint.h"
 #include "rdma.h"
 
 /**
@@ -93,9 +94,17 @@ static void dmaplane_pd_kill(struct dmaplane_pd *pd)
 	pd->dead = true;
 	while ((u = list_first_entry_or_null(&pd->users,
 					     struct dmaplane_rdma_user, node))) {
+		/*
+		 * A registration whose last reference dropped in a completion
+		 * is still listed until its deferred free runs: let it run.
+		 */
+		if (!kref_get_unless_zero(&u->obj->ref)) {
+			mutex_unlock(&pd->lock);
+			dmaplane_rdma_flush_deferred();
+			mutex_lock(&pd->lock);
+			continue;
+		}
 		list_del_init(&u->node);
-		/* On the list means not yet released: the get is safe. */
-		kref_get(&u->obj->ref);
 		mutex_unlock(&pd->lock);
 		u->kill(u);
 		dmaplane_obj_put(u->obj);
@@ -136,8 +145,24 @@ static void dmaplane_rdma_remove(struct ib_device *ibdev, void *client_data)
 		mutex_unlock(&d->lock);
 		dmaplane_pd_put(pd);
 	}
-	d->ibdev = NULL;
 	kref_put(&d->ref, dmaplane_rdma_dev_free);
+}
+
+/* Our entry for @ibdev with a reference, or NULL once remove() ran. */
+static struct dmaplane_rdma_dev *dmaplane_rdma_dev_find(struct ib_device *ibdev)
+{
+	struct dmaplane_rdma_dev *d, *found = NULL;
+
+	mutex_lock(&dmaplane_rdma_lock);
+	list_for_each_entry(d, &dmaplane_rdma_devs, node) {
+		if (d->ibdev == ibdev) {
+			kref_get(&d->ref);
+			found = d;
+			break;
+		}
+	}
+	mutex_unlock(&dmaplane_rdma_lock);
+	return found;
 }
 
 static struct ib_client dmaplane_ib_client = {
@@ -441,6 +466,18 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 	return dmaplane_pd_reg_qp_up(pd);
 }
 
+/* Free a PD that is on no list (its device reference goes too). */
+static void dmaplane_pd_destroy(struct dmaplane_pd *pd)
+{
+	struct dmaplane_rdma_dev *d = pd->dev;
+
+	dmaplane_pd_teardown(pd);
+	mutex_destroy(&pd->lock);
+	mutex_destroy(&pd->reg_lock);
+	kfree(pd);
+	kref_put(&d->ref, dmaplane_rdma_dev_free);
+}
+
 static void dmaplane_pd_free(struct kref *ref)
 	__releases(&pd->dev->lock)
 {
@@ -449,11 +486,7 @@ static void dmaplane_pd_free(struct kref *ref)
 
 	list_del_init(&pd->dev_node);
 	mutex_unlock(&d->lock);
-	dmaplane_pd_teardown(pd);
-	mutex_destroy(&pd->lock);
-	mutex_destroy(&pd->reg_lock);
-	kfree(pd);
-	kref_put(&d->ref, dmaplane_rdma_dev_free);
+	dmaplane_pd_destroy(pd);
 }
 
 /**
@@ -476,32 +509,31 @@ void dmaplane_pd_put(struct dmaplane_pd *pd)
 struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 				    struct ib_device *ibdev)
 {
-	struct dmaplane_rdma_dev *d = ib_get_client_data(ibdev,
-							 &dmaplane_ib_client);
+	struct dmaplane_rdma_dev *d = dmaplane_rdma_dev_find(ibdev);
 	struct dmaplane_pd *pd;
 	int ret;
 
+	/* (Not ib_get_client_data(): it is not valid once remove() ran.) */
 	if (!d)
 		return ERR_PTR(-ENODEV);
 	mutex_lock(&d->lock);
 	if (d->dead) {
-		mutex_unlock(&d->lock);
-		return ERR_PTR(-ENODEV);
+		pd = ERR_PTR(-ENODEV);
+		goto out_unlock;
 	}
 	list_for_each_entry(pd, &d->pds, dev_node) {
 		if (pd->ctx == ctx) {
 			kref_get(&pd->ref);
-			mutex_unlock(&d->lock);
-			return pd;
+			goto out_unlock;
 		}
 	}
 	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
 	if (!pd) {
-		mutex_unlock(&d->lock);
-		return ERR_PTR(-ENOMEM);
+		pd = ERR_PTR(-ENOMEM);
+		goto out_unlock;
 	}
 	kref_init(&pd->ref);
-	kref_get(&d->ref);
+	kref_get(&d->ref);	/* the PD's own */
 	pd->dev = d;
 	pd->ctx = ctx;
 	pd->ibdev = ibdev;
@@ -514,16 +546,14 @@ struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 	/* Set up under d->lock: the device cannot go away meanwhile. */
 	ret = dmaplane_pd_setup(pd);
 	if (ret) {
-		dmaplane_pd_teardown(pd);
-		mutex_unlock(&d->lock);
-		mutex_destroy(&pd->lock);
-		mutex_destroy(&pd->reg_lock);
-		kfree(pd);
-		kref_put(&d->ref, dmaplane_rdma_dev_free);
-		return ERR_PTR(ret);
+		dmaplane_pd_destroy(pd);
+		pd = ERR_PTR(ret);
+		goto out_unlock;
 	}
 	list_add_tail(&pd->dev_node, &d->pds);
+out_unlock:
 	mutex_unlock(&d->lock);
+	kref_put(&d->ref, dmaplane_rdma_dev_free);	/* the lookup's */
 	return pd;
 }
 
@@ -602,9 +632,9 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 	int ret;
 
 	mutex_lock(&pd->reg_lock);
-	if (!pd->reg_qp) {
+	if (!pd->reg_qp || pd->reg_broken) {
 		mutex_unlock(&pd->reg_lock);
-		return -ENODEV;
+		return pd->reg_qp ? -EIO : -ENODEV;
 	}
 	reinit_completion(&pd->reg_done);
 	wr->wr.wr_cqe = &pd->reg_cqe;
@@ -612,8 +642,11 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 	wr->wr.next = NULL;
 	ret = ib_post_send(pd->reg_qp, &wr->wr, NULL);
 	if (!ret) {
-		if (!wait_for_completion_timeout(&pd->reg_done, 10 * HZ))
-			ret = -ETIMEDOUT;	/* the QP is broken: keep the cqe */
+		if (!wait_for_completion_timeout(&pd->reg_done, 10 * HZ)) {
+			/* A late completion must not answer the next one. */
+			pd->reg_broken = true;
+			ret = -ETIMEDOUT;
+		}
 		else if (pd->reg_status != IB_WC_SUCCESS)
 			ret = -EIO;
 	}

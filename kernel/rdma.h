@@ -39,6 +39,7 @@ struct dmaplane_rdma_user {
  * @reg_cqe:	completion of the registration in flight.
  * @reg_done:	signalled by it.
  * @reg_status:	its work completion status.
+ * @reg_broken:	a registration timed out: the QP answers no more.
  * @reg_lock:	one registration work request at a time.
  * @dev_node:	in the device's PD list.
  * @lock:	protects @users and @dead.
@@ -57,6 +58,7 @@ struct dmaplane_pd {
 	struct ib_cqe reg_cqe;
 	struct completion reg_done;
 	int reg_status;
+	bool reg_broken;
 	struct mutex reg_lock;
 	struct list_head dev_node;
 	struct mutex lock;

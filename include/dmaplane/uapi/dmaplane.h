@@ -424,8 +424,9 @@ struct dmaplane_channel_create {
 /*
  * Local ranges one RDMA operation may name (the entry and its OP_SGEs), and
  * the most an endpoint's max_sge may be. A group of entries is consumed
- * whole or not at all (it waits for CQ room); a longer group fails with
- * E2BIG and its leftover OP_SGE entries with EINVAL.
+ * whole or not at all: it waits for CQ room (ENTER fails with EBUSY when
+ * it consumed nothing else); a longer group fails with E2BIG and its
+ * leftover OP_SGE entries with EINVAL.
  */
 #define DMAPLANE_RDMA_MAX_SGE		16
 

@@ -32,55 +32,18 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr std::uint16_t port = 7472;
-constexpr std::uint32_t all_access =
-    DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ | DMAPLANE_ACCESS_REMOTE_WRITE;
 
 [[noreturn]] void fail(const char* what, int err) {
     std::fprintf(stderr, "bench_rdma: %s: %s\n", what, std::strerror(err));
     std::exit(1);
 }
 
-std::uint32_t new_buffer(const device& dev, std::uint64_t size,
-                         std::uint32_t kind = DMAPLANE_BUF_KIND_PAGES, void* user = nullptr) {
-    dmaplane_buffer_create a{};
-    a.size = size;
-    a.kind = kind;
-    a.user_addr = reinterpret_cast<std::uint64_t>(user);
-    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a))
-        fail("BUFFER_CREATE", err);
-    return a.handle;
-}
-
-dmaplane_mr_register reg(const device& dev, std::uint32_t buf, std::uint64_t len) {
-    dmaplane_mr_register a{};
-    std::strcpy(reinterpret_cast<char*>(a.device), "rxe0");
-    a.buffer = buf;
-    a.access = all_access;
-    a.length = len;
-    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a))
-        fail("MR_REGISTER", err);
-    return a;
-}
-
-void destroy(const device& dev, std::uint32_t h) {
-    dmaplane_object_destroy d{};
-    d.handle = h;
-    xioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &d);
-}
-
-dmaplane_addr inet(const char* ip, std::uint16_t p) {
-    dmaplane_addr a{};
-    a.family = AF_INET;
-    a.port = p;
-    inet_pton(AF_INET, ip, &a.ipv4);
-    return a;
-}
-
-void submit(raw_channel& ch) {
+// Submits what is published; with min_complete, waits in the same ENTER.
+void submit(raw_channel& ch, std::uint32_t min_complete = 0) {
     ch.publish();
     const std::uint32_t n = ch.sq_tail - ch.word(ch.c.sq_off.head);
-    if (n)
-        if (int err = ch.enter(n))
+    if (n || min_complete)
+        if (int err = ch.enter(n, min_complete))
             fail("ENTER", err);
 }
 
@@ -162,7 +125,7 @@ double write_bw(raw_channel& ch, std::uint32_t ep, std::uint32_t mr, std::uint64
     while (done < iters) {
         while (posted < iters && posted - done < depth)
             prep_write(ch, DMAPLANE_OP_RDMA_WRITE, ep, mr, size, token, posted++);
-        submit(ch);
+        submit(ch, 1); // one ENTER: submit and wait
         done += reap(ch);
     }
     const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -170,10 +133,10 @@ double write_bw(raw_channel& ch, std::uint32_t ep, std::uint32_t mr, std::uint64
 }
 
 int bw(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t iters) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     pair p(dev, ip, depth);
-    const std::uint32_t a = new_buffer(dev, size), b = new_buffer(dev, size);
-    auto ma = reg(dev, a, size), mb = reg(dev, b, size);
+    const std::uint32_t a = make_buffer(dev, size), b = make_buffer(dev, size);
+    auto ma = reg(dev, a, size, all_access), mb = reg(dev, b, size, all_access);
     write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters / 10 + 1); // warm up
     const double gbps = write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters);
     std::printf("RESULT bw_gbps=%.4f size=%llu depth=%u iters=%u\n", gbps,
@@ -182,10 +145,10 @@ int bw(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t it
 }
 
 int lat(const char* ip, std::uint64_t size, std::uint32_t iters) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     pair p(dev, ip, 4);
-    const std::uint32_t a = new_buffer(dev, 4096), b = new_buffer(dev, 4096);
-    auto ma = reg(dev, a, 4096), mb = reg(dev, b, 4096);
+    const std::uint32_t a = make_buffer(dev, 4096), b = make_buffer(dev, 4096);
+    auto ma = reg(dev, a, 4096, all_access), mb = reg(dev, b, 4096, all_access);
     auto post_recv = [&](std::uint32_t ep, std::uint64_t ud) {
         dmaplane_sqe* e = p.ch.next();
         e->opcode = DMAPLANE_OP_RECV;
@@ -238,7 +201,7 @@ int lat(const char* ip, std::uint64_t size, std::uint32_t iters) {
 // Registration cost: pin + register + deregister + unpin of the same
 // anonymous memory, dmaplane (USER buffer + MR) vs ibv_reg_mr/ibv_dereg_mr.
 int regcost(std::uint64_t size, std::uint32_t iters) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         fail("mmap", errno);
@@ -246,13 +209,9 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
     double ours = 0, theirs = 0, ours_prealloc = 0;
     for (std::uint32_t i = 0; i < iters && ours >= 0; ++i) {
         auto t0 = clock_type::now();
-        const std::uint32_t b = new_buffer(dev, size, DMAPLANE_BUF_KIND_USER, mem);
-        dmaplane_mr_register a{};
-        std::strcpy(reinterpret_cast<char*>(a.device), "rxe0");
-        a.buffer = b;
-        a.access = all_access;
-        a.length = size;
-        const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a);
+        const std::uint32_t b = make_buffer(dev, size, DMAPLANE_BUF_KIND_USER, mem);
+        mr m;
+        const int err = try_register(dev, b, all_access, 0, size, &m);
         if (err == E2BIG) { // scattered 4 KiB pages: more than one fast registration maps
             std::fprintf(stderr, "bench_rdma: %llu bytes of anonymous memory: E2BIG\n",
                          static_cast<unsigned long long>(size));
@@ -260,17 +219,17 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
         } else if (err) {
             fail("MR_REGISTER", err);
         } else {
-            destroy(dev, a.handle);
+            destroy(dev, m.handle);
         }
         destroy(dev, b);
         if (ours >= 0)
             ours += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
     }
-    const std::uint32_t huge = new_buffer(dev, size, size >= (2u << 20) ? DMAPLANE_BUF_KIND_HUGE
+    const std::uint32_t huge = make_buffer(dev, size, size >= (2u << 20) ? DMAPLANE_BUF_KIND_HUGE
                                                                         : DMAPLANE_BUF_KIND_PAGES);
     for (std::uint32_t i = 0; i < iters; ++i) {
         auto t0 = clock_type::now();
-        auto m = reg(dev, huge, size);
+        auto m = reg(dev, huge, size, all_access);
         destroy(dev, m.handle);
         ours_prealloc += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
     }
@@ -278,7 +237,12 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
     ibv_device** list = ibv_get_device_list(&n);
     if (!list || !n)
         fail("ibv_get_device_list", ENODEV);
-    ibv_context* ctx = ibv_open_device(list[0]);
+    int which = 0;
+    while (which < n && std::strcmp(ibv_get_device_name(list[which]), "rxe0"))
+        ++which;
+    if (which == n)
+        fail("ibv_get_device_list: no rxe0", ENODEV);
+    ibv_context* ctx = ibv_open_device(list[which]);
     ibv_pd* pd = ctx ? ibv_alloc_pd(ctx) : nullptr;
     if (!pd)
         fail("ibv_alloc_pd", errno);
@@ -302,10 +266,10 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
 }
 
 int bw_server(const char* ip, std::uint64_t size) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     raw_channel ch(dev, 64);
-    const std::uint32_t b = new_buffer(dev, size);
-    auto mb = reg(dev, b, size);
+    const std::uint32_t b = make_buffer(dev, size);
+    auto mb = reg(dev, b, size, all_access);
     dmaplane_listen l{};
     l.channel = ch.fd;
     l.addr = inet(ip, port);
@@ -332,10 +296,10 @@ int bw_server(const char* ip, std::uint64_t size) {
 }
 
 int bw_client(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t iters) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     raw_channel ch(dev, 1024);
-    const std::uint32_t a = new_buffer(dev, size);
-    auto ma = reg(dev, a, size);
+    const std::uint32_t a = make_buffer(dev, size);
+    auto ma = reg(dev, a, size, all_access);
     dmaplane_endpoint_connect c{};
     c.channel = ch.fd;
     c.dst = inet(ip, port);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
-// A channel driven by hand over the published ring offsets, for the tests
-// that check the UAPI itself (test_channel.cpp, test_endpoint.cpp).
+// Helpers for the tests that drive the UAPI itself (test_channel.cpp,
+// test_endpoint.cpp, tests/multi, bench_rdma): the device, raw buffers, a
+// reference crc32c, and a channel driven by hand over the published ring
+// offsets.
 
 #ifndef DMAPLANE_TESTS_RAW_CHANNEL_HPP
 #define DMAPLANE_TESTS_RAW_CHANNEL_HPP
@@ -16,6 +18,8 @@
 #include <cstring>
 #include <vector>
 
+#include <arpa/inet.h>
+
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,8 +28,102 @@ namespace {
 
 using dmaplane::device;
 
-int xioctl(int fd, unsigned long req, void* arg) {
+inline int xioctl(int fd, unsigned long req, void* arg) {
     return ::ioctl(fd, req, arg) == 0 ? 0 : errno;
+}
+
+inline device open_device() {
+    auto dev = device::open();
+    REQUIRE(dev.has_value());
+    return std::move(*dev);
+}
+
+inline std::uint32_t make_buffer(const device& dev, std::uint64_t size,
+                                 std::uint32_t kind = DMAPLANE_BUF_KIND_PAGES,
+                                 void* user = nullptr) {
+    dmaplane_buffer_create a{};
+    a.size = size;
+    a.kind = kind;
+    a.user_addr = reinterpret_cast<std::uint64_t>(user);
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a) == 0);
+    return a.handle;
+}
+
+inline int buffer_rw(const device& dev, std::uint32_t h, std::uint64_t off, void* p, std::uint64_t len,
+              bool write) {
+    dmaplane_buffer_rw a{};
+    a.handle = h;
+    a.flags = write ? DMAPLANE_RW_WRITE : 0;
+    a.offset = off;
+    a.length = len;
+    a.user_ptr = reinterpret_cast<std::uint64_t>(p);
+    return xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_RW, &a);
+}
+
+// crc32c (Castagnoli), initial ~0, final xor ~0: the reference.
+inline std::uint32_t crc32c(const void* data, std::size_t len) {
+    static std::uint32_t table[256];
+    static bool ready = false;
+    if (!ready) {
+        for (std::uint32_t i = 0; i < 256; ++i) {
+            std::uint32_t c = i;
+            for (int k = 0; k < 8; ++k)
+                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            table[i] = c;
+        }
+        ready = true;
+    }
+    std::uint32_t crc = ~0u;
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    for (std::size_t i = 0; i < len; ++i)
+        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+// A registration as MR_REGISTER returned it.
+struct mr {
+    std::uint32_t handle = 0;
+    std::uint64_t token = 0;
+    std::uint32_t page_size = 0;
+};
+
+inline int try_register(const device& dev, std::uint32_t buf, std::uint32_t access, std::uint64_t off,
+                 std::uint64_t len, mr* out, const char* name = "rxe0") {
+    dmaplane_mr_register a{};
+    std::strncpy(reinterpret_cast<char*>(a.device), name, sizeof(a.device) - 1);
+    a.buffer = buf;
+    a.access = access;
+    a.offset = off;
+    a.length = len;
+    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a);
+    if (!err && out)
+        *out = {a.handle, a.token, a.page_size};
+    return err;
+}
+
+inline mr reg(const device& dev, std::uint32_t buf, std::uint64_t len, std::uint32_t access,
+       std::uint64_t off = 0) {
+    mr m;
+    const int err = try_register(dev, buf, access, off, len, &m);
+    REQUIRE_MESSAGE(err == 0, "MR_REGISTER: ", strerror(err));
+    return m;
+}
+
+constexpr std::uint32_t all_access =
+    DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ | DMAPLANE_ACCESS_REMOTE_WRITE;
+
+inline dmaplane_addr inet(const char* ip, std::uint16_t port) {
+    dmaplane_addr a{};
+    a.family = AF_INET;
+    a.port = port;
+    REQUIRE(inet_pton(AF_INET, ip, &a.ipv4) == 1);
+    return a;
+}
+
+inline int destroy(const device& dev, std::uint32_t h) {
+    dmaplane_object_destroy d{};
+    d.handle = h;
+    return xioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &d);
 }
 
 // A channel driven by hand over the published offsets.
@@ -45,6 +143,8 @@ struct raw_channel {
         REQUIRE_MESSAGE(err == 0, "CHANNEL_CREATE: ", strerror(err));
         fd = c.fd;
         region = mmap(nullptr, c.region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (region == MAP_FAILED)
+            close_all(); // a throwing REQUIRE skips the destructor
         REQUIRE(region != MAP_FAILED);
         sq_tail = word(c.sq_off.tail);
     }

@@ -36,56 +36,10 @@ using dmaplane::device;
 
 constexpr std::uint64_t mib = 1024 * 1024;
 
-device open_device() {
-    auto dev = device::open();
-    REQUIRE(dev.has_value());
-    return std::move(*dev);
-}
-
-std::uint32_t make_buffer(const device& dev, std::uint64_t size,
-                          std::uint32_t kind = DMAPLANE_BUF_KIND_PAGES) {
-    dmaplane_buffer_create a{};
-    a.size = size;
-    a.kind = kind;
-    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a) == 0);
-    return a.handle;
-}
-
-int buffer_rw(const device& dev, std::uint32_t h, std::uint64_t off, void* p, std::uint64_t len,
-              bool write) {
-    dmaplane_buffer_rw a{};
-    a.handle = h;
-    a.flags = write ? DMAPLANE_RW_WRITE : 0;
-    a.offset = off;
-    a.length = len;
-    a.user_ptr = reinterpret_cast<std::uint64_t>(p);
-    return xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_RW, &a);
-}
-
 dmaplane_info info_of(const device& dev) {
     dmaplane_info i{};
     REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_GET_INFO, &i) == 0);
     return i;
-}
-
-// crc32c (Castagnoli), initial ~0, final xor ~0: the reference.
-std::uint32_t crc32c(const void* data, std::size_t len) {
-    static std::uint32_t table[256];
-    static bool ready = false;
-    if (!ready) {
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k)
-                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            table[i] = c;
-        }
-        ready = true;
-    }
-    std::uint32_t crc = ~0u;
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    for (std::size_t i = 0; i < len; ++i)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
 }
 
 void prep(dmaplane_sqe* e, std::uint8_t op, std::uint64_t user_data) {

@@ -28,37 +28,10 @@ namespace {
 constexpr const char* rxe = "rxe0";
 constexpr const char* addr = "169.254.77.1";
 
-device open_dev() {
-    auto dev = device::open();
-    REQUIRE(dev.has_value());
-    return std::move(*dev);
-}
-
-std::uint32_t new_buffer(const device& dev, std::uint64_t size,
-                         std::uint32_t kind = DMAPLANE_BUF_KIND_PAGES) {
-    dmaplane_buffer_create a{};
-    a.size = size;
-    a.kind = kind;
-    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a);
-    REQUIRE_MESSAGE(err == 0, "BUFFER_CREATE: ", strerror(err));
-    return a.handle;
-}
-
-int rw(const device& dev, std::uint32_t h, std::uint64_t off, void* p, std::uint64_t len,
-       bool write) {
-    dmaplane_buffer_rw a{};
-    a.handle = h;
-    a.flags = write ? DMAPLANE_RW_WRITE : 0;
-    a.offset = off;
-    a.length = len;
-    a.user_ptr = reinterpret_cast<std::uint64_t>(p);
-    return xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_RW, &a);
-}
-
 std::vector<std::uint8_t> read_back(const device& dev, std::uint32_t h, std::uint64_t off,
                                     std::uint64_t len) {
     std::vector<std::uint8_t> out(len);
-    REQUIRE(rw(dev, h, off, out.data(), len, false) == 0);
+    REQUIRE(buffer_rw(dev, h, off, out.data(), len, false) == 0);
     return out;
 }
 
@@ -73,52 +46,7 @@ std::vector<std::uint8_t> pattern(std::size_t n, std::uint32_t seed) {
 }
 
 void fill(const device& dev, std::uint32_t h, std::uint64_t off, const std::vector<std::uint8_t>& v) {
-    REQUIRE(rw(dev, h, off, const_cast<std::uint8_t*>(v.data()), v.size(), true) == 0);
-}
-
-struct mr {
-    std::uint32_t handle = 0;
-    std::uint64_t token = 0;
-    std::uint32_t page_size = 0;
-};
-
-int try_register(const device& dev, std::uint32_t buf, std::uint32_t access, std::uint64_t off,
-                 std::uint64_t len, mr* out, const char* name = rxe) {
-    dmaplane_mr_register a{};
-    std::strncpy(reinterpret_cast<char*>(a.device), name, sizeof(a.device) - 1);
-    a.buffer = buf;
-    a.access = access;
-    a.offset = off;
-    a.length = len;
-    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a);
-    if (!err && out)
-        *out = {a.handle, a.token, a.page_size};
-    return err;
-}
-
-mr reg(const device& dev, std::uint32_t buf, std::uint64_t len, std::uint32_t access,
-       std::uint64_t off = 0) {
-    mr m;
-    const int err = try_register(dev, buf, access, off, len, &m);
-    REQUIRE_MESSAGE(err == 0, "MR_REGISTER: ", strerror(err));
-    return m;
-}
-
-constexpr std::uint32_t all_access =
-    DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ | DMAPLANE_ACCESS_REMOTE_WRITE;
-
-dmaplane_addr inet(const char* ip, std::uint16_t port) {
-    dmaplane_addr a{};
-    a.family = AF_INET;
-    a.port = port;
-    REQUIRE(inet_pton(AF_INET, ip, &a.ipv4) == 1);
-    return a;
-}
-
-int destroy(const device& dev, std::uint32_t h) {
-    dmaplane_object_destroy d{};
-    d.handle = h;
-    return xioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &d);
+    REQUIRE(buffer_rw(dev, h, off, const_cast<std::uint8_t*>(v.data()), v.size(), true) == 0);
 }
 
 dmaplane_endpoint_query query(const device& dev, std::uint32_t ep) {
@@ -227,10 +155,10 @@ std::uint64_t live_objects(const device& dev) {
 } // namespace
 
 TEST_CASE("rdma: registration of every buffer kind, and bad input") {
-    device dev = open_dev();
-    const std::uint32_t pages = new_buffer(dev, 1 << 20);
-    const std::uint32_t huge = new_buffer(dev, 4 << 20, DMAPLANE_BUF_KIND_HUGE);
-    const std::uint32_t coh = new_buffer(dev, 256 << 10, DMAPLANE_BUF_KIND_COHERENT);
+    device dev = open_device();
+    const std::uint32_t pages = make_buffer(dev, 1 << 20);
+    const std::uint32_t huge = make_buffer(dev, 4 << 20, DMAPLANE_BUF_KIND_HUGE);
+    const std::uint32_t coh = make_buffer(dev, 256 << 10, DMAPLANE_BUF_KIND_COHERENT);
 
     mr m = reg(dev, pages, 1 << 20, all_access);
     CHECK(m.token != 0);
@@ -265,8 +193,8 @@ TEST_CASE("rdma: registration of every buffer kind, and bad input") {
     CHECK(try_register(dev, m.handle, all_access, 0, 4096, nullptr) == ENOENT); // not a buffer
 
     // A buffer of another open file.
-    device other = open_dev();
-    const std::uint32_t theirs = new_buffer(other, 4096);
+    device other = open_device();
+    const std::uint32_t theirs = make_buffer(other, 4096);
     CHECK(try_register(dev, theirs, all_access, 0, 4096, nullptr) == (theirs == pages ? 0 : ENOENT));
 
     for (auto hdl : {m.handle, h.handle, c.handle, sub.handle, um.handle})
@@ -276,11 +204,11 @@ TEST_CASE("rdma: registration of every buffer kind, and bad input") {
 }
 
 TEST_CASE("rdma: loopback WRITE_IMM, WRITE, READ, SEND/RECV verified by bytes") {
-    device dev = open_dev();
+    device dev = open_device();
     loopback lb(dev);
     constexpr std::uint64_t size = 256 << 10;
-    const std::uint32_t cbuf = new_buffer(dev, size);
-    const std::uint32_t sbuf = new_buffer(dev, size);
+    const std::uint32_t cbuf = make_buffer(dev, size);
+    const std::uint32_t sbuf = make_buffer(dev, size);
     mr cm = reg(dev, cbuf, size, all_access);
     mr sm = reg(dev, sbuf, size, all_access);
 
@@ -397,13 +325,13 @@ TEST_CASE("rdma: loopback WRITE_IMM, WRITE, READ, SEND/RECV verified by bytes") 
 }
 
 TEST_CASE("rdma: transfers above max_message are split and complete once") {
-    device dev = open_dev();
+    device dev = open_device();
     dmaplane_endpoint_attr attr{};
     attr.max_message = 4096;
     attr.sq_depth = 64;
     loopback lb(dev, attr);
     CHECK(lb.conn.attr.max_message == 4096);
-    const std::uint32_t cbuf = new_buffer(dev, 1 << 20), sbuf = new_buffer(dev, 1 << 20);
+    const std::uint32_t cbuf = make_buffer(dev, 1 << 20), sbuf = make_buffer(dev, 1 << 20);
     mr cm = reg(dev, cbuf, 1 << 20, all_access), sm = reg(dev, sbuf, 1 << 20, all_access);
     auto data = pattern(200000, 9); // 49 work requests
     fill(dev, cbuf, 1, data);
@@ -421,9 +349,9 @@ TEST_CASE("rdma: transfers above max_message are split and complete once") {
 }
 
 TEST_CASE("rdma: bad entries and errors the peer reports") {
-    device dev = open_dev();
+    device dev = open_device();
     loopback lb(dev);
-    const std::uint32_t cbuf = new_buffer(dev, 65536), sbuf = new_buffer(dev, 65536);
+    const std::uint32_t cbuf = make_buffer(dev, 65536), sbuf = make_buffer(dev, 65536);
     mr cm = reg(dev, cbuf, 65536, all_access);
     mr sm = reg(dev, sbuf, 65536, all_access);
     mr ro = reg(dev, sbuf, 65536, DMAPLANE_ACCESS_REMOTE_READ);
@@ -494,7 +422,7 @@ TEST_CASE("rdma: bad entries and errors the peer reports") {
 }
 
 TEST_CASE("rdma: connect errors are clear and bounded") {
-    device dev = open_dev();
+    device dev = open_device();
     raw_channel ch(dev, 8);
     dmaplane_endpoint_connect c{};
     c.channel = ch.fd;
@@ -516,7 +444,7 @@ TEST_CASE("rdma: connect errors are clear and bounded") {
     bad = c;
     bad.channel = 0; // stdin: not a channel
     CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EBADF);
-    device other = open_dev();
+    device other = open_device();
     CHECK(xioctl(other.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c) == EXDEV);
     bad = c;
     std::strcpy(reinterpret_cast<char*>(bad.device), "nosuchdev");
@@ -526,13 +454,13 @@ TEST_CASE("rdma: connect errors are clear and bounded") {
 
 TEST_CASE("rdma: a registration outlives its buffer; teardown with traffic in flight") {
     const std::uint64_t before = [] {
-        device d = open_dev();
+        device d = open_device();
         return live_objects(d);
     }();
     {
-        device dev = open_dev();
+        device dev = open_device();
         loopback lb(dev);
-        const std::uint32_t cbuf = new_buffer(dev, 1 << 20), sbuf = new_buffer(dev, 1 << 20);
+        const std::uint32_t cbuf = make_buffer(dev, 1 << 20), sbuf = make_buffer(dev, 1 << 20);
         mr cm = reg(dev, cbuf, 1 << 20, all_access), sm = reg(dev, sbuf, 1 << 20, all_access);
         auto data = pattern(1 << 20, 10);
         fill(dev, cbuf, 0, data);
@@ -558,12 +486,12 @@ TEST_CASE("rdma: a registration outlives its buffer; teardown with traffic in fl
         lb.ch.publish();
         REQUIRE(lb.ch.enter(220) == 0);
     }
-    device d = open_dev();
+    device d = open_device();
     CHECK(live_objects(d) == before);
 }
 
 TEST_CASE("rdma: destroying an endpoint completes its work; the peer sees the disconnect") {
-    device dev = open_dev();
+    device dev = open_device();
     loopback lb(dev);
     for (int i = 0; i < 10; ++i)
         recv_op(lb.ch, lb.server, nullptr, 0, 0, i);
@@ -588,12 +516,12 @@ TEST_CASE("rdma: destroying an endpoint completes its work; the peer sees the di
 }
 
 TEST_CASE("rdma: the device going away turns endpoints into errors; nothing dangles") {
-    device dev = open_dev();
+    device dev = open_device();
     std::uint32_t client, mrh;
     {
         loopback lb(dev);
         client = lb.client;
-        const std::uint32_t buf = new_buffer(dev, 65536);
+        const std::uint32_t buf = make_buffer(dev, 65536);
         mrh = reg(dev, buf, 65536, all_access).handle;
         for (int i = 0; i < 5; ++i)
             recv_op(lb.ch, lb.server, nullptr, 0, 0, i);
@@ -626,9 +554,9 @@ TEST_CASE("rdma: the device going away turns endpoints into errors; nothing dang
 }
 
 TEST_CASE("rdma: a group of entries waits for CQ room and is consumed whole") {
-    device dev = open_dev();
+    device dev = open_device();
     loopback lb(dev, {}, "x", 4); // 4 SQ entries, 8 CQ entries
-    const std::uint32_t cbuf = new_buffer(dev, 65536), sbuf = new_buffer(dev, 65536);
+    const std::uint32_t cbuf = make_buffer(dev, 65536), sbuf = make_buffer(dev, 65536);
     mr cm = reg(dev, cbuf, 65536, all_access), sm = reg(dev, sbuf, 65536, all_access);
     // Six unread completions: room for two more.
     for (int round = 0; round < 2; ++round) {
@@ -653,7 +581,7 @@ TEST_CASE("rdma: a group of entries waits for CQ room and is consumed whole") {
     }
     lb.ch.publish();
     std::uint32_t submitted = 99;
-    CHECK(lb.ch.enter(3, 0, 0, 0, &submitted) == 0);
+    CHECK(lb.ch.enter(3, 0, 0, 0, &submitted) == EBUSY); // no room for the whole group
     CHECK(submitted == 0); // three entries, two free slots: the group waits
     std::vector<dmaplane_cqe> got;
     CHECK(lb.ch.reap(got) == 6);

@@ -46,21 +46,6 @@ void check(int err, const char* what) {
         fail(what, err);
 }
 
-std::uint32_t crc32c(const std::uint8_t* p, std::size_t len) {
-    static std::uint32_t table[256];
-    if (!table[1])
-        for (std::uint32_t i = 0; i < 256; ++i) {
-            std::uint32_t c = i;
-            for (int k = 0; k < 8; ++k)
-                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-            table[i] = c;
-        }
-    std::uint32_t crc = ~0u;
-    for (std::size_t i = 0; i < len; ++i)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 std::vector<std::uint8_t> piece_bytes(std::uint32_t i) {
     std::vector<std::uint8_t> v(piece);
     std::uint32_t x = i * 2654435761u + 7;
@@ -71,34 +56,7 @@ std::vector<std::uint8_t> piece_bytes(std::uint32_t i) {
     return v;
 }
 
-std::uint32_t new_buffer(const device& dev, std::uint64_t size) {
-    dmaplane_buffer_create a{};
-    a.size = size;
-    check(xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &a), "BUFFER_CREATE");
-    return a.handle;
-}
-
-dmaplane_mr_register reg(const device& dev, std::uint32_t buf, std::uint32_t access) {
-    dmaplane_mr_register a{};
-    std::strcpy(reinterpret_cast<char*>(a.device), "rxe0");
-    a.buffer = buf;
-    a.access = access;
-    a.length = span;
-    check(xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &a), "MR_REGISTER");
-    return a;
-}
-
-dmaplane_addr inet(const char* ip) {
-    dmaplane_addr a{};
-    a.family = AF_INET;
-    a.port = port;
-    if (inet_pton(AF_INET, ip, &a.ipv4) != 1)
-        fail("address", EINVAL);
-    return a;
-}
-
 dmaplane_cqe wait_one(raw_channel& ch) {
-    std::vector<dmaplane_cqe> got;
     for (;;) {
         const std::uint32_t tail = ch.atom(ch.c.cq_off.tail).load(std::memory_order_acquire);
         std::uint32_t head = ch.word(ch.c.cq_off.head);
@@ -118,14 +76,14 @@ void submit(raw_channel& ch) {
 }
 
 int server(const char* ip, std::uint32_t pieces, std::uint32_t vanish_after) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     raw_channel ch(dev, 256);
-    const std::uint32_t buf = new_buffer(dev, span);
-    const auto mr = reg(dev, buf, DMAPLANE_ACCESS_REMOTE_WRITE);
+    const std::uint32_t buf = make_buffer(dev, span);
+    const auto mr = reg(dev, buf, span, DMAPLANE_ACCESS_REMOTE_WRITE);
 
     dmaplane_listen l{};
     l.channel = ch.fd;
-    l.addr = inet(ip);
+    l.addr = inet(ip, port);
     l.backlog = 1;
     l.private_len = 16;
     std::memcpy(l.private_data, &mr.token, 8);
@@ -202,24 +160,18 @@ int server(const char* ip, std::uint32_t pieces, std::uint32_t vanish_after) {
 }
 
 int client(const char* ip, std::uint32_t pieces, bool peer_loss) {
-    device dev = std::move(*device::open());
+    device dev = open_device();
     raw_channel ch(dev, 256);
-    const std::uint32_t buf = new_buffer(dev, span);
+    const std::uint32_t buf = make_buffer(dev, span);
     for (std::uint32_t i = 0; i < 64; ++i) {
         auto bytes = piece_bytes(i);
-        dmaplane_buffer_rw w{};
-        w.handle = buf;
-        w.flags = DMAPLANE_RW_WRITE;
-        w.offset = i * piece;
-        w.length = piece;
-        w.user_ptr = reinterpret_cast<std::uint64_t>(bytes.data());
-        check(xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_RW, &w), "BUFFER_RW");
+        check(buffer_rw(dev, buf, i * piece, bytes.data(), piece, true), "BUFFER_RW");
     }
-    const auto mr = reg(dev, buf, 0);
+    const auto mr = reg(dev, buf, span, 0);
 
     dmaplane_endpoint_connect conn{};
     conn.channel = ch.fd;
-    conn.dst = inet(ip);
+    conn.dst = inet(ip, port);
     conn.attr.timeout = 14; // 67 ms per try
     conn.attr.retry_count = 3;
     const auto t_connect = std::chrono::steady_clock::now();
@@ -267,7 +219,7 @@ int client(const char* ip, std::uint32_t pieces, bool peer_loss) {
         if (!failed++)
             first_err = std::chrono::steady_clock::now();
         if (!peer_loss)
-            fail("WRITE_IMM", static_cast<int>(-c.res));
+            fail("WRITE_IMM", c.res < 0 ? static_cast<int>(-c.res) : EIO);
     }
     if (!peer_loss) {
         std::printf("client: %u pieces written\n", done);

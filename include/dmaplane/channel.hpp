@@ -81,8 +81,8 @@ class accept_operation; // endpoint.hpp
 namespace detail {
 
 // What channel::reap() gives a CQE to: every awaitable operation holds
-// one as its first member, and its address (with awaitable_tag), which is
-// the operation's, is the user_data of the operation's SQE. reap() copies the CQE into `done`, sets `completed` and
+// one, and its address (with awaitable_tag) is the user_data of the
+// operation's SQE. reap() copies the CQE into `done`, sets `completed` and
 // resumes `awaiting` (an operation started before being awaited has none
 // yet; it finds `completed` set when it is awaited).
 struct awaitable_state {
@@ -155,7 +155,7 @@ private:
     explicit operation(int errno_value) noexcept
         : error_(errno_value, std::system_category()) {}
 
-    // First, so that its address (the SQE's user_data) is the operation's.
+    // Its address (with awaitable_tag) is the SQE's user_data.
     detail::awaitable_state state_{};
     channel* channel_ = nullptr;
     dmaplane_sqe sqe_{};

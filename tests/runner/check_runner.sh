@@ -12,7 +12,11 @@ failed=0
 expect() {
 	want=$1 name=$2
 	shift 2
-	"$vmrun" --module "$module" --log-dir "$logs/$name" --quiet "$@" >"$logs/$name.out" 2>&1
+	# Each boot is bounded (a few seconds normally) so that a guest that
+	# hangs is reported with its console tail instead of the whole test
+	# being killed by meson's timeout.
+	"$vmrun" --module "$module" --log-dir "$logs/$name" --quiet --timeout 90 "$@" \
+		>"$logs/$name.out" 2>&1
 	got=$?
 	if [ "$got" = "$want" ]; then
 		echo "ok: $name (exit $got)"

@@ -941,7 +941,7 @@ static void dmaplane_ep_orphan(struct dmaplane_ep *ep)
 
 static int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a)
 {
-	if (a->__pad0 || memchr_inv(a->reserved, 0, sizeof(a->reserved)) ||
+	if (a->__pad0 || a->__pad1 || a->credits ||
 	    a->sq_depth > DMAPLANE_EP_MAX_DEPTH ||
 	    a->rq_depth > DMAPLANE_EP_MAX_DEPTH ||
 	    a->max_sge > DMAPLANE_MAX_SGE || a->retry_count > 7 ||

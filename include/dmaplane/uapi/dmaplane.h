@@ -46,6 +46,9 @@
 #define DMAPLANE_FEAT_DMA_ENGINE	(1U << 12) /* COPY may use a DMA engine */
 #define DMAPLANE_FEAT_RDMA_DEVICES	(1U << 13) /* RDMA device and port queries */
 #define DMAPLANE_FEAT_RDMA		(1U << 14) /* registrations, endpoints, RDMA ops */
+#define DMAPLANE_FEAT_CREDITS		(1U << 15) /* receiver-granted flow control */
+#define DMAPLANE_FEAT_HISTOGRAMS	(1U << 16) /* latency histograms, stats page */
+#define DMAPLANE_FEAT_OBSERVE		(1U << 17) /* tracepoints, debugfs, module stats */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -362,6 +365,7 @@ struct dmaplane_numa_bench {
 #define DMAPLANE_CHANNEL_TIMESTAMPS	(1U << 0) /* CQEs carry ns timestamps */
 #define DMAPLANE_CHANNEL_SQPOLL		(1U << 1) /* kernel thread polls the SQ */
 #define DMAPLANE_CHANNEL_NODE		(1U << 2) /* worker on node (else anywhere) */
+#define DMAPLANE_CHANNEL_HISTOGRAMS	(1U << 3) /* latency histograms, stats page */
 
 struct dmaplane_ring_offsets {
 	__u32 head;
@@ -386,7 +390,9 @@ struct dmaplane_ring_offsets {
  *      sq_idle_ms (SQPOLL: idle time before the thread sleeps, 1 .. 10000),
  *      reserved (0).
  * Out: fd (O_CLOEXEC; keeps the open file and so its handles alive),
- *      region_size (bytes to mmap at offset 0 of fd), sq_off, cq_off.
+ *      region_size (bytes to mmap at offset 0 of fd), sq_off, cq_off,
+ *      stats_size (HISTOGRAMS: bytes of the read-only statistics area to
+ *      mmap at DMAPLANE_STATS_MMAP_OFFSET of fd; else 0).
  * Errors: EINVAL, ENODEV (node), EMFILE, ENOSPC, ENOMEM.
  */
 struct dmaplane_channel_create {
@@ -399,7 +405,8 @@ struct dmaplane_channel_create {
 	__u64 region_size;		/* out */
 	struct dmaplane_ring_offsets sq_off; /* out */
 	struct dmaplane_ring_offsets cq_off; /* out */
-	__u64 reserved[4];		/* in: must be 0 */
+	__u64 stats_size;		/* in: must be 0; out */
+	__u64 reserved[3];		/* in: must be 0 */
 };
 
 /* Opcodes (dmaplane_sqe.opcode). */
@@ -729,10 +736,41 @@ struct dmaplane_endpoint_attr {
 	__u32 timeout;			/* 1..31: ACK timeout 4.096 us << timeout (14) */
 	__u32 rnr_retry;		/* 1..7, 7 = forever (7) */
 	__u32 __pad0;
-	__u64 reserved[2];		/* must be 0 */
+	__u32 credits;			/* flow control window; 0: off */
+	__u32 credit_batch;		/* grant when this many are free (window/4) */
+	__u32 credit_low;		/* grant at once when the peer holds <= (window/8) */
+	__u32 __pad1;			/* must be 0 */
 };
 
+/*
+ * Credit-based flow control (endpoint option credits > 0).
+ *
+ * A credit is one receive slot the receiving module has posted for the
+ * sender: a RDMA_WRITE_IMM takes one, plain WRITE and READ take none. The
+ * receiver's module posts credits + DMAPLANE_CREDIT_CTRL_SLOTS receives
+ * itself and grants the window in the connection's private data; a credit
+ * comes back to the sender only once the receiving application has taken
+ * the write with one of its RECV entries (so a receiver that stops
+ * reaping stops the sender, never overruns it). Grants travel back as
+ * small module messages carrying the cumulative count, at most one in
+ * flight per direction: batched when credit_batch credits are free, at
+ * once when the sender is down to credit_low. A sender without credit
+ * keeps its operations in order inside the module and posts them when a
+ * grant arrives; ENTER is not blocked. There are no RNR retries and no
+ * completion-queue overflow however slow the receiver is.
+ *
+ * The connector asks for flow control (its private data, 16 bytes of it,
+ * carries the request: DMAPLANE_PRIVATE_DATA_MAX_CREDITS bytes remain for
+ * the user); a listener accepts it with its own window (its credits, or
+ * 64 when 0) and, when its credits are set, rejects connectors that do not
+ * ask. On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
+ * RECV entries of length 0 take WRITE_IMMs.
+ */
+#define DMAPLANE_CREDIT_CTRL_SLOTS	8
+#define DMAPLANE_CREDITS_MAX		4096
+
 #define DMAPLANE_PRIVATE_DATA_MAX	56
+#define DMAPLANE_PRIVATE_DATA_MAX_CREDITS 40
 
 /*
  * DMAPLANE_IOC_ENDPOINT_CONNECT - connect to a listener (blocking).
@@ -821,6 +859,181 @@ struct dmaplane_endpoint_query {
 	__u64 reserved[4];		/* in: must be 0 */
 };
 
+/*
+ * DMAPLANE_IOC_ENDPOINT_STATS - flow control and error counters of an
+ * endpoint. In: handle, flags (0), reserved (0). Out: the rest.
+ * credits_granted counts what this side granted its peer (the window in the
+ * private data included); credits_consumed what this side spent on
+ * WRITE_IMMs; credits_available what it may still spend now. A stall is an
+ * episode in which an operation waited for a credit; stall_ns sums how
+ * long they lasted (the open one included). rnr_events counts work
+ * completions with an RNR status; cq_overflows completion queue errors
+ * reported by the device; both must stay 0.
+ */
+struct dmaplane_endpoint_stats {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 credits;			/* out: window in effect (0: off) */
+	__u32 credits_available;	/* out */
+	__u64 credits_granted;		/* out */
+	__u64 credits_consumed;		/* out */
+	__u64 grants_sent;		/* out: grant messages sent */
+	__u64 grants_received;		/* out */
+	__u64 stalls;			/* out: stall episodes */
+	__u64 stall_ns;			/* out */
+	__u64 waiting;			/* out: operations waiting for a credit now */
+	__u64 held;			/* out: arrived writes waiting for a RECV */
+	__u64 rnr_events;		/* out */
+	__u64 cq_overflows;		/* out */
+	__u64 bytes_sent;		/* out: by WRITE, WRITE_IMM and SEND */
+	__u64 bytes_received;		/* out: by RECVs (WRITE_IMM lengths) */
+	__u64 reserved[4];		/* in: must be 0 */
+};
+
+/*
+ * Latency histograms and the statistics area.
+ *
+ * A channel created with DMAPLANE_CHANNEL_HISTOGRAMS keeps, per opcode, a
+ * histogram of latencies from consumption of the entry to its completion
+ * (ns). Buckets are log-linear: values below 32 ns have a bucket each;
+ * above, every power of two is cut into 32 equal buckets, so a bucket is at
+ * most 1/32 of its lower bound wide and its midpoint is within 1.6% of any
+ * value in it. Values of 2^36 ns and more land in the last bucket.
+ *
+ * The histograms are also readable without system calls: mmap stats_size
+ * bytes at offset DMAPLANE_STATS_MMAP_OFFSET of the channel fd, read-only
+ * (PROT_WRITE: EACCES). Each dmaplane_hist has its own sequence counter:
+ * odd while the kernel updates it. A reader loads seq (acquire), copies the
+ * histogram, issues a read barrier, loads seq again and retries when it
+ * was odd or changed.
+ */
+#define DMAPLANE_HIST_SUB_BITS		5
+#define DMAPLANE_HIST_BUCKETS		1024
+#define DMAPLANE_HIST_OPS		(DMAPLANE_OP_LAST + 1)
+#define DMAPLANE_STATS_MMAP_OFFSET	0x100000000ULL
+#define DMAPLANE_STATS_MAGIC		0x54535044U /* "DPST" */
+
+struct dmaplane_hist {
+	__u32 seq;			/* odd: update in progress */
+	__u32 opcode;
+	__u64 count;			/* latencies recorded */
+	__u64 sum_ns;
+	__u64 min_ns;			/* 0 when count is 0 */
+	__u64 max_ns;
+	__u64 reset_ns;			/* CLOCK_MONOTONIC of the last reset */
+	__u64 __resv[2];
+	__u64 buckets[DMAPLANE_HIST_BUCKETS];
+};
+
+struct dmaplane_stats_page {
+	__u32 magic;			/* DMAPLANE_STATS_MAGIC */
+	__u32 version;			/* 1 */
+	__u32 nr_ops;			/* DMAPLANE_HIST_OPS */
+	__u32 nr_buckets;		/* DMAPLANE_HIST_BUCKETS */
+	__u32 hist_offset;		/* byte offset of hist[0] */
+	__u32 hist_size;		/* sizeof(struct dmaplane_hist) */
+	__u64 __resv[5];
+	/* then struct dmaplane_hist hist[nr_ops] at hist_offset */
+};
+
+/* dmaplane_channel_hist.flags */
+#define DMAPLANE_HIST_RESET		(1U << 0) /* zero it after reading */
+
+/*
+ * DMAPLANE_IOC_CHANNEL_HIST (on a channel fd) - one opcode's histogram,
+ * with percentiles (bucket midpoints, clamped to [min, max]).
+ * In:  opcode, flags, buckets (0, or a pointer to nr_buckets __u64s to
+ *      fill), nr_buckets (0 or DMAPLANE_HIST_BUCKETS), reserved (0).
+ * Out: the rest. Errors: EINVAL, ENODATA (channel without HISTOGRAMS),
+ *      EFAULT.
+ */
+struct dmaplane_channel_hist {
+	__u32 opcode;			/* in */
+	__u32 flags;			/* in: DMAPLANE_HIST_* */
+	__u64 buckets;			/* in: user pointer or 0 */
+	__u32 nr_buckets;		/* in */
+	__u32 __pad0;
+	__u64 count;			/* out */
+	__u64 min_ns;			/* out */
+	__u64 max_ns;			/* out */
+	__u64 mean_ns;			/* out */
+	__u64 p50_ns;			/* out */
+	__u64 p90_ns;			/* out */
+	__u64 p99_ns;			/* out */
+	__u64 p999_ns;			/* out */
+	__u64 reserved[4];		/* in: must be 0 */
+};
+
+/*
+ * DMAPLANE_IOC_MODULE_STATS - module-wide counters since load (any open
+ * file). In: flags (0), reserved (0).
+ */
+struct dmaplane_module_stats {
+	__u32 flags;			/* in: must be 0 */
+	__u32 __pad0;
+	__u64 live_contexts;		/* out */
+	__u64 live_objects;		/* out */
+	__u64 live_bytes;		/* out */
+	__u64 buffers_created;		/* out */
+	__u64 buffers_freed;		/* out */
+	__u64 dmabuf_exports;		/* out */
+	__u64 dmabuf_imports;		/* out */
+	__u64 channels_created;		/* out */
+	__u64 ops_submitted;		/* out: entries consumed, all channels */
+	__u64 ops_completed;		/* out: CQEs posted */
+	__u64 ops_failed;		/* out: of which with res < 0 */
+	__u64 bytes_moved;		/* out: res of successful data ops */
+	__u64 rdma_posts;		/* out: operations handed to devices */
+	__u64 endpoints_created;	/* out */
+	__u64 credits_granted;		/* out */
+	__u64 credit_stalls;		/* out */
+	__u64 rnr_events;		/* out */
+	__u64 cq_overflows;		/* out */
+	__u64 errors;			/* out: operations failed by a device */
+	__u64 reserved[8];		/* in: must be 0 */
+};
+
+/* dmaplane_object_record.type */
+#define DMAPLANE_RECORD_CHANNEL		1
+#define DMAPLANE_RECORD_ENDPOINT	2
+
+/*
+ * One channel or endpoint of some open file (DMAPLANE_IOC_SNAPSHOT).
+ * Channels: a = submitted, b = completed, c = bytes moved by completed
+ * entries, d = unread CQEs; endpoints: a = posted, b = completed, c = bytes
+ * sent + received, d = credits available, e = stall episodes, state (1
+ * connected, 2 error), peer_ipv4/peer_port.
+ */
+struct dmaplane_object_record {
+	__u32 type;
+	__u32 pid;			/* tgid that opened the file */
+	__u64 context;			/* context id (debugfs name) */
+	__u32 id;			/* channel id or endpoint handle */
+	__u32 state;
+	__u64 a, b, c, d, e;
+	__u32 peer_ipv4;		/* network order */
+	__u16 peer_port;
+	__u16 __pad0;
+	__u64 __resv[2];
+};
+
+/*
+ * DMAPLANE_IOC_SNAPSHOT - every channel and endpoint of every open file
+ * (CAP_SYS_ADMIN: EPERM otherwise), for monitoring tools.
+ * In:  capacity, records (pointer to capacity records), flags (0).
+ * Out: count (records that exist; more than capacity: only capacity were
+ *      written), now_ns (CLOCK_MONOTONIC when taken).
+ */
+struct dmaplane_snapshot {
+	__u32 capacity;			/* in */
+	__u32 count;			/* out */
+	__u64 records;			/* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 __pad0;
+	__u64 now_ns;			/* out */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
 #define DMAPLANE_IOC_MAGIC		0xD9
 
 #define DMAPLANE_IOC_GET_INFO \
@@ -855,6 +1068,12 @@ struct dmaplane_endpoint_query {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0e, struct dmaplane_listen)
 #define DMAPLANE_IOC_ENDPOINT_QUERY \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0f, struct dmaplane_endpoint_query)
+#define DMAPLANE_IOC_ENDPOINT_STATS \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x10, struct dmaplane_endpoint_stats)
+#define DMAPLANE_IOC_MODULE_STATS \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x11, struct dmaplane_module_stats)
+#define DMAPLANE_IOC_SNAPSHOT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x12, struct dmaplane_snapshot)
 
 /* On a channel fd. */
 #define DMAPLANE_IOC_CHANNEL_ENTER \
@@ -863,5 +1082,7 @@ struct dmaplane_endpoint_query {
 	_IOW(DMAPLANE_IOC_MAGIC, 0x41, struct dmaplane_channel_eventfd)
 #define DMAPLANE_IOC_CHANNEL_STATS \
 	_IOR(DMAPLANE_IOC_MAGIC, 0x42, struct dmaplane_channel_stats)
+#define DMAPLANE_IOC_CHANNEL_HIST \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x43, struct dmaplane_channel_hist)
 
 #endif /* _UAPI_DMAPLANE_H */

@@ -184,7 +184,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, fd, 20, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, region_size, 24, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, sq_off, 32, 32);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, cq_off, 64, 32);
-DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, reserved, 96, 32);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, stats_size, 96, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_create, reserved, 104, 24);
 static_assert(sizeof(dmaplane_channel_create) == 128);
 static_assert(plain_abi_struct<dmaplane_channel_create>());
 
@@ -300,8 +301,9 @@ static_assert(DMAPLANE_IOC_RDMA_DEVICES == 0xC028D90AUL);
 static_assert(DMAPLANE_IOC_RDMA_PORT == 0xC088D90BUL);
 
 // RDMA registrations, endpoints and listeners (hand-computed). Nested
-// structures: dmaplane_addr is 8-byte aligned (its __u64 reserved), and
-// dmaplane_endpoint_attr too, so both sit at multiples of 8.
+// structures: dmaplane_addr is 8-byte aligned (its __u64 reserved);
+// dmaplane_endpoint_attr has only __u32 fields (4-byte aligned) but sits at
+// multiples of 8 in every structure that holds it.
 // struct dmaplane_mr_register: 128 bytes.
 DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, device, 0, 64);
 DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, buffer, 64, 4);
@@ -332,9 +334,15 @@ DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, retry_count, 16, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, timeout, 20, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, rnr_retry, 24, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, __pad0, 28, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, reserved, 32, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, credits, 32, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, credit_batch, 36, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, credit_low, 40, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, __pad1, 44, 4);
 static_assert(sizeof(dmaplane_endpoint_attr) == 48);
-static_assert(plain_abi_struct<dmaplane_endpoint_attr>());
+static_assert(std::is_trivially_copyable_v<dmaplane_endpoint_attr> &&
+              std::is_standard_layout_v<dmaplane_endpoint_attr> &&
+              std::is_aggregate_v<dmaplane_endpoint_attr> &&
+              alignof(dmaplane_endpoint_attr) == 4 && sizeof(dmaplane_endpoint_attr) % 8 == 0);
 // struct dmaplane_endpoint_connect: 296 bytes.
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, channel, 0, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, flags, 4, 4);
@@ -417,6 +425,142 @@ static_assert(DMAPLANE_WC_REM_ACCESS_ERR == 10);
 static_assert(DMAPLANE_WC_REM_OP_ERR == 11);
 static_assert(DMAPLANE_WC_RETRY_EXC_ERR == 12);
 static_assert(DMAPLANE_WC_RNR_RETRY_EXC_ERR == 13);
+
+// Flow control, statistics, histograms and monitoring (hand-computed).
+// struct dmaplane_endpoint_stats: 144 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, handle, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, credits, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, credits_available, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, credits_granted, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, credits_consumed, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, grants_sent, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, grants_received, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, stalls, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, stall_ns, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, waiting, 64, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, held, 72, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, rnr_events, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, cq_overflows, 88, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, bytes_sent, 96, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, bytes_received, 104, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_stats, reserved, 112, 32);
+static_assert(sizeof(dmaplane_endpoint_stats) == 144);
+static_assert(plain_abi_struct<dmaplane_endpoint_stats>());
+// struct dmaplane_hist: 64 bytes of header, then 1024 buckets: 8256 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, seq, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, opcode, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, count, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, sum_ns, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, min_ns, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, max_ns, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, reset_ns, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, __resv, 48, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_hist, buckets, 64, 8192);
+static_assert(sizeof(dmaplane_hist) == 8256);
+static_assert(plain_abi_struct<dmaplane_hist>());
+// struct dmaplane_stats_page: 64 bytes (the header of the mapped area).
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, magic, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, version, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, nr_ops, 8, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, nr_buckets, 12, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, hist_offset, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, hist_size, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_stats_page, __resv, 24, 40);
+static_assert(sizeof(dmaplane_stats_page) == 64);
+static_assert(plain_abi_struct<dmaplane_stats_page>());
+// struct dmaplane_channel_hist: 120 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, opcode, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, flags, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, buckets, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, nr_buckets, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, __pad0, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, count, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, min_ns, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, max_ns, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, mean_ns, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, p50_ns, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, p90_ns, 64, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, p99_ns, 72, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, p999_ns, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_hist, reserved, 88, 32);
+static_assert(sizeof(dmaplane_channel_hist) == 120);
+static_assert(plain_abi_struct<dmaplane_channel_hist>());
+// struct dmaplane_module_stats: 224 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, flags, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, __pad0, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, live_contexts, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, live_objects, 16, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, live_bytes, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, buffers_created, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, buffers_freed, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, dmabuf_exports, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, dmabuf_imports, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, channels_created, 64, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, ops_submitted, 72, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, ops_completed, 80, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, ops_failed, 88, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, bytes_moved, 96, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, rdma_posts, 104, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, endpoints_created, 112, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, credits_granted, 120, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, credit_stalls, 128, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, rnr_events, 136, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, cq_overflows, 144, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, errors, 152, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_module_stats, reserved, 160, 64);
+static_assert(sizeof(dmaplane_module_stats) == 224);
+static_assert(plain_abi_struct<dmaplane_module_stats>());
+// struct dmaplane_object_record: 88 bytes (an array element of SNAPSHOT).
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, type, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, pid, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, context, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, id, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, state, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, a, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, b, 32, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, c, 40, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, d, 48, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, e, 56, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_ipv4, 64, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_port, 68, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, __pad0, 70, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, __resv, 72, 16);
+static_assert(sizeof(dmaplane_object_record) == 88);
+static_assert(plain_abi_struct<dmaplane_object_record>());
+// struct dmaplane_snapshot: 48 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, capacity, 0, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, count, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, records, 8, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, flags, 16, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, __pad0, 20, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, now_ns, 24, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_snapshot, reserved, 32, 16);
+static_assert(sizeof(dmaplane_snapshot) == 48);
+static_assert(plain_abi_struct<dmaplane_snapshot>());
+// Sizes 144 = 0x90, 224 = 0xE0, 48 = 0x30, 120 = 0x78.
+static_assert(DMAPLANE_IOC_ENDPOINT_STATS == 0xC090D910UL);
+static_assert(DMAPLANE_IOC_MODULE_STATS == 0xC0E0D911UL);
+static_assert(DMAPLANE_IOC_SNAPSHOT == 0xC030D912UL);
+static_assert(DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943UL);
+static_assert(DMAPLANE_FEAT_CREDITS == 32768);
+static_assert(DMAPLANE_FEAT_HISTOGRAMS == 65536);
+static_assert(DMAPLANE_FEAT_OBSERVE == 131072);
+static_assert(DMAPLANE_CHANNEL_HISTOGRAMS == 8);
+static_assert(DMAPLANE_CREDIT_CTRL_SLOTS == 8);
+static_assert(DMAPLANE_CREDITS_MAX == 4096);
+static_assert(DMAPLANE_PRIVATE_DATA_MAX_CREDITS == 40);
+static_assert(DMAPLANE_HIST_SUB_BITS == 5);
+static_assert(DMAPLANE_HIST_BUCKETS == 1024);
+static_assert(DMAPLANE_HIST_OPS == 11);
+static_assert(DMAPLANE_STATS_MMAP_OFFSET == 0x100000000ULL);
+static_assert(DMAPLANE_STATS_MAGIC == 0x54535044U); // "DPST" in memory (little-endian)
+static_assert(DMAPLANE_HIST_RESET == 1);
+static_assert(DMAPLANE_RECORD_CHANNEL == 1);
+static_assert(DMAPLANE_RECORD_ENDPOINT == 2);
+// 1024 buckets: 32 of one ns each, then 32 per power of two from 2^5 up
+// to 2^36, the last one taking everything from 2^36 ns on.
+static_assert(DMAPLANE_HIST_BUCKETS == (1 << DMAPLANE_HIST_SUB_BITS) * (36 - 4));
 
 // Command numbers: dir << 30 | size << 16 | magic 0xD9 << 8 | nr, with dir 3 for
 // _IOWR, 1 for _IOW and 2 for _IOR. Sizes 160 = 0xA0, 96 = 0x60, 24 = 0x18,

@@ -26,6 +26,8 @@
 #include "dmabuf.h"
 #include "dmadev.h"
 #include "numa.h"
+#include "stats.h"
+#include "trace.h"
 #include "xfer.h"
 
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
@@ -34,6 +36,11 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	unsigned long i;
 
 	WARN_ON_ONCE(!list_empty(&buf->attachments));
+	if (obj->handle) {
+		atomic64_inc(&dmaplane_stats.buffers_freed);
+		trace_dmaplane_buffer_free(obj->ctx->id, obj->handle, buf->kind,
+					   buf->size);
+	}
 	switch (buf->kind) {
 	case DMAPLANE_BUF_KIND_PAGES:
 	case DMAPLANE_BUF_KIND_HUGE:
@@ -125,7 +132,27 @@ int dmaplane_buffer_publish(struct dmaplane_buffer *buf, u32 *handle,
 	if (ret)
 		return ret;
 	*mmap_offset = (u64)*handle << DMAPLANE_MMAP_HANDLE_SHIFT;
+	atomic64_inc(&dmaplane_stats.buffers_created);
+	trace_dmaplane_buffer_alloc(buf->obj.ctx->id, *handle, buf->kind,
+				    buf->size, buf->node);
 	return 0;
+}
+
+/**
+ * dmaplane_buffer_show() - one buffer in debugfs (handle table locked).
+ * @m: the file.
+ * @obj: the buffer.
+ */
+void dmaplane_buffer_show(struct seq_file *m, struct dmaplane_obj *obj)
+{
+	struct dmaplane_buffer *buf = to_dmaplane_buffer(obj);
+	int nid;
+
+	seq_printf(m, "%u %u %llu %u %d %#x", obj->handle, buf->kind,
+		   buf->size, buf->numa_policy, (int)buf->node, buf->placement);
+	for (nid = 0; buf->node_pages && nid < nr_node_ids; nid++)
+		seq_printf(m, " %llu", buf->node_pages[nid]);
+	seq_putc(m, '\n');
 }
 
 /**
@@ -669,7 +696,12 @@ int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
 		return PTR_ERR(buf);
 	ret = dmaplane_buffer_map_range(buf, vma,
 					vma->vm_pgoff & ((1UL << shift) - 1));
-	if (ret)
+	if (ret) {
 		dmaplane_buffer_put(buf);
-	return ret;
+		return ret;
+	}
+	trace_dmaplane_buffer_map(ctx->id, handle,
+				  (vma->vm_pgoff & ((1UL << shift) - 1)) << PAGE_SHIFT,
+				  vma->vm_end - vma->vm_start);
+	return 0;
 }

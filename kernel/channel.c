@@ -46,6 +46,8 @@
 #include "context.h"
 #include "dmaengine.h"
 #include "endpoint.h"
+#include "stats.h"
+#include "trace.h"
 #include "xfer.h"
 
 /* Shared header layout: each index word on its own cache line. */
@@ -127,6 +129,12 @@ struct dmaplane_req {
  * @st_wakeups:	ENTERs that woke the SQPOLL thread.
  * @st_busy:	consumptions refused with EBUSY.
  * @st_dma:	COPYs done by the DMA engine.
+ * @id:		module-wide channel id (debugfs, snapshots, tracepoints).
+ * @ctx_node:	in its context's channel list.
+ * @stats:	HISTOGRAMS: the statistics area (vmalloc_user; userspace maps
+ *		it read-only); histograms are written under @cq_lock.
+ * @stats_size:	its size.
+ * @bytes:	bytes moved by successfully completed entries.
  */
 struct dmaplane_channel {
 	struct dmaplane_obj obj;
@@ -172,11 +180,75 @@ struct dmaplane_channel {
 	atomic64_t st_wakeups;
 	atomic64_t st_busy;
 	atomic64_t st_dma;
+
+	u32 id;
+	struct list_head ctx_node;
+	struct dmaplane_stats_page *stats;
+	size_t stats_size;
+	u64 bytes;
 };
 
+static atomic_t dmaplane_next_channel_id = ATOMIC_INIT(0);
+
+/* Whether entries are timed: for CQE timestamps or for histograms. */
 static inline bool dmaplane_channel_timestamps(struct dmaplane_channel *ch)
 {
-	return ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
+	return ch->flags & (DMAPLANE_CHANNEL_TIMESTAMPS |
+			    DMAPLANE_CHANNEL_HISTOGRAMS);
+}
+
+static struct dmaplane_hist *dmaplane_hist_of(struct dmaplane_channel *ch,
+					      u32 opcode)
+{
+	return (struct dmaplane_hist *)((u8 *)ch->stats +
+					ch->stats->hist_offset) + opcode;
+}
+
+/* The bucket of a latency (see the UAPI header for the layout). */
+static u32 dmaplane_hist_bucket(u64 v)
+{
+	u32 e;
+
+	if (v < (1U << DMAPLANE_HIST_SUB_BITS))
+		return v;
+	e = fls64(v) - 1;
+	if (e >= 36)
+		return DMAPLANE_HIST_BUCKETS - 1;
+	return (e - 4) * 32 + ((v >> (e - 5)) & 31);
+}
+
+/* Midpoint of a bucket. */
+static u64 dmaplane_hist_mid(u32 b)
+{
+	u32 e, sub;
+
+	if (b < 32)
+		return b;
+	e = b / 32 + 4;
+	sub = b % 32;
+	return ((u64)(32 + sub) << (e - 5)) + ((1ULL << (e - 5)) >> 1);
+}
+
+/*
+ * Record one latency. Called with cq_lock held (the only writer); readers
+ * of the mapped page use the sequence counter.
+ */
+static void dmaplane_hist_record(struct dmaplane_channel *ch, u32 opcode,
+				 u64 ns)
+{
+	struct dmaplane_hist *h = dmaplane_hist_of(ch, opcode);
+
+	WRITE_ONCE(h->seq, h->seq + 1);
+	smp_wmb();	/* odd seq before the data: readers retry */
+	h->count++;
+	h->sum_ns += ns;
+	if (!h->min_ns || ns < h->min_ns)
+		h->min_ns = ns ?: 1;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+	h->buckets[dmaplane_hist_bucket(ns)]++;
+	smp_wmb();	/* the data before the even seq */
+	WRITE_ONCE(h->seq, h->seq + 1);
 }
 
 /* Unread CQEs as the kernel sees them; a scribbled head reads as full. */
@@ -191,24 +263,40 @@ static u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
 static void dmaplane_post(struct dmaplane_channel *ch,
 			  const struct dmaplane_result *r, unsigned int n)
 {
+	bool ts = ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
 	unsigned long irqflags;
+	u64 bytes = 0, failed = 0;
 	unsigned int i;
 
 	spin_lock_irqsave(&ch->cq_lock, irqflags);
 	for (i = 0; i < n; i++) {
 		struct dmaplane_cqe *cqe =
 			&ch->cqes[(ch->cq_tail + i) & (ch->cq_entries - 1)];
+		u64 lat = r[i].ts_complete - r[i].ts_submit;
 
+		if (!r[i].ts_submit || r[i].ts_complete < r[i].ts_submit)
+			lat = 0;
 		cqe->user_data = r[i].user_data;
 		cqe->res = r[i].res;
 		cqe->flags = r[i].flags;
 		cqe->aux = r[i].aux;
-		cqe->ts_submit = r[i].ts_submit;
-		cqe->ts_start = r[i].ts_start;
-		cqe->ts_complete = r[i].ts_complete;
+		cqe->ts_submit = ts ? r[i].ts_submit : 0;
+		cqe->ts_start = ts ? r[i].ts_start : 0;
+		cqe->ts_complete = ts ? r[i].ts_complete : 0;
 		cqe->__resv[0] = 0;
 		cqe->__resv[1] = 0;
+		if (r[i].res < 0)
+			failed++;
+		else if (r[i].opcode != DMAPLANE_OP_NOP &&
+			 r[i].opcode != DMAPLANE_OP_ACCEPT)
+			bytes += r[i].res;
+		if (ch->stats && r[i].ts_submit &&
+		    r[i].opcode < DMAPLANE_HIST_OPS)
+			dmaplane_hist_record(ch, r[i].opcode, lat);
+		trace_dmaplane_channel_complete(ch->id, r[i].opcode,
+						r[i].user_data, r[i].res, lat);
 	}
+	ch->bytes += bytes;
 	ch->cq_tail += n;
 	ch->cq_reserved -= n;
 	ch->cq_unnotified += n;
@@ -216,6 +304,11 @@ static void dmaplane_post(struct dmaplane_channel *ch,
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	atomic64_add(n, &dmaplane_stats.ops_completed);
+	if (failed)
+		atomic64_add(failed, &dmaplane_stats.ops_failed);
+	if (bytes)
+		atomic64_add(bytes, &dmaplane_stats.bytes_moved);
 }
 
 /*
@@ -382,6 +475,8 @@ static s64 dmaplane_req_exec(struct dmaplane_channel *ch,
 	out->res = res;
 	out->flags = cqe_flags;
 	out->aux = aux;
+	out->opcode = sqe->opcode <= DMAPLANE_OP_LAST ? sqe->opcode :
+							 DMAPLANE_HIST_OPS;
 	out->ts_submit = req->ts_submit;
 	out->ts_complete = ts ? ktime_get_ns() : 0;
 	return res;
@@ -572,6 +667,9 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		one.src = NULL;
 		if (one.sqe.opcode >= DMAPLANE_OP_RDMA_WRITE &&
 		    one.sqe.opcode <= DMAPLANE_OP_LAST) {
+			trace_dmaplane_channel_submit(ch->id, one.sqe.opcode,
+						      one.sqe.user_data,
+						      one.sqe.length);
 			if (nres) {
 				dmaplane_post(ch, results, nres);
 				nres = 0;
@@ -596,6 +694,10 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			one.ts_submit = now;
 			one.err = dmaplane_req_prepare(ch, &one);
 			if (dmaplane_req_is_short(&one)) {
+				trace_dmaplane_channel_submit(ch->id,
+							      one.sqe.opcode,
+							      one.sqe.user_data,
+							      one.sqe.length);
 				ch->sq_head++;
 				done++;
 				inline_ops++;
@@ -633,6 +735,9 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			if (!req)
 				break;
 			memcpy(&req->sqe, shared, sizeof(req->sqe));
+			trace_dmaplane_channel_submit(ch->id, req->sqe.opcode,
+						      req->sqe.user_data,
+						      req->sqe.length);
 			ch->sq_head++;
 			done++;
 			n++;
@@ -673,6 +778,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	if (plug)
 		dmaplane_ep_unplug(plug);
 	atomic64_add(done, &ch->st_submitted);
+	atomic64_add(done, &dmaplane_stats.ops_submitted);
 	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);
 	if (!done && waiting) {
@@ -784,6 +890,88 @@ static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
+/* Smallest bucket whose cumulative count reaches @rank. */
+static u64 dmaplane_hist_rank(const struct dmaplane_hist *h, u64 rank)
+{
+	u64 seen = 0, v;
+	u32 b;
+
+	for (b = 0; b < DMAPLANE_HIST_BUCKETS; b++) {
+		seen += h->buckets[b];
+		if (seen >= rank)
+			break;
+	}
+	v = dmaplane_hist_mid(min_t(u32, b, DMAPLANE_HIST_BUCKETS - 1));
+	return clamp(v, h->min_ns, h->max_ns);
+}
+
+/* Percentile @per_mille_x10 (50.0% = 500, 99.9% = 999) of @h. */
+static u64 dmaplane_hist_pct(const struct dmaplane_hist *h, u32 per_mille)
+{
+	if (!h->count)
+		return 0;
+	return dmaplane_hist_rank(h, max_t(u64, DIV_ROUND_UP_ULL(h->count *
+						per_mille, 1000), 1));
+}
+
+static long dmaplane_channel_hist(struct dmaplane_channel *ch,
+				  void __user *uarg)
+{
+	struct dmaplane_channel_hist args;
+	struct dmaplane_hist *snap, *h;
+	unsigned long irqflags;
+	long ret = 0;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if (args.opcode >= DMAPLANE_HIST_OPS ||
+	    (args.flags & ~DMAPLANE_HIST_RESET) || args.__pad0 ||
+	    (args.nr_buckets && args.nr_buckets != DMAPLANE_HIST_BUCKETS) ||
+	    (!args.nr_buckets != !args.buckets) || args.count ||
+	    args.min_ns || args.max_ns || args.mean_ns || args.p50_ns ||
+	    args.p90_ns || args.p99_ns || args.p999_ns ||
+	    memchr_inv(args.reserved, 0, sizeof(args.reserved)))
+		return -EINVAL;
+	if (!ch->stats)
+		return -ENODATA;
+	snap = kvmalloc(sizeof(*snap), GFP_KERNEL);
+	if (!snap)
+		return -ENOMEM;
+	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	h = dmaplane_hist_of(ch, args.opcode);
+	memcpy(snap, h, sizeof(*snap));
+	if (args.flags & DMAPLANE_HIST_RESET) {
+		WRITE_ONCE(h->seq, h->seq + 1);
+		smp_wmb();
+		h->count = 0;
+		h->sum_ns = 0;
+		h->min_ns = 0;
+		h->max_ns = 0;
+		h->reset_ns = ktime_get_ns();
+		memset(h->buckets, 0, sizeof(h->buckets));
+		smp_wmb();
+		WRITE_ONCE(h->seq, h->seq + 1);
+	}
+	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+
+	args.count = snap->count;
+	args.min_ns = snap->min_ns;
+	args.max_ns = snap->max_ns;
+	args.mean_ns = snap->count ? div64_u64(snap->sum_ns, snap->count) : 0;
+	args.p50_ns = dmaplane_hist_pct(snap, 500);
+	args.p90_ns = dmaplane_hist_pct(snap, 900);
+	args.p99_ns = dmaplane_hist_pct(snap, 990);
+	args.p999_ns = dmaplane_hist_pct(snap, 999);
+	if (args.buckets &&
+	    copy_to_user(u64_to_user_ptr(args.buckets), snap->buckets,
+			 sizeof(snap->buckets)))
+		ret = -EFAULT;
+	if (!ret && copy_to_user(uarg, &args, sizeof(args)))
+		ret = -EFAULT;
+	kvfree(snap);
+	return ret;
+}
+
 static long dmaplane_channel_ioctl(struct file *file, unsigned int cmd,
 				   unsigned long arg)
 {
@@ -797,6 +985,8 @@ static long dmaplane_channel_ioctl(struct file *file, unsigned int cmd,
 		return dmaplane_channel_set_eventfd(ch, uarg);
 	case DMAPLANE_IOC_CHANNEL_STATS:
 		return dmaplane_channel_get_stats(ch, uarg);
+	case DMAPLANE_IOC_CHANNEL_HIST:
+		return dmaplane_channel_hist(ch, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -814,6 +1004,19 @@ static int dmaplane_channel_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct dmaplane_channel *ch = file->private_data;
 
+	if (vma->vm_pgoff == DMAPLANE_STATS_MMAP_OFFSET >> PAGE_SHIFT) {
+		/* The statistics area: read-only for userspace. */
+		if (!ch->stats)
+			return -ENODATA;
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		if (vma->vm_end - vma->vm_start > ch->stats_size)
+			return -EINVAL;
+		dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND |
+				      VM_DONTDUMP);
+		dmaplane_vm_flags_clear(vma, VM_MAYWRITE);
+		return remap_vmalloc_range(vma, ch->stats, 0);
+	}
 	if (vma->vm_pgoff || vma->vm_end - vma->vm_start > ch->region_size)
 		return -EINVAL;
 	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
@@ -873,7 +1076,10 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 	struct dmaplane_channel *ch =
 		container_of(obj, struct dmaplane_channel, obj);
 
+	if (ch->id)
+		dmaplane_stats_channel_del(obj->ctx, &ch->ctx_node);
 	vfree(ch->region);
+	vfree(ch->stats);
 	if (ch->charged)
 		dmaplane_ctx_uncharge_bytes(obj->ctx, ch->charged);
 	atomic_dec(&obj->ctx->nr_channels);
@@ -931,8 +1137,9 @@ static int dmaplane_channel_check(struct dmaplane_channel_create *args)
 	u32 max = dmaplane_limits.max_ring_entries;
 
 	if ((args->flags & ~(DMAPLANE_CHANNEL_TIMESTAMPS |
-			     DMAPLANE_CHANNEL_SQPOLL | DMAPLANE_CHANNEL_NODE)) ||
-	    args->fd || args->region_size ||
+			     DMAPLANE_CHANNEL_SQPOLL | DMAPLANE_CHANNEL_NODE |
+			     DMAPLANE_CHANNEL_HISTOGRAMS)) ||
+	    args->fd || args->region_size || args->stats_size ||
 	    memchr_inv(&args->sq_off, 0, sizeof(args->sq_off)) ||
 	    memchr_inv(&args->cq_off, 0, sizeof(args->cq_off)) ||
 	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
@@ -998,6 +1205,36 @@ static void dmaplane_channel_layout(struct dmaplane_channel *ch,
 	args->region_size = ch->region_size;
 }
 
+/* The statistics area of a HISTOGRAMS channel, charged to the context. */
+static int dmaplane_channel_stats_alloc(struct dmaplane_channel *ch)
+{
+	size_t hdr = ALIGN(sizeof(struct dmaplane_stats_page), 64);
+	size_t size = PAGE_ALIGN(hdr + DMAPLANE_HIST_OPS *
+				 sizeof(struct dmaplane_hist));
+	u32 i;
+	int ret;
+
+	ret = dmaplane_ctx_charge_bytes(ch->obj.ctx, size);
+	if (ret)
+		return ret;
+	ch->charged += size;
+	ch->stats = vmalloc_user(size);
+	if (!ch->stats)
+		return -ENOMEM;
+	ch->stats_size = size;
+	ch->stats->magic = DMAPLANE_STATS_MAGIC;
+	ch->stats->version = 1;
+	ch->stats->nr_ops = DMAPLANE_HIST_OPS;
+	ch->stats->nr_buckets = DMAPLANE_HIST_BUCKETS;
+	ch->stats->hist_offset = hdr;
+	ch->stats->hist_size = sizeof(struct dmaplane_hist);
+	for (i = 0; i < DMAPLANE_HIST_OPS; i++) {
+		dmaplane_hist_of(ch, i)->opcode = i;
+		dmaplane_hist_of(ch, i)->reset_ns = ktime_get_ns();
+	}
+	return 0;
+}
+
 /**
  * dmaplane_ioctl_channel_create() - DMAPLANE_IOC_CHANNEL_CREATE.
  * @ctx: the calling context.
@@ -1053,13 +1290,22 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_ctx_charge_bytes(ctx, ch->region_size);
 	if (ret)
 		goto out_put;
-	ch->charged = ch->region_size;
 	ch->region = vmalloc_user(ch->region_size);
 	if (!ch->region) {
 		ret = -ENOMEM;
 		goto out_put;
 	}
+	ch->charged = ch->region_size;
 	dmaplane_channel_layout(ch, args);
+	if (args->flags & DMAPLANE_CHANNEL_HISTOGRAMS) {
+		ret = dmaplane_channel_stats_alloc(ch);
+		if (ret)
+			goto out_put;
+		args->stats_size = ch->stats_size;
+	}
+	ch->id = atomic_inc_return(&dmaplane_next_channel_id);
+	dmaplane_stats_channel_add(ctx, ch, &ch->ctx_node);
+	atomic64_inc(&dmaplane_stats.channels_created);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -1200,6 +1446,51 @@ void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n)
 	spin_lock_irqsave(&ch->cq_lock, irqflags);
 	ch->cq_reserved -= n;
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+}
+
+/**
+ * dmaplane_channel_of_node() - the channel of a context list node.
+ * @node: its ctx_node.
+ *
+ * Return: the channel.
+ */
+struct dmaplane_channel *dmaplane_channel_of_node(struct list_head *node)
+{
+	return container_of(node, struct dmaplane_channel, ctx_node);
+}
+
+/**
+ * dmaplane_channel_show() - one channel in debugfs (ctx->chan_lock held).
+ * @m: the file.
+ * @ch: the channel.
+ */
+void dmaplane_channel_show(struct seq_file *m, struct dmaplane_channel *ch)
+{
+	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld bytes %llu%s\n",
+		   ch->id, ch->flags, ch->node, ch->sq_entries,
+		   ch->cq_entries, READ_ONCE(ch->sq_head),
+		   READ_ONCE(*ch->sq_tail_user), ch->cq_entries,
+		   READ_ONCE(*ch->cq_head_user), READ_ONCE(ch->cq_tail),
+		   READ_ONCE(ch->cq_reserved), atomic64_read(&ch->st_submitted),
+		   READ_ONCE(ch->completed), atomic64_read(&ch->st_inline),
+		   atomic64_read(&ch->st_async), atomic64_read(&ch->st_busy),
+		   READ_ONCE(ch->bytes), ch->stats ? " histograms" : "");
+}
+
+/**
+ * dmaplane_channel_record() - one channel in a snapshot.
+ * @ch: the channel.
+ * @rec: the record (type, pid, context filled in).
+ */
+void dmaplane_channel_record(struct dmaplane_channel *ch,
+			     struct dmaplane_object_record *rec)
+{
+	rec->id = ch->id;
+	rec->state = 1;
+	rec->a = atomic64_read(&ch->st_submitted);
+	rec->b = READ_ONCE(ch->completed);
+	rec->c = READ_ONCE(ch->bytes);
+	rec->d = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
 }
 
 /**

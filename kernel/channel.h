@@ -13,6 +13,7 @@ struct dmaplane_result {
 	s64 res;
 	u32 flags;
 	u32 aux;
+	u32 opcode;	/* DMAPLANE_OP_* (histograms) */
 	u64 ts_submit;
 	u64 ts_start;
 	u64 ts_complete;

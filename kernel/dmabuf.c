@@ -26,6 +26,7 @@
 #include "compat.h"
 #include "dmabuf.h"
 #include "dmadev.h"
+#include "trace.h"
 
 DMAPLANE_IMPORT_NS(DMA_BUF);
 
@@ -72,6 +73,8 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 	mutex_lock(&buf->lock);
 	list_add(&a->node, &buf->attachments);
 	mutex_unlock(&buf->lock);
+	trace_dmaplane_dmabuf_attach(buf->obj.ctx->id, buf->obj.handle,
+				     buf->size, dev_name(attach->dev));
 	return 0;
 }
 
@@ -257,6 +260,9 @@ int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
 		return fd;
 	}
 	args->fd = fd;
+	atomic64_inc(&dmaplane_stats.dmabuf_exports);
+	trace_dmaplane_dmabuf_export(ctx->id, args->handle, info.size,
+				     "dma-buf");
 	return 0;
 }
 
@@ -326,6 +332,9 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 	if (ret)
 		goto out_put;
 	args->size = buf->size;
+	atomic64_inc(&dmaplane_stats.dmabuf_imports);
+	trace_dmaplane_dmabuf_import(ctx->id, args->handle, buf->size,
+				     dmabuf->exp_name ?: "?");
 out_put:
 	dmaplane_buffer_put(buf);
 	return ret;

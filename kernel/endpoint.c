@@ -29,9 +29,24 @@
  * and the CM ID go. It never runs in a CM event handler of the endpoint's
  * own ID: handlers hand such work to dmaplane_ep_wq.
  *
+ * Flow control (attr.credits > 0, negotiated in the private data): the
+ * module owns the receive queue. It posts window + DMAPLANE_CREDIT_CTRL_SLOTS
+ * receives of one small buffer each and reposts each one as soon as it
+ * completes. A WRITE_IMM that arrives is held (imm, length) until the
+ * application takes it with a RECV entry (whose CQ slot was reserved when
+ * it was consumed); only then does its credit go back to the sender, so the
+ * receiver's reaping paces the sender. Grants are SENDs of the cumulative
+ * count into the peer's module receives, at most one in flight per
+ * direction: the control slots give the peer's softirq CQ handler seven
+ * round trips of slack to repost before an eighth grant could find no
+ * receive. The sender consumes a credit per WRITE_IMM when it posts it;
+ * without one, the request and everything after it wait on the pending
+ * list (a stall episode, timed), and the grant's arrival posts them.
+ *
  * Lock order: ep->teardown_lock, then pd->lock; ep->lock (a spinlock, _bh)
  * is innermost and never held across a sleep.
  */
+#include <linux/dma-mapping.h>
 #include <linux/in.h>
 #include <linux/inet.h>
 #include <linux/slab.h>
@@ -45,11 +60,114 @@
 #include "endpoint.h"
 #include "mr.h"
 #include "rdma.h"
+#include "stats.h"
+#include "trace.h"
 
 #define DMAPLANE_EP_CONNECTING	0	/* internal: before ESTABLISHED */
 
 #define DMAPLANE_EP_MAX_DEPTH	8192
 #define DMAPLANE_EP_RD_ATOMIC	16
+
+/* Flow control: the private data header and the grant message. */
+#define DMAPLANE_FC_MAGIC	0x43465044U	/* "DPFC" */
+#define DMAPLANE_FC_VERSION	1
+#define DMAPLANE_FC_HDR_LEN	16
+#define DMAPLANE_FC_MSG_LEN	16
+#define DMAPLANE_FC_DEFAULT	64	/* a listener's window when it has none */
+
+struct dmaplane_fc_hdr {
+	__le32 magic;
+	u8 version;
+	u8 ctrl_slots;
+	__le16 __resv0;
+	__le32 window;
+	__le32 __resv1;
+};
+
+struct dmaplane_fc_msg {
+	__le32 magic;
+	__le32 __resv;
+	__le64 granted;		/* cumulative credits granted */
+};
+
+/**
+ * struct dmaplane_fc_slot - one receive the module owns.
+ * @cqe:	its completion.
+ * @wr:		its receive work request.
+ * @sge:	its buffer (DMAPLANE_FC_MSG_LEN bytes of the receive area).
+ * @ep:		the endpoint.
+ */
+struct dmaplane_fc_slot {
+	struct ib_cqe cqe;
+	struct ib_recv_wr wr;
+	struct ib_sge sge;
+	struct dmaplane_ep *ep;
+};
+
+/* A WRITE_IMM that arrived before a RECV entry took it. */
+struct dmaplane_fc_held {
+	u32 imm;
+	u32 len;
+};
+
+/**
+ * struct dmaplane_fc - flow control state of an endpoint (under ep->lock
+ * unless stated).
+ * @window:	credits this side grants (its receive slots for writes).
+ * @batch:	grant when this many credits are free.
+ * @low:	grant at once when the peer holds at most this many.
+ * @nslots:	receives the module owns: @window + control slots.
+ * @slots:	those receives.
+ * @rx:		their buffers (DMA-mapped for the device).
+ * @rx_dma:	DMA address of @rx.
+ * @tx:		the grant message buffer (one grant in flight).
+ * @tx_dma:	DMA address of @tx.
+ * @tx_cqe:	completion of the grant in flight.
+ * @tx_busy:	a grant is in flight.
+ * @mapped:	@rx and @tx are mapped.
+ * @peer_granted: credits the peer granted (cumulative).
+ * @consumed:	credits spent on WRITE_IMMs (cumulative).
+ * @granted:	credits granted to the peer (cumulative, window included).
+ * @returned:	writes the application took (credits free to grant again).
+ * @arrived:	writes that arrived.
+ * @held:	ring of arrived writes not yet taken (@window entries).
+ * @held_head:	oldest entry of @held.
+ * @held_count:	entries in @held.
+ * @stalled:	an operation waits for a credit.
+ * @stall_start: when that episode began (ns).
+ * @stalls:	stall episodes.
+ * @stall_ns:	time spent stalled, closed episodes.
+ * @grants_sent: grant messages sent.
+ * @grants_received: grant messages received.
+ */
+struct dmaplane_fc {
+	u32 window;
+	u32 batch;
+	u32 low;
+	u32 nslots;
+	struct dmaplane_fc_slot *slots;
+	void *rx;
+	dma_addr_t rx_dma;
+	struct dmaplane_fc_msg *tx;
+	dma_addr_t tx_dma;
+	struct ib_cqe tx_cqe;
+	bool tx_busy;
+	bool mapped;
+	u64 peer_granted;
+	u64 consumed;
+	u64 granted;
+	u64 returned;
+	u64 arrived;
+	struct dmaplane_fc_held *held;
+	u32 held_head;
+	u32 held_count;
+	bool stalled;
+	u64 stall_start;
+	u64 stalls;
+	u64 stall_ns;
+	u64 grants_sent;
+	u64 grants_received;
+};
 
 static struct workqueue_struct *dmaplane_ep_wq;
 
@@ -87,6 +205,14 @@ struct dmaplane_listener;
  * @posted:	operations handed to the device.
  * @completed:	operations completed.
  * @failed:	of which with an error.
+ * @fc:		flow control (NULL when off; under @lock).
+ * @peer_window: credits the peer granted in its private data.
+ * @qp_num:	number of its QP (for monitoring; 0 before there is one).
+ * @peer_sin:	the peer's address (for monitoring).
+ * @rnr_events:	work completions with an RNR status.
+ * @cq_overflows: CQ errors the device reported.
+ * @bytes_sent:	bytes of completed WRITEs, WRITE_IMMs and SENDs.
+ * @bytes_received: bytes of completed RECVs.
  */
 struct dmaplane_ep {
 	struct dmaplane_obj obj;
@@ -120,6 +246,14 @@ struct dmaplane_ep {
 	atomic64_t posted;
 	atomic64_t completed;
 	atomic64_t failed;
+	struct dmaplane_fc *fc;
+	u32 peer_window;
+	u32 qp_num;
+	struct sockaddr_in peer_sin;
+	atomic64_t rnr_events;
+	atomic64_t cq_overflows;
+	atomic64_t bytes_sent;
+	atomic64_t bytes_received;
 };
 
 /**
@@ -173,7 +307,11 @@ struct dmaplane_accept {
  * @ts_submit:	when it was consumed (timestamped channels).
  * @ts_start:	when it was posted.
  * @bytes:	bytes it moves.
+ * @opcode:	DMAPLANE_OP_* of the entry.
+ * @credit:	takes a flow control credit when posted.
  * @recv:	a receive.
+ * @cqe_flags:	extra CQE flags of a successful completion.
+ * @aux:	CQE aux of a successful completion (immediate value).
  * @status:	first error seen (-errno), 0.
  * @wc_status:	verbs status of that error.
  * @nr_wrs:	work requests.
@@ -192,7 +330,11 @@ struct dmaplane_rdma_req {
 	u64 ts_submit;
 	u64 ts_start;
 	u64 bytes;
+	u8 opcode;
+	bool credit;
 	bool recv;
+	u32 cqe_flags;
+	u32 aux;
 	int status;
 	u32 wc_status;
 	u32 nr_wrs;
@@ -207,6 +349,12 @@ static void dmaplane_ep_send_done(struct ib_cq *cq, struct ib_wc *wc);
 static void dmaplane_ep_send_err(struct ib_cq *cq, struct ib_wc *wc);
 static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc);
 static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why);
+static void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
+					struct list_head *done);
+static void dmaplane_ep_progress_locked(struct dmaplane_ep *ep,
+					struct list_head *out);
+static void dmaplane_fc_unmap(struct dmaplane_ep *ep, struct ib_device *dev);
+static void dmaplane_fc_free(struct dmaplane_fc *fc);
 
 static void dmaplane_ep_put(struct dmaplane_ep *ep)
 {
@@ -277,8 +425,10 @@ static void dmaplane_ep_finish(struct dmaplane_ep *ep, struct list_head *list)
 		r[n] = (struct dmaplane_result) {
 			.user_data = req->user_data,
 			.res = req->status ? req->status : (s64)req->bytes,
-			.flags = DMAPLANE_CQE_F_RDMA,
-			.aux = req->status ? req->wc_status : 0,
+			.flags = DMAPLANE_CQE_F_RDMA |
+				 (req->status ? 0 : req->cqe_flags),
+			.aux = req->status ? req->wc_status : req->aux,
+			.opcode = req->opcode,
 			.ts_submit = req->ts_submit,
 			.ts_start = req->ts_start,
 			.ts_complete = now,
@@ -286,6 +436,12 @@ static void dmaplane_ep_finish(struct dmaplane_ep *ep, struct list_head *list)
 		atomic64_inc(&ep->completed);
 		if (req->status)
 			atomic64_inc(&ep->failed);
+		else if (req->recv)
+			atomic64_add(req->bytes, &ep->bytes_received);
+		else if (req->opcode != DMAPLANE_OP_RDMA_READ)
+			atomic64_add(req->bytes, &ep->bytes_sent);
+		trace_dmaplane_rdma_complete(ep->obj.handle, req->opcode,
+					     r[n].res, req->ts_start);
 		if (++n == ARRAY_SIZE(r)) {
 			dmaplane_channel_complete(ep->ch, r, n);
 			n = 0;
@@ -306,6 +462,188 @@ static void dmaplane_ep_fail_list(struct dmaplane_ep *ep,
 	dmaplane_ep_finish(ep, list);
 }
 
+/* Flow control. */
+
+/* Credits this side may grant its peer now, and whether it should. */
+static bool dmaplane_fc_grant_due(const struct dmaplane_fc *fc)
+{
+	u64 free = fc->window + fc->returned - fc->granted;
+
+	if (!free || fc->tx_busy)
+		return false;
+	return free >= fc->batch || fc->granted - fc->arrived <= fc->low;
+}
+
+/* Send the cumulative grant. Called with ep->lock held, connected. */
+static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
+{
+	struct dmaplane_fc *fc = ep->fc;
+	struct ib_device *dev = ep->qp->device;
+	struct ib_sge sge = {
+		.addr = fc->tx_dma,
+		.length = DMAPLANE_FC_MSG_LEN,
+		.lkey = ep->pd->pd->local_dma_lkey,
+	};
+	struct ib_send_wr wr = {
+		.wr_cqe = &fc->tx_cqe,
+		.sg_list = &sge,
+		.num_sge = 1,
+		.opcode = IB_WR_SEND,
+		.send_flags = IB_SEND_SIGNALED,
+	};
+	u64 granted = fc->window + fc->returned;
+	int ret;
+
+	ib_dma_sync_single_for_cpu(dev, fc->tx_dma, DMAPLANE_FC_MSG_LEN,
+				   DMA_TO_DEVICE);
+	fc->tx->magic = cpu_to_le32(DMAPLANE_FC_MAGIC);
+	fc->tx->__resv = 0;
+	fc->tx->granted = cpu_to_le64(granted);
+	ib_dma_sync_single_for_device(dev, fc->tx_dma, DMAPLANE_FC_MSG_LEN,
+				      DMA_TO_DEVICE);
+	/* The grant has an SQ slot of its own (the QP has one extra). */
+	ret = ib_post_send(ep->qp, &wr, NULL);
+	if (ret) {
+		dmaplane_ep_set_error_locked(ep, ret);
+		return;
+	}
+	atomic64_add(granted - fc->granted, &dmaplane_stats.credits_granted);
+	trace_dmaplane_credit_grant(ep->obj.handle, granted - fc->granted,
+				    granted);
+	fc->granted = granted;
+	fc->tx_busy = true;
+	fc->grants_sent++;
+}
+
+/*
+ * Hand arrived writes to waiting RECV entries (each such hand-over frees a
+ * credit), then grant if due. Called with ep->lock held, connected.
+ */
+static void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
+					struct list_head *done)
+{
+	struct dmaplane_fc *fc = ep->fc;
+	struct dmaplane_rdma_req *req;
+
+	while (fc->held_count &&
+	       (req = list_first_entry_or_null(&ep->rpending,
+					       struct dmaplane_rdma_req, node))) {
+		struct dmaplane_fc_held *h = &fc->held[fc->held_head];
+
+		req->bytes = h->len;
+		req->aux = h->imm;
+		req->cqe_flags = DMAPLANE_CQE_F_IMM | DMAPLANE_CQE_F_WRITE;
+		req->ts_start = dmaplane_channel_now(ep->ch);
+		list_move_tail(&req->node, done);
+		fc->held_head = (fc->held_head + 1) % fc->window;
+		fc->held_count--;
+		fc->returned++;
+	}
+	if (dmaplane_fc_grant_due(fc))
+		dmaplane_fc_send_grant_locked(ep);
+}
+
+/* A grant went out (or flushed). */
+static void dmaplane_fc_grant_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct dmaplane_fc *fc = container_of(wc->wr_cqe, struct dmaplane_fc,
+					      tx_cqe);
+	struct dmaplane_ep *ep = cq->cq_context;
+	LIST_HEAD(done);
+
+	spin_lock_bh(&ep->lock);
+	fc->tx_busy = false;
+	if (wc->status != IB_WC_SUCCESS) {
+		if (wc->status == IB_WC_RNR_RETRY_EXC_ERR) {
+			atomic64_inc(&ep->rnr_events);
+			atomic64_inc(&dmaplane_stats.rnr_events);
+		}
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
+			dmaplane_ep_set_error_locked(ep,
+				dmaplane_wc_errno(wc->status));
+	}
+	dmaplane_ep_progress_locked(ep, &done);
+	spin_unlock_bh(&ep->lock);
+	dmaplane_ep_finish(ep, &done);
+}
+
+static int dmaplane_fc_post_slot(struct dmaplane_ep *ep,
+				 struct dmaplane_fc_slot *slot)
+{
+	slot->wr.next = NULL;
+	return ib_post_recv(ep->qp, &slot->wr, NULL);
+}
+
+/* One of the module's receives completed: a write arrived, or a grant. */
+static void dmaplane_fc_recv_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct dmaplane_fc_slot *slot = container_of(wc->wr_cqe,
+						     struct dmaplane_fc_slot,
+						     cqe);
+	struct dmaplane_ep *ep = slot->ep;
+	struct dmaplane_fc *fc = ep->fc;
+	struct ib_device *dev = cq->device;
+	u64 granted = 0;
+	bool grant = false;
+	LIST_HEAD(done);
+	int ret;
+
+	if (wc->status == IB_WC_SUCCESS && wc->opcode == IB_WC_RECV) {
+		const struct dmaplane_fc_msg *m;
+
+		ib_dma_sync_single_for_cpu(dev, slot->sge.addr,
+					   DMAPLANE_FC_MSG_LEN, DMA_FROM_DEVICE);
+		m = fc->rx + (slot->sge.addr - fc->rx_dma);
+		if (wc->byte_len == DMAPLANE_FC_MSG_LEN &&
+		    le32_to_cpu(m->magic) == DMAPLANE_FC_MAGIC) {
+			granted = le64_to_cpu(m->granted);
+			grant = true;
+		}
+		ib_dma_sync_single_for_device(dev, slot->sge.addr,
+					      DMAPLANE_FC_MSG_LEN,
+					      DMA_FROM_DEVICE);
+	}
+
+	spin_lock_bh(&ep->lock);
+	if (wc->status != IB_WC_SUCCESS) {
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
+			dmaplane_ep_set_error_locked(ep, -EIO);
+		goto out;
+	}
+	if (ep->state == DMAPLANE_EP_CONNECTED ||
+	    ep->state == DMAPLANE_EP_CONNECTING) {
+		ret = dmaplane_fc_post_slot(ep, slot);
+		if (ret)
+			dmaplane_ep_set_error_locked(ep, ret);
+	}
+	if (wc->opcode == IB_WC_RECV_RDMA_WITH_IMM) {
+		struct dmaplane_fc_held *h;
+
+		/* A peer writing beyond its credits breaks the protocol. */
+		if (fc->held_count == fc->window) {
+			dmaplane_ep_set_error_locked(ep, -EPROTO);
+			goto out;
+		}
+		h = &fc->held[(fc->held_head + fc->held_count) % fc->window];
+		h->imm = be32_to_cpu(wc->ex.imm_data);
+		h->len = wc->byte_len;
+		fc->held_count++;
+		fc->arrived++;
+	} else if (grant) {
+		fc->grants_received++;
+		/* Cumulative: a late or repeated grant changes nothing. */
+		if (granted > fc->peer_granted &&
+		    granted - fc->consumed <= DMAPLANE_CREDITS_MAX)
+			fc->peer_granted = granted;
+	} else {
+		dmaplane_ep_set_error_locked(ep, -EPROTO);	/* a SEND */
+	}
+out:
+	dmaplane_ep_progress_locked(ep, &done);
+	spin_unlock_bh(&ep->lock);
+	dmaplane_ep_finish(ep, &done);
+}
+
 /*
  * Post what fits: pending send requests chained into one ib_post_send(),
  * receives into one ib_post_recv(). Requests the device refused go to
@@ -324,6 +662,26 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 	while ((req = list_first_entry_or_null(&ep->pending,
 					       struct dmaplane_rdma_req, node)) &&
 	       req->nr_wrs <= ep->sq_free) {
+		if (req->credit) {
+			struct dmaplane_fc *fc = ep->fc;
+
+			if (fc->peer_granted == fc->consumed) {
+				if (!fc->stalled) {
+					fc->stalled = true;
+					fc->stall_start = ktime_get_ns();
+					fc->stalls++;
+					atomic64_inc(&dmaplane_stats.credit_stalls);
+					trace_dmaplane_credit_stall(ep->obj.handle,
+								    fc->consumed);
+				}
+				break;
+			}
+			fc->consumed++;
+			if (fc->stalled) {
+				fc->stalled = false;
+				fc->stall_ns += ktime_get_ns() - fc->stall_start;
+			}
+		}
 		list_move_tail(&req->node, &ep->sendq);
 		ep->sq_free -= req->nr_wrs;
 		req->wrs[req->nr_wrs - 1].wr.next = NULL;
@@ -337,6 +695,9 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 			ep->unsignaled = 0;
 		}
 		req->ts_start = now;
+		atomic64_inc(&dmaplane_stats.rdma_posts);
+		trace_dmaplane_rdma_post(ep->obj.handle, req->opcode, req->bytes,
+					 req->nr_wrs);
 		last = req;
 	}
 	if (first) {
@@ -374,6 +735,10 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 		}
 	}
 
+	if (ep->fc) {
+		dmaplane_fc_progress_locked(ep, failed);
+		return;
+	}
 	while ((req = list_first_entry_or_null(&ep->rpending,
 					       struct dmaplane_rdma_req, node)) &&
 	       ep->rq_free) {
@@ -466,6 +831,12 @@ static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
 		req->status = err;
 		req->wc_status = wc->status;
 	}
+	if (wc->status == IB_WC_RNR_RETRY_EXC_ERR) {
+		atomic64_inc(&ep->rnr_events);
+		atomic64_inc(&dmaplane_stats.rnr_events);
+	}
+	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
+		atomic64_inc(&dmaplane_stats.errors);
 	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
 		dmaplane_ep_set_error_locked(ep, err == -ETIMEDOUT ?
 					     -ETIMEDOUT : -EIO);
@@ -499,6 +870,7 @@ static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 	struct dmaplane_result r = {
 		.user_data = req->user_data,
 		.flags = DMAPLANE_CQE_F_RDMA,
+		.opcode = DMAPLANE_OP_RECV,
 		.ts_submit = req->ts_submit,
 		.ts_start = req->ts_start,
 		.ts_complete = dmaplane_channel_now(ep->ch),
@@ -628,6 +1000,9 @@ static int dmaplane_ep_build(struct dmaplane_ep *ep,
 	     op == DMAPLANE_OP_RDMA_WRITE_IMM)) {
 		n = 0;
 	}
+	/* With flow control the module owns the receive queue. */
+	if (ep->fc && (op == DMAPLANE_OP_SEND || (op == DMAPLANE_OP_RECV && n)))
+		return -EOPNOTSUPP;
 	for (i = 0; i < n; i++) {
 		ret = dmaplane_ep_range(ep, ctx, &sqes[i], dst, dst, &ranges[i]);
 		nr = i + !!ranges[i].mr;
@@ -674,6 +1049,8 @@ static int dmaplane_ep_build(struct dmaplane_ep *ep,
 	req->user_data = sqe->user_data;
 	req->ts_submit = now;
 	req->bytes = total;
+	req->opcode = op;
+	req->credit = ep->fc && op == DMAPLANE_OP_RDMA_WRITE_IMM;
 	req->nr_wrs = nr_wrs;
 	req->nr_mrs = nr;
 	for (i = 0; i < nr; i++)
@@ -780,6 +1157,7 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 	struct dmaplane_rdma_req *req = NULL;
 	struct dmaplane_result r = {
 		.user_data = sqe->user_data,
+		.opcode = sqe->opcode <= DMAPLANE_OP_LAST ? sqe->opcode : 0,
 		.ts_submit = now,
 	};
 	struct dmaplane_ep *ep = NULL;
@@ -857,6 +1235,7 @@ out_complete:
  */
 static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 {
+	struct ib_device *dev;
 	LIST_HEAD(unposted);
 
 	mutex_lock(&ep->teardown_lock);
@@ -882,11 +1261,13 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		list_splice_init(&ep->sendq, &unposted);
 		spin_unlock_bh(&ep->lock);
 		dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
+		dev = ep->qp->device;
 		if (ep->cm_id)
 			rdma_destroy_qp(ep->cm_id);
 		else
 			ib_destroy_qp(ep->qp);
 		ep->qp = NULL;
+		dmaplane_fc_unmap(ep, dev);
 	}
 	if (ep->cq)
 		ib_free_cq(ep->cq);
@@ -920,6 +1301,7 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 	if (ep->pd)
 		dmaplane_pd_put(ep->pd);
 	dmaplane_channel_put(ep->ch);
+	dmaplane_fc_free(ep->fc);
 	mutex_destroy(&ep->teardown_lock);
 	kfree(ep);
 }
@@ -941,7 +1323,12 @@ static void dmaplane_ep_orphan(struct dmaplane_ep *ep)
 
 static int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a)
 {
-	if (a->__pad0 || a->__pad1 || a->credits ||
+	if (a->credits > DMAPLANE_CREDITS_MAX ||
+	    a->credit_batch > a->credits ||
+	    (a->credits && a->credit_low >= a->credits) ||
+	    (!a->credits && a->credit_low))
+		return -EINVAL;
+	if (a->__pad0 || a->__pad1 ||
 	    a->sq_depth > DMAPLANE_EP_MAX_DEPTH ||
 	    a->rq_depth > DMAPLANE_EP_MAX_DEPTH ||
 	    a->max_sge > DMAPLANE_MAX_SGE || a->retry_count > 7 ||
@@ -986,6 +1373,107 @@ static struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	return ep;
 }
 
+/* The device reports a CQ error (an overflow): count it. */
+static void dmaplane_ep_cq_event(struct ib_event *ev, void *context)
+{
+	struct dmaplane_ep *ep = context;
+
+	if (ev->event == IB_EVENT_CQ_ERR) {
+		atomic64_inc(&ep->cq_overflows);
+		atomic64_inc(&dmaplane_stats.cq_overflows);
+	}
+}
+
+/*
+ * Flow control: map the module's receive buffers and the grant buffer, and
+ * post every receive (the QP is in INIT: receives may be posted).
+ */
+static int dmaplane_fc_setup(struct dmaplane_ep *ep)
+{
+	struct ib_device *dev = ep->qp->device;
+	u32 window = ep->attr.credits, i;
+	struct dmaplane_fc *fc;
+	int ret;
+
+	fc = kzalloc(sizeof(*fc), GFP_KERNEL_ACCOUNT);
+	if (!fc)
+		return -ENOMEM;
+	fc->window = window;
+	fc->batch = ep->attr.credit_batch;
+	fc->low = ep->attr.credit_low;
+	fc->nslots = window + DMAPLANE_CREDIT_CTRL_SLOTS;
+	fc->granted = window;
+	fc->peer_granted = ep->peer_window;
+	fc->tx_cqe.done = dmaplane_fc_grant_done;
+	fc->slots = kvcalloc(fc->nslots, sizeof(*fc->slots), GFP_KERNEL_ACCOUNT);
+	fc->held = kvcalloc(window, sizeof(*fc->held), GFP_KERNEL_ACCOUNT);
+	fc->rx = kcalloc(fc->nslots, DMAPLANE_FC_MSG_LEN, GFP_KERNEL_ACCOUNT);
+	fc->tx = kzalloc(DMAPLANE_FC_MSG_LEN, GFP_KERNEL_ACCOUNT);
+	/* Published under the lock: the CQ handler looks at ep->fc. */
+	spin_lock_bh(&ep->lock);
+	ep->fc = fc;
+	spin_unlock_bh(&ep->lock);
+	if (!fc->slots || !fc->held || !fc->rx || !fc->tx)
+		return -ENOMEM;
+	fc->rx_dma = ib_dma_map_single(dev, fc->rx,
+				       fc->nslots * DMAPLANE_FC_MSG_LEN,
+				       DMA_FROM_DEVICE);
+	if (ib_dma_mapping_error(dev, fc->rx_dma))
+		return -ENOMEM;
+	fc->tx_dma = ib_dma_map_single(dev, fc->tx, DMAPLANE_FC_MSG_LEN,
+				       DMA_TO_DEVICE);
+	if (ib_dma_mapping_error(dev, fc->tx_dma)) {
+		ib_dma_unmap_single(dev, fc->rx_dma,
+				    fc->nslots * DMAPLANE_FC_MSG_LEN,
+				    DMA_FROM_DEVICE);
+		return -ENOMEM;
+	}
+	fc->mapped = true;
+	for (i = 0; i < fc->nslots; i++) {
+		struct dmaplane_fc_slot *slot = &fc->slots[i];
+
+		slot->ep = ep;
+		slot->cqe.done = dmaplane_fc_recv_done;
+		slot->sge = (struct ib_sge) {
+			.addr = fc->rx_dma + i * DMAPLANE_FC_MSG_LEN,
+			.length = DMAPLANE_FC_MSG_LEN,
+			.lkey = ep->pd->pd->local_dma_lkey,
+		};
+		slot->wr.wr_cqe = &slot->cqe;
+		slot->wr.sg_list = &slot->sge;
+		slot->wr.num_sge = 1;
+		if (i + 1 < fc->nslots)
+			slot->wr.next = &fc->slots[i + 1].wr;
+	}
+	ret = ib_post_recv(ep->qp, &fc->slots[0].wr, NULL);
+	return ret;
+}
+
+/* Unmap the flow control buffers (the QP is gone). */
+static void dmaplane_fc_unmap(struct dmaplane_ep *ep, struct ib_device *dev)
+{
+	struct dmaplane_fc *fc = ep->fc;
+
+	if (!fc || !fc->mapped)
+		return;
+	ib_dma_unmap_single(dev, fc->rx_dma, fc->nslots * DMAPLANE_FC_MSG_LEN,
+			    DMA_FROM_DEVICE);
+	ib_dma_unmap_single(dev, fc->tx_dma, DMAPLANE_FC_MSG_LEN,
+			    DMA_TO_DEVICE);
+	fc->mapped = false;
+}
+
+static void dmaplane_fc_free(struct dmaplane_fc *fc)
+{
+	if (!fc)
+		return;
+	kvfree(fc->slots);
+	kvfree(fc->held);
+	kfree(fc->rx);
+	kfree(fc->tx);
+	kfree(fc);
+}
+
 /* Settle the options against the device and create the CQ and the QP. */
 static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 {
@@ -1009,6 +1497,16 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	a->retry_count = a->retry_count ?: 7;
 	a->timeout = a->timeout ?: 14;
 	a->rnr_retry = a->rnr_retry ?: 7;
+	if (a->credits) {
+		/* The module's receives: the window plus the control slots. */
+		a->credits = min_t(u32, a->credits, da->max_qp_wr - 1 -
+				   DMAPLANE_CREDIT_CTRL_SLOTS);
+		a->credit_batch = min(a->credit_batch ?: max(a->credits / 4, 1U),
+				      a->credits);
+		a->credit_low = min(a->credit_low ?: a->credits / 8,
+				    a->credits - 1);
+		a->rq_depth = a->credits + DMAPLANE_CREDIT_CTRL_SLOTS;
+	}
 	ep->sq_free = a->sq_depth;
 	ep->rq_free = a->rq_depth;
 
@@ -1019,17 +1517,21 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	ret = dmaplane_pd_add_user(pd, &ep->user, true);
 	if (ret)
 		return ret;
-	/* Two more entries for the drain work requests of the teardown. */
-	ep->cq = ib_alloc_cq(ibdev, ep, a->sq_depth + a->rq_depth + 2, 0,
+	/*
+	 * Two more entries for the drain work requests of the teardown, one
+	 * for a grant in flight.
+	 */
+	ep->cq = ib_alloc_cq(ibdev, ep, a->sq_depth + a->rq_depth + 3, 0,
 			     IB_POLL_SOFTIRQ);
 	if (IS_ERR(ep->cq)) {
 		ret = PTR_ERR(ep->cq);
 		ep->cq = NULL;
 		return ret;
 	}
+	ep->cq->event_handler = dmaplane_ep_cq_event;
 	init.send_cq = ep->cq;
 	init.recv_cq = ep->cq;
-	init.cap.max_send_wr = a->sq_depth + 1;
+	init.cap.max_send_wr = a->sq_depth + 2;
 	init.cap.max_recv_wr = a->rq_depth + 1;
 	init.cap.max_send_sge = a->max_sge;
 	init.cap.max_recv_sge = a->max_sge;
@@ -1039,7 +1541,14 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	if (ret)
 		return ret;
 	ep->qp = id->qp;
+	ep->qp_num = ep->qp->qp_num;
+	if (id->route.addr.dst_addr.ss_family == AF_INET)
+		memcpy(&ep->peer_sin, &id->route.addr.dst_addr,
+		       sizeof(ep->peer_sin));
+	atomic64_inc(&dmaplane_stats.endpoints_created);
 	rdma_set_ack_timeout(id, a->timeout);
+	if (a->credits)
+		return dmaplane_fc_setup(ep);
 	return 0;
 }
 
@@ -1073,17 +1582,67 @@ static void dmaplane_listener_failed(struct dmaplane_listener *l,
 static int dmaplane_listener_event(struct rdma_cm_id *id,
 				   struct rdma_cm_event *ev);
 
-static void dmaplane_ep_save_private(struct dmaplane_ep *ep,
-				     const struct rdma_cm_event *ev)
+/*
+ * The flow control header at the start of private data: the window it
+ * grants, or 0 when there is none.
+ */
+static u32 dmaplane_fc_hdr_window(const void *data, u32 len)
 {
-	u32 len = min_t(u32, ev->param.conn.private_data_len,
-			DMAPLANE_PRIVATE_DATA_MAX);
+	const struct dmaplane_fc_hdr *h = data;
+	u32 window;
 
-	if (ev->param.conn.private_data && len)
-		memcpy(ep->peer_private, ev->param.conn.private_data, len);
-	else
-		len = 0;
+	if (!data || len < DMAPLANE_FC_HDR_LEN ||
+	    le32_to_cpu(h->magic) != DMAPLANE_FC_MAGIC ||
+	    h->version != DMAPLANE_FC_VERSION)
+		return 0;
+	window = le32_to_cpu(h->window);
+	return window <= DMAPLANE_CREDITS_MAX ? window : 0;
+}
+
+/* Private data with the header first (it fits: the caller checked). */
+static u32 dmaplane_fc_hdr_build(u8 *out, u32 window, const u8 *user,
+				 u32 len)
+{
+	struct dmaplane_fc_hdr h = {
+		.magic = cpu_to_le32(DMAPLANE_FC_MAGIC),
+		.version = DMAPLANE_FC_VERSION,
+		.ctrl_slots = DMAPLANE_CREDIT_CTRL_SLOTS,
+		.window = cpu_to_le32(window),
+	};
+
+	memcpy(out, &h, sizeof(h));
+	memcpy(out + sizeof(h), user, len);
+	return sizeof(h) + len;
+}
+
+/*
+ * Keep the peer's private data, without the flow control header on an
+ * endpoint that has flow control (-EPROTO when the header is missing).
+ */
+static int dmaplane_ep_save_private(struct dmaplane_ep *ep,
+				    const struct rdma_cm_event *ev)
+{
+	const u8 *data = ev->param.conn.private_data;
+	u32 len = data ? ev->param.conn.private_data_len : 0;
+
+	if (ep->attr.credits) {
+		u32 window = dmaplane_fc_hdr_window(data, len);
+
+		if (!window)
+			return -EPROTO;
+		spin_lock_bh(&ep->lock);
+		ep->peer_window = window;
+		if (ep->fc)
+			ep->fc->peer_granted = window;
+		spin_unlock_bh(&ep->lock);
+		data += DMAPLANE_FC_HDR_LEN;
+		len -= DMAPLANE_FC_HDR_LEN;
+	}
+	len = min_t(u32, len, DMAPLANE_PRIVATE_DATA_MAX);
+	if (len)
+		memcpy(ep->peer_private, data, len);
 	ep->peer_private_len = len;
+	return 0;
 }
 
 /* Every CM event of every ID the module owns arrives here. */
@@ -1110,8 +1669,11 @@ static int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		dmaplane_ep_cm_step(ep, -ENETUNREACH);
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
-		if (!ep->listener)
-			dmaplane_ep_save_private(ep, ev);
+		if (!ep->listener && dmaplane_ep_save_private(ep, ev)) {
+			/* The listener does not do flow control. */
+			dmaplane_ep_cm_step(ep, -EPROTO);
+			break;
+		}
 		spin_lock_bh(&ep->lock);
 		if (ep->state == DMAPLANE_EP_CONNECTING)
 			ep->state = DMAPLANE_EP_CONNECTED;
@@ -1210,6 +1772,8 @@ static void dmaplane_sin_to_addr(const struct sockaddr *sa,
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_endpoint_connect *args = data;
+	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
+	u32 priv_len = args->private_len;
 	struct sockaddr_in src, dst;
 	struct rdma_conn_param param;
 	struct dmaplane_channel *ch;
@@ -1236,6 +1800,9 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 		ret = dmaplane_ep_check_attr(&args->attr);
 	if (ret)
 		return ret;
+	if (args->attr.credits &&
+	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS)
+		return -EINVAL;
 	ch = dmaplane_channel_get_fd(ctx, args->channel);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);
@@ -1279,8 +1846,13 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_ep_create_qp(ep, id);
 	if (ret)
 		goto out_unlock;
-	dmaplane_ep_conn_param(ep, &param, args->private_data,
-			       args->private_len);
+	if (ep->attr.credits)
+		priv_len = dmaplane_fc_hdr_build(priv, ep->attr.credits,
+						 args->private_data,
+						 args->private_len);
+	else
+		memcpy(priv, args->private_data, priv_len);
+	dmaplane_ep_conn_param(ep, &param, priv, priv_len);
 	ret = rdma_connect(id, &param);
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
@@ -1358,6 +1930,125 @@ int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 	return 0;
 }
 
+/**
+ * dmaplane_ioctl_endpoint_stats() - DMAPLANE_IOC_ENDPOINT_STATS.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_endpoint_stats.
+ *
+ * Return: 0, -ENOENT or -EINVAL.
+ */
+int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_endpoint_stats *st = data;
+	struct dmaplane_rdma_req *req;
+	struct dmaplane_ep *ep;
+	u32 handle = st->handle;
+
+	if (st->flags || memchr_inv(st->reserved, 0, sizeof(st->reserved)))
+		return -EINVAL;
+	ep = dmaplane_ep_lookup(ctx, handle);
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
+	memset(st, 0, sizeof(*st));
+	st->handle = handle;
+	spin_lock_bh(&ep->lock);
+	if (ep->fc) {
+		struct dmaplane_fc *fc = ep->fc;
+
+		st->credits = fc->window;
+		st->credits_available = fc->peer_granted - fc->consumed;
+		st->credits_granted = fc->granted;
+		st->credits_consumed = fc->consumed;
+		st->grants_sent = fc->grants_sent;
+		st->grants_received = fc->grants_received;
+		st->stalls = fc->stalls;
+		st->stall_ns = fc->stall_ns;
+		if (fc->stalled)
+			st->stall_ns += ktime_get_ns() - fc->stall_start;
+		st->held = fc->held_count;
+		list_for_each_entry(req, &ep->pending, node)
+			st->waiting += req->credit;
+	}
+	spin_unlock_bh(&ep->lock);
+	st->rnr_events = atomic64_read(&ep->rnr_events);
+	st->cq_overflows = atomic64_read(&ep->cq_overflows);
+	st->bytes_sent = atomic64_read(&ep->bytes_sent);
+	st->bytes_received = atomic64_read(&ep->bytes_received);
+	dmaplane_ep_put(ep);
+	return 0;
+}
+
+/* Monitoring: called under the handle table's lock (no sleeping). */
+
+static const char *dmaplane_ep_state_name(u32 state)
+{
+	switch (state) {
+	case DMAPLANE_EP_CONNECTED:
+		return "connected";
+	case DMAPLANE_EP_ERROR:
+		return "error";
+	default:
+		return "connecting";
+	}
+}
+
+/**
+ * dmaplane_ep_show() - one endpoint in debugfs.
+ * @m: the file.
+ * @obj: the endpoint.
+ */
+void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj)
+{
+	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
+
+	spin_lock_bh(&ep->lock);
+	seq_printf(m, "endpoint %u qp %u state %s error %d sq_free %u/%u posted %lld completed %lld failed %lld sent %lld received %lld rnr %lld cq_overflows %lld\n",
+		   obj->handle, ep->qp_num, dmaplane_ep_state_name(ep->state),
+		   ep->state == DMAPLANE_EP_ERROR ? ep->error : 0, ep->sq_free,
+		   ep->attr.sq_depth, atomic64_read(&ep->posted),
+		   atomic64_read(&ep->completed), atomic64_read(&ep->failed),
+		   atomic64_read(&ep->bytes_sent),
+		   atomic64_read(&ep->bytes_received),
+		   atomic64_read(&ep->rnr_events),
+		   atomic64_read(&ep->cq_overflows));
+	if (ep->fc) {
+		struct dmaplane_fc *fc = ep->fc;
+
+		seq_printf(m, "  credits window %u available %llu consumed %llu granted %llu arrived %llu held %u stalls %llu stall_ns %llu grants_sent %llu grants_received %llu%s\n",
+			   fc->window, fc->peer_granted - fc->consumed,
+			   fc->consumed, fc->granted, fc->arrived,
+			   fc->held_count, fc->stalls, fc->stall_ns,
+			   fc->grants_sent, fc->grants_received,
+			   fc->stalled ? " stalled" : "");
+	}
+	spin_unlock_bh(&ep->lock);
+}
+
+/**
+ * dmaplane_ep_record() - one endpoint in a snapshot.
+ * @obj: the endpoint.
+ * @rec: the record (type, pid, context, id filled in).
+ */
+void dmaplane_ep_record(struct dmaplane_obj *obj,
+			struct dmaplane_object_record *rec)
+{
+	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
+
+	rec->a = atomic64_read(&ep->posted);
+	rec->b = atomic64_read(&ep->completed);
+	rec->c = atomic64_read(&ep->bytes_sent) +
+		 atomic64_read(&ep->bytes_received);
+	rec->peer_ipv4 = ep->peer_sin.sin_addr.s_addr;
+	rec->peer_port = ntohs(ep->peer_sin.sin_port);
+	spin_lock_bh(&ep->lock);
+	rec->state = ep->state;
+	if (ep->fc) {
+		rec->d = ep->fc->peer_granted - ep->fc->consumed;
+		rec->e = ep->fc->stalls;
+	}
+	spin_unlock_bh(&ep->lock);
+}
+
 /* Listeners. */
 
 static struct dmaplane_listener *dmaplane_listener_lookup(struct dmaplane_ctx *ctx,
@@ -1381,6 +2072,7 @@ static void dmaplane_listener_hand(struct dmaplane_listener *l,
 {
 	struct dmaplane_result r = {
 		.user_data = a->user_data,
+		.opcode = DMAPLANE_OP_ACCEPT,
 		.ts_submit = a->ts_submit,
 	};
 	u32 handle;
@@ -1441,6 +2133,7 @@ static void dmaplane_listener_accept(struct dmaplane_channel *ch,
 {
 	struct dmaplane_result r = {
 		.user_data = sqe->user_data,
+		.opcode = DMAPLANE_OP_ACCEPT,
 		.ts_submit = now,
 	};
 	struct dmaplane_listener *l;
@@ -1506,9 +2199,29 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 				     struct rdma_cm_id *id,
 				     struct rdma_cm_event *ev)
 {
+	const void *req_data = ev->param.conn.private_data;
+	u32 req_len = req_data ? ev->param.conn.private_data_len : 0;
+	struct dmaplane_endpoint_attr attr = l->attr;
+	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
 	struct rdma_conn_param param;
 	struct dmaplane_ep *ep;
+	u32 priv_len;
 	int ret;
+
+	/*
+	 * Flow control is what the connector asks for; a listener with a
+	 * window of its own insists on it.
+	 */
+	if (dmaplane_fc_hdr_window(req_data, req_len)) {
+		attr.credits = attr.credits ?: DMAPLANE_FC_DEFAULT;
+		if (l->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS) {
+			rdma_reject(id, NULL, 0, IB_CM_REJ_CONSUMER_DEFINED);
+			return 1;
+		}
+	} else if (attr.credits) {
+		rdma_reject(id, NULL, 0, IB_CM_REJ_CONSUMER_DEFINED);
+		return 1;
+	}
 
 	spin_lock(&l->qlock);
 	if (l->dead || l->nr_conns >= l->backlog) {
@@ -1519,20 +2232,27 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	l->nr_conns++;
 	spin_unlock(&l->qlock);
 
-	ep = dmaplane_ep_alloc(l->obj.ctx, l->ch, &l->attr);
+	ep = dmaplane_ep_alloc(l->obj.ctx, l->ch, &attr);
 	if (IS_ERR(ep))
 		goto out_reject;
 	dmaplane_obj_get(&l->obj);
 	ep->listener = l;
 	ep->cm_id = id;
 	id->context = &ep->obj;
-	dmaplane_ep_save_private(ep, ev);
 	/* Device removal finding the new QP waits until the accept is done. */
 	mutex_lock(&ep->teardown_lock);
-	ret = dmaplane_ep_create_qp(ep, id);
+	ret = dmaplane_ep_save_private(ep, ev);
+	if (!ret)
+		ret = dmaplane_ep_create_qp(ep, id);
 	if (!ret) {
-		dmaplane_ep_conn_param(ep, &param, l->private_data,
-				       l->private_len);
+		if (ep->attr.credits)
+			priv_len = dmaplane_fc_hdr_build(priv, ep->attr.credits,
+							 l->private_data,
+							 l->private_len);
+		else
+			priv_len = l->private_len;
+		dmaplane_ep_conn_param(ep, &param, ep->attr.credits ? priv :
+				       l->private_data, priv_len);
 		ret = rdma_accept(id, &param);
 	}
 	if (ret) {
@@ -1598,7 +2318,7 @@ static void dmaplane_listener_unpublish(struct dmaplane_obj *obj)
 						   obj);
 	struct dmaplane_accept *a, *atmp;
 	struct dmaplane_ep *ep, *etmp;
-	struct dmaplane_result r = {};
+	struct dmaplane_result r = { .opcode = DMAPLANE_OP_ACCEPT };
 	struct rdma_cm_id *id;
 	LIST_HEAD(conns);
 	LIST_HEAD(waiting);
@@ -1673,6 +2393,9 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		ret = dmaplane_ep_check_attr(&args->attr);
 	if (ret)
 		return ret;
+	if (args->attr.credits &&
+	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS)
+		return -EINVAL;
 	ch = dmaplane_channel_get_fd(ctx, args->channel);
 	if (IS_ERR(ch))
 		return PTR_ERR(ch);

@@ -24,5 +24,6 @@ void dmaplane_ep_unplug(struct dmaplane_ep *ep);
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data);
+int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data);
 
 #endif /* DMAPLANE_ENDPOINT_H */

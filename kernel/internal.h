@@ -8,6 +8,8 @@
 
 #include <linux/atomic.h>
 #include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 
@@ -20,7 +22,9 @@
 	 DMAPLANE_FEAT_MMAP | DMAPLANE_FEAT_DMABUF_EXPORT |		\
 	 DMAPLANE_FEAT_DMABUF_IMPORT | DMAPLANE_FEAT_TOPOLOGY |		\
 	 DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_CHANNEL_SQPOLL |		\
-	 DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA)
+	 DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA |		\
+	 DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS |		\
+	 DMAPLANE_FEAT_OBSERVE)
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
 struct dmaplane_limits {
@@ -41,6 +45,22 @@ struct dmaplane_stats {
 	atomic64_t numa_local_allocs;
 	atomic64_t numa_remote_allocs;
 	atomic64_t numa_fallback_allocs;
+	atomic64_t buffers_created;
+	atomic64_t buffers_freed;
+	atomic64_t dmabuf_exports;
+	atomic64_t dmabuf_imports;
+	atomic64_t channels_created;
+	atomic64_t ops_submitted;
+	atomic64_t ops_completed;
+	atomic64_t ops_failed;
+	atomic64_t bytes_moved;
+	atomic64_t rdma_posts;
+	atomic64_t endpoints_created;
+	atomic64_t credits_granted;
+	atomic64_t credit_stalls;
+	atomic64_t rnr_events;
+	atomic64_t cq_overflows;
+	atomic64_t errors;
 };
 
 extern struct dmaplane_limits dmaplane_limits;
@@ -58,6 +78,12 @@ extern struct dmaplane_stats dmaplane_stats;
  * @bytes:	buffer bytes charged to this context.
  * @closed:	the open file is gone: nothing more is published (set and
  *		read under the handle table's lock).
+ * @id:		module-wide id (debugfs name, snapshot records).
+ * @tgid:	process that opened the file.
+ * @node:	in the module's context list while the file is open.
+ * @chan_lock:	protects @channels.
+ * @channels:	channels created through this context and not yet freed.
+ * @debugfs:	its debugfs directory (NULL without debugfs).
  *
  * The counters are atomics, not under a lock, so that an object's last
  * reference may be dropped from any context.
@@ -70,6 +96,12 @@ struct dmaplane_ctx {
 	atomic_t nr_channels;
 	atomic64_t bytes;
 	bool closed;
+	u64 id;
+	pid_t tgid;
+	struct list_head node;
+	spinlock_t chan_lock;
+	struct list_head channels;
+	struct dentry *debugfs;
 };
 
 /* Object types; one handle namespace per context covers them all. */

@@ -19,6 +19,7 @@
 #include "buffer.h"
 #include "channel.h"
 #include "context.h"
+#include "debugfs.h"
 #include "dmabuf.h"
 #include "dmaengine.h"
 #include "dmadev.h"
@@ -26,6 +27,10 @@
 #include "endpoint.h"
 #include "mr.h"
 #include "rdma.h"
+#include "stats.h"
+
+#define CREATE_TRACE_POINTS
+#include "trace.h"
 
 struct dmaplane_limits dmaplane_limits = {
 	.max_objects_per_context = 65536,
@@ -45,6 +50,7 @@ struct dmaplane_stats dmaplane_stats = {
 	.numa_remote_allocs = ATOMIC64_INIT(0),
 	.numa_fallback_allocs = ATOMIC64_INIT(0),
 };
+
 
 module_param_named(max_objects_per_context,
 		   dmaplane_limits.max_objects_per_context, uint, 0444);
@@ -159,6 +165,9 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_endpoint_connect endpoint_connect;
 	struct dmaplane_listen listen;
 	struct dmaplane_endpoint_query endpoint_query;
+	struct dmaplane_endpoint_stats endpoint_stats;
+	struct dmaplane_module_stats module_stats;
+	struct dmaplane_snapshot snapshot;
 };
 
 struct dmaplane_ioctl_desc {
@@ -189,6 +198,10 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 	DMAPLANE_IOCTL(DMAPLANE_IOC_LISTEN, dmaplane_ioctl_listen),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_QUERY,
 		       dmaplane_ioctl_endpoint_query),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_STATS,
+		       dmaplane_ioctl_endpoint_stats),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_MODULE_STATS, dmaplane_ioctl_module_stats),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_SNAPSHOT, dmaplane_ioctl_snapshot),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,
@@ -237,11 +250,13 @@ static int dmaplane_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	ctx->file = file;
 	file->private_data = ctx;
+	dmaplane_stats_ctx_add(ctx);
 	return nonseekable_open(inode, file);
 }
 
 static int dmaplane_release(struct inode *inode, struct file *file)
 {
+	dmaplane_stats_ctx_del(file->private_data);
 	dmaplane_ctx_close(file->private_data);
 	return 0;
 }
@@ -296,9 +311,11 @@ static int __init dmaplane_init(void)
 		pr_err("dmaplane: cannot register with the RDMA core: %d\n", ret);
 		goto out_endpoint;
 	}
+	dmaplane_debugfs_init();
 	ret = misc_register(&dmaplane_misc);
 	if (ret) {
 		pr_err("dmaplane: misc_register failed: %d\n", ret);
+		dmaplane_debugfs_exit();
 		goto out_rdma;
 	}
 	pr_info("dmaplane: ABI %u loaded, features %#llx\n",
@@ -322,6 +339,7 @@ static void __exit dmaplane_exit(void)
 	s64 contexts, objects, bytes;
 
 	misc_deregister(&dmaplane_misc);
+	dmaplane_debugfs_exit();
 	dmaplane_rdma_flush_deferred();	/* deferred frees use the devices */
 	dmaplane_rdma_exit();
 	dmaplane_endpoint_exit();

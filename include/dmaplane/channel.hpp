@@ -10,6 +10,11 @@
 // the operation holds the suspended coroutine's handle, and whoever reaps
 // the CQE (channel::reap()) stores the result in the operation and resumes
 // the coroutine. No thread, allocator or runtime is involved.
+//
+// A channel created with histograms (channel_options::histograms) also
+// keeps a latency histogram per kind of entry: histogram() reads one with
+// its percentiles through the module, stats_view() maps them all for
+// reading without system calls (see histogram.hpp).
 
 #ifndef DMAPLANE_CHANNEL_HPP
 #define DMAPLANE_CHANNEL_HPP
@@ -25,6 +30,7 @@
 #include <optional>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <sys/mman.h>
 
@@ -32,6 +38,7 @@
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/device.hpp"
 #include "dmaplane/fd.hpp"
+#include "dmaplane/histogram.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/prep.hpp"
 #include "dmaplane/result.hpp"
@@ -60,6 +67,11 @@ struct channel_options {
     /// Node of the channel's worker and SQPOLL thread
     /// (DMAPLANE_CHANNEL_NODE); anywhere when absent.
     std::optional<std::uint32_t> node{};
+    /// Keep a latency histogram per kind of entry and publish them in a
+    /// read-only statistics area (DMAPLANE_CHANNEL_HISTOGRAMS; modules
+    /// with DMAPLANE_FEAT_HISTOGRAMS). See channel::histogram() and
+    /// channel::stats_view().
+    bool histograms = false;
 };
 
 /// The bit of user_data that marks an SQE as an awaitable operation's
@@ -198,6 +210,7 @@ public:
         : fd_(std::move(other.fd_)), region_(std::move(other.region_)), sq_(std::move(other.sq_)),
           cq_(std::exchange(other.cq_, {})), device_fd_(std::exchange(other.device_fd_, -1)),
           sqpoll_(std::exchange(other.sqpoll_, false)),
+          stats_size_(std::exchange(other.stats_size_, 0U)),
           awaiting_(std::exchange(other.awaiting_, 0U)),
           handler_(std::exchange(other.handler_, nullptr)),
           handler_context_(std::exchange(other.handler_context_, nullptr)) {}
@@ -211,6 +224,7 @@ public:
             fd_ = std::move(other.fd_);
             device_fd_ = std::exchange(other.device_fd_, -1);
             sqpoll_ = std::exchange(other.sqpoll_, false);
+            stats_size_ = std::exchange(other.stats_size_, 0U);
             awaiting_ = std::exchange(other.awaiting_, 0U);
             handler_ = std::exchange(other.handler_, nullptr);
             handler_context_ = std::exchange(other.handler_context_, nullptr);
@@ -234,9 +248,10 @@ public:
     ///
     /// Errors: EBADF (empty device), ENOTTY (not a dmaplane device); from
     /// the module: EINVAL (entries not a power of two or out of range, bad
-    /// sq_idle_ms, SQPOLL or a flag this module lacks), ENODEV (node),
-    /// EMFILE, ENOSPC, ENOMEM; from mmap(2): ENOMEM, ...; EPROTO when the
-    /// module publishes a ring layout that does not fit its region.
+    /// sq_idle_ms, SQPOLL, histograms or a flag this module lacks), ENODEV
+    /// (node), EMFILE, ENOSPC, ENOMEM; from mmap(2): ENOMEM, ...; EPROTO
+    /// when the module publishes a ring layout that does not fit its region,
+    /// or no statistics area for a channel with histograms.
     [[nodiscard]] static result<channel> create(const device& dev,
                                                 const channel_options& options = {}) noexcept {
         dmaplane_channel_create raw{};
@@ -252,11 +267,15 @@ public:
             raw.flags |= DMAPLANE_CHANNEL_NODE;
             raw.node = *options.node;
         }
+        if (options.histograms)
+            raw.flags |= DMAPLANE_CHANNEL_HISTOGRAMS;
         result<int> rc = detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_CHANNEL_CREATE, &raw);
         if (!rc)
             return unexpected{rc.error()};
         unique_fd fd{raw.fd};
-        if (raw.region_size == 0 || raw.region_size > std::numeric_limits<std::size_t>::max())
+        if (raw.region_size == 0 || raw.region_size > std::numeric_limits<std::size_t>::max() ||
+            raw.stats_size > std::numeric_limits<std::size_t>::max() ||
+            (options.histograms && raw.stats_size == 0))
             return make_error(EPROTO);
         const auto size = static_cast<std::size_t>(raw.region_size);
         result<void*> addr =
@@ -277,6 +296,7 @@ public:
         ch.region_ = std::move(region);
         ch.device_fd_ = dev.native_handle();
         ch.sqpoll_ = options.sqpoll;
+        ch.stats_size_ = options.histograms ? static_cast<std::size_t>(raw.stats_size) : 0U;
         return ch;
     }
 
@@ -293,6 +313,9 @@ public:
 
     /// True when the channel was created with SQPOLL.
     [[nodiscard]] bool sqpoll() const noexcept { return sqpoll_; }
+
+    /// True when the channel was created with histograms.
+    [[nodiscard]] bool has_histograms() const noexcept { return stats_size_ != 0; }
 
     /// The submission ring (empty when the channel is). See sq_view.
     [[nodiscard]] sq_view& sq() noexcept { return sq_; }
@@ -464,6 +487,56 @@ public:
         if (!rc)
             return unexpected{rc.error()};
         return raw;
+    }
+
+    /// The latency histogram of the entries of kind `op` (consumption to
+    /// completion), with its percentiles and, when options.buckets is set,
+    /// its bucket counts (DMAPLANE_IOC_CHANNEL_HIST); options.reset zeroes
+    /// it after the read.
+    ///
+    /// Errors: EBADF (empty channel); from the module: ENODATA (a channel
+    /// without histograms), EINVAL (a kind past DMAPLANE_OP_LAST); std::bad_alloc
+    /// when the buckets are asked for and memory runs out (aborts with
+    /// -fno-exceptions). Thread-safety: any thread.
+    [[nodiscard]] result<histogram_summary> histogram(op_kind op,
+                                                      const histogram_options& options = {}) const {
+        if (!fd_)
+            return make_error(EBADF);
+        histogram_summary out;
+        dmaplane_channel_hist raw{};
+        raw.opcode = static_cast<std::uint32_t>(op);
+        if (options.reset)
+            raw.flags |= DMAPLANE_HIST_RESET;
+        if (options.buckets) {
+            out.buckets.resize(histogram_buckets);
+            raw.buckets = detail::user_ptr(out.buckets.data());
+            raw.nr_buckets = histogram_buckets;
+        }
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_CHANNEL_HIST, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        out.count = raw.count;
+        out.min_ns = raw.min_ns;
+        out.max_ns = raw.max_ns;
+        out.mean_ns = raw.mean_ns;
+        out.p50_ns = raw.p50_ns;
+        out.p90_ns = raw.p90_ns;
+        out.p99_ns = raw.p99_ns;
+        out.p999_ns = raw.p999_ns;
+        return out;
+    }
+
+    /// Maps the channel's statistics area read-only (see
+    /// dmaplane::stats_view): every kind's histogram, read without system
+    /// calls. Each call makes a new mapping; the view outlives the channel
+    /// safely.
+    ///
+    /// Errors: EBADF (empty channel), ENODATA (a channel without
+    /// histograms); as for stats_view::map(). Thread-safety: any thread.
+    [[nodiscard]] result<dmaplane::stats_view> stats_view() const noexcept {
+        if (!fd_)
+            return make_error(EBADF);
+        return dmaplane::stats_view::map(fd_.get(), stats_size_);
     }
 
     /// An awaitable NOP (its completion has res 0). See operation.
@@ -654,6 +727,7 @@ private:
     cq_view cq_;
     int device_fd_ = -1;
     bool sqpoll_ = false;
+    std::size_t stats_size_ = 0; // of the statistics area; 0 without histograms
     std::uint32_t awaiting_ = 0;
     completion_handler handler_ = nullptr;
     void* handler_context_ = nullptr;

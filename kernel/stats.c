@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Module-wide counters and the registry of open contexts that monitoring
+ * reads: DMAPLANE_IOC_MODULE_STATS, DMAPLANE_IOC_SNAPSHOT (every channel and
+ * endpoint of every open file, for CAP_SYS_ADMIN) and the debugfs tree.
+ *
+ * Contexts are on dmaplane_ctx_list while their file is open; a walker
+ * holds dmaplane_ctx_list_lock, so a listed context is not closing. Its
+ * channels are on ctx->channels (ctx->chan_lock) until freed; its objects
+ * are read under the handle table's lock, which keeps every entry alive
+ * (the table's reference is dropped only after the entry is erased).
+ */
+#include <linux/capability.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+
+#include "debugfs.h"
+#include "stats.h"
+
+#define DMAPLANE_SNAPSHOT_MAX	65536
+
+static LIST_HEAD(dmaplane_ctx_list);
+static DEFINE_MUTEX(dmaplane_ctx_list_lock);
+static atomic64_t dmaplane_next_ctx_id = ATOMIC64_INIT(0);
+
+/**
+ * dmaplane_stats_ctx_add() - list a new context (and give it a debugfs
+ * directory).
+ * @ctx: the context.
+ */
+void dmaplane_stats_ctx_add(struct dmaplane_ctx *ctx)
+{
+	ctx->id = atomic64_inc_return(&dmaplane_next_ctx_id);
+	ctx->tgid = task_tgid_nr(current);
+	spin_lock_init(&ctx->chan_lock);
+	INIT_LIST_HEAD(&ctx->channels);
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_add_tail(&ctx->node, &dmaplane_ctx_list);
+	mutex_unlock(&dmaplane_ctx_list_lock);
+	dmaplane_debugfs_ctx_add(ctx);
+}
+
+/**
+ * dmaplane_stats_ctx_del() - unlist a context whose file is closing.
+ * @ctx: the context.
+ */
+void dmaplane_stats_ctx_del(struct dmaplane_ctx *ctx)
+{
+	dmaplane_debugfs_ctx_del(ctx);	/* waits for readers */
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_del(&ctx->node);
+	mutex_unlock(&dmaplane_ctx_list_lock);
+}
+
+/**
+ * dmaplane_stats_channel_add() - list a channel on its context.
+ * @ctx: the context.
+ * @ch: the channel.
+ * @node: its list node.
+ */
+void dmaplane_stats_channel_add(struct dmaplane_ctx *ctx,
+				struct dmaplane_channel *ch,
+				struct list_head *node)
+{
+	spin_lock(&ctx->chan_lock);
+	list_add_tail(node, &ctx->channels);
+	spin_unlock(&ctx->chan_lock);
+}
+
+/**
+ * dmaplane_stats_channel_del() - unlist a channel being freed.
+ * @ctx: the context.
+ * @node: its list node.
+ */
+void dmaplane_stats_channel_del(struct dmaplane_ctx *ctx,
+				struct list_head *node)
+{
+	spin_lock(&ctx->chan_lock);
+	list_del(node);
+	spin_unlock(&ctx->chan_lock);
+}
+
+/**
+ * dmaplane_ioctl_module_stats() - DMAPLANE_IOC_MODULE_STATS.
+ * @ctx: the calling context (unused: the counters are module-wide).
+ * @data: struct dmaplane_module_stats.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int dmaplane_ioctl_module_stats(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_module_stats *st = data;
+	struct dmaplane_stats *s = &dmaplane_stats;
+
+	if (st->flags || st->__pad0 ||
+	    memchr_inv(st->reserved, 0, sizeof(st->reserved)))
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->live_contexts = atomic64_read(&s->live_contexts);
+	st->live_objects = atomic64_read(&s->live_objects);
+	st->live_bytes = atomic64_read(&s->live_bytes);
+	st->buffers_created = atomic64_read(&s->buffers_created);
+	st->buffers_freed = atomic64_read(&s->buffers_freed);
+	st->dmabuf_exports = atomic64_read(&s->dmabuf_exports);
+	st->dmabuf_imports = atomic64_read(&s->dmabuf_imports);
+	st->channels_created = atomic64_read(&s->channels_created);
+	st->ops_submitted = atomic64_read(&s->ops_submitted);
+	st->ops_completed = atomic64_read(&s->ops_completed);
+	st->ops_failed = atomic64_read(&s->ops_failed);
+	st->bytes_moved = atomic64_read(&s->bytes_moved);
+	st->rdma_posts = atomic64_read(&s->rdma_posts);
+	st->endpoints_created = atomic64_read(&s->endpoints_created);
+	st->credits_granted = atomic64_read(&s->credits_granted);
+	st->credit_stalls = atomic64_read(&s->credit_stalls);
+	st->rnr_events = atomic64_read(&s->rnr_events);
+	st->cq_overflows = atomic64_read(&s->cq_overflows);
+	st->errors = atomic64_read(&s->errors);
+	return 0;
+}
+
+/**
+ * dmaplane_stats_show_module() - the module counters, one per line.
+ * @m: the debugfs file.
+ */
+void dmaplane_stats_show_module(struct seq_file *m)
+{
+	struct dmaplane_module_stats st = {};
+	const struct {
+		const char *name;
+		const u64 *v;
+	} rows[] = {
+		{ "live_contexts", &st.live_contexts },
+		{ "live_objects", &st.live_objects },
+		{ "live_bytes", &st.live_bytes },
+		{ "buffers_created", &st.buffers_created },
+		{ "buffers_freed", &st.buffers_freed },
+		{ "dmabuf_exports", &st.dmabuf_exports },
+		{ "dmabuf_imports", &st.dmabuf_imports },
+		{ "channels_created", &st.channels_created },
+		{ "ops_submitted", &st.ops_submitted },
+		{ "ops_completed", &st.ops_completed },
+		{ "ops_failed", &st.ops_failed },
+		{ "bytes_moved", &st.bytes_moved },
+		{ "rdma_posts", &st.rdma_posts },
+		{ "endpoints_created", &st.endpoints_created },
+		{ "credits_granted", &st.credits_granted },
+		{ "credit_stalls", &st.credit_stalls },
+		{ "rnr_events", &st.rnr_events },
+		{ "cq_overflows", &st.cq_overflows },
+		{ "errors", &st.errors },
+	};
+	unsigned int i;
+
+	dmaplane_ioctl_module_stats(NULL, &st);
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
+		seq_printf(m, "%-18s %llu\n", rows[i].name, *rows[i].v);
+}
+
+/**
+ * dmaplane_stats_show_channels() - a context's channels (debugfs).
+ * @m: the debugfs file.
+ * @ctx: the context (alive: its debugfs files are removed first).
+ */
+void dmaplane_stats_show_channels(struct seq_file *m, struct dmaplane_ctx *ctx)
+{
+	struct list_head *pos;
+
+	spin_lock(&ctx->chan_lock);
+	list_for_each(pos, &ctx->channels)
+		dmaplane_channel_show(m, dmaplane_channel_of_node(pos));
+	spin_unlock(&ctx->chan_lock);
+}
+
+/**
+ * dmaplane_stats_show_objects() - a context's objects of one type.
+ * @m: the debugfs file.
+ * @ctx: the context.
+ * @type: DMAPLANE_OBJ_BUFFER or DMAPLANE_OBJ_ENDPOINT.
+ */
+void dmaplane_stats_show_objects(struct seq_file *m, struct dmaplane_ctx *ctx,
+				 u32 type)
+{
+	struct dmaplane_obj *obj;
+	unsigned long index;
+
+	xa_lock(&ctx->objects);
+	xa_for_each(&ctx->objects, index, obj) {
+		if (obj->type != type)
+			continue;
+		if (type == DMAPLANE_OBJ_BUFFER)
+			dmaplane_buffer_show(m, obj);
+		else
+			dmaplane_ep_show(m, obj);
+	}
+	xa_unlock(&ctx->objects);
+}
+
+/* Records of one context into @recs (at most @cap); returns how many exist. */
+static u32 dmaplane_snapshot_ctx(struct dmaplane_ctx *ctx,
+				 struct dmaplane_object_record *recs, u32 n,
+				 u32 cap)
+{
+	struct dmaplane_obj *obj;
+	struct list_head *pos;
+	unsigned long index;
+
+	spin_lock(&ctx->chan_lock);
+	list_for_each(pos, &ctx->channels) {
+		if (n < cap) {
+			recs[n] = (struct dmaplane_object_record) {
+				.type = DMAPLANE_RECORD_CHANNEL,
+				.pid = ctx->tgid,
+				.context = ctx->id,
+			};
+			dmaplane_channel_record(dmaplane_channel_of_node(pos),
+						&recs[n]);
+		}
+		n++;
+	}
+	spin_unlock(&ctx->chan_lock);
+	xa_lock(&ctx->objects);
+	xa_for_each(&ctx->objects, index, obj) {
+		if (obj->type != DMAPLANE_OBJ_ENDPOINT)
+			continue;
+		if (n < cap) {
+			recs[n] = (struct dmaplane_object_record) {
+				.type = DMAPLANE_RECORD_ENDPOINT,
+				.pid = ctx->tgid,
+				.context = ctx->id,
+				.id = obj->handle,
+			};
+			dmaplane_ep_record(obj, &recs[n]);
+		}
+		n++;
+	}
+	xa_unlock(&ctx->objects);
+	return n;
+}
+
+/**
+ * dmaplane_ioctl_snapshot() - DMAPLANE_IOC_SNAPSHOT.
+ * @ctx: the calling context (unused: the snapshot is module-wide).
+ * @data: struct dmaplane_snapshot.
+ *
+ * Return: 0, -EPERM, -EINVAL, -ENOMEM or -EFAULT.
+ */
+int dmaplane_ioctl_snapshot(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_snapshot *args = data;
+	struct dmaplane_object_record *recs = NULL;
+	struct dmaplane_ctx *c;
+	u32 cap = args->capacity, n = 0;
+	int ret = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (args->flags || args->count || args->__pad0 || args->now_ns ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+	    cap > DMAPLANE_SNAPSHOT_MAX || (cap && !args->records))
+		return -EINVAL;
+	if (cap) {
+		recs = kvcalloc(cap, sizeof(*recs), GFP_KERNEL);
+		if (!recs)
+			return -ENOMEM;
+	}
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_for_each_entry(c, &dmaplane_ctx_list, node)
+		n = dmaplane_snapshot_ctx(c, recs, n, cap);
+	mutex_unlock(&dmaplane_ctx_list_lock);
+	args->count = n;
+	args->now_ns = ktime_get_ns();
+	if (cap && copy_to_user(u64_to_user_ptr(args->records), recs,
+				min(n, cap) * sizeof(*recs)))
+		ret = -EFAULT;
+	kvfree(recs);
+	return ret;
+}

@@ -285,8 +285,10 @@ static void dmaplane_post(struct dmaplane_channel *ch,
 		cqe->ts_complete = ts ? r[i].ts_complete : 0;
 		cqe->__resv[0] = 0;
 		cqe->__resv[1] = 0;
-		if (r[i].res < 0)
+		if (r[i].res < 0) {
 			failed++;
+			trace_dmaplane_error("channel", ch->id, r[i].res);
+		}
 		else if (r[i].opcode != DMAPLANE_OP_NOP &&
 			 r[i].opcode != DMAPLANE_OP_ACCEPT)
 			bytes += r[i].res;

@@ -311,6 +311,7 @@ struct dmaplane_accept {
  * @credit:	takes a flow control credit when posted.
  * @recv:	a receive.
  * @cqe_flags:	extra CQE flags of a successful completion.
+ * @posted:	its result is already posted (only to be freed).
  * @aux:	CQE aux of a successful completion (immediate value).
  * @status:	first error seen (-errno), 0.
  * @wc_status:	verbs status of that error.
@@ -335,6 +336,7 @@ struct dmaplane_rdma_req {
 	bool recv;
 	u32 cqe_flags;
 	u32 aux;
+	bool posted;
 	int status;
 	u32 wc_status;
 	u32 nr_wrs;
@@ -400,6 +402,7 @@ static void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err)
 	if (ep->state != DMAPLANE_EP_ERROR) {
 		ep->state = DMAPLANE_EP_ERROR;
 		ep->error = err;
+		trace_dmaplane_error("endpoint", ep->obj.handle, err);
 	}
 }
 
@@ -412,7 +415,36 @@ static void dmaplane_req_free_rdma(struct dmaplane_rdma_req *req)
 	kfree(req);
 }
 
-/* Post the results of finalised requests (on @list) and free them. */
+/* The result a finalised request posts; counts it. */
+static void dmaplane_ep_result(struct dmaplane_ep *ep,
+			       struct dmaplane_rdma_req *req, u64 now,
+			       struct dmaplane_result *r)
+{
+	*r = (struct dmaplane_result) {
+		.user_data = req->user_data,
+		.res = req->status ? req->status : (s64)req->bytes,
+		.flags = DMAPLANE_CQE_F_RDMA | (req->status ? 0 : req->cqe_flags),
+		.aux = req->status ? req->wc_status : req->aux,
+		.opcode = req->opcode,
+		.ts_submit = req->ts_submit,
+		.ts_start = req->ts_start,
+		.ts_complete = now,
+	};
+	atomic64_inc(&ep->completed);
+	if (req->status)
+		atomic64_inc(&ep->failed);
+	else if (req->recv)
+		atomic64_add(req->bytes, &ep->bytes_received);
+	else if (req->opcode != DMAPLANE_OP_RDMA_READ)
+		atomic64_add(req->bytes, &ep->bytes_sent);
+	trace_dmaplane_rdma_complete(ep->obj.handle, req->opcode, r->res,
+				     req->ts_start);
+}
+
+/*
+ * Post the results of finalised requests (on @list) and free them; those
+ * already posted (@posted) are only freed.
+ */
 static void dmaplane_ep_finish(struct dmaplane_ep *ep, struct list_head *list)
 {
 	struct dmaplane_result r[16];
@@ -422,26 +454,11 @@ static void dmaplane_ep_finish(struct dmaplane_ep *ep, struct list_head *list)
 
 	list_for_each_entry_safe(req, tmp, list, node) {
 		list_del(&req->node);
-		r[n] = (struct dmaplane_result) {
-			.user_data = req->user_data,
-			.res = req->status ? req->status : (s64)req->bytes,
-			.flags = DMAPLANE_CQE_F_RDMA |
-				 (req->status ? 0 : req->cqe_flags),
-			.aux = req->status ? req->wc_status : req->aux,
-			.opcode = req->opcode,
-			.ts_submit = req->ts_submit,
-			.ts_start = req->ts_start,
-			.ts_complete = now,
-		};
-		atomic64_inc(&ep->completed);
-		if (req->status)
-			atomic64_inc(&ep->failed);
-		else if (req->recv)
-			atomic64_add(req->bytes, &ep->bytes_received);
-		else if (req->opcode != DMAPLANE_OP_RDMA_READ)
-			atomic64_add(req->bytes, &ep->bytes_sent);
-		trace_dmaplane_rdma_complete(ep->obj.handle, req->opcode,
-					     r[n].res, req->ts_start);
+		if (req->posted) {
+			dmaplane_req_free_rdma(req);
+			continue;
+		}
+		dmaplane_ep_result(ep, req, now, &r[n]);
 		if (++n == ARRAY_SIZE(r)) {
 			dmaplane_channel_complete(ep->ch, r, n);
 			n = 0;
@@ -523,8 +540,16 @@ static void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 					struct list_head *done)
 {
 	struct dmaplane_fc *fc = ep->fc;
+	struct dmaplane_result r[16];
 	struct dmaplane_rdma_req *req;
+	unsigned int n = 0;
+	u64 now = dmaplane_channel_now(ep->ch);
 
+	/*
+	 * RECVs complete in the order they take writes: posted here, under
+	 * ep->lock, so that a completion handler on another CPU cannot post a
+	 * later one first.
+	 */
 	while (fc->held_count &&
 	       (req = list_first_entry_or_null(&ep->rpending,
 					       struct dmaplane_rdma_req, node))) {
@@ -533,12 +558,20 @@ static void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 		req->bytes = h->len;
 		req->aux = h->imm;
 		req->cqe_flags = DMAPLANE_CQE_F_IMM | DMAPLANE_CQE_F_WRITE;
-		req->ts_start = dmaplane_channel_now(ep->ch);
+		req->ts_start = now;
+		req->posted = true;
+		dmaplane_ep_result(ep, req, now, &r[n]);
+		if (++n == ARRAY_SIZE(r)) {
+			dmaplane_channel_complete(ep->ch, r, n);
+			n = 0;
+		}
 		list_move_tail(&req->node, done);
 		fc->held_head = (fc->held_head + 1) % fc->window;
 		fc->held_count--;
 		fc->returned++;
 	}
+	if (n)
+		dmaplane_channel_complete(ep->ch, r, n);
 	if (dmaplane_fc_grant_due(fc))
 		dmaplane_fc_send_grant_locked(ep);
 }

@@ -25,9 +25,6 @@
 
 namespace {
 
-constexpr const char* rxe = "rxe0";
-constexpr const char* addr = "169.254.77.1";
-
 std::vector<std::uint8_t> read_back(const device& dev, std::uint32_t h, std::uint64_t off,
                                     std::uint64_t len) {
     std::vector<std::uint8_t> out(len);
@@ -47,103 +44,6 @@ std::vector<std::uint8_t> pattern(std::size_t n, std::uint32_t seed) {
 
 void fill(const device& dev, std::uint32_t h, std::uint64_t off, const std::vector<std::uint8_t>& v) {
     REQUIRE(buffer_rw(dev, h, off, const_cast<std::uint8_t*>(v.data()), v.size(), true) == 0);
-}
-
-dmaplane_endpoint_query query(const device& dev, std::uint32_t ep) {
-    dmaplane_endpoint_query q{};
-    q.handle = ep;
-    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == 0);
-    return q;
-}
-
-// A listener, a connected endpoint and its accepted peer on one channel.
-struct loopback {
-    const device& dev;
-    raw_channel ch;
-    std::uint32_t listener = 0;
-    std::uint16_t port = 0;
-    std::uint32_t client = 0;
-    std::uint32_t server = 0;
-    dmaplane_endpoint_connect conn{};
-
-    explicit loopback(const device& d, dmaplane_endpoint_attr attr = {},
-                      const char* hello = "hello from the client", std::uint32_t sq = 256)
-        : dev(d), ch(d, sq) {
-        dmaplane_listen l{};
-        l.channel = ch.fd;
-        l.addr = inet(addr, 0);
-        l.attr = attr;
-        l.backlog = 4;
-        const char reply[] = "credits=16";
-        l.private_len = sizeof(reply);
-        std::memcpy(l.private_data, reply, sizeof(reply));
-        int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l);
-        REQUIRE_MESSAGE(err == 0, "LISTEN: ", strerror(err));
-        listener = l.handle;
-        port = l.addr.port;
-        REQUIRE(port != 0);
-
-        conn.channel = ch.fd;
-        conn.dst = inet(addr, port);
-        std::strcpy(reinterpret_cast<char*>(conn.device), rxe);
-        conn.attr = attr;
-        conn.private_len = static_cast<std::uint32_t>(std::strlen(hello) + 1);
-        std::memcpy(conn.private_data, hello, conn.private_len);
-        err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &conn);
-        REQUIRE_MESSAGE(err == 0, "CONNECT: ", strerror(err));
-        client = conn.handle;
-        CHECK(std::strcmp(reinterpret_cast<const char*>(conn.peer_private_data), reply) == 0);
-
-        dmaplane_sqe* e = ch.next();
-        REQUIRE(e);
-        e->opcode = DMAPLANE_OP_ACCEPT;
-        e->endpoint = listener;
-        e->user_data = 0xacce;
-        auto c = ch.run(1);
-        REQUIRE(c[0].user_data == 0xacce);
-        REQUIRE_MESSAGE(c[0].res > 0, "ACCEPT: ", c[0].res);
-        server = static_cast<std::uint32_t>(c[0].res);
-        auto q = query(dev, server);
-        CHECK(q.state == DMAPLANE_EP_CONNECTED);
-        CHECK(std::strcmp(reinterpret_cast<const char*>(q.peer_private_data), hello) == 0);
-    }
-};
-
-dmaplane_sqe* op(raw_channel& ch, std::uint8_t opcode, std::uint32_t ep, std::uint64_t ud) {
-    dmaplane_sqe* e = ch.next();
-    REQUIRE(e);
-    e->opcode = opcode;
-    e->endpoint = ep;
-    e->user_data = ud;
-    return e;
-}
-
-void write_op(raw_channel& ch, std::uint8_t opcode, std::uint32_t ep, const mr& local,
-              std::uint64_t loff, std::uint64_t len, std::uint64_t token, std::uint64_t roff,
-              std::uint64_t ud, std::uint32_t imm = 0) {
-    dmaplane_sqe* e = op(ch, opcode, ep, ud);
-    e->src_handle = local.handle;
-    e->src_offset = loff;
-    e->length = len;
-    e->value = token;
-    e->dst_offset = roff;
-    e->imm = imm;
-}
-
-void recv_op(raw_channel& ch, std::uint32_t ep, const mr* local, std::uint64_t off,
-             std::uint64_t len, std::uint64_t ud) {
-    dmaplane_sqe* e = op(ch, DMAPLANE_OP_RECV, ep, ud);
-    e->dst_handle = local ? local->handle : 0;
-    e->dst_offset = off;
-    e->length = len;
-}
-
-// Completions of `n` entries, by user_data.
-std::vector<dmaplane_cqe> complete(raw_channel& ch, std::uint32_t n) {
-    auto v = ch.run(n);
-    std::sort(v.begin(), v.end(),
-              [](const dmaplane_cqe& a, const dmaplane_cqe& b) { return a.user_data < b.user_data; });
-    return v;
 }
 
 std::uint64_t live_objects(const device& dev) {

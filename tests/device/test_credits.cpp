@@ -291,3 +291,36 @@ TEST_CASE("credits: negotiation, what a credit endpoint refuses, and bad options
         CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_STATS, &s) == EINVAL);
     }
 }
+
+TEST_CASE("credits: teardown with writes waiting for credit and writes held for a RECV") {
+    device dev = open_device();
+    constexpr std::uint32_t window = 2, n = 10;
+    {
+        loopback lb(dev, credit_attr(window));
+        const std::uint32_t buf = make_buffer(dev, 4096);
+        mr m = reg(dev, buf, 4096, all_access);
+        for (std::uint32_t i = 0; i < n; i++)
+            write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, m, 0, 64, m.token, 0, 100 + i, i);
+        lb.ch.publish();
+        REQUIRE(lb.ch.enter(n) == 0);
+        std::vector<dmaplane_cqe> other;
+        reap_range(lb.ch, 100, window, other);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (ep_stats(dev, lb.server).held < window)
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+        CHECK(ep_stats(dev, lb.client).waiting == n - window);
+
+        // Destroying the sender completes what waits with ECANCELED.
+        REQUIRE(destroy(dev, lb.client) == 0);
+        auto rest = reap_range(lb.ch, 100 + window, n - window, other);
+        for (const auto& c : rest)
+            CHECK(c.res == -ECANCELED);
+        // The receiver's held writes go with it; a RECV now sees the error state.
+        REQUIRE(destroy(dev, lb.server) == 0);
+        CHECK(destroy(dev, lb.server) == ENOENT);
+        // Left: the buffer, its registration, the listener and the channel.
+        dmaplane_info i{};
+        REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_GET_INFO, &i) == 0);
+        CHECK(i.live_objects == 4);
+    }
+}

@@ -7,11 +7,14 @@
 //   bench_rdma lat ADDR SIZE ITERS              loopback WRITE_IMM ping-pong
 //   bench_rdma reg SIZE ITERS                   registration cost vs ibv_reg_mr
 //   bench_rdma bw-server ADDR / bw-client ADDR SIZE DEPTH ITERS   two guests
+//   bench_rdma overhead ADDR ROUNDS             observability on vs off
 //
 // Each prints one line "RESULT key=value ...". bw: Gb/s (payload bits per
 // second, as ib_write_bw reports BW average); lat: half the round trip in
 // microseconds, p50 and p99 (ib_write_lat reports t_typical and 99%
-// percentile the same way).
+// percentile the same way); overhead: NOP batch-32 rate and WRITE bandwidth
+// with every dmaplane tracepoint enabled and histograms on, over both off
+// (median of ROUNDS alternating rounds).
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "../tests/device/raw_channel.hpp"
@@ -78,7 +81,8 @@ std::uint32_t reap(raw_channel& ch, std::vector<dmaplane_cqe>* out = nullptr) {
 struct pair {
     raw_channel ch;
     std::uint32_t client = 0, server = 0;
-    pair(const device& dev, const char* ip, std::uint32_t depth) : ch(dev, 1024) {
+    pair(const device& dev, const char* ip, std::uint32_t depth, std::uint32_t flags = 0)
+        : ch(dev, 1024, 0, flags) {
         dmaplane_endpoint_attr attr{};
         attr.sq_depth = depth * 2;
         attr.rq_depth = 512;
@@ -141,6 +145,96 @@ int bw(const char* ip, std::uint64_t size, std::uint32_t depth, std::uint32_t it
     const double gbps = write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters);
     std::printf("RESULT bw_gbps=%.4f size=%llu depth=%u iters=%u\n", gbps,
                 static_cast<unsigned long long>(size), depth, iters);
+    return 0;
+}
+
+// NOPs in batches of 32: operations per second.
+double nop_rate(raw_channel& ch, std::uint32_t batches) {
+    const auto t0 = clock_type::now();
+    for (std::uint32_t b = 0; b < batches; b++) {
+        for (int i = 0; i < 32; i++)
+            ch.next()->opcode = DMAPLANE_OP_NOP;
+        submit(ch, 32);
+        for (std::uint32_t got = 0; got < 32;)
+            got += reap(ch);
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return 32.0 * batches / s;
+}
+
+// COPYs of 64 KiB in batches of 8: bytes per second.
+double copy_rate(raw_channel& ch, std::uint32_t dst, std::uint32_t src, std::uint32_t batches) {
+    const auto t0 = clock_type::now();
+    for (std::uint32_t b = 0; b < batches; b++) {
+        for (int i = 0; i < 8; i++) {
+            dmaplane_sqe* e = ch.next();
+            e->opcode = DMAPLANE_OP_COPY;
+            e->dst_handle = dst;
+            e->src_handle = src;
+            e->length = 65536;
+        }
+        submit(ch, 8);
+        for (std::uint32_t got = 0; got < 8;)
+            got += reap(ch);
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    return 65536.0 * 8 * batches / s;
+}
+
+void tracing(bool on) {
+    FILE* f = std::fopen("/sys/kernel/tracing/events/dmaplane/enable", "w");
+    if (!f || std::fputs(on ? "1" : "0", f) < 0 || std::fclose(f) != 0)
+        fail("tracefs events/dmaplane/enable", errno);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int overhead(const char* ip, int rounds) {
+    device dev = open_device();
+    constexpr std::uint64_t size = 65536;
+    constexpr std::uint32_t depth = 16, iters = 2000, batches = 1000;
+    pair off(dev, ip, depth), on(dev, ip, depth, DMAPLANE_CHANNEL_HISTOGRAMS);
+    const std::uint32_t a = make_buffer(dev, size), b = make_buffer(dev, size);
+    auto ma = reg(dev, a, size, all_access), mb = reg(dev, b, size, all_access);
+    struct m {
+        double nops, copy, gbps;
+    };
+    auto measure = [&](pair& p, bool trace) {
+        tracing(trace);
+        m r{nop_rate(p.ch, batches), copy_rate(p.ch, a, b, batches / 4),
+            write_bw(p.ch, p.client, ma.handle, mb.token, size, depth, iters)};
+        tracing(false);
+        return r;
+    };
+    std::vector<double> nop_ratio, copy_ratio, bw_ratio, nop_hist, nop_off, copy_off, bw_off;
+    measure(off, false); // warm up both
+    measure(on, true);
+    for (int r = 0; r < rounds; r++) {
+        // Alternate which goes first, so that drift cancels out.
+        m o{}, t{};
+        if (r % 2) {
+            t = measure(on, true);
+            o = measure(off, false);
+        } else {
+            o = measure(off, false);
+            t = measure(on, true);
+        }
+        const m h = measure(on, false); // histograms alone
+        nop_ratio.push_back(t.nops / o.nops);
+        copy_ratio.push_back(t.copy / o.copy);
+        bw_ratio.push_back(t.gbps / o.gbps);
+        nop_hist.push_back(h.nops / o.nops);
+        nop_off.push_back(o.nops);
+        copy_off.push_back(o.copy / 1e9);
+        bw_off.push_back(o.gbps);
+    }
+    std::printf("RESULT nop_ratio=%.4f copy_ratio=%.4f bw_ratio=%.4f nop_hist_only_ratio=%.4f "
+                "nop_off_per_s=%.0f copy_off_gbytes=%.4f bw_off_gbps=%.4f rounds=%d\n",
+                median(nop_ratio), median(copy_ratio), median(bw_ratio), median(nop_hist),
+                median(nop_off), median(copy_off), median(bw_off), rounds);
     return 0;
 }
 
@@ -343,6 +437,8 @@ int main(int argc, char** argv) {
         return lat(argv[2], num(3), static_cast<std::uint32_t>(num(4)));
     if (mode == "reg" && argc == 4)
         return regcost(num(2), static_cast<std::uint32_t>(num(3)));
+    if (mode == "overhead" && argc == 4)
+        return overhead(argv[2], static_cast<int>(num(3)));
     if (mode == "bw-server" && argc == 4)
         return bw_server(argv[2], num(3));
     if (mode == "bw-client" && argc == 6)

@@ -39,6 +39,7 @@ one)
 	wait
 	bench_rdma lat $SERVER 8 $LAT_ITERS | sed 's/^/dmaplane_write_imm_lat: /'
 	bench_rdma reg 1048576 20 | sed 's/^/reg_1MiB: /'
+	bench_rdma overhead $SERVER ${OVERHEAD_ROUNDS:-7} | sed 's/^/observe_overhead: /'
 	bench_rdma reg 268435456 3 | sed 's/^/reg_256MiB: /'
 	;;
 server)

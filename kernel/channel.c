@@ -230,16 +230,22 @@ static u64 dmaplane_hist_mid(u32 b)
 }
 
 /*
- * Record one latency. Called with cq_lock held (the only writer); readers
- * of the mapped page use the sequence counter.
+ * Record one latency. Called with cq_lock held (the only writer). The
+ * histogram's sequence counter is made odd once per post for every
+ * histogram the post touches (@open) and even again at its end
+ * (dmaplane_hist_close()): readers of the mapped area retry meanwhile.
  */
 static void dmaplane_hist_record(struct dmaplane_channel *ch, u32 opcode,
-				 u64 ns)
+				 u64 ns, u32 *open)
 {
 	struct dmaplane_hist *h = dmaplane_hist_of(ch, opcode);
 
-	WRITE_ONCE(h->seq, h->seq + 1);
-	smp_wmb();	/* odd seq before the data: readers retry */
+	BUILD_BUG_ON(DMAPLANE_HIST_OPS > 32);	/* @open is a u32 mask */
+	if (!(*open & BIT(opcode))) {
+		*open |= BIT(opcode);
+		WRITE_ONCE(h->seq, h->seq + 1);
+		smp_wmb();	/* odd seq before the data */
+	}
 	h->count++;
 	h->sum_ns += ns;
 	if (!h->min_ns || ns < h->min_ns)
@@ -247,8 +253,18 @@ static void dmaplane_hist_record(struct dmaplane_channel *ch, u32 opcode,
 	if (ns > h->max_ns)
 		h->max_ns = ns;
 	h->buckets[dmaplane_hist_bucket(ns)]++;
-	smp_wmb();	/* the data before the even seq */
-	WRITE_ONCE(h->seq, h->seq + 1);
+}
+
+/* End the updates dmaplane_hist_record() opened. cq_lock held. */
+static void dmaplane_hist_close(struct dmaplane_channel *ch, u32 open)
+{
+	smp_wmb();	/* the data before the even seqs */
+	while (open) {
+		struct dmaplane_hist *h = dmaplane_hist_of(ch, __ffs(open));
+
+		WRITE_ONCE(h->seq, h->seq + 1);
+		open &= open - 1;
+	}
 }
 
 /* Unread CQEs as the kernel sees them; a scribbled head reads as full. */
@@ -265,16 +281,24 @@ static void dmaplane_post(struct dmaplane_channel *ch,
 {
 	bool ts = ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
 	unsigned long irqflags;
-	u64 bytes = 0, failed = 0;
+	u64 bytes = 0, failed = 0, now = 0;
 	unsigned int i;
+	u32 open = 0;
 
+	/*
+	 * Histogram-only channels time inline entries once per post: the
+	 * moment their completions become visible.
+	 */
+	if (ch->stats && !ts)
+		now = ktime_get_ns();
 	spin_lock_irqsave(&ch->cq_lock, irqflags);
 	for (i = 0; i < n; i++) {
 		struct dmaplane_cqe *cqe =
 			&ch->cqes[(ch->cq_tail + i) & (ch->cq_entries - 1)];
-		u64 lat = r[i].ts_complete - r[i].ts_submit;
+		u64 done = r[i].ts_complete ?: now;
+		u64 lat = done - r[i].ts_submit;
 
-		if (!r[i].ts_submit || r[i].ts_complete < r[i].ts_submit)
+		if (!r[i].ts_submit || done < r[i].ts_submit)
 			lat = 0;
 		cqe->user_data = r[i].user_data;
 		cqe->res = r[i].res;
@@ -294,10 +318,12 @@ static void dmaplane_post(struct dmaplane_channel *ch,
 			bytes += r[i].res;
 		if (ch->stats && r[i].ts_submit &&
 		    r[i].opcode < DMAPLANE_HIST_OPS)
-			dmaplane_hist_record(ch, r[i].opcode, lat);
+			dmaplane_hist_record(ch, r[i].opcode, lat, &open);
 		trace_dmaplane_channel_complete(ch->id, r[i].opcode,
 						r[i].user_data, r[i].res, lat);
 	}
+	if (open)
+		dmaplane_hist_close(ch, open);
 	ch->bytes += bytes;
 	ch->cq_tail += n;
 	ch->cq_reserved -= n;
@@ -422,7 +448,7 @@ static s64 dmaplane_req_exec(struct dmaplane_channel *ch,
 			     struct dmaplane_result *out)
 {
 	const struct dmaplane_sqe *sqe = &req->sqe;
-	bool ts = dmaplane_channel_timestamps(ch);
+	bool ts = ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
 	s64 res = req->err;
 	u32 aux = 0;
 	__le32 crc_le;

@@ -196,9 +196,9 @@ private:
 /// be used by one thread at a time, and so must the CQ side (cq(), peek(),
 /// pop(), for_each_completion(), reap(), drive()). With awaitables, both
 /// sides belong to one thread, since reap() resumes coroutines that then
-/// queue SQEs. stats(), native_handle() and register_eventfd() may be
-/// called from any thread. Moving or destroying a channel while another
-/// thread uses it is a data race.
+/// queue SQEs. stats(), histogram(), stats_view(), native_handle() and
+/// register_eventfd() may be called from any thread. Moving or destroying a
+/// channel while another thread uses it is a data race.
 class channel {
 public:
     /// An empty channel.

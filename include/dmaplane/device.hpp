@@ -3,7 +3,9 @@
 // dmaplane::device: an open /dev/dmaplane (one kernel context), the module
 // description returned by DMAPLANE_IOC_GET_INFO, and the calls that create
 // buffers on it (allocate, pin_user, import_dmabuf) and registers them with
-// RDMA devices (register_memory).
+// RDMA devices (register_memory). Also the module-wide views monitoring
+// tools use: counters since load (module_stats) and every channel and
+// endpoint of every open file (snapshot).
 
 #ifndef DMAPLANE_DEVICE_HPP
 #define DMAPLANE_DEVICE_HPP
@@ -12,12 +14,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include "dmaplane/buffer.hpp"
 #include "dmaplane/detail/format.hpp"
@@ -79,6 +84,102 @@ struct device_info {
     }
 };
 
+/// The name dmaplanectl and to_string(device_info) give feature bit `bit`
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "observe"), or an
+/// empty view for a bit this library does not know.
+/// Errors: none. Thread-safety: pure.
+[[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
+    constexpr std::string_view names[] = {
+        "context",       "buffer_pages",  "buffer_huge",  "buffer_coherent", "buffer_user",
+        "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
+        "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
+        "credits",       "histograms",    "observe",
+    };
+    static_assert(std::size(names) == 18 && DMAPLANE_FEAT_OBSERVE == 1U << 17,
+                  "one name per DMAPLANE_FEAT_* bit");
+    return bit < std::size(names) ? names[bit] : std::string_view{};
+}
+
+/// Module-wide counters since the module was loaded
+/// (DMAPLANE_IOC_MODULE_STATS), over every open file. Thread-safety: a
+/// plain value.
+struct module_stats {
+    /// Open files (contexts), objects and buffer bytes not yet freed.
+    std::uint64_t live_contexts = 0, live_objects = 0, live_bytes = 0;
+    /// Buffers created and freed.
+    std::uint64_t buffers_created = 0, buffers_freed = 0;
+    /// dma-bufs exported and imported.
+    std::uint64_t dmabuf_exports = 0, dmabuf_imports = 0;
+    /// Channels created.
+    std::uint64_t channels_created = 0;
+    /// Entries consumed, on all channels.
+    std::uint64_t ops_submitted = 0;
+    /// Completions posted, and of those the failed ones (res < 0).
+    std::uint64_t ops_completed = 0, ops_failed = 0;
+    /// Bytes moved by successful data operations.
+    std::uint64_t bytes_moved = 0;
+    /// Operations handed to RDMA devices.
+    std::uint64_t rdma_posts = 0;
+    /// Endpoints created.
+    std::uint64_t endpoints_created = 0;
+    /// Flow control credits granted, and episodes of waiting for one.
+    std::uint64_t credits_granted = 0, credit_stalls = 0;
+    /// RNR work completions and completion queue errors (both should stay 0).
+    std::uint64_t rnr_events = 0, cq_overflows = 0;
+    /// Operations a device failed.
+    std::uint64_t errors = 0;
+};
+
+/// What a snapshot record describes (DMAPLANE_RECORD_*).
+enum class record_type : std::uint32_t {
+    /// A command channel.
+    channel = DMAPLANE_RECORD_CHANNEL,
+    /// An RDMA endpoint.
+    endpoint = DMAPLANE_RECORD_ENDPOINT,
+};
+
+/// One channel or endpoint of some open file, as device::snapshot() lists
+/// them. Counters are cumulative since the object was created.
+/// Thread-safety: a plain value.
+struct object_record {
+    /// Channel or endpoint.
+    record_type type = record_type::channel;
+    /// The process (thread group) that opened the file.
+    std::uint32_t pid = 0;
+    /// The open file's context id (its debugfs name).
+    std::uint64_t context = 0;
+    /// The channel id, or the endpoint handle (on that open file).
+    std::uint32_t id = 0;
+    /// Endpoints: 1 connected, 2 in error (DMAPLANE_EP_*); channels: 1.
+    std::uint32_t state = 0;
+    /// Channels: entries consumed; endpoints: operations posted.
+    std::uint64_t submitted = 0;
+    /// Channels: completions posted; endpoints: operations completed.
+    std::uint64_t completed = 0;
+    /// Channels: bytes moved by completed entries; endpoints: bytes sent
+    /// and received.
+    std::uint64_t bytes = 0;
+    /// Channels: completions not yet read.
+    std::uint64_t unread = 0;
+    /// Endpoints: flow control credits available.
+    std::uint64_t credits_available = 0;
+    /// Endpoints: episodes of waiting for a credit.
+    std::uint64_t stalls = 0;
+    /// Endpoints: the peer's address (family AF_INET, port in host order;
+    /// inet_address::from_raw() reads it); channels: all zero.
+    dmaplane_addr peer{};
+};
+
+/// Every channel and endpoint of every open file at one moment.
+/// Thread-safety: a plain value.
+struct object_snapshot {
+    /// CLOCK_MONOTONIC when the module took it, ns: the time base for rates
+    /// between two snapshots.
+    std::uint64_t taken_ns = 0;
+    /// The objects, channels and endpoints of each open file together.
+    std::vector<object_record> records;
+};
+
 /// One open file on the dmaplane device, i.e. one kernel context: every
 /// handle created through it belongs to it, and closing it (destruction)
 /// frees them all. Move-only; a default-constructed or moved-from device is
@@ -138,6 +239,80 @@ public:
         out.numa_remote_allocs = raw.numa_remote_allocs;
         out.numa_fallback_allocs = raw.numa_fallback_allocs;
         return out;
+    }
+
+    /// Module-wide counters since load (DMAPLANE_IOC_MODULE_STATS).
+    ///
+    /// Errors: EBADF on an empty device; ENOTTY when the file is not a
+    /// dmaplane device or the module lacks DMAPLANE_FEAT_OBSERVE; EINVAL.
+    /// Thread-safety: as for the other const members.
+    [[nodiscard]] result<dmaplane::module_stats> module_stats() const noexcept {
+        dmaplane_module_stats raw{};
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_MODULE_STATS, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        dmaplane::module_stats out;
+        out.live_contexts = raw.live_contexts;
+        out.live_objects = raw.live_objects;
+        out.live_bytes = raw.live_bytes;
+        out.buffers_created = raw.buffers_created;
+        out.buffers_freed = raw.buffers_freed;
+        out.dmabuf_exports = raw.dmabuf_exports;
+        out.dmabuf_imports = raw.dmabuf_imports;
+        out.channels_created = raw.channels_created;
+        out.ops_submitted = raw.ops_submitted;
+        out.ops_completed = raw.ops_completed;
+        out.ops_failed = raw.ops_failed;
+        out.bytes_moved = raw.bytes_moved;
+        out.rdma_posts = raw.rdma_posts;
+        out.endpoints_created = raw.endpoints_created;
+        out.credits_granted = raw.credits_granted;
+        out.credit_stalls = raw.credit_stalls;
+        out.rnr_events = raw.rnr_events;
+        out.cq_overflows = raw.cq_overflows;
+        out.errors = raw.errors;
+        return out;
+    }
+
+    /// Every channel and endpoint of every open file on the module
+    /// (DMAPLANE_IOC_SNAPSHOT), for monitoring tools: asks with room for
+    /// what the last answer counted (plus some), again while objects are
+    /// created faster than it can list them.
+    ///
+    /// Errors: EBADF on an empty device; EPERM without CAP_SYS_ADMIN;
+    /// ENOTTY when the file is not a dmaplane device or the module lacks
+    /// DMAPLANE_FEAT_OBSERVE; EINVAL, EFAULT, ENOMEM; EAGAIN when the
+    /// count kept growing over eight attempts; EOVERFLOW when there are
+    /// more objects than one snapshot lists (max_snapshot_records);
+    /// std::bad_alloc if memory runs out (aborts with -fno-exceptions).
+    /// Thread-safety: as for the other const members.
+    [[nodiscard]] result<object_snapshot> snapshot() const {
+        std::uint32_t capacity = 64;
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            std::vector<dmaplane_object_record> raw(capacity);
+            dmaplane_snapshot req{};
+            req.capacity = capacity;
+            req.records = detail::user_ptr(raw.data());
+            result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_SNAPSHOT, &req);
+            if (!rc)
+                return unexpected{rc.error()};
+            if (req.count > capacity) {
+                if (capacity == max_snapshot_records)
+                    return make_error(EOVERFLOW);
+                // Room for some more, in case objects keep appearing.
+                capacity = req.count >= max_snapshot_records - req.count / 4
+                               ? max_snapshot_records
+                               : req.count + req.count / 4;
+                continue;
+            }
+            object_snapshot out;
+            out.taken_ns = req.now_ns;
+            out.records.reserve(req.count);
+            for (std::uint32_t i = 0; i < req.count; ++i)
+                out.records.push_back(to_record(raw[i]));
+            return out;
+        }
+        return make_error(EAGAIN);
     }
 
     /// Allocates a buffer owned by this open file (DMAPLANE_IOC_BUFFER_CREATE)
@@ -255,6 +430,10 @@ public:
         return memory_region{fd_.get(), raw.handle, v.length, raw.token, access, raw.page_size};
     }
 
+    /// The most records one DMAPLANE_IOC_SNAPSHOT takes (the module's
+    /// DMAPLANE_SNAPSHOT_MAX, kernel/stats.c; a larger capacity is EINVAL).
+    static constexpr std::uint32_t max_snapshot_records = 65536;
+
     /// The open file's descriptor (still owned by the device), or -1.
     [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
 
@@ -262,6 +441,29 @@ public:
     explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
 
 private:
+    // A snapshot record as the library describes it.
+    static object_record to_record(const dmaplane_object_record& r) noexcept {
+        object_record out;
+        out.type = static_cast<record_type>(r.type);
+        out.pid = r.pid;
+        out.context = r.context;
+        out.id = r.id;
+        out.state = r.state;
+        out.submitted = r.a;
+        out.completed = r.b;
+        out.bytes = r.c;
+        if (r.type == DMAPLANE_RECORD_ENDPOINT) {
+            out.credits_available = r.d;
+            out.stalls = r.e;
+            out.peer.family = static_cast<std::uint16_t>(AF_INET);
+            out.peer.port = r.peer_port;
+            out.peer.ipv4 = r.peer_ipv4;
+        } else {
+            out.unread = r.d;
+        }
+        return out;
+    }
+
     // DMAPLANE_IOC_BUFFER_CREATE with `raw`, adopting the new handle.
     result<buffer> create(dmaplane_buffer_create& raw) const noexcept {
         result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_BUFFER_CREATE, &raw);
@@ -282,37 +484,13 @@ private:
 /// Errors: std::bad_alloc if memory runs out (aborts with -fno-exceptions).
 /// Thread-safety: pure function.
 [[nodiscard]] inline std::string to_string(const device_info& info) {
-    struct feature_name {
-        std::uint64_t bit;
-        const char* name;
-    };
-    static constexpr feature_name names[] = {
-        {DMAPLANE_FEAT_CONTEXT, "context"},
-        {DMAPLANE_FEAT_BUFFER_PAGES, "buffer_pages"},
-        {DMAPLANE_FEAT_BUFFER_HUGE, "buffer_huge"},
-        {DMAPLANE_FEAT_BUFFER_COHERENT, "buffer_coherent"},
-        {DMAPLANE_FEAT_BUFFER_USER, "buffer_user"},
-        {DMAPLANE_FEAT_NUMA, "numa"},
-        {DMAPLANE_FEAT_MMAP, "mmap"},
-        {DMAPLANE_FEAT_DMABUF_EXPORT, "dmabuf_export"},
-        {DMAPLANE_FEAT_DMABUF_IMPORT, "dmabuf_import"},
-        {DMAPLANE_FEAT_TOPOLOGY, "topology"},
-        {DMAPLANE_FEAT_CHANNEL, "channel"},
-        {DMAPLANE_FEAT_CHANNEL_SQPOLL, "channel_sqpoll"},
-        {DMAPLANE_FEAT_DMA_ENGINE, "dma_engine"},
-    };
-
     std::string features = detail::format_hex64(info.features);
     for (unsigned bit = 0; bit < 64; ++bit) {
-        const std::uint64_t mask = std::uint64_t{1} << bit;
-        if ((info.features & mask) == 0)
+        if ((info.features & (std::uint64_t{1} << bit)) == 0)
             continue;
-        const char* name = nullptr;
-        for (const feature_name& f : names)
-            if (f.bit == mask)
-                name = f.name;
+        const std::string_view name = feature_name(bit);
         features += ' ';
-        features += name != nullptr ? std::string(name) : "bit " + std::to_string(bit);
+        features += name.empty() ? "bit " + std::to_string(bit) : std::string(name);
     }
 
     std::string abi = std::to_string(info.abi_version);

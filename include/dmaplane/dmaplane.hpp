@@ -12,6 +12,7 @@
 #include "dmaplane/device.hpp"
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/fd.hpp"
+#include "dmaplane/histogram.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/prep.hpp"

@@ -64,6 +64,22 @@ struct endpoint_options {
     std::uint32_t timeout = 0;
     /// Retries while the peer has no receive posted, 1..7, 7 = forever (7).
     std::uint32_t rnr_retry = 0;
+    /// Credit-based flow control (modules with DMAPLANE_FEAT_CREDITS): the
+    /// window, up to DMAPLANE_CREDITS_MAX receive slots the module posts
+    /// for the peer's WRITE_IMMs; 0: off. A sender without credit keeps its
+    /// operations queued in order in the module (no RNR retries, no CQ
+    /// overrun however slow the receiver); SEND and RECV with a buffer then
+    /// fail with EOPNOTSUPP, and RECVs of length 0 take the WRITE_IMMs.
+    /// On a listener: the window it accepts flow-controlled connections
+    /// with (64 when 0), and when set, connectors without flow control are
+    /// refused. The module may lower it to what the device holds.
+    std::uint32_t credits = 0;
+    /// Grant credits back when this many are free (credits / 4, at least 1);
+    /// at most credits.
+    std::uint32_t credit_batch = 0;
+    /// Grant at once when the peer holds this many or fewer (credits / 8);
+    /// below credits, and 0 without credits.
+    std::uint32_t credit_low = 0;
 
     /// Same settings.
     friend constexpr bool operator==(const endpoint_options&,
@@ -230,6 +246,38 @@ struct endpoint_state {
     [[nodiscard]] bool connected() const noexcept { return status == endpoint_status::connected; }
 };
 
+/// Flow control and error counters of an endpoint
+/// (DMAPLANE_IOC_ENDPOINT_STATS). The credit fields are 0 on an endpoint
+/// without flow control. Times are nanoseconds. Thread-safety: a plain value.
+struct endpoint_stats {
+    /// The window in effect (0: no flow control).
+    std::uint32_t credits = 0;
+    /// Credits this side may spend now.
+    std::uint32_t credits_available = 0;
+    /// Credits this side granted its peer (the initial window included).
+    std::uint64_t credits_granted = 0;
+    /// Credits this side spent on WRITE_IMMs.
+    std::uint64_t credits_consumed = 0;
+    /// Grant messages sent and received.
+    std::uint64_t grants_sent = 0, grants_received = 0;
+    /// Episodes in which an operation waited for a credit.
+    std::uint64_t stalls = 0;
+    /// How long they lasted in all, the one in progress included.
+    std::uint64_t stall_ns = 0;
+    /// Operations waiting for a credit now.
+    std::uint64_t waiting = 0;
+    /// Writes that arrived and wait for a RECV entry.
+    std::uint64_t held = 0;
+    /// Work completions with an RNR status (0 with flow control).
+    std::uint64_t rnr_events = 0;
+    /// Completion queue errors the device reported (should stay 0).
+    std::uint64_t cq_overflows = 0;
+    /// Bytes sent by WRITE, WRITE_IMM and SEND.
+    std::uint64_t bytes_sent = 0;
+    /// Bytes received by RECVs (WRITE_IMM lengths included).
+    std::uint64_t bytes_received = 0;
+};
+
 /// The verbs work completion status a failed RDMA completion carries in
 /// its CQE's aux (DMAPLANE_WC_*; the values of enum ib_wc_status).
 enum class wc_status : std::uint32_t {
@@ -300,13 +348,16 @@ namespace detail {
     a.retry_count = o.retry_count;
     a.timeout = o.timeout;
     a.rnr_retry = o.rnr_retry;
+    a.credits = o.credits;
+    a.credit_batch = o.credit_batch;
+    a.credit_low = o.credit_low;
     return a;
 }
 
 // The options the module reports.
 [[nodiscard]] constexpr endpoint_options from_attr(const dmaplane_endpoint_attr& a) noexcept {
-    return {a.sq_depth, a.rq_depth, a.max_sge, a.max_message, a.retry_count, a.timeout,
-            a.rnr_retry};
+    return {a.sq_depth,  a.rq_depth,    a.max_sge,      a.max_message, a.retry_count,
+            a.timeout,   a.rnr_retry,   a.credits,      a.credit_batch, a.credit_low};
 }
 
 // Copies `data` into a request's private data; false when it is too long.
@@ -476,7 +527,7 @@ private:
 /// awaits operations (the kernel keeps its own reference to the channel,
 /// so query() and destroy() do not need it).
 ///
-/// Thread-safety: query() from any thread; operations on the thread that
+/// Thread-safety: query() and stats() from any thread; operations on the thread that
 /// drives the channel; moving or destroying while another thread uses it
 /// is a data race.
 class endpoint {
@@ -548,6 +599,36 @@ public:
         out.posted = raw.posted;
         out.completed = raw.completed;
         out.failed = raw.failed;
+        return out;
+    }
+
+    /// Flow control and error counters (DMAPLANE_IOC_ENDPOINT_STATS).
+    /// Errors: EBADF (empty), ENOENT (destroyed behind our back), EINVAL;
+    /// ENOTTY from a module without DMAPLANE_FEAT_CREDITS.
+    /// Thread-safety: any thread.
+    [[nodiscard]] result<endpoint_stats> stats() const noexcept {
+        if (!object_)
+            return make_error(EBADF);
+        dmaplane_endpoint_stats raw{};
+        raw.handle = object_.get();
+        result<int> rc = detail::sys::ioctl(object_.fd(), DMAPLANE_IOC_ENDPOINT_STATS, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        endpoint_stats out;
+        out.credits = raw.credits;
+        out.credits_available = raw.credits_available;
+        out.credits_granted = raw.credits_granted;
+        out.credits_consumed = raw.credits_consumed;
+        out.grants_sent = raw.grants_sent;
+        out.grants_received = raw.grants_received;
+        out.stalls = raw.stalls;
+        out.stall_ns = raw.stall_ns;
+        out.waiting = raw.waiting;
+        out.held = raw.held;
+        out.rnr_events = raw.rnr_events;
+        out.cq_overflows = raw.cq_overflows;
+        out.bytes_sent = raw.bytes_sent;
+        out.bytes_received = raw.bytes_received;
         return out;
     }
 
@@ -867,7 +948,9 @@ struct connect_options {
     endpoint_options options{};
     /// Limit on the whole connect, up to 600 s; 0: the module's 5 s.
     std::chrono::milliseconds timeout{0};
-    /// Sent to the listener (at most DMAPLANE_PRIVATE_DATA_MAX bytes).
+    /// Sent to the listener (at most DMAPLANE_PRIVATE_DATA_MAX bytes;
+    /// DMAPLANE_PRIVATE_DATA_MAX_CREDITS with flow control, whose request
+    /// takes the rest).
     std::span<const std::byte> private_data{};
 };
 
@@ -880,9 +963,19 @@ struct listen_options {
     /// are rejected.
     std::uint32_t backlog = 16;
     /// Sent back to every connecting peer (at most
-    /// DMAPLANE_PRIVATE_DATA_MAX bytes).
+    /// DMAPLANE_PRIVATE_DATA_MAX bytes; DMAPLANE_PRIVATE_DATA_MAX_CREDITS
+    /// with flow control).
     std::span<const std::byte> private_data{};
 };
+
+namespace detail {
+
+// The most private data a connection with `options` carries.
+[[nodiscard]] constexpr std::size_t private_data_max(const endpoint_options& options) noexcept {
+    return options.credits != 0 ? DMAPLANE_PRIVATE_DATA_MAX_CREDITS : DMAPLANE_PRIVATE_DATA_MAX;
+}
+
+} // namespace detail
 
 /// Connects to the listener at `dst` through the kernel's rdma_cm
 /// (DMAPLANE_IOC_ENDPOINT_CONNECT), loopback to a local address included,
@@ -906,7 +999,8 @@ struct listen_options {
         return make_error(EXDEV);
     dmaplane_endpoint_connect raw{};
     const auto timeout_ms = options.timeout.count();
-    if (!detail::copy_private(options.private_data, raw.private_data, raw.private_len) ||
+    if (options.private_data.size() > detail::private_data_max(options.options) ||
+        !detail::copy_private(options.private_data, raw.private_data, raw.private_len) ||
         !detail::copy_name(options.rdma_device, raw.device) || timeout_ms < 0 ||
         timeout_ms > 600000)
         return make_error(EINVAL);
@@ -940,7 +1034,8 @@ struct listen_options {
     if (ch.device_fd() != dev.native_handle())
         return make_error(EXDEV);
     dmaplane_listen raw{};
-    if (!detail::copy_private(options.private_data, raw.private_data, raw.private_len))
+    if (options.private_data.size() > detail::private_data_max(options.options) ||
+        !detail::copy_private(options.private_data, raw.private_data, raw.private_len))
         return make_error(EINVAL);
     raw.channel = ch.native_handle();
     raw.addr = address.to_raw();

@@ -358,9 +358,10 @@ public:
         histogram out;
         out.op = op;
         for (std::uint32_t attempt = 0; attempt < max_attempts; ++attempt) {
-            // Acquire: pairs with the module's write_seqcount_end (smp_wmb,
-            // then the even store): what it wrote before making seq even is
-            // visible to the copy below.
+            // Acquire: pairs with the end of the module's update
+            // (dmaplane_hist_record() in kernel/channel.c: smp_wmb(), then
+            // WRITE_ONCE of the even seq): what it wrote before making seq
+            // even is visible to the copy below.
             const std::uint32_t begin = seq.load(std::memory_order_acquire);
             if ((begin & 1U) != 0)
                 continue; // an update is in progress
@@ -371,10 +372,10 @@ public:
             out.reset_ns = word(raw->reset_ns);
             for (std::uint32_t b = 0; b < histogram_buckets; ++b)
                 out.buckets[b] = word(raw->buckets[b]);
-            // The read barrier of read_seqcount_retry(): the copy's loads
-            // happen before the second load of seq. Pairs with the
-            // module's write_seqcount_begin (the odd store, then smp_wmb):
-            // if the copy saw any of an update's stores, seq has changed.
+            // The read barrier (smp_rmb): the copy's loads happen before
+            // the second load of seq. Pairs with the start of the module's
+            // update (WRITE_ONCE of the odd seq, then smp_wmb()): if the
+            // copy saw any of an update's stores, seq has changed.
             std::atomic_thread_fence(std::memory_order_acquire);
             if (seq.load(std::memory_order_relaxed) == begin)
                 return out;

@@ -25,6 +25,10 @@ int header_channel() {
                    crc.await_resume().error() == std::errc::bad_file_descriptor &&
                    seen == 0 && other == 0 && !ch.peek() && !ch.pop() &&
                    !ch.drive().has_value() && !ch.stats().has_value() &&
+                   ch.histogram(dmaplane::op_kind::nop).error() ==
+                       std::errc::bad_file_descriptor &&
+                   ch.stats_view().error() == std::errc::bad_file_descriptor &&
+                   !ch.has_histograms() && !options.histograms &&
                    options.sq_entries == 128 && ch.reap() == 0
                ? 0
                : 1;

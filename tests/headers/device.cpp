@@ -8,8 +8,13 @@ int header_device() {
     info.features = DMAPLANE_FEAT_CONTEXT;
     const dmaplane::buffer b;
     const auto mr = dev.register_memory(b, "rxe0", dmaplane::mr_access::remote_write);
+    const auto stats = dev.module_stats();
+    const auto snap = dev.snapshot();
     return !dev && info.has(DMAPLANE_FEAT_CONTEXT) && !to_string(info).empty() &&
-                   mr.error() == std::errc::bad_file_descriptor
+                   mr.error() == std::errc::bad_file_descriptor &&
+                   stats.error() == std::errc::bad_file_descriptor &&
+                   snap.error() == std::errc::bad_file_descriptor &&
+                   dmaplane::feature_name(17) == "observe"
                ? 0
                : 1;
 }

@@ -31,6 +31,7 @@ int header_endpoint() {
               rc.await_ready() && rcv.await_ready() && a.await_ready() &&
               w.start().error() == ebadf && !w.status() && !w.in_flight() &&
               a.await_resume().error() == ebadf && ep.query().error() == ebadf &&
+              ep.stats().error() == ebadf &&
               !ep.bound_channel() && l.port() == 0 && addr && addr->to_string() == "127.0.0.1:80";
     ok = ok && dmaplane::connect(dev, ch, *addr).error() == ebadf &&
          dmaplane::listen(dev, ch, *addr).error() == ebadf &&

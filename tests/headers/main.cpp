@@ -19,6 +19,7 @@ int header_ring();
 int header_prep();
 int header_task();
 int header_channel();
+int header_histogram();
 int header_sync_wait();
 int header_dmaplane();
 int header_detail_sys();
@@ -45,6 +46,7 @@ int main() {
         {"prep.hpp", header_prep},
         {"task.hpp", header_task},
         {"channel.hpp", header_channel},
+        {"histogram.hpp", header_histogram},
         {"sync_wait.hpp", header_sync_wait},
         {"dmaplane.hpp", header_dmaplane},
         {"detail/sys.hpp", header_detail_sys},

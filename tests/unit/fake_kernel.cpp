@@ -35,6 +35,17 @@ std::map<std::uint32_t, std::vector<std::byte>> buffers;
 
 std::uint32_t next_handle = 1000;
 
+// Module-wide counters (MODULE_STATS).
+dmaplane_module_stats totals{};
+
+// Phantom channel records SNAPSHOT adds (snapshot_growth, snapshot_double).
+std::uint32_t phantoms = 0;
+
+// The statistics area of a fake channel: this header, then one histogram
+// per opcode.
+constexpr std::uint32_t stats_hist_offset = sizeof(dmaplane_stats_page);
+constexpr off_t stats_at = static_cast<off_t>(DMAPLANE_STATS_MMAP_OFFSET);
+
 bool power_of_two(std::uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 bool is_device(int fd) {
@@ -67,6 +78,9 @@ void post(channel_state& ch, const dmaplane_cqe& cqe) {
     cqes[tail & (ch.cq_entries - 1)] = cqe;
     ch.store(ch.cq_off.tail, tail + 1); // smp_store_release
     ++ch.stats.completed;
+    ++totals.ops_completed;
+    if (cqe.res < 0)
+        ++totals.ops_failed;
     if (ch.eventfd >= 0) {
         const std::uint64_t one = 1;
         (void)!::write(ch.eventfd, &one, sizeof one);
@@ -194,6 +208,7 @@ struct message {
     std::uint64_t length = 0;     // bytes sent or written
     std::optional<std::uint32_t> imm;
     bool write = false;           // from a WRITE_IMM
+    std::uint32_t from = 0;       // the sending endpoint
 };
 
 struct pending_recv {
@@ -214,6 +229,12 @@ struct fake_ep {
     std::deque<pending_recv> recvs;
     std::deque<message> unexpected;
     std::uint64_t posted = 0, completed = 0, failed = 0;
+    // Flow control: the window this side grants (0: off), what the peer
+    // granted it, what it spent, what it granted, grant messages, stalls.
+    std::uint32_t window = 0;
+    std::uint64_t peer_granted = 0, consumed = 0, granted = 0;
+    std::uint64_t grants_sent = 0, grants_received = 0, stalls = 0;
+    std::uint64_t bytes_sent = 0, bytes_received = 0;
 };
 
 struct fake_listener {
@@ -245,7 +266,10 @@ bool terminated(const std::uint8_t (&name)[DMAPLANE_RDMA_NAME_MAX]) {
 
 // As the module's dmaplane_ep_check_attr().
 bool attr_ok(const dmaplane_endpoint_attr& a) {
-    return a.__pad0 == 0 && zero(a.reserved, sizeof a.reserved) && a.sq_depth <= 8192 &&
+    if (a.credits > DMAPLANE_CREDITS_MAX || a.credit_batch > a.credits ||
+        (a.credits != 0 && a.credit_low >= a.credits) || (a.credits == 0 && a.credit_low != 0))
+        return false;
+    return a.__pad0 == 0 && a.__pad1 == 0 && a.sq_depth <= 8192 &&
            a.rq_depth <= 8192 && a.max_sge <= 16 && a.retry_count <= 7 && a.timeout <= 31 &&
            a.rnr_retry <= 7 && (a.max_message == 0 || a.max_message >= 64);
 }
@@ -259,6 +283,11 @@ dmaplane_endpoint_attr in_effect(dmaplane_endpoint_attr a) {
     a.retry_count = a.retry_count != 0 ? a.retry_count : 7;
     a.timeout = a.timeout != 0 ? a.timeout : 14;
     a.rnr_retry = a.rnr_retry != 0 ? a.rnr_retry : 7;
+    if (a.credits != 0) {
+        a.credit_batch = a.credit_batch != 0 ? a.credit_batch : std::max(a.credits / 4, 1U);
+        a.credit_low = a.credit_low != 0 ? a.credit_low : a.credits / 8;
+        a.rq_depth = a.credits + DMAPLANE_CREDIT_CTRL_SLOTS;
+    }
     return a;
 }
 
@@ -312,6 +341,17 @@ void deliver(fake_ep& ep, const message& m) {
         if (m.write)
             flags |= DMAPLANE_CQE_F_WRITE;
         cqe = rdma_cqe(r.user_data, static_cast<std::int64_t>(m.length), flags, m.imm.value_or(0));
+        ep.bytes_received += m.length;
+        // The application took the write: its credit goes back to the
+        // sender in a grant message of one.
+        auto sender = endpoints.find(m.from);
+        if (m.write && ep.window != 0 && sender != endpoints.end()) {
+            ++ep.granted;
+            ++ep.grants_sent;
+            ++totals.credits_granted;
+            ++sender->second.peer_granted;
+            ++sender->second.grants_received;
+        }
     }
     ++ep.completed;
     if (channel_state* ch = find_channel(ep.channel_fd))
@@ -429,6 +469,9 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
             return fail_with(err);
     if (ep.state != DMAPLANE_EP_CONNECTED)
         return fail_with(ENOTCONN);
+    // Flow control: the module posts the receives for WRITE_IMMs itself.
+    if (ep.window != 0 && (op == DMAPLANE_OP_SEND || (op == DMAPLANE_OP_RECV && !no_range)))
+        return fail_with(EOPNOTSUPP);
     std::uint64_t total = 0;
     for (const local_range& r : ranges)
         total += r.length;
@@ -444,6 +487,14 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
         return std::nullopt;
     }
     ++ep.completed;
+    ++totals.rdma_posts;
+    if (op == DMAPLANE_OP_RDMA_WRITE_IMM && ep.window != 0) {
+        if (ep.peer_granted == ep.consumed) {
+            ++ep.stalls;
+            ++totals.credit_stalls;
+        }
+        ++ep.consumed;
+    }
     std::uint32_t status = std::exchange(fail_next_rdma, 0U);
     if (status == 0 && remote) {
         const std::uint64_t roff = op == DMAPLANE_OP_RDMA_READ ? sqe.src_offset : sqe.dst_offset;
@@ -467,17 +518,21 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
         ep.error = -EIO;
         return rdma_cqe(sqe.user_data, -wc_errno(status), DMAPLANE_CQE_F_RDMA, status);
     }
+    if (op != DMAPLANE_OP_RDMA_READ)
+        ep.bytes_sent += total;
     if (op == DMAPLANE_OP_SEND) {
         message m;
         for (const local_range& r : ranges)
             m.bytes.insert(m.bytes.end(), r.p, r.p + r.length);
         m.length = total;
+        m.from = sqe.endpoint;
         send_to(ep.peer, std::move(m));
     } else if (op == DMAPLANE_OP_RDMA_WRITE_IMM) {
         message m;
         m.length = total;
         m.imm = sqe.imm;
         m.write = true;
+        m.from = sqe.endpoint;
         send_to(ep.peer, std::move(m));
     }
     return rdma_cqe(sqe.user_data, static_cast<std::int64_t>(total), DMAPLANE_CQE_F_RDMA, 0);
@@ -523,6 +578,7 @@ int listen_on(dmaplane_listen* arg) {
         !zero(arg->reserved, sizeof arg->reserved) || arg->backlog == 0 || arg->backlog > 1024 ||
         arg->private_len > DMAPLANE_PRIVATE_DATA_MAX || !addr_ok(arg->addr, false) ||
         !attr_ok(arg->attr) ||
+        (arg->attr.credits != 0 && arg->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS) ||
         !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len))
         return fail(EINVAL);
     if (find_channel(arg->channel) == nullptr)
@@ -555,7 +611,8 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
         arg->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
         !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len) ||
         !terminated(arg->device) || arg->timeout_ms > 600000 || !addr_ok(arg->dst, false) ||
-        !addr_ok(arg->src, true) || !attr_ok(arg->attr))
+        !addr_ok(arg->src, true) || !attr_ok(arg->attr) ||
+        (arg->attr.credits != 0 && arg->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS))
         return fail(EINVAL);
     if (find_channel(arg->channel) == nullptr)
         return fail(EBADF);
@@ -572,6 +629,9 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
         }
     if (l == nullptr || l->ready.size() >= l->backlog)
         return fail(ECONNREFUSED);
+    // A listener with credits refuses connectors that do not ask for them.
+    if (l->attr.credits != 0 && arg->attr.credits == 0)
+        return fail(ECONNREFUSED);
     (void)l_handle;
     const std::uint32_t client = next_handle++;
     const std::uint32_t server = next_handle++;
@@ -587,8 +647,20 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
     fake_ep s;
     s.channel_fd = l->channel_fd;
     s.peer = client;
-    s.attr = in_effect(l->attr);
+    dmaplane_endpoint_attr server_attr = l->attr;
+    if (arg->attr.credits != 0)
+        server_attr.credits = server_attr.credits != 0 ? server_attr.credits : 64;
+    else
+        server_attr.credit_batch = server_attr.credit_low = 0;
+    s.attr = in_effect(server_attr);
     s.local = arg->dst;
+    // Each side grants its window in the private data.
+    c.window = c.attr.credits;
+    s.window = s.attr.credits;
+    c.granted = s.peer_granted = c.window;
+    s.granted = c.peer_granted = s.window;
+    totals.credits_granted += c.window + s.window;
+    totals.endpoints_created += 2;
     s.remote = c.local;
     std::memcpy(s.peer_private, arg->private_data, sizeof s.peer_private);
     s.peer_private_len = arg->private_len;
@@ -664,12 +736,155 @@ int destroy_rdma(std::uint32_t handle) {
     return -2;
 }
 
+int endpoint_stats(dmaplane_endpoint_stats* st) {
+    if (st->flags != 0 || !zero(st->reserved, sizeof st->reserved))
+        return fail(EINVAL);
+    auto it = endpoints.find(st->handle);
+    if (it == endpoints.end())
+        return fail(ENOENT);
+    const fake_ep& ep = it->second;
+    const std::uint32_t handle = st->handle;
+    *st = dmaplane_endpoint_stats{};
+    st->handle = handle;
+    if (ep.window != 0) {
+        st->credits = ep.window;
+        st->credits_available = static_cast<std::uint32_t>(
+            ep.peer_granted > ep.consumed ? ep.peer_granted - ep.consumed : 0);
+        st->credits_granted = ep.granted;
+        st->credits_consumed = ep.consumed;
+        st->grants_sent = ep.grants_sent;
+        st->grants_received = ep.grants_received;
+        st->stalls = ep.stalls;
+        st->held = ep.unexpected.size();
+    }
+    st->bytes_sent = ep.bytes_sent;
+    st->bytes_received = ep.bytes_received;
+    return 0;
+}
+
+int module_stats(dmaplane_module_stats* st) {
+    if (st->flags != 0 || st->__pad0 != 0 || !zero(st->reserved, sizeof st->reserved))
+        return fail(EINVAL);
+    *st = totals;
+    st->live_contexts = std::max<std::size_t>(devices.size(), 1);
+    st->live_objects = buffers.size() + rdma_objects() + channels.size();
+    for (const auto& [h, bytes] : buffers)
+        st->live_bytes += bytes.size();
+    return 0;
+}
+
+// One record per channel, phantom channel and endpoint, in that order.
+int snapshot(dmaplane_snapshot* snap) {
+    if (snapshot_denied)
+        return fail(EPERM);
+    if (snap->flags != 0 || snap->__pad0 != 0 || snap->count != 0 || snap->now_ns != 0 ||
+        !zero(snap->reserved, sizeof snap->reserved) || snap->capacity > 65536 ||
+        (snap->capacity != 0 && snap->records == 0))
+        return fail(EINVAL);
+    ++snapshot_calls;
+    phantoms = snapshot_double ? std::max(phantoms * 2, 64U) : phantoms + snapshot_growth;
+    std::vector<dmaplane_object_record> out;
+    for (const auto& [fd, ch] : channels) {
+        dmaplane_object_record r{};
+        r.type = DMAPLANE_RECORD_CHANNEL;
+        r.pid = static_cast<std::uint32_t>(::getpid());
+        r.context = 1;
+        r.id = static_cast<std::uint32_t>(fd);
+        r.state = 1;
+        r.a = ch->stats.submitted;
+        r.b = ch->stats.completed;
+        r.c = ch->bytes;
+        r.d = cq_unread(*ch);
+        out.push_back(r);
+    }
+    for (std::uint32_t i = 0; i < phantoms; ++i) {
+        dmaplane_object_record r{};
+        r.type = DMAPLANE_RECORD_CHANNEL;
+        r.pid = 1;
+        r.context = 2;
+        r.id = 100000 + i;
+        r.state = 1;
+        out.push_back(r);
+    }
+    for (const auto& [handle, ep] : endpoints) {
+        dmaplane_object_record r{};
+        r.type = DMAPLANE_RECORD_ENDPOINT;
+        r.pid = static_cast<std::uint32_t>(::getpid());
+        r.context = 1;
+        r.id = handle;
+        r.state = ep.state;
+        r.a = ep.posted;
+        r.b = ep.completed;
+        r.c = ep.bytes_sent + ep.bytes_received;
+        r.d = ep.peer_granted > ep.consumed ? ep.peer_granted - ep.consumed : 0;
+        r.e = ep.stalls;
+        r.peer_ipv4 = ep.remote.ipv4;
+        r.peer_port = ep.remote.port;
+        out.push_back(r);
+    }
+    auto* dst = reinterpret_cast<dmaplane_object_record*>(static_cast<std::uintptr_t>(snap->records));
+    for (std::size_t i = 0; i < out.size() && i < snap->capacity; ++i)
+        dst[i] = out[i];
+    snap->count = static_cast<std::uint32_t>(out.size());
+    snap->now_ns = 1000000 * snapshot_calls;
+    return 0;
+}
+
+// DMAPLANE_IOC_CHANNEL_HIST, computed the fake's own way (bucket_of(),
+// midpoint_of(), integer ranks).
+int channel_hist(channel_state& ch, dmaplane_channel_hist* arg) {
+    if (arg->opcode > DMAPLANE_OP_LAST || (arg->flags & ~DMAPLANE_HIST_RESET) != 0 ||
+        arg->__pad0 != 0 || !zero(arg->reserved, sizeof arg->reserved) ||
+        (arg->nr_buckets != 0 && arg->nr_buckets != DMAPLANE_HIST_BUCKETS) ||
+        (arg->nr_buckets == 0) != (arg->buckets == 0) || arg->count != 0 || arg->min_ns != 0 ||
+        arg->max_ns != 0 || arg->mean_ns != 0 || arg->p50_ns != 0 || arg->p90_ns != 0 ||
+        arg->p99_ns != 0 || arg->p999_ns != 0)
+        return fail(EINVAL);
+    if (ch.stats_size == 0)
+        return fail(ENODATA);
+    dmaplane_hist& h = ch.hist(arg->opcode);
+    arg->count = h.count;
+    arg->min_ns = h.min_ns;
+    arg->max_ns = h.max_ns;
+    arg->mean_ns = h.count != 0 ? h.sum_ns / h.count : 0;
+    const auto pct = [&h](std::uint64_t per_mille) -> std::uint64_t {
+        if (h.count == 0)
+            return 0;
+        const std::uint64_t rank = std::max<std::uint64_t>((h.count * per_mille + 999) / 1000, 1);
+        std::uint64_t seen = 0;
+        for (std::uint32_t b = 0; b < DMAPLANE_HIST_BUCKETS; ++b) {
+            seen += h.buckets[b];
+            if (seen >= rank)
+                return std::clamp<std::uint64_t>(midpoint_of(b), h.min_ns, h.max_ns);
+        }
+        return h.max_ns;
+    };
+    arg->p50_ns = pct(500);
+    arg->p90_ns = pct(900);
+    arg->p99_ns = pct(990);
+    arg->p999_ns = pct(999);
+    if (arg->buckets != 0)
+        std::memcpy(reinterpret_cast<void*>(static_cast<std::uintptr_t>(arg->buckets)), h.buckets,
+                    sizeof h.buckets);
+    if ((arg->flags & DMAPLANE_HIST_RESET) != 0) {
+        std::atomic_ref<std::uint32_t> seq(h.seq);
+        seq.store(seq.load() + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        h.count = h.sum_ns = h.min_ns = h.max_ns = 0;
+        std::memset(h.buckets, 0, sizeof h.buckets);
+        h.reset_ns = ch.clock;
+        seq.store(seq.load() + 1, std::memory_order_release);
+    }
+    return 0;
+}
+
 int get_info(dmaplane_info* info) {
     if (info->flags != 0)
         return fail(EINVAL);
     *info = dmaplane_info{};
     info->abi_version = DMAPLANE_ABI_VERSION;
-    info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL;
+    info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL |
+                     DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE;
     info->max_objects_per_context = 1024;
     info->max_buffer_bytes = 64 << 20;
     info->max_context_bytes = 256 << 20;
@@ -708,14 +923,35 @@ int buffer_rw(const dmaplane_buffer_rw* arg) {
     return 0;
 }
 
+// Unmaps the fake's own mappings of a channel.
+void unmap(channel_state& ch) {
+    ::munmap(ch.region, ch.region_size);
+    if (ch.stats_area != nullptr)
+        ::munmap(ch.stats_area, ch.stats_size);
+}
+
+// What running an entry leaves behind besides its CQE: its latency in the
+// histogram (HISTOGRAMS channels), and the bytes a data operation moved.
+void account(channel_state& ch, std::uint8_t opcode, const dmaplane_cqe& cqe) {
+    if (ch.stats_size != 0) {
+        ch.record(opcode, ch.latency_ns);
+        ch.latency_ns += ch.latency_step;
+    }
+    if (cqe.res > 0 && opcode != DMAPLANE_OP_RECV && opcode != DMAPLANE_OP_ACCEPT) {
+        ch.bytes += static_cast<std::uint64_t>(cqe.res);
+        totals.bytes_moved += static_cast<std::uint64_t>(cqe.res);
+    }
+}
+
 int channel_create(int dev_fd, dmaplane_channel_create* arg) {
     (void)dev_fd;
     for (const std::uint64_t r : arg->reserved)
         if (r != 0)
             return fail(EINVAL);
-    const std::uint32_t known =
-        DMAPLANE_CHANNEL_TIMESTAMPS | DMAPLANE_CHANNEL_SQPOLL | DMAPLANE_CHANNEL_NODE;
-    if ((arg->flags & ~known) != 0 || arg->fd != 0 || arg->region_size != 0)
+    const std::uint32_t known = DMAPLANE_CHANNEL_TIMESTAMPS | DMAPLANE_CHANNEL_SQPOLL |
+                                DMAPLANE_CHANNEL_NODE | DMAPLANE_CHANNEL_HISTOGRAMS;
+    if ((arg->flags & ~known) != 0 || arg->fd != 0 || arg->region_size != 0 ||
+        arg->stats_size != 0)
         return fail(EINVAL);
     if (!power_of_two(arg->sq_entries) || arg->sq_entries > 4096)
         return fail(EINVAL);
@@ -736,10 +972,18 @@ int channel_create(int dev_fd, dmaplane_channel_create* arg) {
     const std::size_t bytes = sqes_at + 64 * static_cast<std::size_t>(ch->sq_entries + cq);
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     ch->region_size = (bytes + page - 1) / page * page;
+    if ((arg->flags & DMAPLANE_CHANNEL_HISTOGRAMS) != 0) {
+        const std::size_t bytes = stats_hist_offset + DMAPLANE_HIST_OPS * sizeof(dmaplane_hist);
+        ch->stats_size = (bytes + page - 1) / page * page;
+    }
     const int fd = ::memfd_create("fake-dmaplane-channel", MFD_CLOEXEC);
     if (fd < 0)
         return -1;
-    if (::ftruncate(fd, static_cast<off_t>(ch->region_size)) != 0) {
+    // The statistics area sits at its mmap offset of the same file (sparse).
+    const off_t file_size = ch->stats_size != 0
+                                ? stats_at + static_cast<off_t>(ch->stats_size)
+                                : static_cast<off_t>(ch->region_size);
+    if (::ftruncate(fd, file_size) != 0) {
         ::close(fd);
         return -1;
     }
@@ -747,6 +991,27 @@ int channel_create(int dev_fd, dmaplane_channel_create* arg) {
     if (p == MAP_FAILED) {
         ::close(fd);
         return -1;
+    }
+    if (ch->stats_size != 0) {
+        void* st = ::mmap(nullptr, ch->stats_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, stats_at);
+        if (st == MAP_FAILED) {
+            ::munmap(p, ch->region_size);
+            ::close(fd);
+            return -1;
+        }
+        ch->stats_area = static_cast<std::byte*>(st);
+        dmaplane_stats_page head{};
+        head.magic = std::exchange(corrupt_next_stats, false) ? 0 : DMAPLANE_STATS_MAGIC;
+        head.version = 1;
+        head.nr_ops = DMAPLANE_HIST_OPS;
+        head.nr_buckets = DMAPLANE_HIST_BUCKETS;
+        head.hist_offset = stats_hist_offset;
+        head.hist_size = sizeof(dmaplane_hist);
+        std::memcpy(ch->stats_area, &head, sizeof head);
+        for (std::uint32_t op = 0; op < DMAPLANE_HIST_OPS; ++op) {
+            ch->hist(op).opcode = op;
+            ch->hist(op).reset_ns = ch->clock;
+        }
     }
     ch->fd = fd;
     ch->region = static_cast<std::byte*>(p);
@@ -776,13 +1041,15 @@ int channel_create(int dev_fd, dmaplane_channel_create* arg) {
     arg->region_size = ch->region_size;
     arg->sq_off = ch->sq_off;
     arg->cq_off = ch->cq_off;
+    arg->stats_size = ch->stats_size;
+    ++totals.channels_created;
     if (corrupt_next_layout) {
         corrupt_next_layout = false;
         arg->cq_off.entries = static_cast<std::uint32_t>(ch->region_size - 64);
     }
     last = ch.get();
     if (auto it = channels.find(fd); it != channels.end()) // a closed channel's number
-        ::munmap(it->second->region, it->second->region_size);
+        unmap(*it->second);
     channels[fd] = std::move(ch);
     return 0;
 }
@@ -842,6 +1109,8 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
             }
             cancel = false;
             const std::optional<dmaplane_cqe> cqe = execute_rdma(ch, group);
+            if (cqe)
+                account(ch, sqe.opcode, *cqe);
             if (cqe && ch.defer) {
                 ch.in_flight.push_back(*cqe);
                 ++ch.stats.async_ops;
@@ -860,6 +1129,7 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
             cqe = execute(ch, sqe);
         }
         cancel = (sqe.flags & DMAPLANE_SQE_LINK) != 0 && cqe.res < 0;
+        account(ch, sqe.opcode, cqe);
         if (ch.defer) {
             cqe.flags |= DMAPLANE_CQE_F_ASYNC;
             ch.in_flight.push_back(cqe);
@@ -871,6 +1141,7 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
     }
     ch.store(ch.sq_off.head, head); // smp_store_release
     ch.stats.submitted += n;
+    totals.ops_submitted += n;
     arg->submitted = n;
 
     if ((arg->flags & DMAPLANE_ENTER_GETEVENTS) != 0) {
@@ -901,6 +1172,53 @@ void channel_state::store(std::uint32_t offset, std::uint32_t value) {
         .store(value, std::memory_order_release);
 }
 
+dmaplane_hist& channel_state::hist(std::uint32_t opcode) const {
+    return *reinterpret_cast<dmaplane_hist*>(stats_area + stats_hist_offset +
+                                             opcode * sizeof(dmaplane_hist));
+}
+
+void channel_state::record(std::uint32_t opcode, std::uint64_t ns) {
+    dmaplane_hist& h = hist(opcode);
+    const auto put = [](__u64& w, std::uint64_t v) {
+        std::atomic_ref<__u64>(w).store(v, std::memory_order_relaxed);
+    };
+    std::atomic_ref<std::uint32_t> seq(h.seq);
+    // write_seqcount_begin(): odd, then smp_wmb() before the data.
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    put(h.min_ns, h.count == 0 || ns < h.min_ns ? ns : h.min_ns);
+    put(h.max_ns, ns > h.max_ns ? ns : h.max_ns);
+    put(h.count, h.count + 1);
+    put(h.sum_ns, h.sum_ns + ns);
+    const std::uint32_t b = bucket_of(ns);
+    put(h.buckets[b], h.buckets[b] + 1);
+    // write_seqcount_end(): smp_wmb() after the data, then even.
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+// Powers of two first: the exponent by shifting, then 32 linear steps.
+std::uint32_t bucket_of(std::uint64_t ns) {
+    if (ns < 32)
+        return static_cast<std::uint32_t>(ns);
+    std::uint32_t e = 5;
+    while (e < 63 && (ns >> (e + 1)) != 0)
+        ++e;
+    if (e >= 36)
+        return DMAPLANE_HIST_BUCKETS - 1;
+    const std::uint64_t step = std::uint64_t{1} << (e - 5);
+    const auto sub = static_cast<std::uint32_t>((ns - (std::uint64_t{1} << e)) / step);
+    return 32 + (e - 5) * 32 + sub;
+}
+
+std::uint64_t midpoint_of(std::uint32_t bucket) {
+    if (bucket < 32)
+        return bucket;
+    const std::uint32_t e = 5 + (bucket - 32) / 32;
+    const std::uint64_t step = std::uint64_t{1} << (e - 5);
+    const std::uint64_t low = (std::uint64_t{1} << e) + ((bucket - 32) % 32) * step;
+    return low + step / 2;
+}
+
 int open_device() {
     const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd >= 0)
@@ -910,7 +1228,7 @@ int open_device() {
 
 void reset() {
     for (auto& [fd, ch] : channels)
-        ::munmap(ch->region, ch->region_size);
+        unmap(*ch);
     channels.clear();
     devices.clear();
     buffers.clear();
@@ -926,6 +1244,13 @@ void reset() {
     last = nullptr;
     initial_index = 0;
     corrupt_next_layout = false;
+    corrupt_next_stats = false;
+    totals = dmaplane_module_stats{};
+    phantoms = 0;
+    snapshot_denied = false;
+    snapshot_growth = 0;
+    snapshot_double = false;
+    snapshot_calls = 0;
 }
 
 void add_buffer(std::uint32_t handle, std::size_t size) {
@@ -990,6 +1315,12 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
             return listen_on(static_cast<dmaplane_listen*>(arg));
         case DMAPLANE_IOC_ENDPOINT_QUERY:
             return endpoint_query(static_cast<dmaplane_endpoint_query*>(arg));
+        case DMAPLANE_IOC_ENDPOINT_STATS:
+            return endpoint_stats(static_cast<dmaplane_endpoint_stats*>(arg));
+        case DMAPLANE_IOC_MODULE_STATS:
+            return module_stats(static_cast<dmaplane_module_stats*>(arg));
+        case DMAPLANE_IOC_SNAPSHOT:
+            return snapshot(static_cast<dmaplane_snapshot*>(arg));
         case DMAPLANE_IOC_OBJECT_DESTROY:
             if (const int rc = destroy_rdma(static_cast<dmaplane_object_destroy*>(arg)->handle);
                 rc != -2)
@@ -1023,6 +1354,8 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
         case DMAPLANE_IOC_CHANNEL_STATS:
             *static_cast<dmaplane_channel_stats*>(arg) = ch->stats;
             return 0;
+        case DMAPLANE_IOC_CHANNEL_HIST:
+            return channel_hist(*ch, static_cast<dmaplane_channel_hist*>(arg));
         default:
             return fail(ENOTTY);
         }

@@ -11,6 +11,10 @@
 // library maps. Operations run on fake buffers (plain byte vectors named
 // by handle) when ENTER consumes them: at once, or deferred until a wait
 // (as the module's worker would), which gives back-pressure (EBUSY).
+// Channels created with DMAPLANE_CHANNEL_HISTOGRAMS also get a statistics
+// area at DMAPLANE_STATS_MMAP_OFFSET of the memfd, where every entry the
+// fake runs records a latency (latency_ns, then latency_ns + latency_step,
+// ...), and answer DMAPLANE_IOC_CHANNEL_HIST from it.
 // Single-threaded; reset() between test cases.
 
 #ifndef DMAPLANE_TESTS_FAKE_KERNEL_HPP
@@ -47,10 +51,20 @@ struct channel_state {
     int eventfd = -1;
     dmaplane_channel_stats stats{};
     std::uint64_t clock = 1000;         // fake CLOCK_MONOTONIC for timestamps
+    std::byte* stats_area = nullptr;    // the fake's own mapping of the statistics area
+    std::size_t stats_size = 0;         // 0 without DMAPLANE_CHANNEL_HISTOGRAMS
+    std::uint64_t latency_ns = 100;     // latency of the next entry run
+    std::uint64_t latency_step = 0;     // added to latency_ns after each
+    std::uint64_t bytes = 0;            // moved by completed entries
 
     // A ring word of the region (acquire load / release store).
     [[nodiscard]] std::uint32_t load(std::uint32_t offset) const;
     void store(std::uint32_t offset, std::uint32_t value);
+
+    // The histogram of `opcode` in the statistics area (HISTOGRAMS only).
+    [[nodiscard]] dmaplane_hist& hist(std::uint32_t opcode) const;
+    // Records one latency as the module does: seq odd, the update, seq even.
+    void record(std::uint32_t opcode, std::uint64_t ns);
 };
 
 // Opens /dev/null as a fake device: CHANNEL_CREATE on it makes fake
@@ -78,9 +92,25 @@ void add_buffer(std::uint32_t handle, std::size_t size);
 void complete_in_flight(channel_state& ch, std::size_t n);
 
 // Knobs for the next CHANNEL_CREATE: start every ring index at this value
-// (to cross 2^32 soon), and publish a CQ layout that overruns the region.
+// (to cross 2^32 soon), publish a CQ layout that overruns the region, and
+// write a statistics header with a wrong magic.
 inline std::uint32_t initial_index = 0;
 inline bool corrupt_next_layout = false;
+inline bool corrupt_next_stats = false;
+
+// The fake's own reading of the bucket scheme (written apart from
+// histogram.hpp, so the tests compare two implementations): the bucket of
+// a latency and the midpoint a bucket reports.
+[[nodiscard]] std::uint32_t bucket_of(std::uint64_t ns);
+[[nodiscard]] std::uint64_t midpoint_of(std::uint32_t bucket);
+
+// SNAPSHOT (on fake devices): fail with EPERM as without CAP_SYS_ADMIN;
+// add `snapshot_growth` phantom channel records at every call, or double
+// them (snapshot_double), as if objects appeared while it is asked.
+inline bool snapshot_denied = false;
+inline std::uint32_t snapshot_growth = 0;
+inline bool snapshot_double = false;
+inline std::uint32_t snapshot_calls = 0;
 
 // RDMA (registrations, endpoints, listeners) on fake devices: one RDMA
 // device, "fake0". A connect to the port of a fake listener makes a pair of
@@ -93,6 +123,14 @@ inline constexpr const char* rdma_device = "fake0";
 // The next RDMA WRITE, WRITE_IMM, READ or SEND fails on the "device" with
 // this verbs status (DMAPLANE_WC_*), if non-zero; one-shot.
 inline std::uint32_t fail_next_rdma = 0;
+
+// Flow control (endpoint option credits): a connector with credits asks for
+// it; the listener accepts with its own window (64 when 0) and refuses
+// connectors that do not ask when its credits are set. Each WRITE_IMM
+// spends a credit; a credit goes back (one grant message) when the peer's
+// RECV takes the write. SEND and RECV with a buffer fail with EOPNOTSUPP.
+// The fake never stalls: a WRITE_IMM without credit runs anyway and counts
+// a stall.
 
 // Every MR_REGISTER, ENDPOINT_CONNECT and LISTEN as it was passed in.
 inline std::vector<dmaplane_mr_register> mr_registers;

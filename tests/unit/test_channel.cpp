@@ -6,11 +6,14 @@
 // resumed by reap().
 #include "dmaplane/channel.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <system_error>
 #include <type_traits>
@@ -529,4 +532,111 @@ TEST_CASE_FIXTURE(fake_device, "moving a channel keeps its rings and queued entr
     channel c;
     c = std::move(b);
     CHECK(c.pop()->user_data == 1);
+}
+
+TEST_CASE_FIXTURE(fake_device, "histograms: asked for at creation, absent otherwise") {
+    channel plain = make();
+    CHECK(!plain.has_histograms());
+    CHECK((state(plain).flags & DMAPLANE_CHANNEL_HISTOGRAMS) == 0);
+    result<dmaplane::histogram_summary> none = plain.histogram(dmaplane::op_kind::nop);
+    CHECK(none.error().value() == ENODATA);
+    CHECK(none.error().message() == std::strerror(ENODATA));
+    CHECK(plain.stats_view().error().value() == ENODATA);
+
+    channel ch = make({.histograms = true});
+    CHECK(ch.has_histograms());
+    CHECK((state(ch).flags & DMAPLANE_CHANNEL_HISTOGRAMS) != 0);
+    result<dmaplane::histogram_summary> empty = ch.histogram(dmaplane::op_kind::copy);
+    REQUIRE(empty);
+    CHECK(empty->count == 0);
+    CHECK(empty->p99_ns == 0);
+    CHECK(empty->buckets.empty());
+
+    // Moving keeps the area with the channel.
+    channel moved = std::move(ch);
+    CHECK(moved.has_histograms());
+    CHECK(!ch.has_histograms()); // NOLINT(bugprone-use-after-move)
+    CHECK(ch.histogram(dmaplane::op_kind::nop).error() == std::errc::bad_file_descriptor);
+    CHECK(ch.stats_view().error() == std::errc::bad_file_descriptor);
+}
+
+TEST_CASE_FIXTURE(fake_device, "histograms: the module's summary, its buckets, reset, and the view") {
+    channel ch = make({.sq_entries = 64, .histograms = true});
+    fake_kernel::channel_state& st = state(ch);
+    st.latency_ns = 1;
+    st.latency_step = 7; // 1, 8, 15, ... ns
+    constexpr int n = 3000;
+    for (int done = 0; done < n;) {
+        const int batch = std::min(n - done, 64);
+        queue_nops(ch, 1, batch);
+        REQUIRE(ch.submit_and_wait(static_cast<std::uint32_t>(batch)));
+        CHECK(ch.for_each_completion([](const dmaplane_cqe&) {}) ==
+              static_cast<std::uint32_t>(batch));
+        done += batch;
+    }
+
+    result<dmaplane::histogram_summary> s =
+        ch.histogram(dmaplane::op_kind::nop, {.buckets = true});
+    REQUIRE(s);
+    CHECK(s->count == n);
+    CHECK(s->min_ns == 1);
+    CHECK(s->max_ns == 1 + 7 * (n - 1));
+    CHECK(s->mean_ns == (1 + 1 + 7 * (n - 1)) / 2);
+    CHECK(s->p50_ns <= s->p90_ns);
+    CHECK(s->p90_ns <= s->p99_ns);
+    CHECK(s->p99_ns <= s->p999_ns);
+    CHECK(s->p999_ns <= s->max_ns);
+    // The 1500th latency is 1 + 7 * 1499; the report is within 1/64 of it.
+    const double p50 = 1 + 7 * 1499;
+    CHECK(std::abs(static_cast<double>(s->p50_ns) - p50) <= p50 / 64);
+    REQUIRE(s->buckets.size() == dmaplane::histogram_buckets);
+    std::uint64_t total = 0;
+    for (const std::uint64_t c : s->buckets)
+        total += c;
+    CHECK(total == n);
+    CHECK(s->buckets[dmaplane::bucket_index(8)] == 1);
+
+    // The view copies the same histogram without a system call, and the
+    // library's percentiles agree with the module's.
+    result<dmaplane::stats_view> v = ch.stats_view();
+    REQUIRE(v);
+    result<dmaplane::histogram> h = v->snapshot(dmaplane::op_kind::nop);
+    REQUIRE(h);
+    CHECK(h->count == n);
+    CHECK(h->sum_ns == static_cast<std::uint64_t>(n) * (1 + 1 + 7 * (n - 1)) / 2);
+    const dmaplane::histogram_summary mine = h->summary();
+    CHECK(mine.p50_ns == s->p50_ns);
+    CHECK(mine.p90_ns == s->p90_ns);
+    CHECK(mine.p99_ns == s->p99_ns);
+    CHECK(mine.p999_ns == s->p999_ns);
+    CHECK(mine.mean_ns == s->mean_ns);
+    CHECK(std::equal(h->buckets.begin(), h->buckets.end(), s->buckets.begin()));
+    CHECK(v->snapshot(dmaplane::op_kind::copy)->count == 0);
+
+    // Read and reset in one call: the read still sees everything.
+    result<dmaplane::histogram_summary> r = ch.histogram(dmaplane::op_kind::nop, {.reset = true});
+    REQUIRE(r);
+    CHECK(r->count == n);
+    CHECK(ch.histogram(dmaplane::op_kind::nop)->count == 0);
+    CHECK(v->snapshot(dmaplane::op_kind::nop)->count == 0);
+
+    // The view outlives the channel.
+    ch = channel{};
+    CHECK(v->snapshot(dmaplane::op_kind::nop).has_value());
+}
+
+TEST_CASE_FIXTURE(fake_device, "histograms: errors of the module and of the area") {
+    channel ch = make({.histograms = true});
+    result<dmaplane::histogram_summary> bad =
+        ch.histogram(static_cast<dmaplane::op_kind>(DMAPLANE_OP_LAST + 1));
+    CHECK(bad.error() == std::errc::invalid_argument);
+    CHECK(bad.error().message() == std::strerror(EINVAL));
+    CHECK(ch.stats_view()->snapshot(static_cast<dmaplane::op_kind>(DMAPLANE_OP_LAST + 1))
+              .error() == std::errc::invalid_argument);
+
+    // An area the library does not understand.
+    fake_kernel::corrupt_next_stats = true;
+    channel odd = make({.histograms = true});
+    CHECK(odd.stats_view().error().value() == EPROTO);
+    CHECK(odd.histogram(dmaplane::op_kind::nop).has_value()); // the command still works
 }

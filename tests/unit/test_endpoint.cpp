@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/ioctl.h>
+
 #include <ostream> // lets doctest print std::error_code
 
 #include <doctest/doctest.h>
@@ -617,4 +619,207 @@ TEST_CASE_FIXTURE(fake_pair, "destroying an endpoint cancels its receives; a lis
     CHECK(ch.reap() == 1);
     REQUIRE(accepted);
     CHECK(accepted->error() == std::errc::operation_canceled);
+}
+
+namespace {
+
+// Two endpoints joined with flow control: the client asks for a window of
+// 8, the listener grants 16.
+struct credit_pair : fake_device {
+    credit_pair() {
+        fake_kernel::add_buffer(buf_a, buf_size);
+        ch = make({.sq_entries = 32});
+        result<memory_region> b = dev.register_memory(view(buf_a, 0, buf_size), "fake0",
+                                                      mr_access::remote_write);
+        REQUIRE(b);
+        mr = std::move(*b);
+        dmaplane::listen_options lo;
+        lo.options.credits = 16;
+        result<listener> l = dmaplane::listen(dev, ch, inet_address{{127, 0, 0, 1}, 0}, lo);
+        REQUIRE(l);
+        lst = std::move(*l);
+        dmaplane::connect_options co;
+        co.options.credits = 8;
+        result<endpoint> c =
+            dmaplane::connect(dev, ch, inet_address{{127, 0, 0, 1}, lst.port()}, co);
+        REQUIRE(c);
+        client = std::move(*c);
+        result<endpoint> s = run(ch, accept_one(lst));
+        REQUIRE(s);
+        server = std::move(*s);
+    }
+
+    channel ch;
+    memory_region mr;
+    listener lst;
+    endpoint client;
+    endpoint server;
+};
+
+} // namespace
+
+TEST_CASE("endpoint_options carry the flow control settings both ways") {
+    dmaplane::endpoint_options o;
+    o.credits = 256;
+    o.credit_batch = 32;
+    o.credit_low = 16;
+    const dmaplane_endpoint_attr a = dmaplane::detail::to_attr(o);
+    CHECK(a.credits == 256);
+    CHECK(a.credit_batch == 32);
+    CHECK(a.credit_low == 16);
+    CHECK(a.__pad0 == 0);
+    CHECK(a.__pad1 == 0);
+    CHECK(dmaplane::detail::from_attr(a) == o);
+}
+
+TEST_CASE_FIXTURE(credit_pair, "credits: negotiated windows, options in effect, counters") {
+    REQUIRE(fake_kernel::connects.size() == 1);
+    CHECK(fake_kernel::connects.back().attr.credits == 8);
+    CHECK(fake_kernel::connects.back().attr.credit_batch == 0);
+    CHECK(fake_kernel::listens.back().attr.credits == 16);
+
+    // Defaults the module fills in: batch window/4, low window/8, and the
+    // receive queue the window plus the module's control slots.
+    result<dmaplane::endpoint_state> cs = client.query();
+    REQUIRE(cs);
+    CHECK(cs->options.credits == 8);
+    CHECK(cs->options.credit_batch == 2);
+    CHECK(cs->options.credit_low == 1);
+    CHECK(cs->options.rq_depth == 8 + DMAPLANE_CREDIT_CTRL_SLOTS);
+
+    // Each side may spend what the other granted.
+    result<dmaplane::endpoint_stats> c0 = client.stats();
+    result<dmaplane::endpoint_stats> s0 = server.stats();
+    REQUIRE(c0);
+    REQUIRE(s0);
+    CHECK(c0->credits == 8);
+    CHECK(c0->credits_available == 16);
+    CHECK(c0->credits_granted == 8);
+    CHECK(s0->credits == 16);
+    CHECK(s0->credits_available == 8);
+    CHECK(c0->credits_consumed == 0);
+    CHECK(c0->rnr_events == 0);
+    CHECK(c0->cq_overflows == 0);
+
+    // Three writes: three credits spent; two taken by RECVs come back.
+    auto t = [](credit_pair& p) -> task<int> {
+        for (std::uint32_t i = 0; i < 3; ++i) {
+            auto w = co_await p.client.write_imm(mr_range{}, p.mr.token(), 0, i);
+            DMAPLANE_CO_REQUIRE(w);
+        }
+        for (int i = 0; i < 2; ++i) {
+            auto r = co_await p.server.recv();
+            DMAPLANE_CO_REQUIRE(r);
+            CHECK(r->from_write);
+        }
+        co_return 1;
+    }(*this);
+    CHECK(run(ch, std::move(t)) == 1);
+    result<dmaplane::endpoint_stats> c1 = client.stats();
+    result<dmaplane::endpoint_stats> s1 = server.stats();
+    REQUIRE(c1);
+    REQUIRE(s1);
+    CHECK(c1->credits_consumed == 3);
+    CHECK(c1->credits_available == 16 - 3 + 2);
+    CHECK(c1->grants_received == 2);
+    CHECK(s1->grants_sent == 2);
+    CHECK(s1->credits_granted == 16 + 2);
+    CHECK(s1->held == 1); // the third write waits for a RECV
+    CHECK(c1->stalls == 0);
+    CHECK(c1->waiting == 0);
+}
+
+TEST_CASE_FIXTURE(credit_pair, "credits: SEND and RECV with a buffer are EOPNOTSUPP") {
+    rdma_operation s = client.send();
+    CHECK(run(ch, await_op(s)).error() == std::errc::operation_not_supported);
+    rdma_operation r = server.recv(*mr.region(0, 64));
+    CHECK(run(ch, await_op(r)).error() == std::errc::operation_not_supported);
+}
+
+TEST_CASE_FIXTURE(fake_device, "credits: bad settings and refusals") {
+    channel ch = make();
+    const inet_address dst{{127, 0, 0, 1}, 7000};
+    dmaplane::listen_options lo;
+    lo.options.credits = 4;
+    result<listener> l = dmaplane::listen(dev, ch, dst, lo);
+    REQUIRE(l);
+
+    // A listener with credits refuses a connector without.
+    result<endpoint> plain = dmaplane::connect(dev, ch, dst);
+    CHECK(plain.error() == std::errc::connection_refused);
+    CHECK(plain.error().message() == std::strerror(ECONNREFUSED));
+
+    // The module's checks of the settings.
+    const auto with = [&](std::uint32_t credits, std::uint32_t batch, std::uint32_t low) {
+        dmaplane::connect_options co;
+        co.options.credits = credits;
+        co.options.credit_batch = batch;
+        co.options.credit_low = low;
+        return dmaplane::connect(dev, ch, dst, co).error();
+    };
+    CHECK(with(DMAPLANE_CREDITS_MAX + 1, 0, 0) == std::errc::invalid_argument);
+    CHECK(with(8, 9, 0) == std::errc::invalid_argument);  // batch above the window
+    CHECK(with(8, 0, 8) == std::errc::invalid_argument);  // low not below it
+    CHECK(with(0, 0, 1) == std::errc::invalid_argument);  // low without credits
+    CHECK(with(8, 8, 7) == std::errc()); // the limits themselves are fine
+    CHECK(with(DMAPLANE_CREDITS_MAX, 0, 0) == std::errc());
+
+    // Flow control takes 16 bytes of the private data: at most 40 remain,
+    // refused before the call.
+    const std::size_t calls = fake_kernel::connects.size();
+    const std::array<std::byte, DMAPLANE_PRIVATE_DATA_MAX_CREDITS + 1> too_long{};
+    dmaplane::connect_options co;
+    co.options.credits = 8;
+    co.private_data = too_long;
+    result<endpoint> e = dmaplane::connect(dev, ch, dst, co);
+    CHECK(e.error() == std::errc::invalid_argument);
+    CHECK(e.error().message() == std::strerror(EINVAL));
+    lo.private_data = too_long;
+    CHECK(dmaplane::listen(dev, ch, inet_address::any(), lo).error() ==
+          std::errc::invalid_argument);
+    CHECK(fake_kernel::connects.size() == calls);
+    // Without credits the whole 56 bytes are the user's.
+    co.options.credits = 0;
+    CHECK(dmaplane::connect(dev, ch, dst, co).error() == std::errc::connection_refused);
+    CHECK(fake_kernel::connects.size() == calls + 1);
+}
+
+TEST_CASE_FIXTURE(fake_pair, "endpoint stats: without flow control, and their errors") {
+    auto t = [](fake_pair& p) -> task<int> {
+        rdma_operation rx = p.server.recv(*p.mr_b.region(0, 100));
+        DMAPLANE_CO_REQUIRE(rx.start().has_value());
+        auto s = co_await p.client.send(*p.mr_a.region(0, 100));
+        DMAPLANE_CO_REQUIRE(s);
+        auto w = co_await p.client.write(*p.mr_a.region(0, 50), p.mr_b.token());
+        DMAPLANE_CO_REQUIRE(w);
+        auto r = co_await rx;
+        DMAPLANE_CO_REQUIRE(r);
+        co_return 1;
+    }(*this);
+    CHECK(run(ch, std::move(t)) == 1);
+    result<dmaplane::endpoint_stats> c = client.stats();
+    result<dmaplane::endpoint_stats> s = server.stats();
+    REQUIRE(c);
+    REQUIRE(s);
+    CHECK(c->credits == 0);
+    CHECK(c->credits_available == 0);
+    CHECK(c->credits_granted == 0);
+    CHECK(c->bytes_sent == 150);
+    CHECK(s->bytes_received == 100);
+
+    endpoint none;
+    CHECK(none.stats().error() == std::errc::bad_file_descriptor);
+    // A handle destroyed behind the endpoint's back.
+    dmaplane_object_destroy d{};
+    d.handle = client.handle();
+    REQUIRE(::ioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &d) == 0);
+    result<dmaplane::endpoint_stats> gone = client.stats();
+    CHECK(gone.error() == std::errc::no_such_file_or_directory);
+    CHECK(gone.error().message() == std::strerror(ENOENT));
+    // Non-zero flags: the library never sends them, the module refuses them.
+    dmaplane_endpoint_stats raw{};
+    raw.handle = server.handle();
+    raw.flags = 1;
+    CHECK(::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_STATS, &raw) == -1);
+    CHECK(errno == EINVAL);
 }

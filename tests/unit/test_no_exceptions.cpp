@@ -183,6 +183,28 @@ int main() {
     DMAPLANE_CHECK(dmaplane::sync_wait(no_channel, plus_nop(no_channel, seen)).error() ==
                    std::errc::bad_file_descriptor);
 
+    // histogram.hpp and the monitoring calls: the bucket math, an empty
+    // view, the calls of empty objects.
+    dmaplane::histogram h;
+    h.count = 2;
+    h.sum_ns = 300;
+    h.min_ns = 100;
+    h.max_ns = 200;
+    h.buckets[dmaplane::bucket_index(100)] = 1;
+    h.buckets[dmaplane::bucket_index(200)] = 1;
+    DMAPLANE_CHECK(h.percentile(0.5) == dmaplane::bucket_mid(dmaplane::bucket_index(100)));
+    DMAPLANE_CHECK(h.summary().mean_ns == 150);
+    const dmaplane::stats_view no_view;
+    DMAPLANE_CHECK(no_view.snapshot(dmaplane::op_kind::nop).error() ==
+                   std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(no_channel.histogram(dmaplane::op_kind::nop).error() ==
+                   std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(no_channel.stats_view().error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(no_dev.module_stats().error() == std::errc::bad_file_descriptor);
+    DMAPLANE_CHECK(no_dev.snapshot().error() == std::errc::bad_file_descriptor);
+    const dmaplane::endpoint no_endpoint;
+    DMAPLANE_CHECK(no_endpoint.stats().error() == std::errc::bad_file_descriptor);
+
     // ring.hpp over ordinary memory.
     alignas(64) static std::byte region[64 + 2 * sizeof(dmaplane_sqe)] = {};
     const dmaplane_ring_offsets off{0, 4, 8, 12, 16, 20, 64, 0};

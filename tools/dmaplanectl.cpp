@@ -285,9 +285,10 @@ std::string format_rate(double v) {
     return text;
 }
 
-// Lays out rows as columns two spaces apart, the first left-aligned and
-// the others right-aligned, each line indented by two spaces.
-std::string table(const std::vector<std::vector<std::string>>& rows, std::size_t left = 1) {
+// Lays out rows as columns two spaces apart, each line indented by two
+// spaces: column i left-aligned when align[i] is 'l', else right-aligned
+// (columns past align's end take its last letter).
+std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view align) {
     std::vector<std::size_t> width;
     for (const auto& row : rows) {
         width.resize(std::max(width.size(), row.size()), 0);
@@ -299,8 +300,9 @@ std::string table(const std::vector<std::vector<std::string>>& rows, std::size_t
         std::string line = " ";
         for (std::size_t i = 0; i < row.size(); ++i) {
             const std::string pad(width[i] - row[i].size(), ' ');
+            const char a = align.empty() ? 'l' : align[std::min(i, align.size() - 1)];
             line += ' ';
-            line += i < left ? row[i] + pad : pad + row[i];
+            line += a == 'l' ? row[i] + pad : pad + row[i];
             if (i + 1 < row.size())
                 line += ' ';
         }
@@ -475,7 +477,7 @@ int cmd_info(const dmaplane::device& dev, bool as_json) {
                     rows.push_back({"  gid " + std::to_string(g.index), format_gid(g.gid),
                                     gid_type_name(g.type), preferred ? "(preferred)" : ""});
                 }
-                out += table(rows, 4);
+                out += table(rows, "l");
             }
         }
     }
@@ -602,7 +604,7 @@ int cmd_stat(const dmaplane::device& dev, bool as_json) {
             text += " (" + format_bytes(static_cast<double>(v)) + ")";
         rows.push_back({name, text});
     }
-    print("dmaplane module counters\n" + table(rows, 2));
+    print("dmaplane module counters\n" + table(rows, "l"));
     return 0;
 }
 
@@ -637,13 +639,18 @@ volatile std::sig_atomic_t interrupted = 0;
 
 void on_signal(int) { interrupted = 1; }
 
-// SIGINT and SIGTERM set `interrupted` (and interrupt blocking calls).
+// SIGINT, SIGTERM and SIGHUP set `interrupted` (and interrupt blocking
+// calls); SIGPIPE is ignored, so that a reader going away (`| head`) shows
+// as a failed write instead of killing the tool before it cleans up.
 void catch_signals() {
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, nullptr);
 }
 
 // Sleeps `ms`, in slices, until done or interrupted.
@@ -783,7 +790,7 @@ int cmd_top(const dmaplane::device& dev, bool as_json, options& opt) {
                                  ep ? std::to_string(r.credits_available) : "-",
                                  ep ? std::to_string(r.stalls) : "-", format_peer(r.peer)});
             }
-            out += table(cells, 1);
+            out += table(cells, "lr");
             print(out);
             std::fflush(stdout);
         }
@@ -986,7 +993,7 @@ int cmd_hist(const dmaplane::device& dev, bool as_json, options& opt) {
         cells.push_back({format_ns(r.low), format_ns(r.high), std::to_string(r.count),
                          std::string(bar, '#')});
     }
-    out += table(cells, 0);
+    out += table(cells, "rrrl");
     print(out);
     return 0;
 }
@@ -1155,15 +1162,22 @@ int cmd_trace(bool as_json, options& opt) {
             j.value(e);
         j.end_array().key("lines").begin_array();
     }
+    // Lines of the chosen events, and the ring buffer's notices of lost
+    // events; not what an earlier session or another tracer left behind.
     std::string partial;
     const auto take = [&](std::string_view line) {
         if (line.empty())
             return;
+        const trace_line t = parse_trace(line);
+        if (std::find(chosen.begin(), chosen.end(), t.event) == chosen.end() &&
+            line.find("LOST") == std::string_view::npos)
+            return;
         if (!as_json) {
-            print(std::string(line) + '\n');
+            const std::string text = std::string(line) + '\n';
+            if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size())
+                interrupted = 1; // the reader went away: stop, and clean up
             return;
         }
-        const trace_line t = parse_trace(line);
         j.begin_object();
         j.field("task", t.task);
         j.field("cpu", t.cpu);
@@ -1172,31 +1186,41 @@ int cmd_trace(bool as_json, options& opt) {
         j.field("fields", t.fields);
         j.end_object();
     };
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(duration);
-    while (status == 0 && interrupted == 0 &&
-           (duration == 0 || std::chrono::steady_clock::now() < until)) {
-        pollfd p{pipe, POLLIN, 0};
-        const int ready = ::poll(&p, 1, 100);
-        if (ready <= 0)
-            continue; // timeout, or EINTR: look at the clock and the flag
+    // Whatever the pipe holds now, line by line; false when it is empty.
+    const auto drain = [&]() {
         char buf[8192];
         const ssize_t n = ::read(pipe, buf, sizeof buf);
         if (n <= 0)
-            continue;
+            return false; // EAGAIN: empty
         partial.append(buf, static_cast<std::size_t>(n));
         std::size_t nl;
         while ((nl = partial.find('\n')) != std::string::npos) {
             take(std::string_view(partial).substr(0, nl));
             partial.erase(0, nl + 1);
         }
-        if (!as_json)
-            std::fflush(stdout);
+        if (!as_json && std::fflush(stdout) != 0)
+            interrupted = 1;
+        return true;
+    };
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(duration);
+    while (status == 0 && interrupted == 0 &&
+           (duration == 0 || std::chrono::steady_clock::now() < until)) {
+        pollfd p{pipe, POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0)
+            drain();
+        // else a timeout, or EINTR: look at the clock and the flag
     }
-    take(partial);
-    ::close(pipe);
     for (const std::string& e : enabled)
         if (const int err = write_small(enable_file(e), "0"))
             status = fail("disable " + e, std::error_code(err, std::system_category()));
+    // What was recorded before the events went off, so that nothing of this
+    // session is left for the next reader (bounded: events someone else
+    // enabled may keep coming).
+    const auto drained = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (drain() && std::chrono::steady_clock::now() < drained) {
+    }
+    take(partial);
+    ::close(pipe);
     if (as_json && status == 0) {
         j.end_array().end_object();
         print(j.str());

@@ -143,7 +143,10 @@ TEST_CASE("histograms: counts and percentiles match the CQE timestamps of the sa
     bad->opcode = 77;
     CHECK(ch.run(1)[0].res == -EINVAL);
 
-    for (auto [op, lat] : {std::pair{DMAPLANE_OP_NOP, nops}, std::pair{DMAPLANE_OP_COPY, copies}}) {
+    for (auto [opcode, latencies] :
+         {std::pair{DMAPLANE_OP_NOP, nops}, std::pair{DMAPLANE_OP_COPY, copies}}) {
+        const std::uint32_t op = opcode; // a binding cannot be captured (clang)
+        auto lat = latencies;
         CAPTURE(op);
         std::vector<std::uint64_t> buckets;
         dmaplane_channel_hist h;

@@ -116,6 +116,12 @@ if run hist_json "$@" hist --op nop --count 10000 --json; then
 	mapped=$(sed 's/.*"mapped"://' "$f" | grep -o '"count":[0-9]*' | head -n 1 | cut -d: -f2)
 	[ "$count" = 10000 ] || fail "hist: count $count, expected 10000"
 	[ "$mapped" = 10000 ] || fail "hist: mapped count $mapped, expected 10000"
+	# The library's percentiles of the mapped copy are the module's.
+	sed 's/.*"mapped"://' "$f" >"$tmp/mapped.json"
+	for k in mean_ns p50_ns p90_ns p99_ns p999_ns; do
+		[ "$(num $k "$tmp/mapped.json")" = "$(num $k "$f")" ] ||
+			fail "hist: $k of the mapped copy $(num $k "$tmp/mapped.json"), module $(num $k "$f")"
+	done
 	[ "$(num failed "$f")" = 0 ] || fail "hist: entries failed"
 	if [ -n "$p50" ] && [ -n "$p99" ] && [ -n "$max" ] &&
 		[ "$p50" -le "$p99" ] && [ "$p99" -le "$max" ] && [ "$p50" -gt 0 ]; then

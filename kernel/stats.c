@@ -21,8 +21,6 @@
 #include "debugfs.h"
 #include "stats.h"
 
-#define DMAPLANE_SNAPSHOT_MAX	65536
-
 static LIST_HEAD(dmaplane_ctx_list);
 static DEFINE_MUTEX(dmaplane_ctx_list_lock);
 static atomic64_t dmaplane_next_ctx_id = ATOMIC64_INIT(0);

@@ -432,7 +432,7 @@ public:
 
     /// The most records one DMAPLANE_IOC_SNAPSHOT takes (the module's
     /// DMAPLANE_SNAPSHOT_MAX, kernel/stats.c; a larger capacity is EINVAL).
-    static constexpr std::uint32_t max_snapshot_records = 65536;
+    static constexpr std::uint32_t max_snapshot_records = DMAPLANE_SNAPSHOT_MAX;
 
     /// The open file's descriptor (still owned by the device), or -1.
     [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }

@@ -523,6 +523,7 @@ DMAPLANE_LAYOUT_CHECK(record_endpoint, DMAPLANE_RECORD_ENDPOINT == 2);
  */
 DMAPLANE_LAYOUT_CHECK(stats_mmap_offset,
 		      __extension__ (DMAPLANE_STATS_MMAP_OFFSET >> 32) == 1);
+DMAPLANE_LAYOUT_CHECK(snapshot_max, DMAPLANE_SNAPSHOT_MAX == 65536);
 
 /*
  * Command numbers: _IOWR = dir 3 << 30, _IOW = dir 1 << 30, _IOR = dir

@@ -910,7 +910,7 @@ struct dmaplane_endpoint_stats {
 #define DMAPLANE_HIST_SUB_BITS		5
 #define DMAPLANE_HIST_BUCKETS		1024
 #define DMAPLANE_HIST_OPS		(DMAPLANE_OP_LAST + 1)
-#define DMAPLANE_STATS_MMAP_OFFSET	0x100000000ULL
+#define DMAPLANE_STATS_MMAP_OFFSET	0x100000000ULL /* C90: name it under __extension__ */
 #define DMAPLANE_STATS_MAGIC		0x54535044U /* "DPST" */
 
 struct dmaplane_hist {
@@ -941,9 +941,11 @@ struct dmaplane_stats_page {
 
 /*
  * DMAPLANE_IOC_CHANNEL_HIST (on a channel fd) - one opcode's histogram,
- * with percentiles (bucket midpoints, clamped to [min, max]).
+ * with percentiles (bucket midpoints, clamped to [min, max]; a latency of
+ * 0 ns is recorded as a minimum of 1).
  * In:  opcode, flags, buckets (0, or a pointer to nr_buckets __u64s to
- *      fill), nr_buckets (0 or DMAPLANE_HIST_BUCKETS), reserved (0).
+ *      fill), nr_buckets (0 or DMAPLANE_HIST_BUCKETS), reserved (0); the
+ *      out fields must be 0.
  * Out: the rest. Errors: EINVAL, ENODATA (channel without HISTOGRAMS),
  *      EFAULT.
  */
@@ -1000,9 +1002,10 @@ struct dmaplane_module_stats {
 /*
  * One channel or endpoint of some open file (DMAPLANE_IOC_SNAPSHOT).
  * Channels: a = submitted, b = completed, c = bytes moved by completed
- * entries, d = unread CQEs; endpoints: a = posted, b = completed, c = bytes
- * sent + received, d = credits available, e = stall episodes, state (1
- * connected, 2 error), peer_ipv4/peer_port.
+ * entries, d = unread CQEs, state 1; endpoints: a = posted, b = completed,
+ * c = bytes sent + received, d = credits available, e = stall episodes,
+ * state (0 connecting, 1 connected, 2 error), peer_ipv4 (network order),
+ * peer_port (host order).
  */
 struct dmaplane_object_record {
 	__u32 type;
@@ -1020,10 +1023,13 @@ struct dmaplane_object_record {
 /*
  * DMAPLANE_IOC_SNAPSHOT - every channel and endpoint of every open file
  * (CAP_SYS_ADMIN: EPERM otherwise), for monitoring tools.
- * In:  capacity, records (pointer to capacity records), flags (0).
+ * In:  capacity (at most DMAPLANE_SNAPSHOT_MAX), records (pointer to
+ *      capacity records), flags (0), count and now_ns (0).
  * Out: count (records that exist; more than capacity: only capacity were
  *      written), now_ns (CLOCK_MONOTONIC when taken).
  */
+#define DMAPLANE_SNAPSHOT_MAX		65536
+
 struct dmaplane_snapshot {
 	__u32 capacity;			/* in */
 	__u32 count;			/* out */

@@ -32,6 +32,7 @@
 #include <linux/hrtimer.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -930,7 +931,7 @@ static u64 dmaplane_hist_rank(const struct dmaplane_hist *h, u64 rank)
 			break;
 	}
 	v = dmaplane_hist_mid(min_t(u32, b, DMAPLANE_HIST_BUCKETS - 1));
-	return clamp(v, h->min_ns, h->max_ns);
+	return clamp(v, h->min_ns, max(h->min_ns, h->max_ns));
 }
 
 /* Percentile @per_mille_x10 (50.0% = 500, 99.9% = 999) of @h. */
@@ -962,6 +963,7 @@ static long dmaplane_channel_hist(struct dmaplane_channel *ch,
 		return -EINVAL;
 	if (!ch->stats)
 		return -ENODATA;
+	args.opcode = array_index_nospec(args.opcode, DMAPLANE_HIST_OPS);
 	snap = kvmalloc(sizeof(*snap), GFP_KERNEL);
 	if (!snap)
 		return -ENOMEM;
@@ -1104,8 +1106,7 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 	struct dmaplane_channel *ch =
 		container_of(obj, struct dmaplane_channel, obj);
 
-	if (ch->id)
-		dmaplane_stats_channel_del(obj->ctx, &ch->ctx_node);
+	dmaplane_stats_channel_del(obj->ctx, &ch->ctx_node);
 	vfree(ch->region);
 	vfree(ch->stats);
 	if (ch->charged)
@@ -1292,6 +1293,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		return -ENOMEM;
 	}
 	mutex_init(&ch->submit_lock);
+	INIT_LIST_HEAD(&ch->ctx_node);	/* listed once set up */
 	ret = dmaplane_obj_init(ctx, &ch->obj, DMAPLANE_OBJ_CHANNEL,
 				dmaplane_channel_release_obj);
 	if (ret) {
@@ -1331,7 +1333,9 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 			goto out_put;
 		args->stats_size = ch->stats_size;
 	}
-	ch->id = atomic_inc_return(&dmaplane_next_channel_id);
+	do {	/* 0 is never an id, also after the counter wraps */
+		ch->id = atomic_inc_return(&dmaplane_next_channel_id);
+	} while (!ch->id);
 	dmaplane_stats_channel_add(ctx, ch, &ch->ctx_node);
 	atomic64_inc(&dmaplane_stats.channels_created);
 

@@ -763,6 +763,8 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 					continue;
 				req->status = ret;
 				ep->sq_free += req->nr_wrs;
+				if (req->credit)
+					ep->fc->consumed--;	/* never sent */
 				list_move_tail(&req->node, failed);
 			}
 		}
@@ -815,6 +817,10 @@ static void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
 		req->status = -ECANCELED;
 	list_splice_tail_init(&ep->pending, out);
 	list_splice_tail_init(&ep->rpending, out);
+	if (ep->fc && ep->fc->stalled) {	/* the episode ends here */
+		ep->fc->stalled = false;
+		ep->fc->stall_ns += ktime_get_ns() - ep->fc->stall_start;
+	}
 }
 
 /* Post what fits, or drop what waits when no longer connected. */
@@ -823,7 +829,8 @@ static void dmaplane_ep_progress_locked(struct dmaplane_ep *ep,
 {
 	if (ep->state == DMAPLANE_EP_CONNECTED)
 		dmaplane_ep_kick_locked(ep, out);
-	else
+	/* Posting may have failed and ended the connection. */
+	if (ep->state != DMAPLANE_EP_CONNECTED)
 		dmaplane_ep_drop_pending_locked(ep, out);
 }
 
@@ -1521,7 +1528,8 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	ret = ib_query_port(ibdev, id->port_num, &pattr);
 	if (ret)
 		return ret;
-	a->sq_depth = min_t(u32, a->sq_depth ?: 128, da->max_qp_wr - 1);
+	/* One send slot for a grant, one for the teardown's drain. */
+	a->sq_depth = min_t(u32, a->sq_depth ?: 128, da->max_qp_wr - 2);
 	a->rq_depth = min_t(u32, a->rq_depth ?: 128, da->max_qp_wr - 1);
 	a->max_sge = min_t(u32, a->max_sge ?: 4,
 			   min(da->max_send_sge, da->max_recv_sge));
@@ -1539,6 +1547,12 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 		a->credit_low = min(a->credit_low ?: a->credits / 8,
 				    a->credits - 1);
 		a->rq_depth = a->credits + DMAPLANE_CREDIT_CTRL_SLOTS;
+		/*
+		 * Receives never run out by design; should a peer's softirq
+		 * lag past the control slots, the device retries rather than
+		 * failing the connection (and rxe counts it).
+		 */
+		a->rnr_retry = 7;
 	}
 	ep->sq_free = a->sq_depth;
 	ep->rq_free = a->rq_depth;
@@ -2296,6 +2310,7 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 		ep->cm_id = NULL;
 		if (ep->qp) {
 			rdma_destroy_qp(id);
+			dmaplane_fc_unmap(ep, id->device);
 			ep->qp = NULL;
 		}
 	}

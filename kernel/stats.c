@@ -78,7 +78,8 @@ void dmaplane_stats_channel_del(struct dmaplane_ctx *ctx,
 				struct list_head *node)
 {
 	spin_lock(&ctx->chan_lock);
-	list_del(node);
+	if (!list_empty(node))
+		list_del_init(node);
 	spin_unlock(&ctx->chan_lock);
 }
 

@@ -764,7 +764,8 @@ struct dmaplane_endpoint_attr {
  * the user); a listener accepts it with its own window (its credits, or
  * 64 when 0) and, when its credits are set, rejects connectors that do not
  * ask. On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
- * RECV entries of length 0 take WRITE_IMMs.
+ * RECV entries of length 0 take WRITE_IMMs; rnr_retry is 7 (the module's
+ * receives do not run out by design; should they, the device retries).
  */
 #define DMAPLANE_CREDIT_CTRL_SLOTS	8
 #define DMAPLANE_CREDITS_MAX		4096

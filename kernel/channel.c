@@ -333,11 +333,9 @@ static void dmaplane_post(struct dmaplane_channel *ch,
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
 	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
-	atomic64_add(n, &dmaplane_stats.ops_completed);
-	if (failed)
-		atomic64_add(failed, &dmaplane_stats.ops_failed);
-	if (bytes)
-		atomic64_add(bytes, &dmaplane_stats.bytes_moved);
+	dmaplane_op_stats_add(ops_completed, n);
+	dmaplane_op_stats_add(ops_failed, failed);
+	dmaplane_op_stats_add(bytes_moved, bytes);
 }
 
 /*
@@ -807,7 +805,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	if (plug)
 		dmaplane_ep_unplug(plug);
 	atomic64_add(done, &ch->st_submitted);
-	atomic64_add(done, &dmaplane_stats.ops_submitted);
+	dmaplane_op_stats_add(ops_submitted, done);
 	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);
 	if (!done && waiting) {
@@ -1336,7 +1334,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	do {	/* 0 is never an id, also after the counter wraps */
 		ch->id = atomic_inc_return(&dmaplane_next_channel_id);
 	} while (!ch->id);
-	dmaplane_stats_channel_add(ctx, ch, &ch->ctx_node);
+	dmaplane_stats_channel_add(ctx, &ch->ctx_node);
 	atomic64_inc(&dmaplane_stats.channels_created);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);

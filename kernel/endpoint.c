@@ -491,6 +491,32 @@ static bool dmaplane_fc_grant_due(const struct dmaplane_fc *fc)
 	return free >= fc->batch || fc->granted - fc->arrived <= fc->low;
 }
 
+/*
+ * Spend a credit on a WRITE_IMM about to be posted; without one, open a
+ * stall episode (once) and say no. Called with ep->lock held.
+ */
+static bool dmaplane_fc_take_credit_locked(struct dmaplane_ep *ep)
+{
+	struct dmaplane_fc *fc = ep->fc;
+
+	if (fc->peer_granted == fc->consumed) {
+		if (!fc->stalled) {
+			fc->stalled = true;
+			fc->stall_start = ktime_get_ns();
+			fc->stalls++;
+			atomic64_inc(&dmaplane_stats.credit_stalls);
+			trace_dmaplane_credit_stall(ep->obj.handle, fc->consumed);
+		}
+		return false;
+	}
+	fc->consumed++;
+	if (fc->stalled) {
+		fc->stalled = false;
+		fc->stall_ns += ktime_get_ns() - fc->stall_start;
+	}
+	return true;
+}
+
 /* Send the cumulative grant. Called with ep->lock held, connected. */
 static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
 {
@@ -695,26 +721,8 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 	while ((req = list_first_entry_or_null(&ep->pending,
 					       struct dmaplane_rdma_req, node)) &&
 	       req->nr_wrs <= ep->sq_free) {
-		if (req->credit) {
-			struct dmaplane_fc *fc = ep->fc;
-
-			if (fc->peer_granted == fc->consumed) {
-				if (!fc->stalled) {
-					fc->stalled = true;
-					fc->stall_start = ktime_get_ns();
-					fc->stalls++;
-					atomic64_inc(&dmaplane_stats.credit_stalls);
-					trace_dmaplane_credit_stall(ep->obj.handle,
-								    fc->consumed);
-				}
-				break;
-			}
-			fc->consumed++;
-			if (fc->stalled) {
-				fc->stalled = false;
-				fc->stall_ns += ktime_get_ns() - fc->stall_start;
-			}
-		}
+		if (req->credit && !dmaplane_fc_take_credit_locked(ep))
+			break;	/* it and everything after it wait */
 		list_move_tail(&req->node, &ep->sendq);
 		ep->sq_free -= req->nr_wrs;
 		req->wrs[req->nr_wrs - 1].wr.next = NULL;
@@ -728,7 +736,7 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 			ep->unsignaled = 0;
 		}
 		req->ts_start = now;
-		atomic64_inc(&dmaplane_stats.rdma_posts);
+		dmaplane_op_stats_add(rdma_posts, 1);
 		trace_dmaplane_rdma_post(ep->obj.handle, req->opcode, req->bytes,
 					 req->nr_wrs);
 		last = req;
@@ -1433,7 +1441,6 @@ static int dmaplane_fc_setup(struct dmaplane_ep *ep)
 	struct ib_device *dev = ep->qp->device;
 	u32 window = ep->attr.credits, i;
 	struct dmaplane_fc *fc;
-	int ret;
 
 	fc = kzalloc(sizeof(*fc), GFP_KERNEL_ACCOUNT);
 	if (!fc)
@@ -1485,8 +1492,7 @@ static int dmaplane_fc_setup(struct dmaplane_ep *ep)
 		if (i + 1 < fc->nslots)
 			slot->wr.next = &fc->slots[i + 1].wr;
 	}
-	ret = ib_post_recv(ep->qp, &fc->slots[0].wr, NULL);
-	return ret;
+	return ib_post_recv(ep->qp, &fc->slots[0].wr, NULL);
 }
 
 /* Unmap the flow control buffers (the QP is gone). */

@@ -9,6 +9,7 @@
 #include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/percpu.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
@@ -50,11 +51,6 @@ struct dmaplane_stats {
 	atomic64_t dmabuf_exports;
 	atomic64_t dmabuf_imports;
 	atomic64_t channels_created;
-	atomic64_t ops_submitted;
-	atomic64_t ops_completed;
-	atomic64_t ops_failed;
-	atomic64_t bytes_moved;
-	atomic64_t rdma_posts;
 	atomic64_t endpoints_created;
 	atomic64_t credits_granted;
 	atomic64_t credit_stalls;
@@ -62,6 +58,24 @@ struct dmaplane_stats {
 	atomic64_t cq_overflows;
 	atomic64_t errors;
 };
+
+/*
+ * Counters bumped for every operation: per CPU, so that the data path
+ * never bounces a shared cache line; summed when read (stats.c).
+ */
+struct dmaplane_op_stats {
+	u64 ops_submitted;
+	u64 ops_completed;
+	u64 ops_failed;
+	u64 bytes_moved;
+	u64 rdma_posts;
+};
+
+DECLARE_PER_CPU(struct dmaplane_op_stats, dmaplane_op_stats);
+
+/* Add to this CPU's counter (safe from any context). */
+#define dmaplane_op_stats_add(field, n) \
+	this_cpu_add(dmaplane_op_stats.field, (n))
 
 extern struct dmaplane_limits dmaplane_limits;
 extern struct dmaplane_stats dmaplane_stats;

@@ -21,6 +21,8 @@
 #include "debugfs.h"
 #include "stats.h"
 
+DEFINE_PER_CPU(struct dmaplane_op_stats, dmaplane_op_stats);
+
 static LIST_HEAD(dmaplane_ctx_list);
 static DEFINE_MUTEX(dmaplane_ctx_list_lock);
 static atomic64_t dmaplane_next_ctx_id = ATOMIC64_INIT(0);
@@ -57,11 +59,9 @@ void dmaplane_stats_ctx_del(struct dmaplane_ctx *ctx)
 /**
  * dmaplane_stats_channel_add() - list a channel on its context.
  * @ctx: the context.
- * @ch: the channel.
- * @node: its list node.
+ * @node: the channel's list node.
  */
 void dmaplane_stats_channel_add(struct dmaplane_ctx *ctx,
-				struct dmaplane_channel *ch,
 				struct list_head *node)
 {
 	spin_lock(&ctx->chan_lock);
@@ -94,6 +94,7 @@ int dmaplane_ioctl_module_stats(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_module_stats *st = data;
 	struct dmaplane_stats *s = &dmaplane_stats;
+	int cpu;
 
 	if (st->flags || st->__pad0 ||
 	    memchr_inv(st->reserved, 0, sizeof(st->reserved)))
@@ -107,11 +108,16 @@ int dmaplane_ioctl_module_stats(struct dmaplane_ctx *ctx, void *data)
 	st->dmabuf_exports = atomic64_read(&s->dmabuf_exports);
 	st->dmabuf_imports = atomic64_read(&s->dmabuf_imports);
 	st->channels_created = atomic64_read(&s->channels_created);
-	st->ops_submitted = atomic64_read(&s->ops_submitted);
-	st->ops_completed = atomic64_read(&s->ops_completed);
-	st->ops_failed = atomic64_read(&s->ops_failed);
-	st->bytes_moved = atomic64_read(&s->bytes_moved);
-	st->rdma_posts = atomic64_read(&s->rdma_posts);
+	for_each_possible_cpu(cpu) {
+		const struct dmaplane_op_stats *o =
+			per_cpu_ptr(&dmaplane_op_stats, cpu);
+
+		st->ops_submitted += READ_ONCE(o->ops_submitted);
+		st->ops_completed += READ_ONCE(o->ops_completed);
+		st->ops_failed += READ_ONCE(o->ops_failed);
+		st->bytes_moved += READ_ONCE(o->bytes_moved);
+		st->rdma_posts += READ_ONCE(o->rdma_posts);
+	}
 	st->endpoints_created = atomic64_read(&s->endpoints_created);
 	st->credits_granted = atomic64_read(&s->credits_granted);
 	st->credit_stalls = atomic64_read(&s->credit_stalls);

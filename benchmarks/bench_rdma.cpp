@@ -4,7 +4,7 @@
 // tools/bench-rdma can report ratios from the same guest boot:
 //
 //   bench_rdma bw  ADDR SIZE DEPTH ITERS        loopback WRITE bandwidth
-//   bench_rdma lat ADDR SIZE ITERS              loopback WRITE_IMM ping-pong
+//   bench_rdma lat ADDR SIZE ITERS [poll|spin]  loopback WRITE_IMM ping-pong
 //   bench_rdma reg SIZE ITERS                   registration cost vs ibv_reg_mr
 //   bench_rdma bw-server ADDR / bw-client ADDR SIZE DEPTH ITERS   two guests
 //   bench_rdma overhead ADDR ROUNDS             observability on vs off
@@ -27,8 +27,12 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
 #include <infiniband/verbs.h>
 
 namespace {
@@ -78,35 +82,42 @@ std::uint32_t reap(raw_channel& ch, std::vector<dmaplane_cqe>* out = nullptr) {
     }
 }
 
+// Connects an endpoint on `cch` to a listener on `sch` (the same channel or
+// two): returns {client, server}.
+std::pair<std::uint32_t, std::uint32_t> connect_pair(const device& dev, const char* ip,
+                                                     raw_channel& cch, raw_channel& sch,
+                                                     std::uint32_t depth) {
+    dmaplane_endpoint_attr attr{};
+    attr.sq_depth = depth * 2;
+    attr.rq_depth = 512;
+    dmaplane_listen l{};
+    l.channel = sch.fd;
+    l.addr = inet(ip, 0);
+    l.backlog = 1;
+    l.attr = attr;
+    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l))
+        fail("LISTEN", err);
+    dmaplane_endpoint_connect c{};
+    c.channel = cch.fd;
+    c.dst = inet(ip, l.addr.port);
+    c.attr = attr;
+    if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c))
+        fail("CONNECT", err);
+    dmaplane_sqe* e = sch.next();
+    e->opcode = DMAPLANE_OP_ACCEPT;
+    e->endpoint = l.handle;
+    submit(sch);
+    std::vector<dmaplane_cqe> got;
+    reap(sch, &got);
+    return {c.handle, static_cast<std::uint32_t>(got[0].res)};
+}
+
 struct pair {
     raw_channel ch;
     std::uint32_t client = 0, server = 0;
     pair(const device& dev, const char* ip, std::uint32_t depth, std::uint32_t flags = 0)
         : ch(dev, 1024, 0, flags) {
-        dmaplane_endpoint_attr attr{};
-        attr.sq_depth = depth * 2;
-        attr.rq_depth = 512;
-        dmaplane_listen l{};
-        l.channel = ch.fd;
-        l.addr = inet(ip, 0);
-        l.backlog = 1;
-        l.attr = attr;
-        if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l))
-            fail("LISTEN", err);
-        dmaplane_endpoint_connect c{};
-        c.channel = ch.fd;
-        c.dst = inet(ip, l.addr.port);
-        c.attr = attr;
-        if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c))
-            fail("CONNECT", err);
-        client = c.handle;
-        dmaplane_sqe* e = ch.next();
-        e->opcode = DMAPLANE_OP_ACCEPT;
-        e->endpoint = l.handle;
-        submit(ch);
-        std::vector<dmaplane_cqe> got;
-        reap(ch, &got);
-        server = static_cast<std::uint32_t>(got[0].res);
+        std::tie(client, server) = connect_pair(dev, ip, ch, ch, depth);
     }
 };
 
@@ -238,57 +249,105 @@ int overhead(const char* ip, int rounds) {
     return 0;
 }
 
+void pin_to_cpu(unsigned cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu % std::max(1U, std::thread::hardware_concurrency()), &set);
+    if (int err = pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+        fail("pthread_setaffinity_np", err);
+}
+
+// How a latency waiter waits: busy-polling the device from the kernel
+// (ENTER with DMAPLANE_ENTER_POLL), or spinning on the completion ring in
+// userspace while the completion event delivers.
+bool kernel_poll = true;
+
+// Reaps until a receive completion arrives (send completions are reaped
+// along the way), never sleeping.
+constexpr std::uint64_t recv_ud = 1;
+void wait_recv(raw_channel& ch) {
+    for (;;) {
+        const std::uint32_t tail = ch.atom(ch.c.cq_off.tail).load(std::memory_order_acquire);
+        std::uint32_t head = ch.word(ch.c.cq_off.head);
+        bool got = false;
+        for (; head != tail; ++head) {
+            const dmaplane_cqe& c = ch.cqes()[head & (ch.c.cq_entries - 1)];
+            if (c.res < 0)
+                fail("completion", static_cast<int>(-c.res));
+            got |= c.user_data == recv_ud;
+        }
+        ch.atom(ch.c.cq_off.head).store(head, std::memory_order_release);
+        if (got)
+            return;
+        if (kernel_poll)
+            if (int err = ch.enter(0, 1, DMAPLANE_ENTER_POLL))
+                fail("ENTER poll", err);
+    }
+}
+
+// Submits what is published and, polling, waits in the same ENTER.
+void submit_and_poll(raw_channel& ch) {
+    ch.publish();
+    const std::uint32_t n = ch.sq_tail - ch.word(ch.c.sq_off.head);
+    if (int err = ch.enter(n, kernel_poll ? 1 : 0, kernel_poll ? DMAPLANE_ENTER_POLL : 0))
+        fail("ENTER", err);
+}
+
+// WRITE_IMM ping-pong between two endpoints of one device. Like
+// ib_write_lat's two processes, each side has its own thread (on its own
+// CPU) and its own channel, and busy-polls its completion ring: the server
+// answers as soon as the ping's completion lands, while the client's side
+// may still be finishing its send. Each turn posts the next receive and the
+// WRITE_IMM in one ENTER, which then busy-polls the device for the answer
+// (or, with `spin`, the thread spins on its ring and the completion event
+// delivers).
 int lat(const char* ip, std::uint64_t size, std::uint32_t iters) {
     device dev = open_device();
-    pair p(dev, ip, 4);
+    raw_channel cch(dev, 64), sch(dev, 64);
+    const auto [client, server] = connect_pair(dev, ip, cch, sch, 4);
     const std::uint32_t a = make_buffer(dev, 4096), b = make_buffer(dev, 4096);
     auto ma = reg(dev, a, 4096, all_access), mb = reg(dev, b, 4096, all_access);
-    auto post_recv = [&](std::uint32_t ep, std::uint64_t ud) {
-        dmaplane_sqe* e = p.ch.next();
+    auto post_recv = [](raw_channel& ch, std::uint32_t ep) {
+        dmaplane_sqe* e = ch.next();
         e->opcode = DMAPLANE_OP_RECV;
         e->endpoint = ep;
-        e->user_data = ud;
+        e->user_data = recv_ud;
     };
-    // One receive ahead on each side; ping = client WRITE_IMM, pong = server's.
-    post_recv(p.server, 1);
-    post_recv(p.client, 2);
-    submit(p.ch);
-    std::vector<double> half_rtt_us;
-    half_rtt_us.reserve(iters);
-    std::vector<dmaplane_cqe> got;
-    spin = true;
-    for (std::uint32_t i = 0; i < iters + iters / 10; ++i) {
-        const auto t0 = clock_type::now();
-        prep_write(p.ch, DMAPLANE_OP_RDMA_WRITE_IMM, p.client, ma.handle, size, mb.token, 3);
-        submit(p.ch);
-        for (bool pinged = false, ponged = false; !ponged;) {
-            got.clear();
-            reap(p.ch, &got);
-            for (const auto& c : got) {
-                if (c.user_data == 1 && !pinged) { // the server saw the ping: pong
-                    pinged = true;
-                    post_recv(p.server, 1);
-                    prep_write(p.ch, DMAPLANE_OP_RDMA_WRITE_IMM, p.server, mb.handle, size,
-                               ma.token, 4);
-                    submit(p.ch);
-                } else if (c.user_data == 2) {
-                    ponged = true;
-                    post_recv(p.client, 2);
-                }
-            }
+    post_recv(sch, server);
+    submit(sch);
+    post_recv(cch, client);
+    submit(cch);
+    const std::uint32_t total = iters + iters / 10; // the first tenth warms up
+    std::thread pong([&, server = server] {
+        pin_to_cpu(1);
+        for (std::uint32_t i = 0; i < total; i++) {
+            wait_recv(sch);
+            post_recv(sch, server);
+            prep_write(sch, DMAPLANE_OP_RDMA_WRITE_IMM, server, mb.handle, size, ma.token, 4);
+            submit_and_poll(sch);
         }
+    });
+    pin_to_cpu(0);
+    std::vector<double> half_rtt_us;
+    half_rtt_us.reserve(total);
+    for (std::uint32_t i = 0; i < total; i++) {
+        const auto t0 = clock_type::now();
+        prep_write(cch, DMAPLANE_OP_RDMA_WRITE_IMM, client, ma.handle, size, mb.token, 3);
+        submit_and_poll(cch);
+        wait_recv(cch);
         const double us =
             std::chrono::duration<double, std::micro>(clock_type::now() - t0).count() / 2;
-        if (i >= iters / 10) // after the warm-up
+        post_recv(cch, client); // outside the timed part, as the server's is not
+        if (i >= iters / 10)
             half_rtt_us.push_back(us);
-        // Send completions (user_data 3 and 4) are reaped along the way.
     }
+    pong.join();
     std::sort(half_rtt_us.begin(), half_rtt_us.end());
     const auto at = [&](double q) {
         return half_rtt_us[static_cast<std::size_t>(q * (half_rtt_us.size() - 1))];
     };
-    std::printf("RESULT lat_p50_us=%.3f lat_p99_us=%.3f size=%llu iters=%u\n", at(0.5), at(0.99),
-                static_cast<unsigned long long>(size), iters);
+    std::printf("RESULT lat_p50_us=%.3f lat_p99_us=%.3f size=%llu iters=%u poll=%d\n", at(0.5),
+                at(0.99), static_cast<unsigned long long>(size), iters, kernel_poll ? 1 : 0);
     return 0;
 }
 
@@ -433,8 +492,13 @@ int main(int argc, char** argv) {
     if (mode == "bw" && argc == 6)
         return bw(argv[2], num(3), static_cast<std::uint32_t>(num(4)),
                   static_cast<std::uint32_t>(num(5)));
-    if (mode == "lat" && argc == 5)
-        return lat(argv[2], num(3), static_cast<std::uint32_t>(num(4)));
+    if (mode == "lat" && (argc == 5 || argc == 6)) {
+        const std::string how = argc == 6 ? argv[5] : "poll";
+        if (how == "poll" || how == "spin") {
+            kernel_poll = how == "poll";
+            return lat(argv[2], num(3), static_cast<std::uint32_t>(num(4)));
+        }
+    }
     if (mode == "reg" && argc == 4)
         return regcost(num(2), static_cast<std::uint32_t>(num(3)));
     if (mode == "overhead" && argc == 4)

@@ -136,6 +136,10 @@ struct dmaplane_req {
  *		it read-only); histograms are written under @cq_lock.
  * @stats_size:	its size.
  * @bytes:	bytes moved by successfully completed entries.
+ * @poll_lock:	protects @pollers (taken with bottom halves off).
+ * @pollers:	completion sources that DMAPLANE_ENTER_POLL drives (the
+ *		device completion queues of the channel's endpoints).
+ * @st_polls:	poll passes of busy-polling ENTERs.
  */
 struct dmaplane_channel {
 	struct dmaplane_obj obj;
@@ -187,6 +191,10 @@ struct dmaplane_channel {
 	struct dmaplane_stats_page *stats;
 	size_t stats_size;
 	u64 bytes;
+
+	spinlock_t poll_lock;
+	struct list_head pollers;
+	atomic64_t st_polls;
 };
 
 static atomic_t dmaplane_next_channel_id = ATOMIC_INIT(0);
@@ -821,6 +829,67 @@ static bool dmaplane_channel_ready(struct dmaplane_channel *ch, u32 want)
 	return ch->cq_tail - READ_ONCE(*ch->cq_head_user) >= want;
 }
 
+/**
+ * dmaplane_channel_add_poller() - let busy-polling ENTERs drive @p.
+ * @ch: the channel whose completions @p posts.
+ * @p: the poller; it stays valid until dmaplane_channel_del_poller().
+ */
+void dmaplane_channel_add_poller(struct dmaplane_channel *ch,
+				 struct dmaplane_poller *p)
+{
+	spin_lock_bh(&ch->poll_lock);
+	list_add_tail(&p->node, &ch->pollers);
+	spin_unlock_bh(&ch->poll_lock);
+}
+
+/**
+ * dmaplane_channel_del_poller() - stop driving @p; once this returns, no
+ * ENTER is inside @p->poll().
+ * @ch: the channel it was added to.
+ * @p: the poller (its node initialised; a no-op when it was never added).
+ */
+void dmaplane_channel_del_poller(struct dmaplane_channel *ch,
+				 struct dmaplane_poller *p)
+{
+	spin_lock_bh(&ch->poll_lock);
+	list_del_init(&p->node);
+	spin_unlock_bh(&ch->poll_lock);
+}
+
+/* One pass over the channel's pollers. */
+static void dmaplane_channel_poll_once(struct dmaplane_channel *ch)
+{
+	struct dmaplane_poller *p;
+
+	atomic64_inc(&ch->st_polls);
+	spin_lock_bh(&ch->poll_lock);
+	list_for_each_entry(p, &ch->pollers, node)
+		p->poll(p);
+	spin_unlock_bh(&ch->poll_lock);
+}
+
+/*
+ * DMAPLANE_ENTER_POLL: instead of sleeping, poll the device completion
+ * queues from this context until @want CQEs are unread. It yields the CPU
+ * whenever the scheduler asks, and stops on a signal (-EINTR) or at
+ * @deadline (-ETIME; 0: none).
+ */
+static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
+				       u64 deadline)
+{
+	for (;;) {
+		dmaplane_channel_poll_once(ch);
+		if (dmaplane_channel_ready(ch, want))
+			return 0;
+		if (signal_pending(current))
+			return -EINTR;
+		if (deadline && ktime_get_ns() >= deadline)
+			return -ETIME;
+		cond_resched();
+		cpu_relax();
+	}
+}
+
 static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 				   struct dmaplane_channel_enter __user *uarg)
 {
@@ -831,7 +900,7 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 	if (copy_from_user(&args, uarg, sizeof(args)))
 		return -EFAULT;
 	if ((args.flags & ~(DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT |
-			    DMAPLANE_ENTER_SQ_WAKEUP)) ||
+			    DMAPLANE_ENTER_SQ_WAKEUP | DMAPLANE_ENTER_POLL)) ||
 	    args.__resv0 || args.submitted || args.completions ||
 	    memchr_inv(args.reserved, 0, sizeof(args.reserved)) ||
 	    args.min_complete > ch->cq_entries)
@@ -852,7 +921,16 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 	}
 
 	if ((args.flags & DMAPLANE_ENTER_GETEVENTS) && args.min_complete) {
-		if (args.flags & DMAPLANE_ENTER_TIMEOUT) {
+		if (args.flags & DMAPLANE_ENTER_POLL) {
+			u64 deadline = 0;
+
+			if (args.flags & DMAPLANE_ENTER_TIMEOUT)
+				deadline = ktime_get_ns() +
+					   min_t(u64, args.timeout_ns,
+						 U64_MAX / 2);
+			ret = dmaplane_channel_busy_poll(ch, args.min_complete,
+							 deadline);
+		} else if (args.flags & DMAPLANE_ENTER_TIMEOUT) {
 			ret = wait_event_interruptible_hrtimeout(ch->cq_wait,
 				dmaplane_channel_ready(ch, args.min_complete),
 				ns_to_ktime(args.timeout_ns));
@@ -862,6 +940,8 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 		}
 		if (ret == -ERESTARTSYS)
 			ret = -EINTR;
+	} else if (args.flags & DMAPLANE_ENTER_POLL) {
+		dmaplane_channel_poll_once(ch);
 	}
 	args.submitted = submitted;
 	args.completions = dmaplane_cq_unread(ch);
@@ -1301,6 +1381,8 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	}
 	/* From here on dmaplane_channel_release_obj() undoes the setup. */
 	spin_lock_init(&ch->cq_lock);
+	spin_lock_init(&ch->poll_lock);
+	INIT_LIST_HEAD(&ch->pollers);
 	spin_lock_init(&ch->work_lock);
 	init_waitqueue_head(&ch->cq_wait);
 	init_waitqueue_head(&ch->sqpoll_wait);

@@ -19,6 +19,18 @@ struct dmaplane_result {
 	u64 ts_complete;
 };
 
+/**
+ * struct dmaplane_poller - a source of completions that a busy-polling
+ * ENTER (DMAPLANE_ENTER_POLL) drives from process context.
+ * @node:	in the channel's poller list.
+ * @poll:	polls once, posting what it finds; returns completions found.
+ *		Called with bottom halves off and the channel's poll lock held.
+ */
+struct dmaplane_poller {
+	struct list_head node;
+	int (*poll)(struct dmaplane_poller *p);
+};
+
 int dmaplane_channel_init(void);
 void dmaplane_channel_exit(void);
 int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data);
@@ -32,5 +44,9 @@ u64 dmaplane_channel_now(struct dmaplane_channel *ch);
 void dmaplane_channel_complete(struct dmaplane_channel *ch,
 			       const struct dmaplane_result *r, unsigned int n);
 void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n);
+void dmaplane_channel_add_poller(struct dmaplane_channel *ch,
+				 struct dmaplane_poller *p);
+void dmaplane_channel_del_poller(struct dmaplane_channel *ch,
+				 struct dmaplane_poller *p);
 
 #endif /* DMAPLANE_CHANNEL_H */

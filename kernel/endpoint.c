@@ -16,12 +16,15 @@
  *
  * Receive side: every RECV is one signalled receive work request.
  *
- * Completions are event-driven: the CQ is polled in softirq context
- * (IB_POLL_SOFTIRQ: no workqueue hop on the latency path; ep->lock is
+ * Completions are event-driven: the CQ's completion event schedules a
+ * softirq poll (irq_poll: no workqueue hop on the latency path; ep->lock is
  * taken with bottom halves off everywhere, and a registration whose last
  * reference drops there is freed from a workqueue), and results go to the
  * channel the endpoint is bound to, into the CQ slots reserved when the
- * entries were consumed.
+ * entries were consumed. A waiter that cannot afford the event's delay
+ * busy-polls instead (ENTER with DMAPLANE_ENTER_POLL): its ENTER polls the
+ * CQs of the channel's endpoints itself, taking turns with the softirq
+ * poll under ep->cq_lock so that completions keep their order.
  *
  * Teardown (destroy, close, device removal) is dmaplane_ep_shutdown():
  * fail what was never posted, move the QP to error and drain it, so that
@@ -43,12 +46,14 @@
  * without one, the request and everything after it wait on the pending
  * list (a stall episode, timed), and the grant's arrival posts them.
  *
- * Lock order: ep->teardown_lock, then pd->lock; ep->lock (a spinlock, _bh)
- * is innermost and never held across a sleep.
+ * Lock order: ep->teardown_lock, then pd->lock; the channel's poll lock,
+ * then ep->cq_lock, then ep->lock (a spinlock, _bh), which is never held
+ * across a sleep.
  */
 #include <linux/dma-mapping.h>
 #include <linux/in.h>
 #include <linux/inet.h>
+#include <linux/irq_poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <net/net_namespace.h>
@@ -171,6 +176,10 @@ struct dmaplane_fc {
 
 static struct workqueue_struct *dmaplane_ep_wq;
 
+/* Work completions taken per ib_poll_cq(), and per softirq poll at most. */
+#define DMAPLANE_EP_POLL_BATCH	16
+#define DMAPLANE_EP_POLL_BUDGET	256
+
 struct dmaplane_listener;
 
 /**
@@ -213,6 +222,11 @@ struct dmaplane_listener;
  * @cq_overflows: CQ errors the device reported.
  * @bytes_sent:	bytes of completed WRITEs, WRITE_IMMs and SENDs.
  * @bytes_received: bytes of completed RECVs.
+ * @cq_lock:	serialises polling @cq (its softirq poll against busy-polling
+ *		ENTERs), and so the order of its completions; protects @wcs.
+ * @iop:	the softirq poll that the CQ's completion event schedules.
+ * @poller:	how busy-polling ENTERs on @ch poll @cq.
+ * @wcs:	work completions of one poll batch.
  */
 struct dmaplane_ep {
 	struct dmaplane_obj obj;
@@ -254,6 +268,11 @@ struct dmaplane_ep {
 	atomic64_t cq_overflows;
 	atomic64_t bytes_sent;
 	atomic64_t bytes_received;
+
+	spinlock_t cq_lock;
+	struct irq_poll iop;
+	struct dmaplane_poller poller;
+	struct ib_wc wcs[DMAPLANE_EP_POLL_BATCH];
 };
 
 /**
@@ -1317,8 +1336,12 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		ep->qp = NULL;
 		dmaplane_fc_unmap(ep, dev);
 	}
-	if (ep->cq)
-		ib_free_cq(ep->cq);
+	if (ep->cq) {
+		/* Nobody polls it any more: no ENTER, no softirq. */
+		dmaplane_channel_del_poller(ep->ch, &ep->poller);
+		irq_poll_disable(&ep->iop);
+		ib_destroy_cq(ep->cq);
+	}
 	ep->cq = NULL;
 	if (ep->cm_id)
 		rdma_destroy_id(ep->cm_id);
@@ -1410,6 +1433,8 @@ static struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	INIT_LIST_HEAD(&ep->user.node);
 	mutex_init(&ep->teardown_lock);
 	spin_lock_init(&ep->lock);
+	spin_lock_init(&ep->cq_lock);
+	INIT_LIST_HEAD(&ep->poller.node);
 	INIT_LIST_HEAD(&ep->pending);
 	INIT_LIST_HEAD(&ep->sendq);
 	INIT_LIST_HEAD(&ep->rpending);
@@ -1419,6 +1444,76 @@ static struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	ep->state = DMAPLANE_EP_CONNECTING;
 	ep->attr = *attr;
 	return ep;
+}
+
+/*
+ * The completion queue is polled in one of two places, never both at once
+ * (ep->cq_lock): the softirq poll its completion event schedules, or an
+ * ENTER busy-polling the channel (DMAPLANE_ENTER_POLL), which sees a
+ * completion as soon as the device has written it. Each work completion
+ * goes to its wr_cqe's done handler, as with the core's CQ pool.
+ */
+static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
+{
+	int done = 0, n, i;
+
+	while (done < budget) {
+		n = ib_poll_cq(ep->cq, min(budget - done, DMAPLANE_EP_POLL_BATCH),
+			       ep->wcs);
+		for (i = 0; i < n; i++) {
+			struct ib_wc *wc = &ep->wcs[i];
+
+			if (wc->wr_cqe)
+				wc->wr_cqe->done(ep->cq, wc);
+			else
+				WARN_ON_ONCE(wc->status == IB_WC_SUCCESS);
+		}
+		if (n <= 0)
+			break;
+		done += n;
+		if (n < DMAPLANE_EP_POLL_BATCH)
+			break;
+	}
+	return done;
+}
+
+/* Softirq: poll, then re-arm the completion event once the CQ is empty. */
+static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
+{
+	struct dmaplane_ep *ep = container_of(iop, struct dmaplane_ep, iop);
+	int done;
+
+	spin_lock(&ep->cq_lock);
+	done = dmaplane_ep_poll_cq_locked(ep, budget);
+	spin_unlock(&ep->cq_lock);
+	if (done < budget) {
+		irq_poll_complete(iop);
+		if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
+				     IB_CQ_REPORT_MISSED_EVENTS) > 0)
+			irq_poll_sched(iop);
+	}
+	return done;
+}
+
+/* The CQ's completion event (any context, hard interrupt included). */
+static void dmaplane_ep_cq_comp(struct ib_cq *cq, void *context)
+{
+	struct dmaplane_ep *ep = context;
+
+	irq_poll_sched(&ep->iop);
+}
+
+/* A busy-polling ENTER; the softirq poll, when it runs, has the CQ. */
+static int dmaplane_ep_busy_poll(struct dmaplane_poller *p)
+{
+	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
+	int done;
+
+	if (!spin_trylock(&ep->cq_lock))
+		return 0;
+	done = dmaplane_ep_poll_cq_locked(ep, DMAPLANE_EP_POLL_BATCH);
+	spin_unlock(&ep->cq_lock);
+	return done;
 }
 
 /* The device reports a CQ error (an overflow): count it. */
@@ -1526,6 +1621,7 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	struct ib_device *ibdev = id->device;
 	const struct ib_device_attr *da = &ibdev->attrs;
 	struct dmaplane_endpoint_attr *a = &ep->attr;
+	struct ib_cq_init_attr cq_attr = {};
 	struct ib_qp_init_attr init = {};
 	struct ib_port_attr pattr;
 	struct dmaplane_pd *pd;
@@ -1574,14 +1670,20 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	 * Two more entries for the drain work requests of the teardown, one
 	 * for a grant in flight.
 	 */
-	ep->cq = ib_alloc_cq(ibdev, ep, a->sq_depth + a->rq_depth + 3, 0,
-			     IB_POLL_SOFTIRQ);
+	cq_attr.cqe = a->sq_depth + a->rq_depth + 3;
+	irq_poll_init(&ep->iop, DMAPLANE_EP_POLL_BUDGET, dmaplane_ep_iop_poll);
+	ep->cq = ib_create_cq(ibdev, dmaplane_ep_cq_comp, dmaplane_ep_cq_event,
+			      ep, &cq_attr);
 	if (IS_ERR(ep->cq)) {
 		ret = PTR_ERR(ep->cq);
 		ep->cq = NULL;
 		return ret;
 	}
-	ep->cq->event_handler = dmaplane_ep_cq_event;
+	ret = ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP);
+	if (ret)
+		return ret;
+	ep->poller.poll = dmaplane_ep_busy_poll;
+	dmaplane_channel_add_poller(ep->ch, &ep->poller);
 	init.send_cq = ep->cq;
 	init.recv_cq = ep->cq;
 	init.cap.max_send_wr = a->sq_depth + 2;

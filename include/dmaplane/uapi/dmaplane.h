@@ -49,6 +49,7 @@
 #define DMAPLANE_FEAT_CREDITS		(1U << 15) /* receiver-granted flow control */
 #define DMAPLANE_FEAT_HISTOGRAMS	(1U << 16) /* latency histograms, stats page */
 #define DMAPLANE_FEAT_OBSERVE		(1U << 17) /* tracepoints, debugfs, module stats */
+#define DMAPLANE_FEAT_BUSY_POLL		(1U << 18) /* DMAPLANE_ENTER_POLL */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -534,11 +535,19 @@ struct dmaplane_cqe {
 #define DMAPLANE_ENTER_GETEVENTS	(1U << 0) /* wait for min_complete */
 #define DMAPLANE_ENTER_TIMEOUT		(1U << 1) /* timeout_ns is valid */
 #define DMAPLANE_ENTER_SQ_WAKEUP	(1U << 2) /* wake the SQPOLL thread */
+#define DMAPLANE_ENTER_POLL		(1U << 3) /* busy-poll, never sleep */
 
 /*
  * DMAPLANE_IOC_CHANNEL_ENTER (on a channel fd): consume up to to_submit
  * SQEs, then with GETEVENTS wait until min_complete CQEs are unread, the
  * timeout passes (ETIME) or a signal arrives (EINTR).
+ * With POLL (DMAPLANE_FEAT_BUSY_POLL), the wait never sleeps: this call
+ * polls the device completion queues of the channel's endpoints itself,
+ * so a completion is posted as soon as the device reports it rather than
+ * when its interrupt or softirq handler gets to run (latency-critical
+ * waits; it spends a CPU, yielding whenever the scheduler asks). POLL
+ * without GETEVENTS polls once. TIMEOUT and signals end it as they end a
+ * sleeping wait.
  * Out: submitted (entries consumed), completions (unread CQEs on return).
  * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
  *      field; a corrupt SQ tail: more than sq_entries ahead of head),

@@ -32,12 +32,16 @@ one)
 		perf_bw | sed 's/^/ib_write_bw: /'
 	wait
 	bench_rdma bw $SERVER $SIZE $DEPTH $BW_ITERS | sed 's/^/dmaplane_write_bw: /'
-	ib_write_lat -d rxe0 -x "$GID" -s 8 -n $LAT_ITERS -F >/dev/null 2>&1 &
-	sleep 1
-	ib_write_lat -d rxe0 -x "$GID" -s 8 -n $LAT_ITERS -F $SERVER 2>&1 |
-		perf_lat | sed 's/^/ib_write_lat: /'
-	wait
-	bench_rdma lat $SERVER 8 $LAT_ITERS | sed 's/^/dmaplane_write_imm_lat: /'
+	# Latency is noisy here: alternating rounds, medians taken by bench-rdma.
+	for _ in $(seq ${LAT_ROUNDS:-3}); do
+		ib_write_lat -d rxe0 -x "$GID" -s 8 -n $LAT_ITERS -F >/dev/null 2>&1 &
+		sleep 1
+		ib_write_lat -d rxe0 -x "$GID" -s 8 -n $LAT_ITERS -F $SERVER 2>&1 |
+			perf_lat | sed 's/^/ib_write_lat: /'
+		wait
+		bench_rdma lat $SERVER 8 $LAT_ITERS poll | sed 's/^/dmaplane_write_imm_lat: /'
+		bench_rdma lat $SERVER 8 $LAT_ITERS spin | sed 's/^/dmaplane_write_imm_lat_spin: /'
+	done
 	bench_rdma reg 1048576 20 | sed 's/^/reg_1MiB: /'
 	bench_rdma overhead $SERVER ${OVERHEAD_ROUNDS:-7} | sed 's/^/observe_overhead: /'
 	bench_rdma reg 268435456 3 | sed 's/^/reg_256MiB: /'

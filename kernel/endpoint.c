@@ -1509,6 +1509,14 @@ static int dmaplane_ep_busy_poll(struct dmaplane_poller *p)
 	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
 	int done;
 
+	/*
+	 * A device that can count its CQ without the CQ lock (rxe) is asked
+	 * first, so that an idle spin does not keep taking the lock that the
+	 * device needs to post the very completion being waited for.
+	 */
+	if (ep->cq->device->ops.peek_cq &&
+	    ep->cq->device->ops.peek_cq(ep->cq, 1) == 0)
+		return 0;
 	if (!spin_trylock(&ep->cq_lock))
 		return 0;
 	done = dmaplane_ep_poll_cq_locked(ep, DMAPLANE_EP_POLL_BATCH);

@@ -140,6 +140,7 @@ struct dmaplane_req {
  * @pollers:	completion sources that DMAPLANE_ENTER_POLL drives (the
  *		device completion queues of the channel's endpoints).
  * @st_polls:	poll passes of busy-polling ENTERs.
+ * @busy_pollers: ENTERs busy-polling now.
  */
 struct dmaplane_channel {
 	struct dmaplane_obj obj;
@@ -195,6 +196,7 @@ struct dmaplane_channel {
 	spinlock_t poll_lock;
 	struct list_head pollers;
 	atomic64_t st_polls;
+	atomic_t busy_pollers;
 };
 
 static atomic_t dmaplane_next_channel_id = ATOMIC_INIT(0);
@@ -877,17 +879,47 @@ static void dmaplane_channel_poll_once(struct dmaplane_channel *ch)
 static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 				       u64 deadline)
 {
+	struct dmaplane_poller *p;
+	long ret;
+
+	/* While it is up, sources may leave their events off (->idle). */
+	atomic_inc(&ch->busy_pollers);
 	for (;;) {
 		dmaplane_channel_poll_once(ch);
-		if (dmaplane_channel_ready(ch, want))
-			return 0;
-		if (signal_pending(current))
-			return -EINTR;
-		if (deadline && ktime_get_ns() >= deadline)
-			return -ETIME;
+		if (dmaplane_channel_ready(ch, want)) {
+			ret = 0;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (deadline && ktime_get_ns() >= deadline) {
+			ret = -ETIME;
+			break;
+		}
 		cond_resched();
 		cpu_relax();
 	}
+	spin_lock_bh(&ch->poll_lock);
+	if (atomic_dec_and_test(&ch->busy_pollers))
+		list_for_each_entry(p, &ch->pollers, node)
+			p->idle(p);
+	spin_unlock_bh(&ch->poll_lock);
+	return ret;
+}
+
+/**
+ * dmaplane_channel_busy_polled() - whether an ENTER busy-polls @ch now; a
+ * source that sees it may leave its completion events off until its ->idle()
+ * is called.
+ * @ch: the channel.
+ *
+ * Return: true while at least one ENTER busy-polls.
+ */
+bool dmaplane_channel_busy_polled(struct dmaplane_channel *ch)
+{
+	return atomic_read(&ch->busy_pollers) > 0;
 }
 
 static long dmaplane_channel_enter(struct dmaplane_channel *ch,

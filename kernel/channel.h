@@ -25,10 +25,13 @@ struct dmaplane_result {
  * @node:	in the channel's poller list.
  * @poll:	polls once, posting what it finds; returns completions found.
  *		Called with bottom halves off and the channel's poll lock held.
+ * @idle:	the last busy-polling ENTER is done: the source must deliver
+ *		by its own events again (called as @poll is).
  */
 struct dmaplane_poller {
 	struct list_head node;
 	int (*poll)(struct dmaplane_poller *p);
+	void (*idle)(struct dmaplane_poller *p);
 };
 
 int dmaplane_channel_init(void);
@@ -48,5 +51,6 @@ void dmaplane_channel_add_poller(struct dmaplane_channel *ch,
 				 struct dmaplane_poller *p);
 void dmaplane_channel_del_poller(struct dmaplane_channel *ch,
 				 struct dmaplane_poller *p);
+bool dmaplane_channel_busy_polled(struct dmaplane_channel *ch);
 
 #endif /* DMAPLANE_CHANNEL_H */

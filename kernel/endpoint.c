@@ -223,7 +223,10 @@ struct dmaplane_listener;
  * @bytes_sent:	bytes of completed WRITEs, WRITE_IMMs and SENDs.
  * @bytes_received: bytes of completed RECVs.
  * @cq_lock:	serialises polling @cq (its softirq poll against busy-polling
- *		ENTERs), and so the order of its completions; protects @wcs.
+ *		ENTERs), and so the order of its completions; protects @wcs
+ *		and @cq_unarmed.
+ * @cq_unarmed:	the softirq poll left the completion event off because an
+ *		ENTER was busy-polling the channel.
  * @iop:	the softirq poll that the CQ's completion event schedules.
  * @poller:	how busy-polling ENTERs on @ch poll @cq.
  * @wcs:	work completions of one poll batch.
@@ -270,6 +273,7 @@ struct dmaplane_ep {
 	atomic64_t bytes_received;
 
 	spinlock_t cq_lock;
+	bool cq_unarmed;
 	struct irq_poll iop;
 	struct dmaplane_poller poller;
 	struct ib_wc wcs[DMAPLANE_EP_POLL_BATCH];
@@ -1485,14 +1489,42 @@ static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 
 	spin_lock(&ep->cq_lock);
 	done = dmaplane_ep_poll_cq_locked(ep, budget);
-	spin_unlock(&ep->cq_lock);
 	if (done < budget) {
 		irq_poll_complete(iop);
+		/*
+		 * An ENTER busy-polls the channel: it takes what comes, so
+		 * the event stays off until the last such ENTER is done
+		 * (dmaplane_ep_poll_idle(), which checks ep->cq_unarmed under
+		 * ep->cq_lock after the channel's count went down).
+		 */
+		if (dmaplane_channel_busy_polled(ep->ch)) {
+			ep->cq_unarmed = true;
+			spin_unlock(&ep->cq_lock);
+			return done;
+		}
+		spin_unlock(&ep->cq_lock);
 		if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
 				     IB_CQ_REPORT_MISSED_EVENTS) > 0)
 			irq_poll_sched(iop);
+		return done;
 	}
+	spin_unlock(&ep->cq_lock);
 	return done;
+}
+
+/* No ENTER busy-polls the channel any more: events on again if they were off. */
+static void dmaplane_ep_poll_idle(struct dmaplane_poller *p)
+{
+	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
+	bool arm;
+
+	spin_lock(&ep->cq_lock);
+	arm = ep->cq_unarmed;
+	ep->cq_unarmed = false;
+	spin_unlock(&ep->cq_lock);
+	if (arm && ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
+				    IB_CQ_REPORT_MISSED_EVENTS) > 0)
+		irq_poll_sched(&ep->iop);
 }
 
 /* The CQ's completion event (any context, hard interrupt included). */
@@ -1691,6 +1723,7 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	if (ret)
 		return ret;
 	ep->poller.poll = dmaplane_ep_busy_poll;
+	ep->poller.idle = dmaplane_ep_poll_idle;
 	dmaplane_channel_add_poller(ep->ch, &ep->poller);
 	init.send_cq = ep->cq;
 	init.recv_cq = ep->cq;

@@ -1024,6 +1024,7 @@ static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
 		.sqpoll_wakeups = atomic64_read(&ch->st_wakeups),
 		.busy = atomic64_read(&ch->st_busy),
 		.dma_engine_ops = atomic64_read(&ch->st_dma),
+		.busy_polls = atomic64_read(&ch->st_polls),
 	};
 
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
@@ -1610,7 +1611,7 @@ struct dmaplane_channel *dmaplane_channel_of_node(struct list_head *node)
  */
 void dmaplane_channel_show(struct seq_file *m, struct dmaplane_channel *ch)
 {
-	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld bytes %llu%s\n",
+	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld polls %lld bytes %llu%s\n",
 		   ch->id, ch->flags, ch->node, ch->sq_entries,
 		   ch->cq_entries, READ_ONCE(ch->sq_head),
 		   READ_ONCE(*ch->sq_tail_user), ch->cq_entries,
@@ -1618,7 +1619,8 @@ void dmaplane_channel_show(struct seq_file *m, struct dmaplane_channel *ch)
 		   READ_ONCE(ch->cq_reserved), atomic64_read(&ch->st_submitted),
 		   READ_ONCE(ch->completed), atomic64_read(&ch->st_inline),
 		   atomic64_read(&ch->st_async), atomic64_read(&ch->st_busy),
-		   READ_ONCE(ch->bytes), ch->stats ? " histograms" : "");
+		   atomic64_read(&ch->st_polls), READ_ONCE(ch->bytes),
+		   ch->stats ? " histograms" : "");
 }
 
 /**

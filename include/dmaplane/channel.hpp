@@ -74,6 +74,26 @@ struct channel_options {
     bool histograms = false;
 };
 
+/// How a wait for completions spends its time (channel::submit_and_wait(),
+/// drive(), sync_wait()). Thread-safety: a plain value.
+enum class wait_mode : std::uint8_t {
+    /// Sleep in the kernel until enough CQEs are posted (woken by whoever
+    /// posts them: the channel's worker, or an RDMA device's completion
+    /// handler).
+    sleep,
+    /// Never sleep: the ENTER itself polls the device completion queues of
+    /// the channel's RDMA endpoints from the caller's context until enough
+    /// CQEs are unread (DMAPLANE_ENTER_POLL), so a completion is posted as
+    /// soon as the device reports it, not when its interrupt or softirq
+    /// handler gets to run. Other completions (NOP, COPY, ...) satisfy the
+    /// wait too, as they arrive. For latency-critical waits: it spends the
+    /// calling CPU for the whole wait (yielding when the scheduler asks).
+    /// With nothing to wait for, the ENTER polls the devices once.
+    /// Modules without DMAPLANE_FEAT_BUSY_POLL refuse it with EINVAL: check
+    /// device_info::has(DMAPLANE_FEAT_BUSY_POLL) first.
+    busy_poll,
+};
+
 /// The bit of user_data that marks an SQE as an awaitable operation's
 /// (bit 63: the low bits hold the operation's address, which user space
 /// addresses never set bit 63 of). channel::reap() resumes the coroutine of
@@ -179,11 +199,12 @@ private:
 /// Move-only; a default-constructed or moved-from channel is empty, and
 /// its calls fail with EBADF.
 ///
-/// Raw use, as with liburing: sq().get_sqe(), prep_*(), then submit() or
-/// submit_and_wait(); read completions with for_each_completion(), peek(),
-/// pop() or cq(). Coroutine use: co_await nop()/copy()/fill()/checksum()
-/// inside a task, and drive the channel with drive() or sync_wait(); reap()
-/// resumes the coroutines.
+/// Raw use, as with liburing: sq().get_sqe(), prep_*(), then submit(),
+/// submit_and_wait() or submit_and_poll(); read completions with
+/// for_each_completion(), peek(), pop() or cq(). Coroutine use: co_await
+/// nop()/copy()/fill()/checksum() inside a task, and drive the channel
+/// with drive() or sync_wait(); reap() resumes the coroutines. Waits sleep
+/// in the kernel, or busy-poll the devices (wait_mode::busy_poll).
 ///
 /// SQEs name buffers by handle, and handles belong to one open file: the
 /// channel's descriptor keeps the device's open file (and so its handles)
@@ -192,13 +213,14 @@ private:
 /// even for a dup() of it). The raw prep_*() helpers check nothing.
 ///
 /// Thread-safety: single producer, single consumer, as the rings are. The
-/// SQ side (sq(), submit(), submit_and_wait(), awaiting an operation) must
-/// be used by one thread at a time, and so must the CQ side (cq(), peek(),
-/// pop(), for_each_completion(), reap(), drive()). With awaitables, both
-/// sides belong to one thread, since reap() resumes coroutines that then
-/// queue SQEs. stats(), histogram(), stats_view(), native_handle() and
-/// register_eventfd() may be called from any thread. Moving or destroying a
-/// channel while another thread uses it is a data race.
+/// SQ side (sq(), submit(), submit_and_wait(), submit_and_poll(), awaiting
+/// an operation) must be used by one thread at a time, and so must the CQ
+/// side (cq(), peek(), pop(), for_each_completion(), reap(), drive()). With
+/// awaitables, both sides belong to one thread, since reap() resumes
+/// coroutines that then queue SQEs. stats(), histogram(), stats_view(),
+/// native_handle() and register_eventfd() may be called from any thread.
+/// Moving or destroying a channel while another thread uses it is a data
+/// race.
 class channel {
 public:
     /// An empty channel.
@@ -352,12 +374,32 @@ public:
     }
 
     /// submit(n), with an optional limit on the wait (DMAPLANE_ENTER_TIMEOUT;
-    /// a negative timeout counts as 0).
+    /// a negative timeout counts as 0), sleeping or busy-polling as `mode`
+    /// says (see wait_mode). With wait_mode::busy_poll and n == 0 the kernel
+    /// is entered even when nothing is queued: it polls the devices once
+    /// and returns (completions they had are then in the CQ). With n > 0
+    /// and n CQEs unread already, nothing is waited for in either mode.
     ///
-    /// Errors: as for submit(), and ETIME when the timeout passes first.
+    /// Errors: as for submit(), and ETIME when the timeout passes first;
+    /// EINVAL for wait_mode::busy_poll on a module without
+    /// DMAPLANE_FEAT_BUSY_POLL. A busy-polling wait ends with EINTR on a
+    /// signal as a sleeping one does. Thread-safety: SQ side, as submit().
     [[nodiscard]] result<std::uint32_t> submit_and_wait(
+        std::uint32_t n, std::optional<std::chrono::nanoseconds> timeout = {},
+        wait_mode mode = wait_mode::sleep) noexcept {
+        return enter(n, timeout, mode);
+    }
+
+    /// submit_and_wait(n, timeout, wait_mode::busy_poll): hands queued
+    /// entries to the kernel and busy-polls the devices until n CQEs are
+    /// unread (n == 0: polls once). Returns the entries consumed.
+    ///
+    /// Errors: as for submit_and_wait(): EBADF, EBUSY (only with n == 0),
+    /// ETIME, EINTR, EINVAL (also from a module without
+    /// DMAPLANE_FEAT_BUSY_POLL). Thread-safety: SQ side, as submit().
+    [[nodiscard]] result<std::uint32_t> submit_and_poll(
         std::uint32_t n, std::optional<std::chrono::nanoseconds> timeout = {}) noexcept {
-        return enter(n, timeout);
+        return enter(n, timeout, wait_mode::busy_poll);
     }
 
     /// Calls `f(const dmaplane_cqe&)` for every CQE available now, in
@@ -435,15 +477,17 @@ public:
         return done;
     }
 
-    /// submit_and_wait(min_complete), then reap(): hands queued entries to
-    /// the kernel, waits for completions, and resumes their coroutines.
-    /// Returns the CQEs handled. With min_complete > 0 it blocks until
-    /// that many completions arrive, so something must be in flight.
+    /// submit_and_wait(min_complete, no timeout, mode), then reap(): hands
+    /// queued entries to the kernel, waits for completions (sleeping or
+    /// busy-polling, see wait_mode), and resumes their coroutines. Returns
+    /// the CQEs handled. With min_complete > 0 it blocks until that many
+    /// completions arrive, so something must be in flight.
     ///
     /// Errors: as for submit_and_wait(); on an error nothing is reaped.
     /// Thread-safety: both sides.
-    [[nodiscard]] result<std::uint32_t> drive(std::uint32_t min_complete = 1) noexcept {
-        result<std::uint32_t> rc = submit_and_wait(min_complete);
+    [[nodiscard]] result<std::uint32_t> drive(std::uint32_t min_complete = 1,
+                                              wait_mode mode = wait_mode::sleep) noexcept {
+        result<std::uint32_t> rc = submit_and_wait(min_complete, std::nullopt, mode);
         if (!rc)
             return unexpected{rc.error()};
         return reap();
@@ -662,9 +706,10 @@ private:
         return t.count() < 0 ? 0U : static_cast<std::uint64_t>(t.count());
     }
 
-    // submit() and submit_and_wait().
+    // submit(), submit_and_wait() and submit_and_poll().
     result<std::uint32_t> enter(std::uint32_t min_complete,
-                                std::optional<std::chrono::nanoseconds> timeout) noexcept {
+                                std::optional<std::chrono::nanoseconds> timeout,
+                                wait_mode mode = wait_mode::sleep) noexcept {
         if (!fd_)
             return make_error(EBADF);
         sq_.publish();
@@ -672,6 +717,9 @@ private:
         // Enough completions already unread: nothing to wait for.
         const std::uint32_t wait =
             min_complete > 0 && cq_.available() < min_complete ? min_complete : 0;
+        const bool poll = mode == wait_mode::busy_poll;
+        // Busy-polling for nothing (min_complete 0): poll the devices once.
+        const bool poll_once = poll && min_complete == 0;
         dmaplane_channel_enter raw{};
         if (sqpoll_) {
             if (pending > 0) {
@@ -684,13 +732,15 @@ private:
                 if ((sq_.flags() & DMAPLANE_SQ_NEED_WAKEUP) != 0)
                     raw.flags |= DMAPLANE_ENTER_SQ_WAKEUP;
             }
-            if (raw.flags == 0 && wait == 0)
+            if (raw.flags == 0 && wait == 0 && !poll_once)
                 return pending;
         } else {
-            if (pending == 0 && wait == 0)
+            if (pending == 0 && wait == 0 && !poll_once)
                 return 0U;
             raw.to_submit = pending;
         }
+        if (poll)
+            raw.flags |= DMAPLANE_ENTER_POLL;
         raw.min_complete = wait;
         if (wait > 0) {
             raw.flags |= DMAPLANE_ENTER_GETEVENTS;
@@ -708,12 +758,14 @@ private:
             return unexpected{rc.error()};
         // EBUSY: the CQ has no room, so nothing was consumed. The caller
         // asked for completions: those unread, or still to come (they free
-        // room), answer it; wait for them without submitting.
+        // room), answer it; wait for them without submitting, the way
+        // that was asked (a busy-polling wait keeps POLL).
         if (cq_.available() >= min_complete)
             return 0U;
         raw = dmaplane_channel_enter{};
         raw.min_complete = wait;
-        raw.flags = flags & (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT);
+        raw.flags =
+            flags & (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_POLL);
         raw.timeout_ns = timeout ? to_timeout_ns(*timeout) : 0U;
         rc = detail::sys::ioctl_interruptible(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER, &raw);
         if (!rc)

@@ -85,7 +85,7 @@ struct device_info {
 };
 
 /// The name dmaplanectl and to_string(device_info) give feature bit `bit`
-/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "observe"), or an
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "busy_poll"), or an
 /// empty view for a bit this library does not know.
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
@@ -93,9 +93,9 @@ struct device_info {
         "context",       "buffer_pages",  "buffer_huge",  "buffer_coherent", "buffer_user",
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
-        "credits",       "histograms",    "observe",
+        "credits",       "histograms",    "observe",      "busy_poll",
     };
-    static_assert(std::size(names) == 18 && DMAPLANE_FEAT_OBSERVE == 1U << 17,
+    static_assert(std::size(names) == 19 && DMAPLANE_FEAT_BUSY_POLL == 1U << 18,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }

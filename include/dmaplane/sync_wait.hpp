@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -20,8 +21,9 @@
 namespace dmaplane {
 
 /// Starts `t` and drives `ch` until `t` finishes: while it is suspended,
-/// submits the queued entries, waits for at least one completion and reaps
-/// (which resumes the coroutines awaiting them). Returns what the task
+/// submits the queued entries, waits for at least one completion (sleeping,
+/// or busy-polling the devices with wait_mode::busy_poll) and reaps (which
+/// resumes the coroutines awaiting them). Returns what the task
 /// co_returned. The task may await operations of `ch` and other tasks that
 /// do; other coroutines with operations on `ch` make progress too.
 ///
@@ -34,11 +36,13 @@ namespace dmaplane {
 /// starts; EDEADLK when the task is suspended while no awaitable operation
 /// of `ch` is outstanding or queued and no CQE is unread (it waits on
 /// something else, and waiting for `ch` would never end); the errors of
-/// channel::submit_and_wait() other than EINTR.
+/// channel::submit_and_wait() other than EINTR (EINVAL for
+/// wait_mode::busy_poll on a module without DMAPLANE_FEAT_BUSY_POLL).
 /// Thread-safety: uses both sides of `ch` on the calling thread; the
 /// task's coroutines run there.
 template <class T>
-[[nodiscard]] result<T> sync_wait(channel& ch, task<T> t) noexcept {
+[[nodiscard]] result<T> sync_wait(channel& ch, task<T> t,
+                                  wait_mode mode = wait_mode::sleep) noexcept {
     if (!ch)
         return make_error(EBADF);
     if (!t)
@@ -51,7 +55,7 @@ template <class T>
             (void)t.release();
             return make_error(EDEADLK);
         }
-        result<std::uint32_t> rc = ch.submit_and_wait(1);
+        result<std::uint32_t> rc = ch.submit_and_wait(1, std::nullopt, mode);
         if (!rc && rc.error() != std::errc::interrupted) {
             (void)t.release();
             return unexpected{rc.error()};

@@ -86,7 +86,7 @@ fi
 if run info_json "$@" --json info; then
 	is_json info_json
 	has info_json '"abi_version":1'
-	for f in credits histograms observe; do
+	for f in credits histograms observe busy_poll; do
 		has info_json "\"$f\""
 	done
 	if [ $host = 0 ]; then

@@ -3,9 +3,10 @@
 // The C++ RDMA layer against the real module and Soft-RoCE in the guest
 // (rxe0 on 169.254.77.1, as tools/vmrun sets it up): registrations, a
 // listener on port 0, a loopback connection through rdma_cm, and the
-// awaitable operations, with the bytes checked where they land. Tokens
-// travel as bytes (the listener's private data, or a SEND) and are rebuilt
-// before use, as between two machines.
+// awaitable operations (with sleeping and busy-polling waits), with the
+// bytes checked where they land. Tokens travel as bytes (the listener's
+// private data, or a SEND) and are rebuilt before use, as between two
+// machines.
 
 #include "dmaplane/dmaplane.hpp"
 
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -68,11 +70,11 @@ dmaplane::device open_device() {
 
 // Drives `ch` until every task of `tasks` (started already) has finished,
 // failing the test (and abandoning the tasks) when nothing completes for
-// 10 s.
+// 10 s. Waits sleep, or busy-poll the device (wait_mode::busy_poll).
 template <class... T>
-bool pump(channel& ch, task<T>&... tasks) {
+bool pump_with(dmaplane::wait_mode mode, channel& ch, task<T>&... tasks) {
     while (!(tasks.done() && ...)) {
-        auto r = ch.submit_and_wait(1, std::chrono::seconds(10));
+        auto r = ch.submit_and_wait(1, std::chrono::seconds(10), mode);
         if (!r && r.error() == std::errc::interrupted)
             continue;
         if (!r) {
@@ -85,12 +87,24 @@ bool pump(channel& ch, task<T>&... tasks) {
     return true;
 }
 
+template <class... T>
+bool pump(channel& ch, task<T>&... tasks) {
+    return pump_with(dmaplane::wait_mode::sleep, ch, tasks...);
+}
+
 // Starts `tasks` in order (each runs to its first suspension: its first
 // entry is queued), then pump()s.
 template <class... T>
 bool drive(channel& ch, task<T>&... tasks) {
     (tasks.handle().resume(), ...);
     return pump(ch, tasks...);
+}
+
+// drive(), with busy-polling waits, each bounded at 10 s.
+template <class... T>
+bool drive_polling(channel& ch, task<T>&... tasks) {
+    (tasks.handle().resume(), ...);
+    return pump_with(dmaplane::wait_mode::busy_poll, ch, tasks...);
 }
 
 template <class T>
@@ -458,4 +472,97 @@ TEST_CASE("C++ rdma: destroying an endpoint cancels its posted receive") {
     auto st = p.client.query();
     REQUIRE(st.has_value());
     CHECK(st->error == std::errc::connection_reset);
+}
+
+TEST_CASE("C++ rdma: WRITE_IMM and receives under busy-polling waits") {
+    rdma_pair p;
+    auto info = p.dev.info();
+    REQUIRE(info.has_value());
+    REQUIRE(info->has(DMAPLANE_FEAT_BUSY_POLL));
+
+    // A ping-pong of 50 rounds, every wait busy-polling (submit_and_poll).
+    constexpr std::uint32_t rounds = 50;
+    auto server_side = [](rdma_pair& q) -> task<int> {
+        rdma_operation rx = q.server.recv();
+        DMAPLANE_CO_REQUIRE(rx.start().has_value());
+        int seen = 0;
+        for (std::uint32_t i = 1; i <= rounds; ++i) {
+            auto r = co_await rx;
+            DMAPLANE_CO_REQUIRE(r.has_value());
+            CHECK(r->imm == std::optional<std::uint32_t>{i});
+            CHECK(r->bytes == 1024);
+            ++seen;
+            if (i < rounds)
+                DMAPLANE_CO_REQUIRE(rx.start().has_value());
+            // The answer: the same bytes back, at the client's 32768 + 1024 * (i % 8).
+            auto w = co_await q.server.write_imm(*q.mr_server.region(1024 * (i % 8), 1024),
+                                                 q.client_token, 32768 + 1024 * (i % 8),
+                                                 0x10000 + i);
+            DMAPLANE_CO_REQUIRE(w.has_value());
+        }
+        co_return seen;
+    }(p);
+    auto client_side = [](rdma_pair& q) -> task<int> {
+        rdma_operation rx = q.client.recv();
+        std::vector<std::byte> data(1024);
+        int good = 0;
+        for (std::uint32_t i = 1; i <= rounds; ++i) {
+            pattern(data, i);
+            DMAPLANE_CO_REQUIRE(q.mem_client.write(1024 * (i % 8), data).has_value());
+            DMAPLANE_CO_REQUIRE(rx.start().has_value()); // before the ping
+            auto w = co_await q.client.write_imm(*q.mr_client.region(1024 * (i % 8), 1024),
+                                                 q.server_token, 1024 * (i % 8), i);
+            DMAPLANE_CO_REQUIRE(w.has_value());
+            CHECK(w->bytes == 1024);
+            auto r = co_await rx;
+            DMAPLANE_CO_REQUIRE(r.has_value());
+            CHECK(r->imm == std::optional<std::uint32_t>{0x10000 + i});
+            CHECK(r->from_write);
+            // The bytes went there and back.
+            std::vector<std::byte> back(1024);
+            DMAPLANE_CO_REQUIRE(q.mem_client.read(32768 + 1024 * (i % 8), back).has_value());
+            if (back == data)
+                ++good;
+        }
+        co_return good;
+    }(p);
+    REQUIRE(drive_polling(p.ch, server_side, client_side));
+    CHECK(value_of(server_side) == static_cast<int>(rounds));
+    CHECK(value_of(client_side) == static_cast<int>(rounds));
+    CHECK(p.ch.awaiting() == 0);
+
+    // One more through sync_wait with wait_mode::busy_poll.
+    std::vector<std::byte> src(4096);
+    pattern(src, 77);
+    REQUIRE(p.mem_client.write(0, src).has_value());
+    auto both = [](rdma_pair& q) -> task<bool> {
+        rdma_operation rx = q.server.recv();
+        DMAPLANE_CO_REQUIRE(rx.start().has_value());
+        auto w = co_await q.client.write_imm(*q.mr_client.region(0, 4096), q.server_token,
+                                             49152, 0xabcd);
+        DMAPLANE_CO_REQUIRE(w.has_value());
+        auto r = co_await rx;
+        DMAPLANE_CO_REQUIRE(r.has_value());
+        CHECK(r->imm == std::optional<std::uint32_t>{0xabcd});
+        co_return true;
+    }(p);
+    auto ok = dmaplane::sync_wait(p.ch, std::move(both), dmaplane::wait_mode::busy_poll);
+    REQUIRE_MESSAGE(ok.has_value(), ok.error().message());
+    CHECK(*ok);
+    CHECK(p.read_back(p.mem_server, 49152, 4096) == src);
+
+    // With nothing in flight: a single pass returns at once; a bounded
+    // busy-polling wait ends with ETIME.
+    auto once = p.ch.submit_and_poll(0);
+    REQUIRE(once.has_value());
+    CHECK(*once == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(p.ch.submit_and_poll(1, std::chrono::milliseconds(20)).error() ==
+          std::error_code(ETIME, std::system_category()));
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(waited >= std::chrono::milliseconds(19));
+    CHECK(waited < std::chrono::seconds(2));
+    auto st = p.client.query();
+    REQUIRE(st.has_value());
+    CHECK(st->failed == 0);
 }

@@ -4,7 +4,8 @@
 // (rxe0 on d0, 169.254.77.1): registrations of every buffer kind, loopback
 // connections through rdma_cm, WRITE / WRITE_IMM / READ / SEND / RECV with
 // the bytes checked, several ranges per operation, split transfers, every
-// bad input, teardown with traffic in flight, and the device going away.
+// bad input, teardown with traffic in flight, the device going away, and
+// busy-polling ENTERs (DMAPLANE_ENTER_POLL) over all of it.
 
 #include "dmaplane/dmaplane.hpp"
 #include "raw_channel.hpp"
@@ -14,13 +15,18 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 namespace {
@@ -497,4 +503,562 @@ TEST_CASE("rdma: a group of entries waits for CQ room and is consumed whole") {
     CHECK(read_back(dev, sbuf, 0, 3000) == data);
     auto q = query(dev, lb.client);
     CHECK(q.dest_qp_num == query(dev, lb.server).qp_num);
+}
+
+// Busy-polling ENTER (DMAPLANE_ENTER_POLL): the wait polls the device CQs
+// of the channel's endpoints itself instead of sleeping.
+
+namespace {
+
+// Every busy-polling wait is bounded, so that a lost completion fails the
+// test instead of hanging it (the guest is emulated: keep bounds generous).
+constexpr std::uint64_t poll_bound_ns = 10'000'000'000;
+
+// ENTER with GETEVENTS | POLL | TIMEOUT: submits `to_submit`, then polls
+// until `n` CQEs are unread. Returns 0 or the errno.
+int poll_wait(raw_channel& ch, std::uint32_t to_submit, std::uint32_t n,
+              std::uint64_t timeout_ns = poll_bound_ns) {
+    return ch.enter(to_submit, n, DMAPLANE_ENTER_POLL | DMAPLANE_ENTER_TIMEOUT, timeout_ns);
+}
+
+// ENTER with exactly these fields (no GETEVENTS added). Returns 0 or the errno.
+int enter_raw(raw_channel& ch, std::uint32_t flags, std::uint32_t min_complete,
+              std::uint64_t timeout_ns = 0) {
+    dmaplane_channel_enter e{};
+    e.flags = flags;
+    e.min_complete = min_complete;
+    e.timeout_ns = timeout_ns;
+    return xioctl(ch.fd, DMAPLANE_IOC_CHANNEL_ENTER, &e);
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A connected pair of endpoints on two channels: the client's on cch, the
+// server's (accepted through a listener on sch) on sch.
+struct split_pair {
+    raw_channel cch;
+    raw_channel sch;
+    std::uint32_t listener = 0;
+    std::uint16_t port = 0;
+    std::uint32_t client = 0;
+    std::uint32_t server = 0;
+
+    explicit split_pair(const device& dev, std::uint32_t sq = 64) : cch(dev, sq), sch(dev, sq) {
+        dmaplane_listen l{};
+        l.channel = sch.fd;
+        l.addr = inet(addr, 0);
+        l.backlog = 1;
+        int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l);
+        REQUIRE_MESSAGE(err == 0, "LISTEN: ", std::string(strerror(err)));
+        listener = l.handle;
+        port = l.addr.port;
+        dmaplane_endpoint_connect c{};
+        c.channel = cch.fd;
+        c.dst = inet(addr, port);
+        std::strcpy(reinterpret_cast<char*>(c.device), rxe);
+        err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+        REQUIRE_MESSAGE(err == 0, "CONNECT: ", std::string(strerror(err)));
+        client = c.handle;
+        op(sch, DMAPLANE_OP_ACCEPT, listener, 0xacce);
+        auto got = sch.run(1);
+        REQUIRE_MESSAGE(got[0].res > 0, "ACCEPT: ", got[0].res);
+        server = static_cast<std::uint32_t>(got[0].res);
+    }
+};
+
+// An SQE of `ch` for a thread that must not throw (no REQUIRE): nullptr
+// when the SQ is full.
+dmaplane_sqe* entry(raw_channel& ch, std::uint8_t opcode, std::uint32_t ep, std::uint64_t ud) {
+    dmaplane_sqe* e = ch.next();
+    if (e != nullptr) {
+        e->opcode = opcode;
+        e->endpoint = ep;
+        e->user_data = ud;
+    }
+    return e;
+}
+
+// One side of the ping-pong: the first error it met, for the main thread
+// to report after join (doctest's REQUIRE must not throw in a thread).
+struct side_error {
+    std::string what;
+    void set(std::string s) {
+        if (what.empty())
+            what = std::move(s);
+    }
+};
+
+// Tells a thread to stop and joins it when the scope ends, also when a
+// REQUIRE of the main thread throws (a joinable std::thread would
+// terminate the program).
+struct stop_and_join {
+    stop_and_join(std::atomic<bool>& s, std::thread& t) : stop(s), thread(t) {}
+    stop_and_join(const stop_and_join&) = delete;
+    stop_and_join& operator=(const stop_and_join&) = delete;
+    ~stop_and_join() {
+        stop = true;
+        if (thread.joinable())
+            thread.join();
+    }
+    std::atomic<bool>& stop;
+    std::thread& thread;
+};
+
+} // namespace
+
+TEST_CASE("rdma: busy-polling ENTER: a WRITE_IMM ping-pong between two channels") {
+    device dev = open_device();
+    split_pair p(dev);
+    constexpr std::uint64_t size = 128 << 10;
+    constexpr std::uint64_t msg = 4096;
+    constexpr std::uint64_t dst_at = 65536; // where the peer's writes land, 8 slots
+    constexpr std::uint32_t slots = 8;
+    constexpr std::uint32_t rounds = 200;
+    constexpr std::uint32_t answer = 0x80000000u;
+    constexpr std::uint64_t recv_ud = 1, write_ud = 2;
+    const std::uint32_t cbuf = make_buffer(dev, size), sbuf = make_buffer(dev, size);
+    const mr cm = reg(dev, cbuf, size, all_access), sm = reg(dev, sbuf, size, all_access);
+
+    // The server's first receive, ahead of the first ping.
+    recv_op(p.sch, p.server, nullptr, 0, 0, recv_ud);
+    p.sch.publish();
+    REQUIRE(p.sch.enter(1) == 0);
+
+    std::atomic<bool> give_up{false};
+    side_error server_error;
+    std::uint32_t server_rounds = 0;
+    std::thread server([&] {
+        std::uint32_t writes_done = 0;
+        std::vector<dmaplane_cqe> got;
+        // Reaps what is there: true when a receive completion was among it.
+        auto take = [&](std::optional<dmaplane_cqe>& ping) {
+            got.clear();
+            p.sch.reap(got);
+            for (const dmaplane_cqe& c : got) {
+                if (c.user_data == recv_ud && !ping)
+                    ping = c;
+                else if (c.user_data == write_ud && c.res == static_cast<std::int64_t>(msg))
+                    ++writes_done;
+                else
+                    server_error.set("server: unexpected CQE ud " + std::to_string(c.user_data) +
+                                     " res " + std::to_string(c.res));
+            }
+        };
+        for (std::uint32_t i = 0; i < rounds && server_error.what.empty(); ++i) {
+            std::optional<dmaplane_cqe> ping;
+            const auto t0 = std::chrono::steady_clock::now();
+            while (!ping && server_error.what.empty()) {
+                take(ping);
+                if (ping)
+                    break;
+                if (give_up.load() || ms_since(t0) > 10000.0) {
+                    server_error.set("server: no ping " + std::to_string(i));
+                    return;
+                }
+                const int err = poll_wait(p.sch, 0, 1, 200'000'000);
+                if (err != 0 && err != ETIME) {
+                    server_error.set("server: ENTER: " + std::string(strerror(err)));
+                    return;
+                }
+            }
+            if (!ping)
+                return;
+            if (ping->res != static_cast<std::int64_t>(msg) || ping->aux != i ||
+                (ping->flags & (DMAPLANE_CQE_F_IMM | DMAPLANE_CQE_F_WRITE)) !=
+                    (DMAPLANE_CQE_F_IMM | DMAPLANE_CQE_F_WRITE)) {
+                server_error.set("server: round " + std::to_string(i) + ": res " +
+                                 std::to_string(ping->res) + " imm " + std::to_string(ping->aux));
+                return;
+            }
+            std::vector<std::uint8_t> landed(msg);
+            if (buffer_rw(dev, sbuf, dst_at + (i % slots) * msg, landed.data(), msg, false) != 0 ||
+                landed != pattern(msg, i)) {
+                server_error.set("server: round " + std::to_string(i) + ": bytes differ");
+                return;
+            }
+            // The answer: other bytes, from the source slot of this round's parity.
+            std::vector<std::uint8_t> out = pattern(msg, i + 1000);
+            if (buffer_rw(dev, sbuf, (i % 2) * msg, out.data(), msg, true) != 0) {
+                server_error.set("server: BUFFER_RW");
+                return;
+            }
+            std::uint32_t n = 0;
+            if (i + 1 < rounds) {
+                dmaplane_sqe* e = entry(p.sch, DMAPLANE_OP_RECV, p.server, recv_ud);
+                if (e == nullptr) {
+                    server_error.set("server: SQ full");
+                    return;
+                }
+                ++n;
+            }
+            dmaplane_sqe* e = entry(p.sch, DMAPLANE_OP_RDMA_WRITE_IMM, p.server, write_ud);
+            if (e == nullptr) {
+                server_error.set("server: SQ full");
+                return;
+            }
+            e->src_handle = sm.handle;
+            e->src_offset = (i % 2) * msg;
+            e->length = msg;
+            e->value = cm.token;
+            e->dst_offset = dst_at + (i % slots) * msg;
+            e->imm = answer | i;
+            ++n;
+            p.sch.publish();
+            // Submitted with one polling pass (POLL without GETEVENTS).
+            if (const int err = p.sch.enter(n, 0, DMAPLANE_ENTER_POLL)) {
+                server_error.set("server: ENTER submit: " + std::string(strerror(err)));
+                return;
+            }
+            server_rounds = i + 1;
+        }
+        // The last answers' own completions.
+        std::optional<dmaplane_cqe> extra;
+        const auto t0 = std::chrono::steady_clock::now();
+        while (writes_done < rounds && server_error.what.empty() && !give_up.load() &&
+               ms_since(t0) < 10000.0) {
+            const int err = poll_wait(p.sch, 0, 1, 200'000'000);
+            if (err != 0 && err != ETIME)
+                server_error.set("server: ENTER: " + std::string(strerror(err)));
+            take(extra);
+        }
+        if (extra)
+            server_error.set("server: a receive completed too many");
+        if (writes_done != rounds)
+            server_error.set("server: " + std::to_string(writes_done) + " answers completed");
+    });
+    const stop_and_join join_server{give_up, server}; // on a throwing REQUIRE
+    const auto start = std::chrono::steady_clock::now();
+    std::uint32_t client_rounds = 0;
+    std::vector<dmaplane_cqe> got;
+    for (std::uint32_t i = 0; i < rounds; ++i) {
+        const std::vector<std::uint8_t> data = pattern(msg, i);
+        fill(dev, cbuf, (i % 2) * msg, data);
+        recv_op(p.cch, p.client, nullptr, 0, 0, recv_ud); // for the answer, before the ping
+        write_op(p.cch, DMAPLANE_OP_RDMA_WRITE_IMM, p.client, cm, (i % 2) * msg, msg, sm.token,
+                 dst_at + (i % slots) * msg, write_ud, i);
+        p.cch.publish();
+        // Submit both and busy-poll for both completions in one ENTER.
+        int err = poll_wait(p.cch, 2, 2);
+        got.clear();
+        while (err == 0 && got.size() < 2) {
+            if (!p.cch.reap(got))
+                err = poll_wait(p.cch, 0, 1);
+        }
+        if (err != 0) {
+            FAIL_CHECK("client: round " << i << ": ENTER: " << strerror(err));
+            break;
+        }
+        REQUIRE(got.size() == 2);
+        const dmaplane_cqe& rx = got[0].user_data == recv_ud ? got[0] : got[1];
+        const dmaplane_cqe& tx = got[0].user_data == recv_ud ? got[1] : got[0];
+        CHECK(tx.user_data == write_ud);
+        CHECK(tx.res == static_cast<std::int64_t>(msg));
+        CHECK(rx.user_data == recv_ud);
+        CHECK(rx.res == static_cast<std::int64_t>(msg));
+        CHECK(rx.aux == (answer | i)); // the answers' immediates, in order
+        CHECK((rx.flags & DMAPLANE_CQE_F_IMM) != 0);
+        const bool ok = rx.aux == (answer | i) && read_back(dev, cbuf, dst_at + (i % slots) * msg,
+                                                            msg) == pattern(msg, i + 1000);
+        CHECK_MESSAGE(ok, "round ", i);
+        if (!ok)
+            break;
+        client_rounds = i + 1;
+    }
+    const double ms = ms_since(start);
+    if (client_rounds < rounds)
+        give_up = true; // the server waits for pings that will not come
+    server.join();
+    CHECK_MESSAGE(server_error.what.empty(), server_error.what);
+    CHECK(client_rounds == rounds);
+    CHECK(server_rounds == rounds);
+    MESSAGE("busy-polled WRITE_IMM ping-pong: ", rounds, " rounds in ", ms, " ms");
+    CHECK(p.cch.ready() == 0);
+    CHECK(p.sch.ready() == 0);
+    for (std::uint32_t ep : {p.client, p.server}) {
+        const auto q = query(dev, ep);
+        CHECK(q.state == DMAPLANE_EP_CONNECTED);
+        CHECK(q.failed == 0);
+        CHECK(q.completed == q.posted);
+    }
+}
+
+TEST_CASE("rdma: busy-polling ENTER: timeouts, signals, a single pass, unknown flags") {
+    device dev = open_device();
+    split_pair p(dev);
+    // Something posted and nothing to complete it: a receive.
+    recv_op(p.cch, p.client, nullptr, 0, 0, 1);
+    p.cch.publish();
+    REQUIRE(p.cch.enter(1) == 0);
+
+    SUBCASE("POLL with TIMEOUT and nothing arriving: ETIME after the timeout, promptly") {
+        for (int i = 0; i < 3; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            CHECK(poll_wait(p.cch, 0, 1, 20'000'000) == ETIME);
+            const double ms = ms_since(t0);
+            CHECK(ms >= 19.0);
+            CHECK(ms < 2000.0);
+            MESSAGE("ETIME after ", ms, " ms (20 ms asked)");
+        }
+        // A timeout of 0: one pass, then ETIME.
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(poll_wait(p.cch, 0, 1, 0) == ETIME);
+        CHECK(ms_since(t0) < 2000.0);
+        CHECK(p.cch.ready() == 0);
+    }
+    SUBCASE("POLL without GETEVENTS, or with min_complete 0, returns 0 at once") {
+        constexpr std::uint32_t poll = DMAPLANE_ENTER_POLL;
+        constexpr std::uint32_t get = DMAPLANE_ENTER_GETEVENTS;
+        for (std::uint32_t flags : {poll, poll | get, poll | get | DMAPLANE_ENTER_TIMEOUT}) {
+            const auto t0 = std::chrono::steady_clock::now();
+            CHECK(enter_raw(p.cch, flags, 0, 5'000'000'000) == 0);
+            CHECK(ms_since(t0) < 1000.0);
+        }
+        // POLL without GETEVENTS ignores min_complete: it polls once.
+        const std::uint64_t passes = p.cch.stats().busy_polls;
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(enter_raw(p.cch, DMAPLANE_ENTER_POLL, 1) == 0);
+        CHECK(ms_since(t0) < 1000.0);
+        CHECK(p.cch.ready() == 0);
+        CHECK(p.cch.stats().busy_polls == passes + 1); // one pass, counted
+
+        // Single passes bring a completion in, too (or the event path does).
+        const std::uint32_t buf = make_buffer(dev, 65536);
+        const mr m = reg(dev, buf, 65536, all_access);
+        write_op(p.cch, DMAPLANE_OP_RDMA_WRITE, p.client, m, 0, 4096, m.token, 8192, 7);
+        p.cch.publish();
+        REQUIRE(p.cch.enter(1, 0, DMAPLANE_ENTER_POLL) == 0);
+        const auto t1 = std::chrono::steady_clock::now();
+        while (p.cch.ready() == 0 && ms_since(t1) < 10000.0)
+            REQUIRE(enter_raw(p.cch, DMAPLANE_ENTER_POLL, 0) == 0);
+        std::vector<dmaplane_cqe> got;
+        REQUIRE(p.cch.reap(got) == 1);
+        CHECK(got[0].user_data == 7);
+        CHECK(got[0].res == 4096);
+    }
+    SUBCASE("a signal ends a busy-polling wait with EINTR") {
+        struct sigaction sa{};
+        sa.sa_handler = [](int) {};
+        struct sigaction old{};
+        sigaction(SIGUSR1, &sa, &old);
+        const pthread_t self = pthread_self();
+        std::thread poke([self] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            pthread_kill(self, SIGUSR1);
+        });
+        const auto t0 = std::chrono::steady_clock::now();
+        // No timeout: only the signal can end it.
+        const int err = enter_raw(p.cch, DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL, 1);
+        const double ms = ms_since(t0);
+        poke.join();
+        sigaction(SIGUSR1, &old, nullptr);
+        CHECK(err == EINTR);
+        CHECK(ms >= 50.0);
+    }
+    SUBCASE("unknown flags are EINVAL, with POLL or without") {
+        CHECK(enter_raw(p.cch, DMAPLANE_ENTER_POLL << 1, 0) == EINVAL);
+        CHECK(enter_raw(p.cch, DMAPLANE_ENTER_POLL | (DMAPLANE_ENTER_POLL << 1), 0) == EINVAL);
+        CHECK(enter_raw(p.cch, DMAPLANE_ENTER_POLL | 0x80000000u, 0) == EINVAL);
+        CHECK(enter_raw(p.cch, DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL,
+                        p.cch.c.cq_entries + 1) == EINVAL);
+    }
+    // The receive is still posted; nothing broke.
+    CHECK(query(dev, p.client).state == DMAPLANE_EP_CONNECTED);
+}
+
+TEST_CASE("rdma: busy-polling ENTER and sleeping waits take turns; no completion is lost") {
+    // A busy-polling ENTER may leave an endpoint's completion events off
+    // while it polls; a sleeping wait after it must still be woken.
+    device dev = open_device();
+    loopback lb(dev);
+    const std::uint32_t cbuf = make_buffer(dev, 65536), sbuf = make_buffer(dev, 65536);
+    const mr cm = reg(dev, cbuf, 65536, all_access), sm = reg(dev, sbuf, 65536, all_access);
+    constexpr std::uint32_t rounds = 100;
+    double slowest_ms = 0;
+    for (std::uint32_t i = 0; i < rounds; ++i) {
+        const bool poll = i % 2 == 0;
+        const std::vector<std::uint8_t> data = pattern(2048, i);
+        fill(dev, cbuf, 0, data);
+        recv_op(lb.ch, lb.server, nullptr, 0, 0, 1);
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, cm, 0, data.size(), sm.token,
+                 (i % 16) * 2048, 2, i);
+        lb.ch.publish();
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::uint32_t flags = DMAPLANE_ENTER_TIMEOUT | (poll ? DMAPLANE_ENTER_POLL : 0U);
+        int err = lb.ch.enter(2, 2, flags, poll_bound_ns);
+        std::vector<dmaplane_cqe> got;
+        while (err == 0 && got.size() < 2)
+            if (!lb.ch.reap(got))
+                err = lb.ch.enter(0, 1, flags, poll_bound_ns);
+        slowest_ms = std::max(slowest_ms, ms_since(t0));
+        REQUIRE_MESSAGE(err == 0, "round ", i, (poll ? " (polled)" : " (slept)"), ": ",
+                        std::string(strerror(err)));
+        REQUIRE(got.size() == 2);
+        std::sort(got.begin(), got.end(), [](const dmaplane_cqe& a, const dmaplane_cqe& b) {
+            return a.user_data < b.user_data;
+        });
+        CHECK(got[0].res == static_cast<std::int64_t>(data.size()));
+        CHECK(got[0].aux == i);
+        CHECK(got[1].res == static_cast<std::int64_t>(data.size()));
+        CHECK(read_back(dev, sbuf, (i % 16) * 2048, data.size()) == data);
+    }
+    MESSAGE("slowest round ", slowest_ms, " ms");
+    // Nothing completed twice or late.
+    CHECK(lb.ch.ready() == 0);
+    CHECK(poll_wait(lb.ch, 0, 1, 20'000'000) == ETIME);
+    CHECK(lb.ch.enter(0, 1, DMAPLANE_ENTER_TIMEOUT, 20'000'000) == ETIME);
+}
+
+TEST_CASE("rdma: busy-polling ENTER on a channel without endpoints completes NOPs") {
+    device dev = open_device();
+    raw_channel ch(dev, 64);
+    for (std::uint32_t round = 0; round < 20; ++round) {
+        for (std::uint32_t i = 0; i < 32; ++i)
+            op(ch, DMAPLANE_OP_NOP, 0, round * 100 + i);
+        ch.publish();
+        std::uint32_t submitted = 0;
+        REQUIRE(ch.enter(32, 32, DMAPLANE_ENTER_POLL | DMAPLANE_ENTER_TIMEOUT, poll_bound_ns,
+                         &submitted) == 0);
+        CHECK(submitted == 32);
+        CHECK(ch.ready() >= 32);
+        std::vector<dmaplane_cqe> got;
+        REQUIRE(ch.reap(got) == 32);
+        for (std::uint32_t i = 0; i < 32; ++i) {
+            CHECK(got[i].user_data == round * 100 + i);
+            CHECK(got[i].res == 0);
+        }
+    }
+    // And, with nothing in flight, ETIME.
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(poll_wait(ch, 0, 1, 20'000'000) == ETIME);
+    CHECK(ms_since(t0) < 2000.0);
+}
+
+TEST_CASE("rdma: busy-polling ENTER while endpoints are destroyed: no hang, all complete") {
+    device dev = open_device();
+    constexpr int receives = 4;
+
+    // Polls `ch` in 200 ms waits until `want` CQEs came or 20 s passed;
+    // anything but 0 and ETIME from ENTER is an error.
+    struct poller {
+        raw_channel& ch;
+        std::size_t want;
+        std::vector<dmaplane_cqe> got{};
+        int error = 0;
+        int waits = 0;
+        double ms = 0;
+        std::thread thread{};
+        void start() {
+            thread = std::thread([this] {
+                const auto t0 = std::chrono::steady_clock::now();
+                while (got.size() < want && ms_since(t0) < 20000.0) {
+                    const int err = poll_wait(ch, 0, 1, 200'000'000);
+                    ++waits;
+                    if (err != 0 && err != ETIME) {
+                        error = err;
+                        break;
+                    }
+                    ch.reap(got);
+                }
+                ms = ms_since(t0);
+            });
+        }
+    };
+
+    SUBCASE("two channels: the peer's endpoint, then the polled channel's own") {
+        split_pair p(dev);
+        for (int i = 0; i < receives; ++i) {
+            recv_op(p.cch, p.client, nullptr, 0, 0, 10 + i);
+            recv_op(p.sch, p.server, nullptr, 0, 0, 20 + i);
+        }
+        p.cch.publish();
+        p.sch.publish();
+        REQUIRE(p.cch.enter(receives) == 0);
+        REQUIRE(p.sch.enter(receives) == 0);
+        poller a{p.cch, receives};
+        poller b{p.sch, receives};
+        a.start();
+        b.start();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        CHECK(destroy(dev, p.server) == 0); // under b's polling; a's peer
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        CHECK(destroy(dev, p.client) == 0); // under a's polling
+        CHECK(destroy(dev, p.listener) == 0);
+        a.thread.join();
+        b.thread.join();
+        for (poller* x : {&a, &b}) {
+            CHECK(x->error == 0);
+            CHECK(x->ms < 20000.0);
+            REQUIRE(x->got.size() == receives);
+            for (const dmaplane_cqe& c : x->got)
+                CHECK(c.res < 0); // canceled (or flushed by the disconnect)
+        }
+        for (const dmaplane_cqe& c : b.got)
+            CHECK(c.res == -ECANCELED);
+        // The channels have no endpoints left: polling them is a plain wait.
+        CHECK(poll_wait(p.cch, 0, 1, 20'000'000) == ETIME);
+        CHECK(poll_wait(p.sch, 0, 1, 20'000'000) == ETIME);
+    }
+    SUBCASE("one channel: its other endpoint goes while it is polled") {
+        loopback lb(dev);
+        for (int i = 0; i < receives; ++i)
+            recv_op(lb.ch, lb.server, nullptr, 0, 0, 10 + i);
+        lb.ch.publish();
+        REQUIRE(lb.ch.enter(receives) == 0);
+        poller a{lb.ch, receives};
+        a.start();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        CHECK(destroy(dev, lb.server) == 0);
+        a.thread.join();
+        CHECK(a.error == 0);
+        REQUIRE(a.got.size() == receives);
+        for (const dmaplane_cqe& c : a.got)
+            CHECK(c.res == -ECANCELED);
+        // The client stays, and polling still works for its traffic.
+        CHECK(poll_wait(lb.ch, 0, 1, 20'000'000) == ETIME);
+        CHECK(destroy(dev, lb.client) == 0);
+        CHECK(poll_wait(lb.ch, 0, 1, 20'000'000) == ETIME);
+    }
+    SUBCASE("endpoints made and destroyed in a loop under a poller that never stops") {
+        split_pair p(dev);
+        std::atomic<bool> stop{false};
+        int error = 0;
+        int waits = 0;
+        std::thread a([&] {
+            while (!stop.load()) {
+                const int err = poll_wait(p.cch, 0, 1, 50'000'000);
+                ++waits;
+                if (err != 0 && err != ETIME) {
+                    error = err;
+                    break;
+                }
+                std::vector<dmaplane_cqe> drop;
+                p.cch.reap(drop);
+            }
+        });
+        const stop_and_join join_a{stop, a};
+        for (int i = 0; i < 5; ++i) {
+            // A new client on the polled channel, then its teardown.
+            dmaplane_endpoint_connect c{};
+            c.channel = p.cch.fd;
+            c.dst = inet(addr, p.port);
+            std::strcpy(reinterpret_cast<char*>(c.device), rxe);
+            const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+            CHECK_MESSAGE(err == 0, "CONNECT: ", std::string(strerror(err)));
+            if (err != 0)
+                break;
+            op(p.sch, DMAPLANE_OP_ACCEPT, p.listener, 0xacce);
+            auto got = p.sch.run(1);
+            CHECK(got[0].res > 0);
+            CHECK(destroy(dev, c.handle) == 0);
+            if (got[0].res > 0)
+                CHECK(destroy(dev, static_cast<std::uint32_t>(got[0].res)) == 0);
+        }
+        stop = true;
+        a.join();
+        CHECK(error == 0);
+        CHECK(waits > 0);
+        CHECK(query(dev, p.client).state == DMAPLANE_EP_CONNECTED); // untouched
+    }
 }

@@ -226,7 +226,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, async_ops, 32, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, dma_engine_ops, 40, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, sqpoll_wakeups, 48, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, busy, 56, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, reserved, 64, 32);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, busy_polls, 64, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_channel_stats, reserved, 72, 24);
 DMAPLANE_SIZE_CHECK(dmaplane_channel_stats, 96);
 
 /* RDMA device and port queries (hand-computed). */

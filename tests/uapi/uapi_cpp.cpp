@@ -246,7 +246,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, async_ops, 32, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, dma_engine_ops, 40, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, sqpoll_wakeups, 48, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, busy, 56, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, reserved, 64, 32);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, busy_polls, 64, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_channel_stats, reserved, 72, 24);
 static_assert(sizeof(dmaplane_channel_stats) == 96);
 static_assert(plain_abi_struct<dmaplane_channel_stats>());
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -884,7 +885,8 @@ int get_info(dmaplane_info* info) {
     *info = dmaplane_info{};
     info->abi_version = DMAPLANE_ABI_VERSION;
     info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL |
-                     DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE;
+                     DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE |
+                     (no_busy_poll ? 0U : DMAPLANE_FEAT_BUSY_POLL);
     info->max_objects_per_context = 1024;
     info->max_buffer_bytes = 64 << 20;
     info->max_context_bytes = 256 << 20;
@@ -1061,8 +1063,9 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
         --ch.eintr_next;
         return fail(EINTR);
     }
-    const std::uint32_t known =
-        DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_SQ_WAKEUP;
+    const std::uint32_t known = DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT |
+                                DMAPLANE_ENTER_SQ_WAKEUP |
+                                (no_busy_poll ? 0U : DMAPLANE_ENTER_POLL);
     if ((arg->flags & ~known) != 0 || arg->__resv0 != 0 || arg->reserved[0] != 0 ||
         arg->reserved[1] != 0 || arg->submitted != 0 || arg->completions != 0)
         return fail(EINVAL);
@@ -1144,12 +1147,34 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
     totals.ops_submitted += n;
     arg->submitted = n;
 
-    if ((arg->flags & DMAPLANE_ENTER_GETEVENTS) != 0) {
+    const bool timed = (arg->flags & DMAPLANE_ENTER_TIMEOUT) != 0;
+    if ((arg->flags & DMAPLANE_ENTER_POLL) != 0) {
+        // Busy-polling (GETEVENTS) or a single pass (without): never
+        // sleeps; the deadline is real time, as the module's is.
+        const std::uint32_t want =
+            (arg->flags & DMAPLANE_ENTER_GETEVENTS) != 0 ? arg->min_complete : 0U;
+        // (An hour at most: any timeout_ns fits a time_point.)
+        const std::uint64_t ns = std::min<std::uint64_t>(arg->timeout_ns, 3'600'000'000'000);
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+        for (;;) {
+            ++ch.polls;
+            complete_in_flight(ch, ch.in_flight.size());
+            if (cq_unread(ch) >= want)
+                break;
+            if (timed && std::chrono::steady_clock::now() >= deadline)
+                return fail(ETIME);
+            // Nothing could ever arrive: the real module would spin until
+            // a signal; the fake reports it.
+            if (!timed)
+                return fail(EDEADLK);
+        }
+    } else if ((arg->flags & DMAPLANE_ENTER_GETEVENTS) != 0) {
         while (cq_unread(ch) < arg->min_complete) {
             if (ch.in_flight.empty()) {
                 // Nothing could ever arrive: the real module would sleep
                 // (forever without a timeout); the fake reports it.
-                if ((arg->flags & DMAPLANE_ENTER_TIMEOUT) != 0)
+                if (timed)
                     return fail(ETIME);
                 return fail(EDEADLK);
             }
@@ -1251,6 +1276,7 @@ void reset() {
     snapshot_growth = 0;
     snapshot_double = false;
     snapshot_calls = 0;
+    no_busy_poll = false;
 }
 
 void add_buffer(std::uint32_t handle, std::size_t size) {

@@ -15,6 +15,10 @@
 // area at DMAPLANE_STATS_MMAP_OFFSET of the memfd, where every entry the
 // fake runs records a latency (latency_ns, then latency_ns + latency_step,
 // ...), and answer DMAPLANE_IOC_CHANNEL_HIST from it.
+// Busy-polling ENTERs (DMAPLANE_ENTER_POLL) never wait for anything: each
+// poll pass posts every deferred completion (as if the devices had them
+// all), and a pass is repeated until enough CQEs are unread or, with
+// TIMEOUT, until timeout_ns of real time has passed (ETIME).
 // Single-threaded; reset() between test cases.
 
 #ifndef DMAPLANE_TESTS_FAKE_KERNEL_HPP
@@ -45,6 +49,7 @@ struct channel_state {
     std::uint32_t flags = 0;            // DMAPLANE_CHANNEL_*
     bool defer = false;                 // complete during waits, not at submission
     int eintr_next = 0;                 // fail that many ENTERs with EINTR first
+    std::uint64_t polls = 0;            // poll passes of busy-polling ENTERs
     std::deque<dmaplane_cqe> in_flight; // deferred completions
     std::vector<dmaplane_channel_enter> enters; // every ENTER, as passed in
     std::vector<dmaplane_sqe> consumed;         // every SQE consumed, in order
@@ -90,6 +95,10 @@ void add_buffer(std::uint32_t handle, std::size_t size);
 
 // Posts up to `n` deferred completions (as the module's worker would).
 void complete_in_flight(channel_state& ch, std::size_t n);
+
+// The module lacks DMAPLANE_FEAT_BUSY_POLL: ENTER refuses POLL with EINVAL
+// (an unknown flag) and GET_INFO leaves the bit clear.
+inline bool no_busy_poll = false;
 
 // Knobs for the next CHANNEL_CREATE: start every ring index at this value
 // (to cross 2^32 soon), publish a CQ layout that overruns the region, and

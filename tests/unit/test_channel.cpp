@@ -2,7 +2,7 @@
 //
 // channel.hpp against the fake kernel (fake_kernel.hpp): creation and its
 // errors, ENTER as submit() issues it (batching, waits, EINTR, EBUSY,
-// SQPOLL wakeups), reaping, eventfd and stats, and awaitable operations
+// SQPOLL wakeups, busy-polling waits), reaping, eventfd and stats, and awaitable operations
 // resumed by reap().
 #include "dmaplane/channel.hpp"
 
@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <ostream> // lets doctest print std::error_code
@@ -41,6 +42,7 @@ using dmaplane::operation;
 using dmaplane::result;
 using dmaplane::task;
 using dmaplane::unique_fd;
+using dmaplane::wait_mode;
 
 static_assert(!std::is_copy_constructible_v<channel>);
 static_assert(std::is_nothrow_move_constructible_v<channel>);
@@ -50,6 +52,8 @@ static_assert(!std::is_copy_constructible_v<operation>);
 static_assert(!std::is_move_constructible_v<operation>);
 static_assert(noexcept(channel::create(std::declval<const device&>())));
 static_assert(noexcept(std::declval<channel&>().submit()));
+static_assert(noexcept(std::declval<channel&>().submit_and_poll(1)));
+static_assert(noexcept(std::declval<channel&>().drive(1, wait_mode::busy_poll)));
 static_assert(noexcept(std::declval<channel&>().reap()));
 static_assert(std::is_same_v<decltype(std::declval<channel&>().nop().await_resume()),
                              result<completion>>);
@@ -301,6 +305,234 @@ TEST_CASE_FIXTURE(fake_device, "SQPOLL: ENTER only to wake the thread or to wait
     CHECK(st.enters.back().min_complete == 1);
     CHECK(st.enters.back().to_submit == 0);
     CHECK(ch.pop()->user_data == 3);
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll: the wait polls until the completions are there") {
+    channel ch = make();
+    fake_kernel::channel_state& st = state(ch);
+    st.defer = true; // completions arrive only while waiting (or polling)
+    queue_nops(ch, 1, 3);
+    result<std::uint32_t> n = ch.submit_and_poll(2);
+    REQUIRE(n);
+    CHECK(*n == 3);
+    REQUIRE(st.enters.size() == 1);
+    const dmaplane_channel_enter& e = st.enters.back();
+    CHECK(e.to_submit == 3);
+    CHECK(e.min_complete == 2);
+    CHECK(e.flags == (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL)); // no TIMEOUT
+    CHECK(e.timeout_ns == 0);
+    CHECK(st.polls == 1);               // one pass found them
+    CHECK(ch.cq().available() == 3);    // the pass posted every one
+    CHECK(ch.pop()->user_data == 1);
+
+    // Enough unread already: no system call, in either mode.
+    n = ch.submit_and_wait(2, std::nullopt, wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 0);
+    CHECK(st.enters.size() == 1);
+    CHECK(ch.reap() == 2);
+
+    // submit_and_wait with the mode is the same call, timeout included.
+    queue_nops(ch, 4, 1);
+    n = ch.submit_and_wait(1, std::chrono::milliseconds(7), wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 1);
+    CHECK(st.enters.back().flags ==
+          (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters.back().timeout_ns == 7000000);
+    CHECK(ch.pop()->user_data == 4);
+
+    // A sleeping wait never sets POLL.
+    queue_nops(ch, 5, 1);
+    REQUIRE(ch.submit_and_wait(1));
+    CHECK(st.enters.back().flags == DMAPLANE_ENTER_GETEVENTS);
+    CHECK(st.polls == 2);
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll: ETIME once the timeout has passed, EINTR not retried") {
+    channel ch = make();
+    fake_kernel::channel_state& st = state(ch);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(ch.submit_and_poll(1, std::chrono::milliseconds(3)).error() ==
+          std::error_code(ETIME, std::system_category()));
+    // The fake polls in real time until the deadline, as the module does.
+    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(3));
+    CHECK(st.polls > 1);
+    CHECK(st.enters.back().flags ==
+          (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters.back().timeout_ns == 3000000);
+
+    // A negative timeout counts as 0: one pass, then ETIME.
+    const std::uint64_t before = st.polls;
+    CHECK(ch.submit_and_poll(1, std::chrono::nanoseconds(-1)).error() ==
+          std::error_code(ETIME, std::system_category()));
+    CHECK(st.enters.back().timeout_ns == 0);
+    CHECK(st.polls == before + 1);
+
+    // Entries consumed before the timeout stay consumed.
+    queue_nops(ch, 1, 1);
+    CHECK(ch.submit_and_poll(2, std::chrono::microseconds(100)).error() ==
+          std::error_code(ETIME, std::system_category()));
+    CHECK(st.enters.back().to_submit == 1);
+    CHECK(ch.sq().pending() == 0);
+    CHECK(ch.cq().available() == 1);
+
+    // A signal ends a busy-polling wait as it ends a sleeping one.
+    queue_nops(ch, 2, 1);
+    st.eintr_next = 1;
+    CHECK(ch.submit_and_poll(2).error() == std::errc::interrupted);
+    CHECK(st.enters.back().flags == (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL));
+    CHECK(ch.sq().pending() == 1); // still queued: call again
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll once: n == 0 enters to poll even with nothing queued") {
+    channel ch = make();
+    fake_kernel::channel_state& st = state(ch);
+    st.defer = true;
+    queue_nops(ch, 1, 2);
+    REQUIRE(ch.submit()); // consumed, not yet completed
+    CHECK(st.in_flight.size() == 2);
+    CHECK(ch.cq().available() == 0);
+
+    // A sleeping submit(0) with nothing queued makes no system call.
+    REQUIRE(ch.submit_and_wait(0));
+    CHECK(st.enters.size() == 1);
+
+    // Polling once does, and returns without waiting.
+    result<std::uint32_t> n = ch.submit_and_poll(0);
+    REQUIRE(n);
+    CHECK(*n == 0);
+    REQUIRE(st.enters.size() == 2);
+    CHECK(st.enters.back().flags == DMAPLANE_ENTER_POLL); // no GETEVENTS, no TIMEOUT
+    CHECK(st.enters.back().min_complete == 0);
+    CHECK(st.enters.back().to_submit == 0);
+    CHECK(st.polls == 1);
+    CHECK(ch.cq().available() == 2);
+    CHECK(ch.reap() == 2);
+
+    // With nothing anywhere it still returns at once, with nothing.
+    n = ch.submit_and_poll(0);
+    REQUIRE(n);
+    CHECK(*n == 0);
+    CHECK(ch.cq().available() == 0);
+    CHECK(st.polls == 2);
+
+    // Entries queued go in with the same ENTER.
+    queue_nops(ch, 3, 1);
+    n = ch.submit_and_poll(0);
+    REQUIRE(n);
+    CHECK(*n == 1);
+    CHECK(st.enters.back().to_submit == 1);
+    CHECK(st.enters.back().flags == DMAPLANE_ENTER_POLL);
+    CHECK(ch.pop()->user_data == 3);
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll: unknown flags stay EINVAL, and POLL on an old module") {
+    channel ch = make();
+    // ENTER with these flags and nothing else: 0 or the errno.
+    const auto enter_errno = [&ch](std::uint32_t flags) {
+        dmaplane_channel_enter raw{};
+        raw.flags = flags;
+        return ::ioctl(ch.native_handle(), DMAPLANE_IOC_CHANNEL_ENTER, &raw) == 0 ? 0 : errno;
+    };
+    CHECK(enter_errno(DMAPLANE_ENTER_POLL << 1) == EINVAL); // the first unknown flag
+    CHECK(enter_errno(DMAPLANE_ENTER_POLL | (DMAPLANE_ENTER_POLL << 1)) == EINVAL);
+    CHECK(enter_errno(DMAPLANE_ENTER_POLL | 0x80000000U) == EINVAL);
+    CHECK(enter_errno(DMAPLANE_ENTER_POLL) == 0);
+
+    // An older module: POLL is an unknown flag; nothing is consumed.
+    fake_kernel::no_busy_poll = true;
+    queue_nops(ch, 1, 1);
+    CHECK(ch.submit_and_poll(1).error() == std::errc::invalid_argument);
+    CHECK(ch.sq().pending() == 1);
+    CHECK(ch.drive(1, wait_mode::busy_poll).error() == std::errc::invalid_argument);
+    // Sleeping waits work as ever.
+    result<std::uint32_t> n = ch.submit_and_wait(1);
+    REQUIRE(n);
+    CHECK(*n == 1);
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll: the EBUSY wait keeps POLL (and the timeout)") {
+    channel_options o;
+    o.sq_entries = 4;
+    o.cq_entries = 4;
+    channel ch = make(o);
+    fake_kernel::channel_state& st = state(ch);
+    st.defer = true;
+    queue_nops(ch, 1, 4);
+    REQUIRE(ch.submit());
+    CHECK(st.in_flight.size() == 4); // the CQ's room is all taken
+
+    queue_nops(ch, 5, 1);
+    result<std::uint32_t> n = ch.submit_and_poll(1, std::chrono::seconds(1));
+    REQUIRE(n);
+    CHECK(*n == 0);
+    REQUIRE(st.enters.size() == 3);
+    CHECK(st.enters[1].to_submit == 1); // refused with EBUSY
+    CHECK(st.enters[1].flags ==
+          (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters[2].to_submit == 0); // the wait, without submitting
+    CHECK(st.enters[2].min_complete == 1);
+    CHECK(st.enters[2].flags ==
+          (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters[2].timeout_ns == 1000000000);
+    CHECK(st.stats.busy == 1);
+    CHECK(ch.cq().available() == 4);
+    CHECK(ch.sq().pending() == 1);
+
+    // Without a timeout, too.
+    CHECK(ch.reap() == 4);
+    queue_nops(ch, 6, 3);
+    REQUIRE(ch.submit()); // 4 in flight again (5, 6, 7, 8)
+    queue_nops(ch, 9, 1);
+    n = ch.drive(1, wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 4);
+    CHECK(st.enters.back().flags == (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters.back().to_submit == 0);
+    CHECK(ch.sq().pending() == 1);
+}
+
+TEST_CASE_FIXTURE(fake_device, "busy-poll on SQPOLL: ENTER to poll or to wait, not to submit") {
+    channel_options o;
+    o.sqpoll = true;
+    channel ch = make(o);
+    fake_kernel::channel_state& st = state(ch);
+    queue_nops(ch, 1, 1);
+    result<std::uint32_t> n = ch.submit_and_poll(0);
+    REQUIRE(n);
+    CHECK(*n == 1); // left to the thread
+    REQUIRE(st.enters.size() == 1);
+    CHECK(st.enters[0].flags == DMAPLANE_ENTER_POLL);
+    CHECK(st.enters[0].to_submit == 0);
+    CHECK(ch.pop()->user_data == 1);
+
+    st.defer = true;
+    queue_nops(ch, 2, 1);
+    st.store(st.sq_off.flags, DMAPLANE_SQ_NEED_WAKEUP);
+    n = ch.submit_and_poll(1);
+    REQUIRE(n);
+    CHECK(st.enters.back().flags ==
+          (DMAPLANE_ENTER_SQ_WAKEUP | DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL));
+    CHECK(st.enters.back().to_submit == 0);
+    CHECK(st.enters.back().min_complete == 1);
+    CHECK(ch.pop()->user_data == 2);
+}
+
+TEST_CASE_FIXTURE(fake_device, "drive(n, busy_poll) resumes the coroutine the poll completed") {
+    channel ch = make();
+    state(ch).defer = true;
+    std::optional<result<completion>> out;
+    task<void> t = nop_into(ch, out);
+    t.handle().resume();
+    result<std::uint32_t> n = ch.drive(1, wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 1);
+    CHECK(t.done());
+    REQUIRE(out);
+    CHECK(*out);
+    CHECK(state(ch).enters.back().flags == (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL));
+    CHECK(ch.awaiting() == 0);
 }
 
 TEST_CASE_FIXTURE(fake_device, "peek and pop") {

@@ -571,6 +571,36 @@ TEST_CASE_FIXTURE(fake_pair, "start(): EALREADY while in flight; a receive re-po
     CHECK(ch.awaiting() == 0);
 }
 
+TEST_CASE_FIXTURE(fake_pair, "WRITE_IMM and receives under busy-polling waits") {
+    fake_kernel::find_channel(ch.native_handle())->defer = true; // posted by the polls
+    fill(bytes_a(), 0, 256, 9);
+    auto t = [](fake_pair& p) -> task<int> {
+        rdma_operation rx = p.server.recv();
+        int seen = 0;
+        for (std::uint32_t i = 1; i <= 5; ++i) {
+            DMAPLANE_CO_REQUIRE(rx.start().has_value());
+            auto w = co_await p.client.write_imm(*p.mr_a.region(0, 256), p.mr_b.token(),
+                                                 256 * i, 100 + i);
+            DMAPLANE_CO_REQUIRE(w);
+            auto r = co_await rx;
+            DMAPLANE_CO_REQUIRE(r);
+            CHECK(r->imm == std::optional<std::uint32_t>{100 + i});
+            CHECK(r->bytes == 256);
+            ++seen;
+        }
+        co_return seen;
+    }(*this);
+    result<int> n = dmaplane::sync_wait(ch, std::move(t), dmaplane::wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 5);
+    for (std::size_t i = 1; i <= 5; ++i)
+        CHECK(same(bytes_b(), 256 * i, bytes_a(), 0, 256));
+    const fake_kernel::channel_state& st = *fake_kernel::find_channel(ch.native_handle());
+    CHECK(st.polls >= 5);
+    CHECK((st.enters.back().flags & DMAPLANE_ENTER_POLL) != 0);
+    CHECK(ch.awaiting() == 0);
+}
+
 TEST_CASE_FIXTURE(fake_pair, "a failure on the device carries its verbs status") {
     fake_kernel::fail_next_rdma = DMAPLANE_WC_REM_ACCESS_ERR;
     rdma_operation op = client.write(*mr_a.region(0, 8), mr_b.token());

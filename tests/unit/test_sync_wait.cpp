@@ -157,6 +157,33 @@ TEST_CASE_FIXTURE(fake_device, "completions that arrive only while waiting; EINT
     CHECK(st->enters.size() == 12); // two interrupted, then one per NOP
 }
 
+TEST_CASE_FIXTURE(fake_device, "busy-polling sync_wait: every wait polls, EINTR is retried") {
+    channel ch = make();
+    fake_kernel::channel_state* st = fake_kernel::find_channel(ch.native_handle());
+    REQUIRE(st != nullptr);
+    st->defer = true;
+    st->eintr_next = 1;
+    result<int> n = sync_wait(ch, count_nops(ch, 10), dmaplane::wait_mode::busy_poll);
+    REQUIRE(n);
+    CHECK(*n == 10);
+    CHECK(st->enters.size() == 11); // one interrupted, then one per NOP
+    for (const dmaplane_channel_enter& e : st->enters) {
+        CHECK(e.flags == (DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_POLL));
+        CHECK(e.min_complete == 1);
+    }
+    CHECK(st->polls == 10);
+    CHECK(ch.awaiting() == 0);
+
+    // A module without busy polling: the error, and the task abandoned.
+    fake_kernel::no_busy_poll = true;
+    task<int> t = count_nops(ch, 1);
+    const std::coroutine_handle<> frame = t.handle();
+    CHECK(sync_wait(ch, std::move(t), dmaplane::wait_mode::busy_poll).error() ==
+          std::errc::invalid_argument);
+    CHECK(ch.sq().pending() == 1); // its NOP was not consumed: nothing points into the frame
+    frame.destroy();               // the abandoned frame
+}
+
 TEST_CASE_FIXTURE(fake_device, "indices crossing 2^32 through sync_wait") {
     fake_kernel::initial_index = 0xfffffff0U;
     channel_options o;

@@ -585,7 +585,8 @@ struct dmaplane_channel_stats {
 	__u64 dma_engine_ops;		/* COPYs on a DMA engine */
 	__u64 sqpoll_wakeups;		/* times the SQPOLL thread was woken */
 	__u64 busy;			/* ENTERs refused with EBUSY */
-	__u64 reserved[4];		/* out: 0 */
+	__u64 busy_polls;		/* device poll passes of POLL ENTERs */
+	__u64 reserved[3];		/* out: 0 */
 };
 
 /*

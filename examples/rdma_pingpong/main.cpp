@@ -162,7 +162,7 @@ void report(const side& s, const config& cfg, std::vector<double>& rtt_us) {
 int usage() {
     std::fprintf(stderr, "usage: rdma_pingpong (--loopback ADDR | --server ADDR[:PORT] | "
                          "--client ADDR[:PORT]) [--iterations N] [--size BYTES] "
-                         "[--device PATH]\n");
+                         "[--wait sleep|busy-poll] [--device PATH]\n");
     return 2;
 }
 
@@ -171,6 +171,10 @@ int usage() {
 int main(int argc, char** argv) {
     std::string_view mode, where;
     const char* path = dmaplane::default_device_path;
+    // busy-poll: each wait polls the device from this thread instead of
+    // sleeping until the completion event is handled (lower latency, one
+    // busy CPU).
+    dmaplane::wait_mode wait = dmaplane::wait_mode::sleep;
     config cfg;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string_view opt = argv[i];
@@ -183,6 +187,10 @@ int main(int argc, char** argv) {
             cfg.size = std::strtoull(argv[i + 1], nullptr, 10);
         } else if (opt == "--device") {
             path = argv[i + 1];
+        } else if (opt == "--wait" && std::string_view(argv[i + 1]) == "sleep") {
+            wait = dmaplane::wait_mode::sleep;
+        } else if (opt == "--wait" && std::string_view(argv[i + 1]) == "busy-poll") {
+            wait = dmaplane::wait_mode::busy_poll;
         } else {
             return usage();
         }
@@ -235,9 +243,9 @@ int main(int argc, char** argv) {
             return fail("register", ec);
         auto srv = pingpong(server, false, cfg, rtt_us);
         srv.handle().resume(); // runs until it waits for the first ping
-        auto c = dmaplane::sync_wait(*ch, pingpong(client, true, cfg, rtt_us));
+        auto c = dmaplane::sync_wait(*ch, pingpong(client, true, cfg, rtt_us), wait);
         while (c && !srv.done())
-            if (auto r = ch->drive(); !r)
+            if (auto r = ch->drive(1, wait); !r)
                 return fail("drive", r.error());
         if (!c || !*c)
             return fail("client", c ? c->error() : c.error());
@@ -247,7 +255,7 @@ int main(int argc, char** argv) {
         side& s = mode == "client" ? client : server;
         if (auto ec = prepare(*dev, s, cfg); ec)
             return fail("register", ec);
-        auto r = dmaplane::sync_wait(*ch, pingpong(s, mode == "client", cfg, rtt_us));
+        auto r = dmaplane::sync_wait(*ch, pingpong(s, mode == "client", cfg, rtt_us), wait);
         if (!r || !*r)
             return fail(mode == "client" ? "client" : "server", r ? r->error() : r.error());
     }

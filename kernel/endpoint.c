@@ -963,13 +963,14 @@ static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 			r.flags |= DMAPLANE_CQE_F_WRITE;
 	}
 	atomic64_inc(&ep->completed);
+	/* The waiter first (its CQ slot is reserved), then the bookkeeping. */
+	dmaplane_channel_complete(ep->ch, &r, 1);
 	spin_lock_bh(&ep->lock);
 	ep->rq_free++;
 	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
 		dmaplane_ep_set_error_locked(ep, -EIO);
 	dmaplane_ep_progress_locked(ep, &failed);
 	spin_unlock_bh(&ep->lock);
-	dmaplane_channel_complete(ep->ch, &r, 1);
 	dmaplane_req_free_rdma(req);
 	dmaplane_ep_finish(ep, &failed);
 }

@@ -958,14 +958,14 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 
 			if (args.flags & DMAPLANE_ENTER_TIMEOUT)
 				deadline = ktime_get_ns() +
-					   min_t(u64, args.timeout_ns,
-						 U64_MAX / 2);
+					   min_t(u64, args.timeout_ns, KTIME_MAX);
 			ret = dmaplane_channel_busy_poll(ch, args.min_complete,
 							 deadline);
 		} else if (args.flags & DMAPLANE_ENTER_TIMEOUT) {
 			ret = wait_event_interruptible_hrtimeout(ch->cq_wait,
 				dmaplane_channel_ready(ch, args.min_complete),
-				ns_to_ktime(args.timeout_ns));
+				ns_to_ktime(min_t(u64, args.timeout_ns,
+						  KTIME_MAX)));
 		} else {
 			ret = wait_event_interruptible(ch->cq_wait,
 				dmaplane_channel_ready(ch, args.min_complete));
@@ -1217,6 +1217,7 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 	struct dmaplane_channel *ch =
 		container_of(obj, struct dmaplane_channel, obj);
 
+	WARN_ON_ONCE(!list_empty(&ch->pollers));	/* endpoints hold refs */
 	dmaplane_stats_channel_del(obj->ctx, &ch->ctx_node);
 	vfree(ch->region);
 	vfree(ch->stats);

@@ -227,6 +227,7 @@ struct dmaplane_listener;
  *		and @cq_unarmed.
  * @cq_unarmed:	the softirq poll left the completion event off because an
  *		ENTER was busy-polling the channel.
+ * @cq_draining: the teardown drains the QP: the event stays on.
  * @iop:	the softirq poll that the CQ's completion event schedules.
  * @poller:	how busy-polling ENTERs on @ch poll @cq.
  * @wcs:	work completions of one poll batch.
@@ -274,6 +275,7 @@ struct dmaplane_ep {
 
 	spinlock_t cq_lock;
 	bool cq_unarmed;
+	bool cq_draining;
 	struct irq_poll iop;
 	struct dmaplane_poller poller;
 	struct ib_wc wcs[DMAPLANE_EP_POLL_BATCH];
@@ -380,6 +382,7 @@ static void dmaplane_ep_progress_locked(struct dmaplane_ep *ep,
 					struct list_head *out);
 static void dmaplane_fc_unmap(struct dmaplane_ep *ep, struct ib_device *dev);
 static void dmaplane_fc_free(struct dmaplane_fc *fc);
+static void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep);
 
 static void dmaplane_ep_put(struct dmaplane_ep *ep)
 {
@@ -1324,6 +1327,16 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 	spin_unlock_bh(&ep->lock);
 	dmaplane_ep_finish(ep, &unposted);
 
+	if (ep->cq) {
+		/*
+		 * The drain must not depend on a busy poller getting CPU time:
+		 * from here on the softirq poll keeps the event on.
+		 */
+		spin_lock_bh(&ep->cq_lock);
+		ep->cq_draining = true;
+		dmaplane_ep_rearm_locked(ep);
+		spin_unlock_bh(&ep->cq_lock);
+	}
 	if (ep->qp) {
 		if (ep->cm_id)
 			rdma_disconnect(ep->cm_id);
@@ -1345,7 +1358,17 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		/* Nobody polls it any more: no ENTER, no softirq. */
 		dmaplane_channel_del_poller(ep->ch, &ep->poller);
 		irq_poll_disable(&ep->iop);
+		/* A softirq poll past irq_poll_complete() holds the lock. */
+		spin_lock_bh(&ep->cq_lock);
+		spin_unlock_bh(&ep->cq_lock);
 		ib_destroy_cq(ep->cq);
+		/*
+		 * A driver's completion tasklet that was already running may
+		 * still call dmaplane_ep_cq_comp() (irq_poll_sched() on the
+		 * disabled iop): wait out every softirq section (BH-off
+		 * sections are RCU readers) before the endpoint can be freed.
+		 */
+		synchronize_rcu();
 	}
 	ep->cq = NULL;
 	if (ep->cm_id)
@@ -1372,6 +1395,7 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 {
 	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
 
+	WARN_ON_ONCE(!list_empty(&ep->poller.node));	/* shutdown ran */
 	if (ep->listener)
 		dmaplane_obj_put(&ep->listener->obj);
 	if (ep->pd)
@@ -1496,36 +1520,45 @@ static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 		 * An ENTER busy-polls the channel: it takes what comes, so
 		 * the event stays off until the last such ENTER is done
 		 * (dmaplane_ep_poll_idle(), which checks ep->cq_unarmed under
-		 * ep->cq_lock after the channel's count went down).
+		 * ep->cq_lock after the channel's count went down). Not once
+		 * the teardown drains: that must not wait for a poller.
+		 *
+		 * Everything up to the unlock stays under ep->cq_lock, which
+		 * the teardown takes once after irq_poll_disable(): past
+		 * irq_poll_complete() that is what keeps @ep alive here.
 		 */
-		if (dmaplane_channel_busy_polled(ep->ch)) {
+		if (!ep->cq_draining && dmaplane_channel_busy_polled(ep->ch)) {
 			ep->cq_unarmed = true;
-			spin_unlock(&ep->cq_lock);
-			return done;
+		} else {
+			ep->cq_unarmed = false;
+			if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
+					     IB_CQ_REPORT_MISSED_EVENTS) > 0)
+				irq_poll_sched(iop);
 		}
-		spin_unlock(&ep->cq_lock);
-		if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
-				     IB_CQ_REPORT_MISSED_EVENTS) > 0)
-			irq_poll_sched(iop);
-		return done;
 	}
 	spin_unlock(&ep->cq_lock);
 	return done;
+}
+
+/* Called with ep->cq_lock held: the event on again if it was left off. */
+static void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep)
+{
+	if (!ep->cq_unarmed)
+		return;
+	ep->cq_unarmed = false;
+	if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
+			     IB_CQ_REPORT_MISSED_EVENTS) > 0)
+		irq_poll_sched(&ep->iop);
 }
 
 /* No ENTER busy-polls the channel any more: events on again if they were off. */
 static void dmaplane_ep_poll_idle(struct dmaplane_poller *p)
 {
 	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
-	bool arm;
 
 	spin_lock(&ep->cq_lock);
-	arm = ep->cq_unarmed;
-	ep->cq_unarmed = false;
+	dmaplane_ep_rearm_locked(ep);
 	spin_unlock(&ep->cq_lock);
-	if (arm && ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
-				    IB_CQ_REPORT_MISSED_EVENTS) > 0)
-		irq_poll_sched(&ep->iop);
 }
 
 /* The CQ's completion event (any context, hard interrupt included). */
@@ -1711,6 +1744,12 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	 * Two more entries for the drain work requests of the teardown, one
 	 * for a grant in flight.
 	 */
+	/*
+	 * ib_drain_qp() waits for the drain completions through our poll
+	 * (a CQ from ib_create_cq() has poll_ctx 0, not IB_POLL_DIRECT,
+	 * which it would poll itself, outside ep->cq_lock).
+	 */
+	BUILD_BUG_ON(IB_POLL_SOFTIRQ != 0);
 	cq_attr.cqe = a->sq_depth + a->rq_depth + 3;
 	irq_poll_init(&ep->iop, DMAPLANE_EP_POLL_BUDGET, dmaplane_ep_iop_poll);
 	ep->cq = ib_create_cq(ibdev, dmaplane_ep_cq_comp, dmaplane_ep_cq_event,

@@ -546,8 +546,9 @@ struct dmaplane_cqe {
  * so a completion is posted as soon as the device reports it rather than
  * when its interrupt or softirq handler gets to run (latency-critical
  * waits; it spends a CPU, yielding whenever the scheduler asks). POLL
- * without GETEVENTS polls once. TIMEOUT and signals end it as they end a
- * sleeping wait.
+ * without GETEVENTS, or with min_complete 0, polls once. TIMEOUT and
+ * signals end it as they end a sleeping wait; timeouts of 2^63 ns or more
+ * count as 2^63 - 1.
  * Out: submitted (entries consumed), completions (unread CQEs on return).
  * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
  *      field; a corrupt SQ tail: more than sq_entries ahead of head),

@@ -54,10 +54,6 @@ void submit(raw_channel& ch, std::uint32_t min_complete = 0) {
             fail("ENTER", err);
 }
 
-// Busy-poll the completion ring instead of sleeping in ENTER (the latency
-// test does, as ib_write_lat busy-polls its CQ).
-bool spin = false;
-
 // Reaps at least one CQE (waiting if none), checking every result.
 std::uint32_t reap(raw_channel& ch, std::vector<dmaplane_cqe>* out = nullptr) {
     for (;;) {
@@ -75,11 +71,20 @@ std::uint32_t reap(raw_channel& ch, std::vector<dmaplane_cqe>* out = nullptr) {
             ch.atom(ch.c.cq_off.head).store(head, std::memory_order_release);
             return n;
         }
-        if (spin)
-            continue;
         if (int err = ch.enter(0, 1))
             fail("ENTER wait", err);
     }
+}
+
+// An ACCEPT entry on `ch` for `listener`: the accepted endpoint's handle.
+std::uint32_t accept_one(raw_channel& ch, std::uint32_t listener) {
+    dmaplane_sqe* e = ch.next();
+    e->opcode = DMAPLANE_OP_ACCEPT;
+    e->endpoint = listener;
+    submit(ch);
+    std::vector<dmaplane_cqe> got;
+    reap(ch, &got);
+    return static_cast<std::uint32_t>(got[0].res);
 }
 
 // Connects an endpoint on `cch` to a listener on `sch` (the same channel or
@@ -103,13 +108,7 @@ std::pair<std::uint32_t, std::uint32_t> connect_pair(const device& dev, const ch
     c.attr = attr;
     if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c))
         fail("CONNECT", err);
-    dmaplane_sqe* e = sch.next();
-    e->opcode = DMAPLANE_OP_ACCEPT;
-    e->endpoint = l.handle;
-    submit(sch);
-    std::vector<dmaplane_cqe> got;
-    reap(sch, &got);
-    return {c.handle, static_cast<std::uint32_t>(got[0].res)};
+    return {c.handle, accept_one(sch, l.handle)};
 }
 
 struct pair {
@@ -437,15 +436,9 @@ int bw_server(const char* ip, std::uint64_t size) {
     std::memcpy(l.private_data, &mb.token, 8);
     if (int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l))
         fail("LISTEN", err);
-    dmaplane_sqe* e = ch.next();
-    e->opcode = DMAPLANE_OP_ACCEPT;
-    e->endpoint = l.handle;
-    submit(ch);
-    std::vector<dmaplane_cqe> got;
-    reap(ch, &got);
-    const auto ep = static_cast<std::uint32_t>(got[0].res);
+    const std::uint32_t ep = accept_one(ch, l.handle);
     // The client ends with one SEND: wait for it, then leave.
-    e = ch.next();
+    dmaplane_sqe* e = ch.next();
     e->opcode = DMAPLANE_OP_RECV;
     e->endpoint = ep;
     submit(ch);
@@ -507,7 +500,7 @@ int main(int argc, char** argv) {
     }
     if (mode == "reg" && argc == 4)
         return regcost(num(2), static_cast<std::uint32_t>(num(3)));
-    if (mode == "overhead" && argc == 4)
+    if (mode == "overhead" && argc == 4 && num(3) >= 1)
         return overhead(argv[2], static_cast<int>(num(3)));
     if (mode == "bw-server" && argc == 4)
         return bw_server(argv[2], num(3));

@@ -206,7 +206,14 @@ public:
     }
     json& str(const char* key, const std::string& v) {
         name(key);
-        text_ += '"' + v + '"';
+        text_ += '"';
+        for (const char c : v) {
+            if (c == '"' || c == '\\')
+                text_ += '\\';
+            if (static_cast<unsigned char>(c) >= 0x20)
+                text_ += c; // control characters are dropped
+        }
+        text_ += '"';
         return *this;
     }
     json& boolean(const char* key, bool v) {

@@ -858,12 +858,11 @@ void dmaplane_channel_del_poller(struct dmaplane_channel *ch,
 	spin_unlock_bh(&ch->poll_lock);
 }
 
-/* One pass over the channel's pollers. */
+/* One pass over the channel's pollers (counted by the caller). */
 static void dmaplane_channel_poll_once(struct dmaplane_channel *ch)
 {
 	struct dmaplane_poller *p;
 
-	atomic64_inc(&ch->st_polls);
 	spin_lock_bh(&ch->poll_lock);
 	list_for_each_entry(p, &ch->pollers, node)
 		p->poll(p);
@@ -880,12 +879,14 @@ static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 				       u64 deadline)
 {
 	struct dmaplane_poller *p;
+	u64 passes = 0;
 	long ret;
 
 	/* While it is up, sources may leave their events off (->idle). */
 	atomic_inc(&ch->busy_pollers);
 	for (;;) {
 		dmaplane_channel_poll_once(ch);
+		passes++;
 		if (dmaplane_channel_ready(ch, want)) {
 			ret = 0;
 			break;
@@ -901,6 +902,7 @@ static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 		cond_resched();
 		cpu_relax();
 	}
+	atomic64_add(passes, &ch->st_polls);
 	spin_lock_bh(&ch->poll_lock);
 	if (atomic_dec_and_test(&ch->busy_pollers))
 		list_for_each_entry(p, &ch->pollers, node)
@@ -974,6 +976,7 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 			ret = -EINTR;
 	} else if (args.flags & DMAPLANE_ENTER_POLL) {
 		dmaplane_channel_poll_once(ch);
+		atomic64_inc(&ch->st_polls);
 	}
 	args.submitted = submitted;
 	args.completions = dmaplane_cq_unread(ch);
@@ -1434,12 +1437,12 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_ctx_charge_bytes(ctx, ch->region_size);
 	if (ret)
 		goto out_put;
+	ch->charged = ch->region_size;	/* the release uncharges it */
 	ch->region = vmalloc_user(ch->region_size);
 	if (!ch->region) {
 		ret = -ENOMEM;
 		goto out_put;
 	}
-	ch->charged = ch->region_size;
 	dmaplane_channel_layout(ch, args);
 	if (args->flags & DMAPLANE_CHANNEL_HISTOGRAMS) {
 		ret = dmaplane_channel_stats_alloc(ch);

@@ -231,6 +231,8 @@ struct dmaplane_listener;
  * @iop:	the softirq poll that the CQ's completion event schedules.
  * @poller:	how busy-polling ENTERs on @ch poll @cq.
  * @wcs:	work completions of one poll batch.
+ * @rcu:	frees it after a grace period (a driver tasklet may still be
+ *		calling its completion handler when the CQ is destroyed).
  */
 struct dmaplane_ep {
 	struct dmaplane_obj obj;
@@ -279,6 +281,7 @@ struct dmaplane_ep {
 	struct irq_poll iop;
 	struct dmaplane_poller poller;
 	struct ib_wc wcs[DMAPLANE_EP_POLL_BATCH];
+	struct rcu_head rcu;
 };
 
 /**
@@ -909,11 +912,11 @@ static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
 		atomic64_inc(&ep->rnr_events);
 		atomic64_inc(&dmaplane_stats.rnr_events);
 	}
-	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
+	if (err && wc->status != IB_WC_WR_FLUSH_ERR) {
 		atomic64_inc(&dmaplane_stats.errors);
-	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
 		dmaplane_ep_set_error_locked(ep, err == -ETIMEDOUT ?
 					     -ETIMEDOUT : -EIO);
+	}
 	if (last) {
 		ep->sq_free += req->nr_wrs;
 		list_move_tail(&req->node, &done);
@@ -1361,14 +1364,12 @@ static void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		/* A softirq poll past irq_poll_complete() holds the lock. */
 		spin_lock_bh(&ep->cq_lock);
 		spin_unlock_bh(&ep->cq_lock);
-		ib_destroy_cq(ep->cq);
 		/*
-		 * A driver's completion tasklet that was already running may
-		 * still call dmaplane_ep_cq_comp() (irq_poll_sched() on the
-		 * disabled iop): wait out every softirq section (BH-off
-		 * sections are RCU readers) before the endpoint can be freed.
+		 * A driver's completion tasklet already running may still call
+		 * dmaplane_ep_cq_comp() (irq_poll_sched() on the disabled iop,
+		 * a no-op): the endpoint is freed after an RCU grace period.
 		 */
-		synchronize_rcu();
+		ib_destroy_cq(ep->cq);
 	}
 	ep->cq = NULL;
 	if (ep->cm_id)
@@ -1403,7 +1404,7 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 	dmaplane_channel_put(ep->ch);
 	dmaplane_fc_free(ep->fc);
 	mutex_destroy(&ep->teardown_lock);
-	kfree(ep);
+	kfree_rcu(ep, rcu);	/* see dmaplane_ep_shutdown() */
 }
 
 static void dmaplane_ep_orphan_fn(struct work_struct *work)
@@ -1506,6 +1507,15 @@ static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
 	return done;
 }
 
+/* Called with ep->cq_lock held: the completion event on for what comes. */
+static void dmaplane_ep_arm_locked(struct dmaplane_ep *ep)
+{
+	ep->cq_unarmed = false;
+	if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
+			     IB_CQ_REPORT_MISSED_EVENTS) > 0)
+		irq_poll_sched(&ep->iop);
+}
+
 /* Softirq: poll, then re-arm the completion event once the CQ is empty. */
 static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 {
@@ -1527,14 +1537,10 @@ static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 		 * the teardown takes once after irq_poll_disable(): past
 		 * irq_poll_complete() that is what keeps @ep alive here.
 		 */
-		if (!ep->cq_draining && dmaplane_channel_busy_polled(ep->ch)) {
+		if (!ep->cq_draining && dmaplane_channel_busy_polled(ep->ch))
 			ep->cq_unarmed = true;
-		} else {
-			ep->cq_unarmed = false;
-			if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
-					     IB_CQ_REPORT_MISSED_EVENTS) > 0)
-				irq_poll_sched(iop);
-		}
+		else
+			dmaplane_ep_arm_locked(ep);
 	}
 	spin_unlock(&ep->cq_lock);
 	return done;
@@ -1543,12 +1549,8 @@ static int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 /* Called with ep->cq_lock held: the event on again if it was left off. */
 static void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep)
 {
-	if (!ep->cq_unarmed)
-		return;
-	ep->cq_unarmed = false;
-	if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
-			     IB_CQ_REPORT_MISSED_EVENTS) > 0)
-		irq_poll_sched(&ep->iop);
+	if (ep->cq_unarmed)
+		dmaplane_ep_arm_locked(ep);
 }
 
 /* No ENTER busy-polls the channel any more: events on again if they were off. */

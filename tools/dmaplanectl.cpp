@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -106,6 +107,8 @@ public:
     json_writer& value(std::int64_t v) { return number(std::to_string(v)); }
     json_writer& value(int v) { return number(std::to_string(v)); }
     json_writer& value(double v) {
+        if (!std::isfinite(v))
+            return null(); // JSON has no NaN or infinity
         char text[64];
         auto [end, ec] = std::to_chars(text, text + sizeof text, v, std::chars_format::fixed, 3);
         return number(ec == std::errc{} ? std::string(text, end) : std::string("null"));
@@ -193,7 +196,11 @@ int fail(const std::string& what) {
     return 1;
 }
 
-void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+// Writes `text` to stdout; false when it could not (a reader gone: SIGPIPE
+// is ignored, so that shows up here).
+bool print(const std::string& text) {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+}
 
 // A subcommand's options after its name: flags and "--name VALUE" pairs.
 class options {
@@ -791,8 +798,8 @@ int cmd_top(const dmaplane::device& dev, bool as_json, options& opt) {
                                  ep ? std::to_string(r.stalls) : "-", format_peer(r.peer)});
             }
             out += table(cells, "lr");
-            print(out);
-            std::fflush(stdout);
+            if (!print(out) || std::fflush(stdout) != 0)
+                return fail("stdout", std::error_code(errno, std::system_category()));
         }
         prev = std::move(cur);
         prev_stats = std::move(stats);

@@ -217,7 +217,7 @@ struct dmaplane_listener;
  * @fc:		flow control (NULL when off; under @lock).
  * @peer_window: credits the peer granted in its private data.
  * @qp_num:	number of its QP (for monitoring; 0 before there is one).
- * @peer_sin:	the peer's address (for monitoring).
+ * @peer:	the peer's address (for monitoring).
  * @rnr_events:	work completions with an RNR status.
  * @cq_overflows: CQ errors the device reported.
  * @bytes_sent:	bytes of completed WRITEs, WRITE_IMMs and SENDs.
@@ -269,7 +269,7 @@ struct dmaplane_ep {
 	struct dmaplane_fc *fc;
 	u32 peer_window;
 	u32 qp_num;
-	struct sockaddr_in peer_sin;
+	struct dmaplane_sockaddr peer;
 	atomic64_t rnr_events;
 	atomic64_t cq_overflows;
 	atomic64_t bytes_sent;
@@ -386,6 +386,8 @@ static void dmaplane_ep_progress_locked(struct dmaplane_ep *ep,
 static void dmaplane_fc_unmap(struct dmaplane_ep *ep, struct ib_device *dev);
 static void dmaplane_fc_free(struct dmaplane_fc *fc);
 static void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep);
+static void dmaplane_ss_to_sockaddr(const struct sockaddr_storage *ss,
+				    struct dmaplane_sockaddr *a);
 
 static void dmaplane_ep_put(struct dmaplane_ep *ep)
 {
@@ -1780,9 +1782,7 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 		return ret;
 	ep->qp = id->qp;
 	ep->qp_num = ep->qp->qp_num;
-	if (id->route.addr.dst_addr.ss_family == AF_INET)
-		memcpy(&ep->peer_sin, &id->route.addr.dst_addr,
-		       sizeof(ep->peer_sin));
+	dmaplane_ss_to_sockaddr(&id->route.addr.dst_addr, &ep->peer);
 	atomic64_inc(&dmaplane_stats.endpoints_created);
 	rdma_set_ack_timeout(id, a->timeout);
 	if (a->credits)
@@ -1969,35 +1969,123 @@ static int dmaplane_ep_wait(struct dmaplane_ep *ep, unsigned long deadline)
 	return ep->cm_status;
 }
 
-static int dmaplane_addr_check(const struct dmaplane_addr *a, bool optional)
+/* An IPv4 address of the old structure in the one that takes both families. */
+static int dmaplane_addr_widen(const struct dmaplane_addr *a,
+			       struct dmaplane_sockaddr *out)
 {
+	memset(out, 0, sizeof(*out));
 	if (a->reserved)
 		return -EINVAL;
-	if (!a->family)
-		return optional && !a->port && !a->ipv4 ? 0 : -EINVAL;
-	return a->family == AF_INET ? 0 : -EAFNOSUPPORT;
+	if (a->family && a->family != AF_INET)
+		return -EAFNOSUPPORT;
+	out->family = a->family;
+	out->port = a->port;
+	memcpy(out->addr, &a->ipv4, sizeof(a->ipv4));
+	return 0;
 }
 
-static void dmaplane_addr_to_sin(const struct dmaplane_addr *a,
-				 struct sockaddr_in *sin)
+/*
+ * Check a user's address and make a socket address of it; family 0 (no
+ * address) only when @optional, and then with every other byte 0 too.
+ */
+static int dmaplane_sockaddr_to_ss(const struct dmaplane_sockaddr *a,
+				   bool optional, struct sockaddr_storage *ss)
 {
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(a->port);
-	sin->sin_addr.s_addr = a->ipv4;
+	memset(ss, 0, sizeof(*ss));
+	if (a->reserved)
+		return -EINVAL;
+	switch (a->family) {
+	case 0:
+		return optional && !a->port && !a->scope_id &&
+		       !memchr_inv(a->addr, 0, sizeof(a->addr)) ? 0 : -EINVAL;
+	case AF_INET: {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		if (a->scope_id || memchr_inv(a->addr + 4, 0, sizeof(a->addr) - 4))
+			return -EINVAL;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		memcpy(&sin->sin_addr, a->addr, sizeof(sin->sin_addr));
+		return 0;
+	}
+	case AF_INET6: {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		if (!IS_ENABLED(CONFIG_IPV6))
+			return -EAFNOSUPPORT;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->port);
+		memcpy(&sin6->sin6_addr, a->addr, sizeof(sin6->sin6_addr));
+		sin6->sin6_scope_id = a->scope_id;
+		return 0;
+	}
+	default:
+		return -EAFNOSUPPORT;
+	}
 }
 
-static void dmaplane_sin_to_addr(const struct sockaddr *sa,
-				 struct dmaplane_addr *a)
+/* A socket address as userspace sees it (all 0 for other families). */
+static void dmaplane_ss_to_sockaddr(const struct sockaddr_storage *ss,
+				    struct dmaplane_sockaddr *a)
 {
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 
 	memset(a, 0, sizeof(*a));
-	if (sa->sa_family != AF_INET)
+	if (ss->ss_family == AF_INET) {
+		a->port = ntohs(sin->sin_port);
+		memcpy(a->addr, &sin->sin_addr, sizeof(sin->sin_addr));
+	} else if (ss->ss_family == AF_INET6) {
+		a->port = ntohs(sin6->sin6_port);
+		memcpy(a->addr, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+		a->scope_id = sin6->sin6_scope_id;
+	} else {
 		return;
-	a->family = AF_INET;
-	a->port = ntohs(sin->sin_port);
-	a->ipv4 = sin->sin_addr.s_addr;
+	}
+	a->family = ss->ss_family;
+}
+
+/* The IPv4 address of the old structure (family 0 for IPv6). */
+static void dmaplane_sockaddr_narrow(const struct dmaplane_sockaddr *a,
+				     struct dmaplane_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a->family != AF_INET)
+		return;
+	out->family = AF_INET;
+	out->port = a->port;
+	memcpy(&out->ipv4, a->addr, sizeof(out->ipv4));
+}
+
+/*
+ * The addresses of a CONNECT or LISTEN: @n structures at addr_ext with
+ * DMAPLANE_ADDR_EXT (the old fields, @old, must then be 0), else the old
+ * fields widened.
+ */
+static int dmaplane_addrs_in(u32 flags, u64 addr_ext,
+			     const struct dmaplane_addr *const *old,
+			     unsigned int n, struct dmaplane_sockaddr *out)
+{
+	unsigned int i;
+	int ret;
+
+	if (flags & DMAPLANE_ADDR_EXT) {
+		for (i = 0; i < n; i++)
+			if (memchr_inv(old[i], 0, sizeof(*old[i])))
+				return -EINVAL;
+		if (copy_from_user(out, u64_to_user_ptr(addr_ext),
+				   n * sizeof(*out)))
+			return -EFAULT;
+		return 0;
+	}
+	if (addr_ext)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = dmaplane_addr_widen(old[i], &out[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /**
@@ -2010,9 +2098,11 @@ static void dmaplane_sin_to_addr(const struct sockaddr *sa,
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_endpoint_connect *args = data;
+	const struct dmaplane_addr *old[2] = { &args->dst, &args->src };
 	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
 	u32 priv_len = args->private_len;
-	struct sockaddr_in src, dst;
+	struct dmaplane_sockaddr addrs[2];
+	struct sockaddr_storage src, dst;
 	struct rdma_conn_param param;
 	struct dmaplane_channel *ch;
 	struct dmaplane_ep *ep;
@@ -2021,19 +2111,23 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	u32 timeout_ms = args->timeout_ms ?: 5000;
 	int ret;
 
-	if (args->flags || args->handle || args->peer_private_len ||
+	if ((args->flags & ~DMAPLANE_ADDR_EXT) || args->handle ||
+	    args->peer_private_len ||
 	    memchr_inv(args->peer_private_data, 0,
-		       sizeof(args->peer_private_data)) ||
-	    memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+		       sizeof(args->peer_private_data)) || args->reserved ||
 	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
 	    memchr_inv(args->private_data + args->private_len, 0,
 		       DMAPLANE_PRIVATE_DATA_MAX - args->private_len) ||
 	    !memchr(args->device, 0, sizeof(args->device)) ||
 	    timeout_ms > 600000)
 		return -EINVAL;
-	ret = dmaplane_addr_check(&args->dst, false);
+	ret = dmaplane_addrs_in(args->flags, args->addr_ext, old, 2, addrs);
 	if (!ret)
-		ret = dmaplane_addr_check(&args->src, true);
+		ret = dmaplane_sockaddr_to_ss(&addrs[0], false, &dst);
+	if (!ret)
+		ret = dmaplane_sockaddr_to_ss(&addrs[1], true, &src);
+	if (!ret && src.ss_family && src.ss_family != dst.ss_family)
+		ret = -EINVAL;
 	if (!ret)
 		ret = dmaplane_ep_check_attr(&args->attr);
 	if (ret)
@@ -2062,10 +2156,7 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	 */
 	mutex_lock(&ep->teardown_lock);
 	deadline = jiffies + msecs_to_jiffies(timeout_ms);
-	dmaplane_addr_to_sin(&args->dst, &dst);
-	if (args->src.family)
-		dmaplane_addr_to_sin(&args->src, &src);
-	ret = rdma_resolve_addr(id, args->src.family ? (struct sockaddr *)&src :
+	ret = rdma_resolve_addr(id, src.ss_family ? (struct sockaddr *)&src :
 			       NULL, (struct sockaddr *)&dst, timeout_ms);
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
@@ -2125,10 +2216,15 @@ out_put:
 int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_endpoint_query *q = data;
+	struct dmaplane_sockaddr addrs[2] = {};
+	u64 addr_ext = q->addr_ext;
+	u32 flags = q->flags;
 	struct dmaplane_ep *ep;
 	u32 handle = q->handle;
 
-	if (q->flags || memchr_inv(q->reserved, 0, sizeof(q->reserved)))
+	if ((flags & ~DMAPLANE_ADDR_EXT) ||
+	    (!(flags & DMAPLANE_ADDR_EXT) && addr_ext) ||
+	    memchr_inv(q->reserved, 0, sizeof(q->reserved)))
 		return -EINVAL;
 	ep = dmaplane_ep_lookup(ctx, handle);
 	if (IS_ERR(ep))
@@ -2140,10 +2236,12 @@ int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 		strscpy(q->device, dev_name(&ep->cm_id->device->dev),
 			sizeof(q->device));
 		q->port = ep->cm_id->port_num;
-		dmaplane_sin_to_addr((struct sockaddr *)&ep->cm_id->route.addr.src_addr,
-				     &q->local);
-		dmaplane_sin_to_addr((struct sockaddr *)&ep->cm_id->route.addr.dst_addr,
-				     &q->peer);
+		dmaplane_ss_to_sockaddr(&ep->cm_id->route.addr.src_addr,
+					&addrs[0]);
+		dmaplane_ss_to_sockaddr(&ep->cm_id->route.addr.dst_addr,
+					&addrs[1]);
+		dmaplane_sockaddr_narrow(&addrs[0], &q->local);
+		dmaplane_sockaddr_narrow(&addrs[1], &q->peer);
 	}
 	if (ep->qp) {
 		struct ib_qp_init_attr init;
@@ -2165,6 +2263,12 @@ int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 	q->completed = atomic64_read(&ep->completed);
 	q->failed = atomic64_read(&ep->failed);
 	dmaplane_ep_put(ep);
+	if (flags & DMAPLANE_ADDR_EXT) {
+		q->flags = flags;
+		q->addr_ext = addr_ext;
+		if (copy_to_user(u64_to_user_ptr(addr_ext), addrs, sizeof(addrs)))
+			return -EFAULT;
+	}
 	return 0;
 }
 
@@ -2276,8 +2380,12 @@ void dmaplane_ep_record(struct dmaplane_obj *obj,
 	rec->b = atomic64_read(&ep->completed);
 	rec->c = atomic64_read(&ep->bytes_sent) +
 		 atomic64_read(&ep->bytes_received);
-	rec->peer_ipv4 = ep->peer_sin.sin_addr.s_addr;
-	rec->peer_port = ntohs(ep->peer_sin.sin_port);
+	rec->peer_family = ep->peer.family;
+	rec->peer_port = ep->peer.port;
+	if (ep->peer.family == AF_INET)
+		memcpy(&rec->peer_ipv4, ep->peer.addr, sizeof(rec->peer_ipv4));
+	else
+		memcpy(rec->peer_ipv6, ep->peer.addr, sizeof(rec->peer_ipv6));
 	spin_lock_bh(&ep->lock);
 	rec->state = ep->state;
 	if (ep->fc) {
@@ -2614,20 +2722,24 @@ static void dmaplane_listener_release(struct dmaplane_obj *obj)
 int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_listen *args = data;
+	const struct dmaplane_addr *old[1] = { &args->addr };
+	struct dmaplane_sockaddr addr;
 	struct dmaplane_listener *l;
 	struct dmaplane_channel *ch;
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
 	struct rdma_cm_id *id;
 	int ret;
 
-	if (args->flags || args->handle || args->__pad0 ||
-	    memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
+	if ((args->flags & ~DMAPLANE_ADDR_EXT) || args->handle ||
+	    args->__pad0 || args->reserved ||
 	    !args->backlog || args->backlog > 1024 ||
 	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
 	    memchr_inv(args->private_data + args->private_len, 0,
 		       DMAPLANE_PRIVATE_DATA_MAX - args->private_len))
 		return -EINVAL;
-	ret = dmaplane_addr_check(&args->addr, false);
+	ret = dmaplane_addrs_in(args->flags, args->addr_ext, old, 1, &addr);
+	if (!ret)
+		ret = dmaplane_sockaddr_to_ss(&addr, false, &ss);
 	if (!ret)
 		ret = dmaplane_ep_check_attr(&args->attr);
 	if (ret)
@@ -2667,8 +2779,7 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		ret = PTR_ERR(id);
 		goto out_put;
 	}
-	dmaplane_addr_to_sin(&args->addr, &sin);
-	ret = rdma_bind_addr(id, (struct sockaddr *)&sin);
+	ret = rdma_bind_addr(id, (struct sockaddr *)&ss);
 	if (!ret)
 		ret = rdma_listen(id, args->backlog);
 	if (ret) {
@@ -2677,8 +2788,17 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 	}
 	l->cm_id = id;
 	/* Before publishing: a destroy may free the ID right after. */
-	args->addr.port = ntohs(((struct sockaddr_in *)
-				 &id->route.addr.src_addr)->sin_port);
+	dmaplane_ss_to_sockaddr(&id->route.addr.src_addr, &addr);
+	if (args->flags & DMAPLANE_ADDR_EXT) {
+		if (put_user(addr.port, &((struct dmaplane_sockaddr __user *)
+					  u64_to_user_ptr(args->addr_ext))->port)) {
+			ret = -EFAULT;
+			dmaplane_listener_unpublish(&l->obj);
+			goto out_put;
+		}
+	} else {
+		args->addr.port = addr.port;
+	}
 	ret = dmaplane_obj_publish(&l->obj, &args->handle);
 	if (ret) {
 		dmaplane_listener_unpublish(&l->obj);

@@ -636,7 +636,7 @@ const char* state_name(const dmaplane::object_record& r) {
                                             : "?";
 }
 
-std::string format_peer(const dmaplane_addr& a) {
+std::string format_peer(const dmaplane_sockaddr& a) {
     if (a.family == 0)
         return "-";
     return dmaplane::inet_address::from_raw(a).to_string();

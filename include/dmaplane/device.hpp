@@ -85,7 +85,7 @@ struct device_info {
 };
 
 /// The name dmaplanectl and to_string(device_info) give feature bit `bit`
-/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "busy_poll"), or an
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "inet6"), or an
 /// empty view for a bit this library does not know.
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
@@ -93,9 +93,9 @@ struct device_info {
         "context",       "buffer_pages",  "buffer_huge",  "buffer_coherent", "buffer_user",
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
-        "credits",       "histograms",    "observe",      "busy_poll",
+        "credits",       "histograms",    "observe",      "busy_poll",       "inet6",
     };
-    static_assert(std::size(names) == 19 && DMAPLANE_FEAT_BUSY_POLL == 1U << 18,
+    static_assert(std::size(names) == 20 && DMAPLANE_FEAT_INET6 == 1U << 19,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }
@@ -165,9 +165,9 @@ struct object_record {
     std::uint64_t credits_available = 0;
     /// Endpoints: episodes of waiting for a credit.
     std::uint64_t stalls = 0;
-    /// Endpoints: the peer's address (family AF_INET, port in host order;
-    /// inet_address::from_raw() reads it); channels: all zero.
-    dmaplane_addr peer{};
+    /// Endpoints: the peer's address (AF_INET or AF_INET6, port in host
+    /// order; inet_address::from_raw() reads it); channels: all zero.
+    dmaplane_sockaddr peer{};
 };
 
 /// Every channel and endpoint of every open file at one moment.
@@ -455,9 +455,14 @@ private:
         if (r.type == DMAPLANE_RECORD_ENDPOINT) {
             out.credits_available = r.d;
             out.stalls = r.e;
-            out.peer.family = static_cast<std::uint16_t>(AF_INET);
+            // A module before IPv6 left peer_family 0: its peers are IPv4.
+            out.peer.family = r.peer_family != 0 ? r.peer_family
+                                                 : static_cast<std::uint16_t>(AF_INET);
             out.peer.port = r.peer_port;
-            out.peer.ipv4 = r.peer_ipv4;
+            if (out.peer.family == AF_INET6)
+                std::memcpy(out.peer.addr, r.peer_ipv6, sizeof r.peer_ipv6);
+            else
+                std::memcpy(out.peer.addr, &r.peer_ipv4, sizeof r.peer_ipv4);
         } else {
             out.unread = r.d;
         }

@@ -121,6 +121,15 @@ inline dmaplane_addr inet(const char* ip, std::uint16_t port) {
     return a;
 }
 
+// An address of either family for DMAPLANE_ADDR_EXT.
+inline dmaplane_sockaddr sockaddr_of(int family, const char* ip, std::uint16_t port) {
+    dmaplane_sockaddr a{};
+    a.family = static_cast<std::uint16_t>(family);
+    a.port = port;
+    REQUIRE(inet_pton(family, ip, a.addr) == 1);
+    return a;
+}
+
 inline int destroy(const device& dev, std::uint32_t h) {
     dmaplane_object_destroy d{};
     d.handle = h;
@@ -224,6 +233,7 @@ struct raw_channel {
 // The guest's Soft-RoCE device and address (tools/vmrun).
 constexpr const char* rxe = "rxe0";
 constexpr const char* addr = "169.254.77.1";
+constexpr const char* addr6 = "fd77::1";
 
 inline dmaplane_endpoint_query query(const device& dev, std::uint32_t ep) {
     dmaplane_endpoint_query q{};

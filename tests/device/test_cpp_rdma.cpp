@@ -62,6 +62,13 @@ inet_address self_address() {
     return *a;
 }
 
+inet_address self_address6() {
+    const char* ip = std::getenv("DMAPLANE_SELF_IP6");
+    auto a = inet_address::parse(ip != nullptr ? ip : "fd77::1");
+    REQUIRE(a.has_value());
+    return *a;
+}
+
 dmaplane::device open_device() {
     auto dev = dmaplane::device::open();
     REQUIRE(dev.has_value());
@@ -119,9 +126,10 @@ void pattern(std::vector<std::byte>& bytes, unsigned seed) {
 
 // Two connected endpoints on one channel over rxe loopback, each with a
 // buffer registered for everything. The server's token reaches the client
-// as bytes, in the listener's private data.
+// as bytes, in the listener's private data. With `ipv6`, the listener is
+// on :: and the client connects to the guest's IPv6 address.
 struct rdma_pair {
-    rdma_pair() {
+    explicit rdma_pair(bool ipv6 = false) {
         auto c = channel::create(dev, {.sq_entries = 64});
         REQUIRE(c.has_value());
         ch = std::move(*c);
@@ -141,7 +149,7 @@ struct rdma_pair {
         const auto token_bytes = mr_server.token().to_bytes();
         dmaplane::listen_options lo;
         lo.private_data = token_bytes;
-        auto l = dmaplane::listen(dev, ch, self_address().with_port(0), lo);
+        auto l = dmaplane::listen(dev, ch, ipv6 ? inet_address::any6() : self_address(), lo);
         REQUIRE_MESSAGE(l.has_value(), l.error().message());
         lst = std::move(*l);
         REQUIRE(lst.port() != 0);
@@ -150,7 +158,8 @@ struct rdma_pair {
         dmaplane::connect_options co;
         co.rdma_device = "rxe0";
         co.private_data = hello;
-        auto c2 = dmaplane::connect(dev, ch, self_address().with_port(lst.port()), co);
+        const inet_address dst = (ipv6 ? self_address6() : self_address()).with_port(lst.port());
+        auto c2 = dmaplane::connect(dev, ch, dst, co);
         REQUIRE_MESSAGE(c2.has_value(), c2.error().message());
         client = std::move(*c2);
 
@@ -190,6 +199,29 @@ struct rdma_pair {
     remote_token server_token;
     remote_token client_token;
 };
+
+// The client WRITE_IMMs `len` bytes from offset 0 of its registration to
+// `at` in the server's, which takes it with a receive for WRITE_IMMs only.
+// Return: the write's and the receive's completions.
+std::pair<result<rdma_completion>, result<rdma_completion>>
+write_imm_once(rdma_pair& p, std::uint64_t len, std::uint64_t at, std::uint32_t imm) {
+    auto server_side = [](rdma_pair& q) -> task<result<rdma_completion>> {
+        co_return co_await q.server.recv();
+    }(p);
+    auto client_side = [](rdma_pair& q, std::uint64_t n, std::uint64_t off,
+                          std::uint32_t v) -> task<result<rdma_completion>> {
+        auto local = q.mr_client.region(0, n);
+        if (!local)
+            co_return dmaplane::unexpected{local.error()};
+        co_return co_await q.client.write_imm(*local, q.server_token, off, v);
+    }(p, len, at, imm);
+    REQUIRE(drive(p.ch, server_side, client_side));
+    auto w = value_of(client_side);
+    auto r = value_of(server_side);
+    REQUIRE_MESSAGE(w.has_value(), w.error().message());
+    REQUIRE_MESSAGE(r.has_value(), r.error().message());
+    return {std::move(w), std::move(r)};
+}
 
 } // namespace
 
@@ -231,20 +263,9 @@ TEST_CASE("C++ rdma: WRITE_IMM lands byte for byte and delivers its immediate va
     pattern(src, 7);
     REQUIRE(p.mem_client.write(0, src).has_value());
 
-    auto server_side = [](rdma_pair& q) -> task<result<rdma_completion>> {
-        co_return co_await q.server.recv(); // a receive for a WRITE_IMM only
-    }(p);
-    auto client_side = [](rdma_pair& q) -> task<result<rdma_completion>> {
-        auto local = q.mr_client.region(0, 4096);
-        if (!local)
-            co_return dmaplane::unexpected{local.error()};
-        co_return co_await q.client.write_imm(*local, q.server_token, 8192, 0xfeedf00d);
-    }(p);
-    REQUIRE(drive(p.ch, server_side, client_side));
-    auto w = value_of(client_side);
-    auto r = value_of(server_side);
-    REQUIRE_MESSAGE(w.has_value(), w.error().message());
-    REQUIRE_MESSAGE(r.has_value(), r.error().message());
+    auto done = write_imm_once(p, 4096, 8192, 0xfeedf00d);
+    const auto& w = done.first;
+    const auto& r = done.second;
     CHECK(w->bytes == 4096);
     CHECK(r->imm == std::optional<std::uint32_t>{0xfeedf00d});
     CHECK(r->from_write);
@@ -252,6 +273,43 @@ TEST_CASE("C++ rdma: WRITE_IMM lands byte for byte and delivers its immediate va
     CHECK((r->cqe.flags & DMAPLANE_CQE_F_RDMA) != 0);
     CHECK(p.read_back(p.mem_server, 8192, 4096) == src);
     CHECK(p.read_back(p.mem_server, 8192 + 4096, 1)[0] == std::byte{0}); // and not a byte more
+}
+
+TEST_CASE("C++ rdma: over IPv6, a listener on :: and a WRITE_IMM byte for byte") {
+    rdma_pair p{true};
+    CHECK(p.lst.address() == inet_address::any6(p.lst.port()));
+    auto cs = p.client.query();
+    auto ss = p.server.query();
+    REQUIRE(cs.has_value());
+    REQUIRE(ss.has_value());
+    CHECK(cs->connected());
+    CHECK(cs->peer == self_address6().with_port(p.lst.port()));
+    CHECK(cs->local.is_v6());
+    CHECK(cs->local.bytes() == self_address6().bytes());
+    CHECK(ss->local == cs->peer);
+    CHECK(ss->peer == cs->local);
+    MESSAGE("client ", cs->local.to_string(), " -> server ", cs->peer.to_string());
+
+    std::vector<std::byte> src(6000);
+    pattern(src, 61);
+    REQUIRE(p.mem_client.write(0, src).has_value());
+    auto done = write_imm_once(p, 6000, 1000, 0x66);
+    const auto& w = done.first;
+    const auto& r = done.second;
+    CHECK(w->bytes == 6000);
+    CHECK(r->imm == std::optional<std::uint32_t>{0x66});
+    CHECK(p.read_back(p.mem_server, 1000, 6000) == src);
+
+    // The monitoring snapshot shows the IPv6 peer.
+    auto snap = p.dev.snapshot();
+    REQUIRE(snap.has_value());
+    bool seen = false;
+    for (const auto& rec : snap->records)
+        if (rec.type == dmaplane::record_type::endpoint && rec.id == p.client.handle()) {
+            seen = true;
+            CHECK(inet_address::from_raw(rec.peer) == cs->peer);
+        }
+    CHECK(seen);
 }
 
 TEST_CASE("C++ rdma: READ, then SEND into a posted RECV") {

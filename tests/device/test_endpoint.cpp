@@ -358,6 +358,226 @@ TEST_CASE("rdma: connect errors are clear and bounded") {
     CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == ENODEV);
 }
 
+TEST_CASE("rdma: IPv6: listen on ::, connect to fd77::1, WRITE_IMM verified, addresses") {
+    device dev = open_device();
+    dmaplane_info info{};
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_GET_INFO, &info) == 0);
+    REQUIRE((info.features & DMAPLANE_FEAT_INET6) != 0);
+    raw_channel ch(dev, 64);
+
+    // rxe0 lists the IPv6 address of its netdev as a RoCE v2 GID.
+    {
+        dmaplane_rdma_port p{};
+        std::strcpy(reinterpret_cast<char*>(p.name), rxe);
+        p.port = 1;
+        REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_RDMA_PORT, &p) == 0);
+        std::vector<dmaplane_rdma_gid> gids(p.nr_gids);
+        dmaplane_rdma_port q{};
+        std::strcpy(reinterpret_cast<char*>(q.name), rxe);
+        q.port = 1;
+        q.capacity = static_cast<std::uint32_t>(gids.size());
+        q.gids = reinterpret_cast<std::uint64_t>(gids.data());
+        REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_RDMA_PORT, &q) == 0);
+        const dmaplane_sockaddr self = sockaddr_of(AF_INET6, addr6, 0);
+        const auto n = std::min<std::size_t>(q.nr_gids, gids.size());
+        CHECK(std::any_of(gids.begin(), gids.begin() + static_cast<std::ptrdiff_t>(n),
+                          [&](const dmaplane_rdma_gid& g) {
+            return g.type == DMAPLANE_GID_TYPE_ROCE_V2 && std::memcmp(g.gid, self.addr, 16) == 0;
+        }));
+    }
+
+    dmaplane_sockaddr where = sockaddr_of(AF_INET6, "::", 0);
+    dmaplane_listen l{};
+    l.channel = ch.fd;
+    l.flags = DMAPLANE_ADDR_EXT;
+    l.addr_ext = reinterpret_cast<std::uint64_t>(&where);
+    l.backlog = 2;
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l) == 0);
+    REQUIRE(where.port != 0); // the port in use, written back
+    CHECK(where.family == AF_INET6);
+    CHECK(l.addr.port == 0); // the old field untouched
+
+    std::array<dmaplane_sockaddr, 2> to{sockaddr_of(AF_INET6, addr6, where.port),
+                                        sockaddr_of(AF_INET6, addr6, 0)};
+    dmaplane_endpoint_connect c{};
+    c.channel = ch.fd;
+    c.flags = DMAPLANE_ADDR_EXT;
+    c.addr_ext = reinterpret_cast<std::uint64_t>(to.data());
+    std::strcpy(reinterpret_cast<char*>(c.device), rxe);
+    c.timeout_ms = 5000;
+    int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+    REQUIRE_MESSAGE(err == 0, "CONNECT over IPv6: ", strerror(err));
+    dmaplane_sqe* e = op(ch, DMAPLANE_OP_ACCEPT, l.handle, 0xacce);
+    (void)e;
+    auto acc = ch.run(1);
+    REQUIRE_MESSAGE(acc[0].res > 0, "ACCEPT: ", acc[0].res);
+    const auto server = static_cast<std::uint32_t>(acc[0].res);
+
+    // Both ends report IPv6 addresses through addr_ext, none in the old fields.
+    std::array<dmaplane_sockaddr, 2> got{};
+    dmaplane_endpoint_query q{};
+    q.handle = c.handle;
+    q.flags = DMAPLANE_ADDR_EXT;
+    q.addr_ext = reinterpret_cast<std::uint64_t>(got.data());
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == 0);
+    CHECK(q.state == DMAPLANE_EP_CONNECTED);
+    CHECK(q.local.family == 0);
+    CHECK(q.peer.family == 0);
+    CHECK(got[0].family == AF_INET6);
+    CHECK(std::memcmp(got[0].addr, to[1].addr, 16) == 0);
+    CHECK(got[0].port != 0);
+    CHECK(got[1].family == AF_INET6);
+    CHECK(std::memcmp(got[1].addr, to[0].addr, 16) == 0);
+    CHECK(got[1].port == where.port);
+    const std::uint16_t client_port = got[0].port;
+    got = {};
+    q = {};
+    q.handle = server;
+    q.flags = DMAPLANE_ADDR_EXT;
+    q.addr_ext = reinterpret_cast<std::uint64_t>(got.data());
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == 0);
+    CHECK(got[0].port == where.port);
+    CHECK(got[1].port == client_port);
+    CHECK(std::memcmp(got[1].addr, to[1].addr, 16) == 0);
+
+    // Data moves as over IPv4.
+    constexpr std::uint64_t size = 64 << 10;
+    const std::uint32_t cbuf = make_buffer(dev, size);
+    const std::uint32_t sbuf = make_buffer(dev, size);
+    mr cm = reg(dev, cbuf, size, all_access);
+    mr sm = reg(dev, sbuf, size, all_access);
+    auto data = pattern(size - 100, 66);
+    fill(dev, cbuf, 0, data);
+    recv_op(ch, server, nullptr, 0, 0, 1);
+    write_op(ch, DMAPLANE_OP_RDMA_WRITE_IMM, c.handle, cm, 0, data.size(), sm.token, 100, 2,
+             0x6666);
+    auto done = complete(ch, 2);
+    CHECK(done[0].res == static_cast<std::int64_t>(data.size()));
+    CHECK(done[0].aux == 0x6666u);
+    CHECK(done[1].res == static_cast<std::int64_t>(data.size()));
+    CHECK(read_back(dev, sbuf, 100, data.size()) == data);
+
+    // The monitoring snapshot names the IPv6 peer (root only; the guest runs as root).
+    std::vector<dmaplane_object_record> recs(64);
+    dmaplane_snapshot snap{};
+    snap.capacity = static_cast<std::uint32_t>(recs.size());
+    snap.records = reinterpret_cast<std::uint64_t>(recs.data());
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_SNAPSHOT, &snap) == 0);
+    bool seen = false;
+    for (std::uint32_t i = 0; i < std::min<std::uint32_t>(snap.count, snap.capacity); ++i) {
+        const dmaplane_object_record& r = recs[i];
+        if (r.type != DMAPLANE_RECORD_ENDPOINT || r.id != c.handle)
+            continue;
+        seen = true;
+        CHECK(r.peer_family == AF_INET6);
+        CHECK(r.peer_ipv4 == 0);
+        CHECK(r.peer_port == where.port);
+        CHECK(std::memcmp(r.peer_ipv6, to[0].addr, 16) == 0);
+    }
+    CHECK(seen);
+
+    CHECK(destroy(dev, c.handle) == 0);
+    CHECK(destroy(dev, server) == 0);
+    CHECK(destroy(dev, l.handle) == 0);
+}
+
+TEST_CASE("rdma: IPv6 and address structures: bad input") {
+    device dev = open_device();
+    raw_channel ch(dev, 8);
+    // A listener on 0.0.0.0 takes no IPv6 connection.
+    dmaplane_listen l{};
+    l.channel = ch.fd;
+    l.addr = inet("0.0.0.0", 0);
+    l.backlog = 2;
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l) == 0);
+    std::array<dmaplane_sockaddr, 2> to{sockaddr_of(AF_INET6, addr6, l.addr.port), {}};
+    dmaplane_endpoint_connect c{};
+    c.channel = ch.fd;
+    c.flags = DMAPLANE_ADDR_EXT;
+    c.addr_ext = reinterpret_cast<std::uint64_t>(to.data());
+    c.timeout_ms = 3000;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c) == ECONNREFUSED);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+
+    dmaplane_endpoint_connect bad = c;
+    bad.addr_ext = 8; // unmapped
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EFAULT);
+    bad = c;
+    bad.dst = inet(addr, 1); // an old field beside addr_ext
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    bad = c;
+    bad.flags = 0; // addr_ext without the flag
+    bad.dst = inet(addr, 1);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    bad = c;
+    bad.flags = 2;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    bad = c;
+    to[1] = sockaddr_of(AF_INET, addr, 0); // a source of the other family
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[1] = {};
+    to[0] = sockaddr_of(AF_INET, addr, l.addr.port);
+    to[0].scope_id = 2; // IPv4 has no scope
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[0].scope_id = 0;
+    to[0].addr[4] = 1; // IPv4 takes four bytes
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[0].addr[4] = 0;
+    to[0].reserved = 1;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[0].reserved = 0;
+    to[0].family = 27;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EAFNOSUPPORT);
+    to[0].family = 0;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[1].port = 5; // "no source" with a port
+    to[0] = sockaddr_of(AF_INET, addr, l.addr.port);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == EINVAL);
+    to[1] = {};
+    // IPv4 through addr_ext reaches the 0.0.0.0 listener.
+    std::strcpy(reinterpret_cast<char*>(bad.device), rxe);
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &bad) == 0);
+    CHECK(query(dev, bad.handle).peer.port == l.addr.port);
+
+    dmaplane_listen bl{};
+    bl.channel = ch.fd;
+    bl.backlog = 1;
+    bl.flags = DMAPLANE_ADDR_EXT;
+    bl.addr_ext = 16;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &bl) == EFAULT);
+    dmaplane_sockaddr none{};
+    bl.addr_ext = reinterpret_cast<std::uint64_t>(&none);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &bl) == EINVAL); // family 0
+    // A port in use: rdma_cm answers EADDRNOTAVAIL, for either family.
+    dmaplane_sockaddr busy = sockaddr_of(AF_INET6, "::", l.addr.port);
+    bl.addr_ext = reinterpret_cast<std::uint64_t>(&busy);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &bl) == EADDRNOTAVAIL);
+    busy = sockaddr_of(AF_INET, addr, l.addr.port);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &bl) == EADDRNOTAVAIL);
+    // An address of no local interface.
+    dmaplane_sockaddr away = sockaddr_of(AF_INET6, "fd78::9", 0);
+    bl.addr_ext = reinterpret_cast<std::uint64_t>(&away);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &bl) == EADDRNOTAVAIL);
+
+    dmaplane_endpoint_query q{};
+    q.handle = bad.handle;
+    q.flags = DMAPLANE_ADDR_EXT;
+    q.addr_ext = 24;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == EFAULT);
+    q.flags = 0;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == EINVAL);
+    std::array<dmaplane_sockaddr, 2> got{};
+    q.flags = DMAPLANE_ADDR_EXT;
+    q.addr_ext = reinterpret_cast<std::uint64_t>(got.data());
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_QUERY, &q) == 0);
+    CHECK(got[1].family == AF_INET); // IPv4 endpoints in the new structure too
+    CHECK(got[1].port == l.addr.port);
+    CHECK(q.peer.family == AF_INET);
+    CHECK(destroy(dev, bad.handle) == 0);
+    CHECK(destroy(dev, l.handle) == 0);
+}
+
 TEST_CASE("rdma: a registration outlives its buffer; teardown with traffic in flight") {
     const std::uint64_t before = [] {
         device d = open_device();

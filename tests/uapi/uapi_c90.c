@@ -299,6 +299,13 @@ DMAPLANE_FIELD_CHECK(dmaplane_addr, port, 2, 2);
 DMAPLANE_FIELD_CHECK(dmaplane_addr, ipv4, 4, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_addr, reserved, 8, 8);
 DMAPLANE_SIZE_CHECK(dmaplane_addr, 16);
+/* struct dmaplane_sockaddr: 32 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_sockaddr, family, 0, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_sockaddr, port, 2, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_sockaddr, scope_id, 4, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_sockaddr, addr, 8, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_sockaddr, reserved, 24, 8);
+DMAPLANE_SIZE_CHECK(dmaplane_sockaddr, 32);
 /* struct dmaplane_endpoint_attr: 48 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, sq_depth, 0, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_attr, rq_depth, 4, 4);
@@ -326,7 +333,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, private_data, 160, 56);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, handle, 216, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_len, 220, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_data, 224, 56);
-DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, reserved, 280, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, addr_ext, 280, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, reserved, 288, 8);
 DMAPLANE_SIZE_CHECK(dmaplane_endpoint_connect, 296);
 /* struct dmaplane_listen: 160 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_listen, channel, 0, 4);
@@ -338,7 +346,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_listen, private_len, 76, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, private_data, 80, 56);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, handle, 136, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, __pad0, 140, 4);
-DMAPLANE_FIELD_CHECK(dmaplane_listen, reserved, 144, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, addr_ext, 144, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, reserved, 152, 8);
 DMAPLANE_SIZE_CHECK(dmaplane_listen, 160);
 /* struct dmaplane_endpoint_query: 288 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, handle, 0, 4);
@@ -357,7 +366,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, peer_private_data, 176, 56);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, posted, 232, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, completed, 240, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, failed, 248, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, reserved, 256, 32);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, addr_ext, 256, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, reserved, 264, 24);
 DMAPLANE_SIZE_CHECK(dmaplane_endpoint_query, 288);
 /* Sizes 128 = 0x80, 296 = 0x128, 160 = 0xA0, 288 = 0x120. */
 DMAPLANE_LAYOUT_CHECK(ioc_mr_register, DMAPLANE_IOC_MR_REGISTER == 0xC080D90CUL);
@@ -486,8 +496,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_object_record, d, 48, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_object_record, e, 56, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_object_record, peer_ipv4, 64, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_object_record, peer_port, 68, 2);
-DMAPLANE_FIELD_CHECK(dmaplane_object_record, __pad0, 70, 2);
-DMAPLANE_FIELD_CHECK(dmaplane_object_record, __resv, 72, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_object_record, peer_family, 70, 2);
+DMAPLANE_FIELD_CHECK(dmaplane_object_record, peer_ipv6, 72, 16);
 DMAPLANE_SIZE_CHECK(dmaplane_object_record, 88);
 /* struct dmaplane_snapshot: 48 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_snapshot, capacity, 0, 4);
@@ -506,6 +516,9 @@ DMAPLANE_LAYOUT_CHECK(ioc_channel_hist, DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943U
 DMAPLANE_LAYOUT_CHECK(feat_credits, DMAPLANE_FEAT_CREDITS == 32768);
 DMAPLANE_LAYOUT_CHECK(feat_histograms, DMAPLANE_FEAT_HISTOGRAMS == 65536);
 DMAPLANE_LAYOUT_CHECK(feat_observe, DMAPLANE_FEAT_OBSERVE == 131072);
+DMAPLANE_LAYOUT_CHECK(feat_busy_poll, DMAPLANE_FEAT_BUSY_POLL == 262144);
+DMAPLANE_LAYOUT_CHECK(feat_inet6, DMAPLANE_FEAT_INET6 == 524288);
+DMAPLANE_LAYOUT_CHECK(addr_ext, DMAPLANE_ADDR_EXT == 1);
 DMAPLANE_LAYOUT_CHECK(channel_histograms, DMAPLANE_CHANNEL_HISTOGRAMS == 8);
 DMAPLANE_LAYOUT_CHECK(credit_ctrl_slots, DMAPLANE_CREDIT_CTRL_SLOTS == 8);
 DMAPLANE_LAYOUT_CHECK(credits_max, DMAPLANE_CREDITS_MAX == 4096);

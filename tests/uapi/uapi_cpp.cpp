@@ -326,6 +326,14 @@ DMAPLANE_FIELD_ASSERT(dmaplane_addr, ipv4, 4, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_addr, reserved, 8, 8);
 static_assert(sizeof(dmaplane_addr) == 16);
 static_assert(plain_abi_struct<dmaplane_addr>());
+// struct dmaplane_sockaddr: 32 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_sockaddr, family, 0, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_sockaddr, port, 2, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_sockaddr, scope_id, 4, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_sockaddr, addr, 8, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_sockaddr, reserved, 24, 8);
+static_assert(sizeof(dmaplane_sockaddr) == 32);
+static_assert(plain_abi_struct<dmaplane_sockaddr>());
 // struct dmaplane_endpoint_attr: 48 bytes.
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, sq_depth, 0, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_attr, rq_depth, 4, 4);
@@ -357,7 +365,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, private_data, 160, 56);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, handle, 216, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_len, 220, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_data, 224, 56);
-DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, reserved, 280, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, addr_ext, 280, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, reserved, 288, 8);
 static_assert(sizeof(dmaplane_endpoint_connect) == 296);
 static_assert(plain_abi_struct<dmaplane_endpoint_connect>());
 // struct dmaplane_listen: 160 bytes.
@@ -370,7 +379,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_listen, private_len, 76, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, private_data, 80, 56);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, handle, 136, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, __pad0, 140, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_listen, reserved, 144, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, addr_ext, 144, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, reserved, 152, 8);
 static_assert(sizeof(dmaplane_listen) == 160);
 static_assert(plain_abi_struct<dmaplane_listen>());
 // struct dmaplane_endpoint_query: 288 bytes.
@@ -390,7 +400,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, peer_private_data, 176, 56);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, posted, 232, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, completed, 240, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, failed, 248, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, reserved, 256, 32);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, addr_ext, 256, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_query, reserved, 264, 24);
 static_assert(sizeof(dmaplane_endpoint_query) == 288);
 static_assert(plain_abi_struct<dmaplane_endpoint_query>());
 // Sizes 128 = 0x80, 296 = 0x128, 160 = 0xA0, 288 = 0x120.
@@ -525,8 +536,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_object_record, d, 48, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_object_record, e, 56, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_ipv4, 64, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_port, 68, 2);
-DMAPLANE_FIELD_ASSERT(dmaplane_object_record, __pad0, 70, 2);
-DMAPLANE_FIELD_ASSERT(dmaplane_object_record, __resv, 72, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_family, 70, 2);
+DMAPLANE_FIELD_ASSERT(dmaplane_object_record, peer_ipv6, 72, 16);
 static_assert(sizeof(dmaplane_object_record) == 88);
 static_assert(plain_abi_struct<dmaplane_object_record>());
 // struct dmaplane_snapshot: 48 bytes.
@@ -547,6 +558,9 @@ static_assert(DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943UL);
 static_assert(DMAPLANE_FEAT_CREDITS == 32768);
 static_assert(DMAPLANE_FEAT_HISTOGRAMS == 65536);
 static_assert(DMAPLANE_FEAT_OBSERVE == 131072);
+static_assert(DMAPLANE_FEAT_BUSY_POLL == 262144);
+static_assert(DMAPLANE_FEAT_INET6 == 524288);
+static_assert(DMAPLANE_ADDR_EXT == 1);
 static_assert(DMAPLANE_CHANNEL_HISTOGRAMS == 8);
 static_assert(DMAPLANE_CREDIT_CTRL_SLOTS == 8);
 static_assert(DMAPLANE_CREDITS_MAX == 4096);

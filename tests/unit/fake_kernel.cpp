@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -223,8 +224,8 @@ struct fake_ep {
     std::uint32_t state = DMAPLANE_EP_CONNECTED;
     std::int32_t error = 0;
     dmaplane_endpoint_attr attr{};
-    dmaplane_addr local{};
-    dmaplane_addr remote{};
+    dmaplane_sockaddr local{};
+    dmaplane_sockaddr remote{};
     std::uint8_t peer_private[DMAPLANE_PRIVATE_DATA_MAX] = {};
     std::uint32_t peer_private_len = 0;
     std::deque<pending_recv> recvs;
@@ -240,7 +241,7 @@ struct fake_ep {
 
 struct fake_listener {
     int channel_fd = -1;
-    dmaplane_addr addr{};
+    dmaplane_sockaddr addr{};
     dmaplane_endpoint_attr attr{};
     std::uint32_t backlog = 0;
     std::uint8_t private_data[DMAPLANE_PRIVATE_DATA_MAX] = {};
@@ -565,26 +566,84 @@ int mr_register(dmaplane_mr_register* arg) {
     return 0;
 }
 
-bool addr_ok(const dmaplane_addr& a, bool optional) {
+// The module's checks of an address of either family: EINVAL, EAFNOSUPPORT or 0.
+int sockaddr_check(const dmaplane_sockaddr& a, bool optional) {
     if (a.reserved != 0)
-        return false;
+        return EINVAL;
     if (a.family == 0)
-        return optional && a.port == 0 && a.ipv4 == 0;
-    return a.family == AF_INET;
+        return optional && a.port == 0 && a.scope_id == 0 && zero(a.addr, sizeof a.addr)
+                   ? 0
+                   : EINVAL;
+    if (a.family == AF_INET)
+        return a.scope_id == 0 && zero(a.addr + 4, sizeof a.addr - 4) ? 0 : EINVAL;
+    return a.family == AF_INET6 ? 0 : EAFNOSUPPORT;
+}
+
+// The addresses of a CONNECT or LISTEN, as the module takes them: through
+// addr_ext with DMAPLANE_ADDR_EXT (the old fields 0), else the old fields.
+int addrs_in(std::uint32_t flags, std::uint64_t addr_ext,
+             std::initializer_list<const dmaplane_addr*> old, dmaplane_sockaddr* out) {
+    std::size_t i = 0;
+    for (const dmaplane_addr* a : old) {
+        if ((flags & DMAPLANE_ADDR_EXT) != 0) {
+            if (!zero(a, sizeof *a))
+                return EINVAL;
+            out[i] = reinterpret_cast<const dmaplane_sockaddr*>(
+                static_cast<std::uintptr_t>(addr_ext))[i];
+        } else {
+            if (addr_ext != 0 || a->reserved != 0)
+                return EINVAL;
+            if (a->family != 0 && a->family != AF_INET)
+                return EAFNOSUPPORT;
+            out[i] = dmaplane_sockaddr{};
+            out[i].family = a->family;
+            out[i].port = a->port;
+            std::memcpy(out[i].addr, &a->ipv4, sizeof a->ipv4);
+        }
+        ++i;
+    }
+    return 0;
+}
+
+// The IPv4 address of the old structure (family 0 for IPv6).
+dmaplane_addr narrow(const dmaplane_sockaddr& a) {
+    dmaplane_addr out{};
+    if (a.family == AF_INET) {
+        out.family = AF_INET;
+        out.port = a.port;
+        std::memcpy(&out.ipv4, a.addr, sizeof out.ipv4);
+    }
+    return out;
+}
+
+// Whether a listener on `l` takes a connection to `dst`: same port, and
+// the same address, or 0.0.0.0 for IPv4, or :: for both.
+bool listener_takes(const dmaplane_sockaddr& l, const dmaplane_sockaddr& dst) {
+    if (l.port != dst.port)
+        return false;
+    if (zero(l.addr, sizeof l.addr))
+        return l.family == AF_INET6 || dst.family == AF_INET;
+    return l.family == dst.family && std::memcmp(l.addr, dst.addr, sizeof l.addr) == 0;
 }
 
 int listen_on(dmaplane_listen* arg) {
     listens.push_back(*arg);
-    if (arg->flags != 0 || arg->handle != 0 || arg->__pad0 != 0 ||
-        !zero(arg->reserved, sizeof arg->reserved) || arg->backlog == 0 || arg->backlog > 1024 ||
-        arg->private_len > DMAPLANE_PRIVATE_DATA_MAX || !addr_ok(arg->addr, false) ||
-        !attr_ok(arg->attr) ||
+    dmaplane_sockaddr addr{};
+    if ((arg->flags & ~DMAPLANE_ADDR_EXT) != 0 || arg->handle != 0 || arg->__pad0 != 0 ||
+        arg->reserved != 0 || arg->backlog == 0 || arg->backlog > 1024 ||
+        arg->private_len > DMAPLANE_PRIVATE_DATA_MAX)
+        return fail(EINVAL);
+    if (const int err = addrs_in(arg->flags, arg->addr_ext, {&arg->addr}, &addr); err != 0)
+        return fail(err);
+    if (const int err = sockaddr_check(addr, false); err != 0)
+        return fail(err);
+    if (!attr_ok(arg->attr) ||
         (arg->attr.credits != 0 && arg->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS) ||
         !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len))
         return fail(EINVAL);
     if (find_channel(arg->channel) == nullptr)
         return fail(EBADF);
-    std::uint16_t port = arg->addr.port;
+    std::uint16_t port = addr.port;
     if (port == 0)
         port = next_port++;
     for (const auto& [h, l] : listeners)
@@ -592,27 +651,42 @@ int listen_on(dmaplane_listen* arg) {
             return fail(EADDRINUSE);
     fake_listener l;
     l.channel_fd = arg->channel;
-    l.addr = arg->addr;
+    l.addr = addr;
     l.addr.port = port;
     l.attr = arg->attr;
     l.backlog = arg->backlog;
     std::memcpy(l.private_data, arg->private_data, sizeof l.private_data);
     l.private_len = arg->private_len;
     arg->handle = next_handle++;
-    arg->addr.port = port;
+    if ((arg->flags & DMAPLANE_ADDR_EXT) != 0)
+        reinterpret_cast<dmaplane_sockaddr*>(static_cast<std::uintptr_t>(arg->addr_ext))->port =
+            port;
+    else
+        arg->addr.port = port;
     listeners[arg->handle] = std::move(l);
     return 0;
 }
 
 int endpoint_connect(dmaplane_endpoint_connect* arg) {
     connects.push_back(*arg);
-    if (arg->flags != 0 || arg->handle != 0 || arg->peer_private_len != 0 ||
-        !zero(arg->peer_private_data, sizeof arg->peer_private_data) ||
-        !zero(arg->reserved, sizeof arg->reserved) ||
+    dmaplane_sockaddr addrs[2] = {};
+    if ((arg->flags & ~DMAPLANE_ADDR_EXT) != 0 || arg->handle != 0 ||
+        arg->peer_private_len != 0 ||
+        !zero(arg->peer_private_data, sizeof arg->peer_private_data) || arg->reserved != 0 ||
         arg->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
         !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len) ||
-        !terminated(arg->device) || arg->timeout_ms > 600000 || !addr_ok(arg->dst, false) ||
-        !addr_ok(arg->src, true) || !attr_ok(arg->attr) ||
+        !terminated(arg->device) || arg->timeout_ms > 600000)
+        return fail(EINVAL);
+    if (const int err = addrs_in(arg->flags, arg->addr_ext, {&arg->dst, &arg->src}, addrs);
+        err != 0)
+        return fail(err);
+    if (const int err = sockaddr_check(addrs[0], false); err != 0)
+        return fail(err);
+    if (const int err = sockaddr_check(addrs[1], true); err != 0)
+        return fail(err);
+    const dmaplane_sockaddr& dst = addrs[0];
+    const dmaplane_sockaddr& src = addrs[1];
+    if ((src.family != 0 && src.family != dst.family) || !attr_ok(arg->attr) ||
         (arg->attr.credits != 0 && arg->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS))
         return fail(EINVAL);
     if (find_channel(arg->channel) == nullptr)
@@ -623,8 +697,7 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
     fake_listener* l = nullptr;
     std::uint32_t l_handle = 0;
     for (auto& [h, candidate] : listeners)
-        if (candidate.addr.port == arg->dst.port &&
-            (candidate.addr.ipv4 == 0 || candidate.addr.ipv4 == arg->dst.ipv4)) {
+        if (listener_takes(candidate.addr, dst)) {
             l = &candidate;
             l_handle = h;
         }
@@ -640,8 +713,8 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
     c.channel_fd = arg->channel;
     c.peer = server;
     c.attr = in_effect(arg->attr);
-    c.remote = arg->dst;
-    c.local = arg->src.family != 0 ? arg->src : arg->dst;
+    c.remote = dst;
+    c.local = src.family != 0 ? src : dst;
     c.local.port = static_cast<std::uint16_t>(50000 + client % 10000);
     std::memcpy(c.peer_private, l->private_data, sizeof c.peer_private);
     c.peer_private_len = l->private_len;
@@ -654,7 +727,7 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
     else
         server_attr.credit_batch = server_attr.credit_low = 0;
     s.attr = in_effect(server_attr);
-    s.local = arg->dst;
+    s.local = dst;
     // Each side grants its window in the private data.
     c.window = c.attr.credits;
     s.window = s.attr.credits;
@@ -682,7 +755,11 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
 }
 
 int endpoint_query(dmaplane_endpoint_query* q) {
-    if (q->flags != 0 || !zero(q->reserved, sizeof q->reserved))
+    const std::uint32_t flags = q->flags;
+    const std::uint64_t addr_ext = q->addr_ext;
+    if ((flags & ~DMAPLANE_ADDR_EXT) != 0 ||
+        ((flags & DMAPLANE_ADDR_EXT) == 0 && addr_ext != 0) ||
+        !zero(q->reserved, sizeof q->reserved))
         return fail(EINVAL);
     auto it = endpoints.find(q->handle);
     if (it == endpoints.end())
@@ -691,14 +768,21 @@ int endpoint_query(dmaplane_endpoint_query* q) {
     const std::uint32_t handle = q->handle;
     *q = dmaplane_endpoint_query{};
     q->handle = handle;
+    q->flags = flags;
+    q->addr_ext = addr_ext;
+    if ((flags & DMAPLANE_ADDR_EXT) != 0) {
+        auto* out = reinterpret_cast<dmaplane_sockaddr*>(static_cast<std::uintptr_t>(addr_ext));
+        out[0] = ep.local;
+        out[1] = ep.remote;
+    }
     q->state = ep.state;
     q->error = ep.state == DMAPLANE_EP_ERROR ? ep.error : 0;
     std::strcpy(reinterpret_cast<char*>(q->device), rdma_device);
     q->port = 1;
     q->qp_num = handle;
     q->dest_qp_num = ep.peer;
-    q->local = ep.local;
-    q->peer = ep.remote;
+    q->local = narrow(ep.local);
+    q->peer = narrow(ep.remote);
     q->attr = ep.attr;
     q->peer_private_len = ep.peer_private_len;
     std::memcpy(q->peer_private_data, ep.peer_private, sizeof q->peer_private_data);
@@ -819,8 +903,12 @@ int snapshot(dmaplane_snapshot* snap) {
         r.c = ep.bytes_sent + ep.bytes_received;
         r.d = ep.peer_granted > ep.consumed ? ep.peer_granted - ep.consumed : 0;
         r.e = ep.stalls;
-        r.peer_ipv4 = ep.remote.ipv4;
+        r.peer_family = ep.remote.family;
         r.peer_port = ep.remote.port;
+        if (ep.remote.family == AF_INET6)
+            std::memcpy(r.peer_ipv6, ep.remote.addr, sizeof r.peer_ipv6);
+        else
+            std::memcpy(&r.peer_ipv4, ep.remote.addr, sizeof r.peer_ipv4);
         out.push_back(r);
     }
     auto* dst = reinterpret_cast<dmaplane_object_record*>(static_cast<std::uintptr_t>(snap->records));
@@ -886,7 +974,7 @@ int get_info(dmaplane_info* info) {
     info->abi_version = DMAPLANE_ABI_VERSION;
     info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL |
                      DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE |
-                     (no_busy_poll ? 0U : DMAPLANE_FEAT_BUSY_POLL);
+                     (no_busy_poll ? 0U : DMAPLANE_FEAT_BUSY_POLL) | DMAPLANE_FEAT_INET6;
     info->max_objects_per_context = 1024;
     info->max_buffer_bytes = 64 << 20;
     info->max_context_bytes = 256 << 20;

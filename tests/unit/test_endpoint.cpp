@@ -175,6 +175,167 @@ TEST_CASE("inet_address: what is not a dotted quad is EINVAL") {
     }
 }
 
+TEST_CASE("inet_address parses IPv6, bracketed with a port or bare, with a scope") {
+    result<inet_address> a = inet_address::parse("fd77::1", 4791);
+    REQUIRE(a);
+    CHECK(a->is_v6());
+    CHECK(a->family() == AF_INET6);
+    CHECK(a->port() == 4791);
+    const std::array<std::uint8_t, 16> fd77_1{0xfd, 0x77, 0, 0, 0, 0, 0, 0,
+                                              0,    0,    0, 0, 0, 0, 0, 1};
+    CHECK(a->bytes() == fd77_1);
+    CHECK(*a == inet_address::ipv6(fd77_1, 4791));
+    CHECK(a->to_string() == "[fd77::1]:4791");
+    a = inet_address::parse("[FD77:0:0::1]:80", 4791); // the text's port wins
+    REQUIRE(a);
+    CHECK(*a == inet_address::ipv6(fd77_1, 80));
+    a = inet_address::parse("[fd77::1]", 7);
+    REQUIRE(a);
+    CHECK(a->port() == 7);
+    a = inet_address::parse("[::]:0");
+    REQUIRE(a);
+    CHECK(*a == inet_address::any6());
+    CHECK(*a != inet_address::any()); // :: is not 0.0.0.0
+    CHECK(a->to_string() == "[::]:0");
+    a = inet_address::parse("::ffff:10.0.0.1");
+    REQUIRE(a);
+    CHECK(a->bytes()[10] == 0xff);
+    CHECK(a->bytes()[12] == 10);
+    CHECK(a->bytes()[15] == 1);
+    a = inet_address::parse("[fe80::2%3]:9");
+    REQUIRE(a);
+    CHECK(a->scope_id() == 3);
+    CHECK(a->to_string() == "[fe80::2%3]:9");
+    a = inet_address::parse("fe80::2%lo");
+    REQUIRE(a);
+    CHECK(a->scope_id() == ::if_nametoindex("lo"));
+
+    // The module's form: family, port in host order, bytes in network
+    // order; the IPv4-only structure cannot hold it.
+    const dmaplane_sockaddr raw = inet_address::ipv6(fd77_1, 0x1234, 5).to_sockaddr();
+    CHECK(raw.family == AF_INET6);
+    CHECK(raw.port == 0x1234);
+    CHECK(raw.scope_id == 5);
+    CHECK(std::memcmp(raw.addr, fd77_1.data(), 16) == 0);
+    CHECK(inet_address::from_raw(raw) == inet_address::ipv6(fd77_1, 0x1234, 5));
+    CHECK(inet_address::ipv6(fd77_1, 1).to_raw().family == 0);
+    // IPv4 in the structure of both families: four bytes, the rest 0.
+    const dmaplane_sockaddr raw4 = inet_address{{1, 2, 3, 4}, 80}.to_sockaddr();
+    CHECK(raw4.family == AF_INET);
+    CHECK(raw4.addr[3] == 4);
+    CHECK(std::all_of(raw4.addr + 4, raw4.addr + 16, [](std::uint8_t b) { return b == 0; }));
+    CHECK(inet_address::from_raw(raw4) == inet_address{{1, 2, 3, 4}, 80});
+    CHECK(inet_address::from_raw(dmaplane_sockaddr{}) == inet_address{});
+}
+
+TEST_CASE("inet_address: malformed IPv6 is EINVAL, an unknown scope ENODEV") {
+    for (const char* bad : {"[fd77::1", "[fd77::1]x", "[fd77::1]:", "[fd77::1]:65536",
+                            "[fd77::1]:8x", "fd77:::1", "1:2:3:4:5:6:7:8:9", "[]", "fe80::1%",
+                            "fe80::1%99999999999", "[1.2.3.4]", "::g", "[fd77::1]]",
+                            "fd77::1%0123456789abcdef0"}) {
+        CAPTURE(bad);
+        CHECK(inet_address::parse(bad).error() == std::errc::invalid_argument);
+    }
+    CHECK(inet_address::parse("fe80::1%no-such-if0").error() == std::errc::no_such_device);
+}
+
+TEST_CASE_FIXTURE(fake_device, "IPv6: listen on ::, connect through addr_ext, query both ends") {
+    channel ch = make();
+    result<listener> l = dmaplane::listen(dev, ch, inet_address::any6());
+    REQUIRE(l);
+    const dmaplane_listen& lraw = fake_kernel::listens.back();
+    CHECK(lraw.flags == DMAPLANE_ADDR_EXT);
+    CHECK(lraw.addr.family == 0); // the old field stays 0
+    CHECK(l->address() == inet_address::any6(20000));
+
+    const inet_address dst = *inet_address::parse("fd77::1", l->port());
+    dmaplane::connect_options co;
+    co.src = *inet_address::parse("fd77::2");
+    result<endpoint> c = dmaplane::connect(dev, ch, dst, co);
+    REQUIRE(c);
+    const dmaplane_endpoint_connect& craw = fake_kernel::connects.back();
+    CHECK(craw.flags == DMAPLANE_ADDR_EXT);
+    CHECK(craw.dst.family == 0);
+    CHECK(craw.src.family == 0);
+    result<endpoint> s = run(ch, accept_one(*l));
+    REQUIRE(s);
+
+    result<dmaplane::endpoint_state> cs = c->query();
+    REQUIRE(cs);
+    CHECK(cs->peer == dst);
+    CHECK(cs->local.is_v6());
+    CHECK(cs->local.bytes()[15] == 2);
+    result<dmaplane::endpoint_state> ss = s->query();
+    REQUIRE(ss);
+    CHECK(ss->local == dst);
+    CHECK(ss->peer == cs->local);
+
+    // The monitoring snapshot carries the peer's IPv6 address.
+    result<dmaplane::object_snapshot> snap = dev.snapshot();
+    REQUIRE(snap);
+    const auto rec = std::find_if(snap->records.begin(), snap->records.end(),
+                                  [&](const dmaplane::object_record& r) { return r.id == c->handle(); });
+    REQUIRE(rec != snap->records.end());
+    CHECK(inet_address::from_raw(rec->peer) == dst);
+
+    // An IPv4 connection to the :: listener is taken too; IPv4 endpoints
+    // still go through the old fields.
+    result<endpoint> c4 = dmaplane::connect(dev, ch, inet_address{{10, 0, 0, 1}, l->port()});
+    REQUIRE(c4);
+    CHECK(fake_kernel::connects.back().flags == 0);
+    CHECK(fake_kernel::connects.back().dst.family == AF_INET);
+    result<dmaplane::endpoint_state> c4s = c4->query();
+    REQUIRE(c4s);
+    CHECK(c4s->peer == (inet_address{{10, 0, 0, 1}, l->port()}));
+}
+
+TEST_CASE_FIXTURE(fake_device, "IPv6 errors: mixed families, an IPv4 listener, bad raw structures") {
+    channel ch = make();
+    result<listener> l4 = dmaplane::listen(dev, ch, inet_address::any(4100));
+    REQUIRE(l4);
+    const inet_address v6 = *inet_address::parse("fd77::1", 4100);
+    // 0.0.0.0 does not take IPv6 connections.
+    CHECK(dmaplane::connect(dev, ch, v6).error() == std::errc::connection_refused);
+    dmaplane::connect_options co;
+    co.src = inet_address{{10, 0, 0, 2}, 0};
+    CHECK(dmaplane::connect(dev, ch, v6, co).error() == std::errc::invalid_argument);
+
+    // Raw structures: AF_INET6 in the old field, an IPv4 address with a
+    // scope or bytes past the fourth, old fields set beside addr_ext.
+    dmaplane_endpoint_connect raw{};
+    raw.channel = ch.native_handle();
+    raw.dst.family = AF_INET6;
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::address_family_not_supported);
+    std::array<dmaplane_sockaddr, 2> addrs{};
+    addrs[0] = inet_address{{10, 0, 0, 1}, 4100}.to_sockaddr();
+    addrs[0].scope_id = 1;
+    raw = dmaplane_endpoint_connect{};
+    raw.channel = ch.native_handle();
+    raw.flags = DMAPLANE_ADDR_EXT;
+    raw.addr_ext = reinterpret_cast<std::uintptr_t>(addrs.data());
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::invalid_argument);
+    addrs[0].scope_id = 0;
+    addrs[0].addr[9] = 1;
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::invalid_argument);
+    addrs[0].addr[9] = 0;
+    raw.dst = inet_address{{10, 0, 0, 1}, 4100}.to_raw();
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::invalid_argument);
+    raw.dst = dmaplane_addr{};
+    addrs[0].family = 3;
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::address_family_not_supported);
+    // addr_ext without the flag.
+    raw.flags = 0;
+    raw.dst = inet_address{{10, 0, 0, 1}, 4100}.to_raw();
+    CHECK(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &raw)
+              .error() == std::errc::invalid_argument);
+    CHECK(fake_kernel::rdma_objects() == 1); // the listener alone
+}
+
 TEST_CASE_FIXTURE(fake_device, "listen and connect pass their options; accept binds to the channel") {
     fake_kernel::add_buffer(buf_a, buf_size);
     channel ch = make();

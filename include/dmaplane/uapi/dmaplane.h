@@ -50,6 +50,7 @@
 #define DMAPLANE_FEAT_HISTOGRAMS	(1U << 16) /* latency histograms, stats page */
 #define DMAPLANE_FEAT_OBSERVE		(1U << 17) /* tracepoints, debugfs, module stats */
 #define DMAPLANE_FEAT_BUSY_POLL		(1U << 18) /* DMAPLANE_ENTER_POLL */
+#define DMAPLANE_FEAT_INET6		(1U << 19) /* IPv6: DMAPLANE_ADDR_EXT */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -735,6 +736,25 @@ struct dmaplane_addr {
 };
 
 /*
+ * An IPv4 or IPv6 endpoint address (DMAPLANE_FEAT_INET6). CONNECT, LISTEN
+ * and ENDPOINT_QUERY take these through a user pointer, addr_ext, when
+ * their flags have DMAPLANE_ADDR_EXT; their struct dmaplane_addr fields
+ * must then be 0 (QUERY: they still report IPv4 addresses). An IPv6
+ * link-local address needs its interface index in scope_id; IPv4 takes
+ * no scope_id and only addr[0..3]. Unused bytes must be 0.
+ */
+struct dmaplane_sockaddr {
+	__u16 family;			/* 2 (AF_INET), 10 (AF_INET6); 0: none */
+	__u16 port;			/* host order */
+	__u32 scope_id;			/* AF_INET6: interface index, or 0 */
+	__u8 addr[16];			/* network order */
+	__u64 reserved;			/* must be 0 */
+};
+
+/* flags of ENDPOINT_CONNECT, LISTEN and ENDPOINT_QUERY */
+#define DMAPLANE_ADDR_EXT		(1U << 0) /* addresses at addr_ext */
+
+/*
  * Endpoint options. Zero picks the default; the module lowers depths to
  * what the device supports and reports the values in effect.
  */
@@ -790,17 +810,22 @@ struct dmaplane_endpoint_attr {
  *      endpoint's operations arrive there), dst (the listener's address),
  *      src (family 0, or a local address to bind to), device (empty, or the
  *      name the route must resolve to), attr, timeout_ms (the whole connect,
- *      0: 5000), private_len/private_data (sent to the listener), flags (0).
+ *      0: 5000), private_len/private_data (sent to the listener), flags
+ *      (0, or DMAPLANE_ADDR_EXT: dst and src are 0 and addr_ext points to
+ *      struct dmaplane_sockaddr[2], the destination and the source; a
+ *      source must be of the destination's family).
  * Out: handle, attr (in effect), peer_private_len/peer_private_data (what
  *      the listener sent back; zero-padded by the transport).
  * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
  *      ENODEV (route on another device than asked), EINTR, EBADF
- *      (channel), EXDEV (channel of another open file), EINVAL, ENOMEM.
+ *      (channel), EXDEV (channel of another open file), EAFNOSUPPORT (a
+ *      family other than AF_INET, or AF_INET6 with DMAPLANE_ADDR_EXT),
+ *      EFAULT (addr_ext), EINVAL, ENOMEM.
  */
 struct dmaplane_endpoint_connect {
 	__s32 channel;			/* in */
-	__u32 flags;			/* in: must be 0 */
+	__u32 flags;			/* in: 0 or DMAPLANE_ADDR_EXT */
 	struct dmaplane_addr dst;	/* in */
 	struct dmaplane_addr src;	/* in */
 	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */
@@ -811,7 +836,8 @@ struct dmaplane_endpoint_connect {
 	__u32 handle;			/* out */
 	__u32 peer_private_len;		/* out */
 	__u8 peer_private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* out */
-	__u64 reserved[2];		/* in: must be 0 */
+	__u64 addr_ext;			/* in: with DMAPLANE_ADDR_EXT; else 0 */
+	__u64 reserved;			/* in: must be 0 */
 };
 
 /*
@@ -821,13 +847,18 @@ struct dmaplane_endpoint_connect {
  *      free port), attr (options of accepted endpoints), backlog (accepted
  *      connections not yet taken by an ACCEPT entry, 1..1024; more are
  *      rejected), private_len/private_data (sent back to every connecting
- *      peer), flags (0).
- * Out: handle, addr.port (the port in use).
- * Errors: EADDRINUSE, EADDRNOTAVAIL, EBADF, EXDEV, EINVAL, ENOMEM.
+ *      peer), flags (0, or DMAPLANE_ADDR_EXT: addr is 0 and addr_ext
+ *      points to one struct dmaplane_sockaddr; :: listens on every IPv6
+ *      and IPv4 address).
+ * Out: handle, addr.port (or the port of the struct at addr_ext: the port
+ *      in use).
+ * Errors: EADDRNOTAVAIL (no local interface has the address, or the port
+ *      is taken: rdma_cm answers both so), EADDRINUSE (no free port),
+ *      EAFNOSUPPORT, EBADF, EXDEV, EFAULT, EINVAL, ENOMEM.
  */
 struct dmaplane_listen {
 	__s32 channel;			/* in */
-	__u32 flags;			/* in: must be 0 */
+	__u32 flags;			/* in: 0 or DMAPLANE_ADDR_EXT */
 	struct dmaplane_addr addr;	/* in/out */
 	struct dmaplane_endpoint_attr attr; /* in */
 	__u32 backlog;			/* in */
@@ -835,7 +866,8 @@ struct dmaplane_listen {
 	__u8 private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* in */
 	__u32 handle;			/* out */
 	__u32 __pad0;
-	__u64 reserved[2];		/* in: must be 0 */
+	__u64 addr_ext;			/* in: with DMAPLANE_ADDR_EXT; else 0 */
+	__u64 reserved;			/* in: must be 0 */
 };
 
 /* dmaplane_endpoint_query.state */
@@ -844,16 +876,20 @@ struct dmaplane_listen {
 
 /*
  * DMAPLANE_IOC_ENDPOINT_QUERY - state and settings of an endpoint.
- * In:  handle, flags (0), reserved (0).
+ * In:  handle, flags (0, or DMAPLANE_ADDR_EXT: addr_ext points to struct
+ *      dmaplane_sockaddr[2] that receive the local and the peer address,
+ *      of either family), reserved (0).
  * Out: state; error (-errno that put it in the error state: ECONNRESET the
  *      peer disconnected, ETIMEDOUT retries exhausted, ENODEV the device
  *      went away, EIO other; 0 when connected); device, port, qp_num,
- *      dest_qp_num; local and peer addresses; attr in effect; the peer's
- *      private data; counters of operations posted, completed and failed.
+ *      dest_qp_num; local and peer addresses (IPv4 only: family 0 for an
+ *      IPv6 endpoint); attr in effect; the peer's private data; counters of
+ *      operations posted, completed and failed.
+ * Errors: ENOENT, EFAULT (addr_ext), EINVAL.
  */
 struct dmaplane_endpoint_query {
 	__u32 handle;			/* in */
-	__u32 flags;			/* in: must be 0 */
+	__u32 flags;			/* in: 0 or DMAPLANE_ADDR_EXT */
 	__u32 state;			/* out */
 	__s32 error;			/* out */
 	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* out */
@@ -868,7 +904,8 @@ struct dmaplane_endpoint_query {
 	__u64 posted;			/* out: operations handed to the device */
 	__u64 completed;		/* out: operations completed */
 	__u64 failed;			/* out: of which with an error */
-	__u64 reserved[4];		/* in: must be 0 */
+	__u64 addr_ext;			/* in: with DMAPLANE_ADDR_EXT; else 0 */
+	__u64 reserved[3];		/* in: must be 0 */
 };
 
 /*
@@ -1016,7 +1053,8 @@ struct dmaplane_module_stats {
  * Channels: a = submitted, b = completed, c = bytes moved by completed
  * entries, d = unread CQEs, state 1; endpoints: a = posted, b = completed,
  * c = bytes sent + received, d = credits available, e = stall episodes,
- * state (0 connecting, 1 connected, 2 error), peer_ipv4 (network order),
+ * state (0 connecting, 1 connected, 2 error), peer_family (AF_INET,
+ * AF_INET6, 0 while unknown), peer_ipv4 or peer_ipv6 (network order),
  * peer_port (host order).
  */
 struct dmaplane_object_record {
@@ -1026,10 +1064,10 @@ struct dmaplane_object_record {
 	__u32 id;			/* channel id or endpoint handle */
 	__u32 state;
 	__u64 a, b, c, d, e;
-	__u32 peer_ipv4;		/* network order */
+	__u32 peer_ipv4;		/* network order; 0 for IPv6 */
 	__u16 peer_port;
-	__u16 __pad0;
-	__u64 __resv[2];
+	__u16 peer_family;
+	__u8 peer_ipv6[16];		/* network order; 0 for IPv4 */
 };
 
 /*

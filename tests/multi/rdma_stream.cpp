@@ -5,6 +5,9 @@
 //   rdma_stream server ADDR PIECES [VANISH_AFTER]
 //   rdma_stream client ADDR PIECES [--peer-loss]
 //
+// ADDR is the server's IPv4 or IPv6 address (an IPv6 one goes through
+// DMAPLANE_ADDR_EXT).
+//
 // The server registers 64 MiB for remote writes, listens with rdma_cm and
 // sends its remote token in the connection's private data. The client
 // WRITE_IMMs PIECES pieces of 1 MiB (16 in flight), piece i to offset
@@ -20,6 +23,7 @@
 #include "../device/raw_channel.hpp"
 
 #include <arpa/inet.h>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +79,11 @@ void submit(raw_channel& ch) {
     check(ch.enter(n), "ENTER submit");
 }
 
+// Whether `ip` is an IPv6 address (then given with DMAPLANE_ADDR_EXT).
+bool is_ipv6(const char* ip) {
+    return std::strchr(ip, ':') != nullptr;
+}
+
 int server(const char* ip, std::uint32_t pieces, std::uint32_t vanish_after) {
     device dev = open_device();
     raw_channel ch(dev, 256);
@@ -83,13 +92,21 @@ int server(const char* ip, std::uint32_t pieces, std::uint32_t vanish_after) {
 
     dmaplane_listen l{};
     l.channel = ch.fd;
-    l.addr = inet(ip, port);
+    dmaplane_sockaddr where{};
+    if (is_ipv6(ip)) {
+        where = sockaddr_of(AF_INET6, ip, port);
+        l.flags = DMAPLANE_ADDR_EXT;
+        l.addr_ext = reinterpret_cast<std::uint64_t>(&where);
+    } else {
+        l.addr = inet(ip, port);
+    }
     l.backlog = 1;
     l.private_len = 16;
     std::memcpy(l.private_data, &mr.token, 8);
     std::memcpy(l.private_data + 8, &span, 8);
     check(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l), "LISTEN");
-    std::printf("server: listening on %s:%u\n", ip, l.addr.port);
+    std::printf("server: listening on %s port %u\n", ip,
+                is_ipv6(ip) ? where.port : l.addr.port);
     std::fflush(stdout);
 
     dmaplane_sqe* e = ch.next();
@@ -101,7 +118,13 @@ int server(const char* ip, std::uint32_t pieces, std::uint32_t vanish_after) {
         fail("ACCEPT", static_cast<int>(-c.res));
     const auto ep = static_cast<std::uint32_t>(c.res);
 
+    // No more receives than pieces: one left over would complete with
+    // ECANCELED when the client, done, disconnects.
+    std::uint32_t recvs = 0;
     auto post_recv = [&](std::uint64_t ud) {
+        if (recvs == pieces)
+            return;
+        ++recvs;
         dmaplane_sqe* r = ch.next();
         r->opcode = DMAPLANE_OP_RECV;
         r->endpoint = ep;
@@ -171,7 +194,14 @@ int client(const char* ip, std::uint32_t pieces, bool peer_loss) {
 
     dmaplane_endpoint_connect conn{};
     conn.channel = ch.fd;
-    conn.dst = inet(ip, port);
+    std::array<dmaplane_sockaddr, 2> to{};
+    if (is_ipv6(ip)) {
+        to[0] = sockaddr_of(AF_INET6, ip, port);
+        conn.flags = DMAPLANE_ADDR_EXT;
+        conn.addr_ext = reinterpret_cast<std::uint64_t>(to.data());
+    } else {
+        conn.dst = inet(ip, port);
+    }
     conn.attr.timeout = 14; // 67 ms per try
     conn.attr.retry_count = 3;
     const auto t_connect = std::chrono::steady_clock::now();

@@ -135,6 +135,8 @@ struct dmaplane_req {
  * @stats:	HISTOGRAMS: the statistics area (vmalloc_user; userspace maps
  *		it read-only); histograms are written under @cq_lock.
  * @stats_size:	its size.
+ * @hist:	HISTOGRAMS: the histograms in @stats (the module's own pointer:
+ *		nothing userspace can see or change decides where it writes).
  * @bytes:	bytes moved by successfully completed entries.
  * @poll_lock:	protects @pollers (taken with bottom halves off).
  * @pollers:	completion sources that DMAPLANE_ENTER_POLL drives (the
@@ -191,6 +193,7 @@ struct dmaplane_channel {
 	struct list_head ctx_node;
 	struct dmaplane_stats_page *stats;
 	size_t stats_size;
+	struct dmaplane_hist *hist;
 	u64 bytes;
 
 	spinlock_t poll_lock;
@@ -211,8 +214,7 @@ static inline bool dmaplane_channel_timestamps(struct dmaplane_channel *ch)
 static struct dmaplane_hist *dmaplane_hist_of(struct dmaplane_channel *ch,
 					      u32 opcode)
 {
-	return (struct dmaplane_hist *)((u8 *)ch->stats +
-					ch->stats->hist_offset) + opcode;
+	return ch->hist + opcode;
 }
 
 /* The bucket of a latency (see the UAPI header for the layout). */
@@ -1371,6 +1373,7 @@ static int dmaplane_channel_stats_alloc(struct dmaplane_channel *ch)
 	ch->stats->nr_ops = DMAPLANE_HIST_OPS;
 	ch->stats->nr_buckets = DMAPLANE_HIST_BUCKETS;
 	ch->stats->hist_offset = hdr;
+	ch->hist = (struct dmaplane_hist *)((u8 *)ch->stats + hdr);
 	ch->stats->hist_size = sizeof(struct dmaplane_hist);
 	for (i = 0; i < DMAPLANE_HIST_OPS; i++) {
 		dmaplane_hist_of(ch, i)->opcode = i;
@@ -1454,7 +1457,6 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		ch->id = atomic_inc_return(&dmaplane_next_channel_id);
 	} while (!ch->id);
 	dmaplane_stats_channel_add(ctx, &ch->ctx_node);
-	atomic64_inc(&dmaplane_stats.channels_created);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -1484,6 +1486,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	}
 	if (ch->sqpoll)
 		wake_up_process(ch->sqpoll);
+	atomic64_inc(&dmaplane_stats.channels_created);	/* nothing fails now */
 	args->fd = fd;
 	fd_install(fd, file);
 	return 0;

@@ -975,8 +975,10 @@ static void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 	dmaplane_channel_complete(ep->ch, &r, 1);
 	spin_lock_bh(&ep->lock);
 	ep->rq_free++;
-	if (err && wc->status != IB_WC_WR_FLUSH_ERR)
+	if (err && wc->status != IB_WC_WR_FLUSH_ERR) {
+		atomic64_inc(&dmaplane_stats.errors);
 		dmaplane_ep_set_error_locked(ep, -EIO);
+	}
 	dmaplane_ep_progress_locked(ep, &failed);
 	spin_unlock_bh(&ep->lock);
 	dmaplane_req_free_rdma(req);
@@ -1783,10 +1785,13 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	ep->qp = id->qp;
 	ep->qp_num = ep->qp->qp_num;
 	dmaplane_ss_to_sockaddr(&id->route.addr.dst_addr, &ep->peer);
-	atomic64_inc(&dmaplane_stats.endpoints_created);
 	rdma_set_ack_timeout(id, a->timeout);
-	if (a->credits)
-		return dmaplane_fc_setup(ep);
+	if (a->credits) {
+		ret = dmaplane_fc_setup(ep);
+		if (ret)
+			return ret;
+	}
+	atomic64_inc(&dmaplane_stats.endpoints_created);
 	return 0;
 }
 
@@ -2211,7 +2216,7 @@ out_put:
  * @ctx: the calling context.
  * @data: struct dmaplane_endpoint_query.
  *
- * Return: 0, -ENOENT or -EINVAL.
+ * Return: 0, -ENOENT, -EFAULT or -EINVAL.
  */
 int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data)
 {
@@ -2780,6 +2785,16 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	ret = rdma_bind_addr(id, (struct sockaddr *)&ss);
+	if (!ret) {
+		/* The port in use, told before anyone can connect. */
+		dmaplane_ss_to_sockaddr(&id->route.addr.src_addr, &addr);
+		if (!(args->flags & DMAPLANE_ADDR_EXT))
+			args->addr.port = addr.port;
+		else if (put_user(addr.port,
+				  &((struct dmaplane_sockaddr __user *)
+				    u64_to_user_ptr(args->addr_ext))->port))
+			ret = -EFAULT;
+	}
 	if (!ret)
 		ret = rdma_listen(id, args->backlog);
 	if (ret) {
@@ -2787,18 +2802,6 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	l->cm_id = id;
-	/* Before publishing: a destroy may free the ID right after. */
-	dmaplane_ss_to_sockaddr(&id->route.addr.src_addr, &addr);
-	if (args->flags & DMAPLANE_ADDR_EXT) {
-		if (put_user(addr.port, &((struct dmaplane_sockaddr __user *)
-					  u64_to_user_ptr(args->addr_ext))->port)) {
-			ret = -EFAULT;
-			dmaplane_listener_unpublish(&l->obj);
-			goto out_put;
-		}
-	} else {
-		args->addr.port = addr.port;
-	}
 	ret = dmaplane_obj_publish(&l->obj, &args->handle);
 	if (ret) {
 		dmaplane_listener_unpublish(&l->obj);

@@ -154,10 +154,24 @@ private:
             first_.back() = false;
         }
     }
+    // JSON strings are UTF-8: a byte that starts no valid sequence (from
+    // trace_pipe, say) becomes U+FFFD.
     void quote(std::string_view s) {
         out_ += '"';
-        for (const char ch : s) {
-            const auto c = static_cast<unsigned char>(ch);
+        for (std::size_t i = 0; i < s.size();) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (c >= 0x80) {
+                const std::size_t n = utf8_sequence(s, i);
+                if (n == 0) {
+                    out_ += "\\ufffd";
+                    ++i;
+                } else {
+                    out_.append(s.substr(i, n));
+                    i += n;
+                }
+                continue;
+            }
+            ++i;
             switch (c) {
             case '"': out_ += "\\\""; break;
             case '\\': out_ += "\\\\"; break;
@@ -170,11 +184,41 @@ private:
                     std::snprintf(esc, sizeof esc, "\\u%04x", c);
                     out_ += esc;
                 } else {
-                    out_ += ch;
+                    out_ += static_cast<char>(c);
                 }
             }
         }
         out_ += '"';
+    }
+
+    // The length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80),
+    // or 0: no overlong forms, no surrogates, nothing above U+10FFFF.
+    static std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+        const auto at = [&](std::size_t k) {
+            return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0U;
+        };
+        const unsigned c = at(0);
+        std::size_t n = 0;
+        unsigned lo = 0x80, hi = 0xbf; // the range of the second byte
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            return 0;
+        }
+        if (at(1) < lo || at(1) > hi)
+            return 0;
+        for (std::size_t k = 2; k < n; ++k)
+            if (at(k) < 0x80 || at(k) > 0xbf)
+                return 0;
+        return n;
     }
 
     std::string out_;

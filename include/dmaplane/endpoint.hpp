@@ -28,7 +28,6 @@
 #include <utility>
 
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <sys/socket.h>
 
 #include "dmaplane/channel.hpp"
@@ -39,6 +38,10 @@
 #include "dmaplane/prep.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/uapi/dmaplane.h"
+
+// From <net/if.h>, declared here instead: that header clashes with
+// <linux/if.h>, which users of this library may include first.
+extern "C" unsigned int if_nametoindex(const char* name) noexcept;
 
 namespace dmaplane {
 
@@ -294,7 +297,7 @@ private:
         const std::size_t pct = text.find('%');
         if (pct != std::string_view::npos) {
             const std::string_view name = text.substr(pct + 1);
-            std::array<char, IF_NAMESIZE> buf{};
+            std::array<char, 16> buf{}; // IF_NAMESIZE
             if (name.empty() || name.size() >= buf.size())
                 return make_error(EINVAL);
             if (name.find_first_not_of("0123456789") == std::string_view::npos) {
@@ -1184,17 +1187,18 @@ namespace detail {
 }
 
 /// Listens on `address` (0.0.0.0 for every local IPv4 address, :: for
-/// every IPv6 and IPv4 one; port 0 picks a free port, listener::port()
-/// says which) through the kernel's rdma_cm (DMAPLANE_IOC_LISTEN);
-/// accepted endpoints are bound to `ch`.
+/// every IPv6 one and, unless net.ipv6.bindv6only is 1, every IPv4 one
+/// too; port 0 picks a free port, listener::port() says which) through
+/// the kernel's rdma_cm (DMAPLANE_IOC_LISTEN); accepted endpoints are
+/// bound to `ch`.
 ///
 /// Errors, before any system call: EBADF (empty device or channel), EXDEV
 /// (a channel of another open file), EINVAL (private data too long). From
-/// the module: EADDRNOTAVAIL (an address no interface has, or a port in
-/// use), EADDRINUSE (no free port), EAFNOSUPPORT, EINVAL (IPv6
-/// from a module without DMAPLANE_FEAT_INET6, backlog out of range,
-/// bad options), EMFILE, ENOMEM. Thread-safety: as for device's const
-/// members.
+/// the module: EADDRNOTAVAIL (an address no interface has, a port in use,
+/// no free port), EACCES (a port below 1024 without CAP_NET_BIND_SERVICE),
+/// EAFNOSUPPORT, EINVAL (IPv6 from a module without DMAPLANE_FEAT_INET6,
+/// backlog out of range, bad options), EMFILE, ENOMEM. Thread-safety: as
+/// for device's const members.
 [[nodiscard]] inline result<listener> listen(const device& dev, channel& ch,
                                              const inet_address& address,
                                              const listen_options& options = {}) noexcept {

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <span>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -363,8 +364,10 @@ public:
             // WRITE_ONCE of the even seq): what it wrote before making seq
             // even is visible to the copy below.
             const std::uint32_t begin = seq.load(std::memory_order_acquire);
-            if ((begin & 1U) != 0)
-                continue; // an update is in progress
+            if ((begin & 1U) != 0) { // an update is in progress
+                relax(attempt);
+                continue;
+            }
             out.count = word(raw->count);
             out.sum_ns = word(raw->sum_ns);
             out.min_ns = word(raw->min_ns);
@@ -379,6 +382,7 @@ public:
             std::atomic_thread_fence(std::memory_order_acquire);
             if (seq.load(std::memory_order_relaxed) == begin)
                 return out;
+            relax(attempt);
         }
         return make_error(EAGAIN);
     }
@@ -404,6 +408,20 @@ public:
     static constexpr std::uint32_t max_attempts = 1U << 16;
 
 private:
+    // Between two tries: a spin-wait hint; after 64 tries, the CPU to
+    // other threads (a long wait is better spent by them than spinning).
+    static void relax(std::uint32_t attempt) noexcept {
+        if (attempt >= 64) {
+            std::this_thread::yield();
+            return;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        asm volatile("yield" ::: "memory");
+#endif
+    }
+
     mapping map_;
     std::uint32_t nr_ops_ = 0;
     std::uint32_t hist_offset_ = 0;

@@ -86,7 +86,7 @@ fi
 if run info_json "$@" --json info; then
 	is_json info_json
 	has info_json '"abi_version":1'
-	for f in credits histograms observe busy_poll; do
+	for f in credits histograms observe busy_poll inet6; do
 		has info_json "\"$f\""
 	done
 	if [ $host = 0 ]; then
@@ -154,8 +154,12 @@ fi
 
 # The rest runs beside a process keeping a channel busy (in the guest: the
 # fake kernel of the host run is private to each process).
+# Its name (the task name in trace lines) holds a byte that is not UTF-8,
+# which trace --json must not pass through.
 if [ $host = 0 ]; then
-	"$tool" hist --op nop --count 1000000000 >/dev/null 2>&1 &
+	odd="$tmp/busy$(printf '\377')ctl"
+	ln -s "$(command -v "$tool")" "$odd" || fail "no link to $tool"
+	"$odd" hist --op nop --count 1000000000 >/dev/null 2>&1 &
 	busy=$!
 	sleep 1
 	if run top_busy top --count 2 --interval 200 --json; then
@@ -186,6 +190,9 @@ if [ $host = 0 ]; then
 		has trace_json '"event":"dmaplane_channel_complete"'
 		grep -q '"event":"dmaplane_channel_submit"' "$tmp/trace_json.out" &&
 			fail "trace --events channel_complete: other events traced"
+		has trace_json 'busy\ufffdctl'
+		grep -q "$(printf '\377')" "$tmp/trace_json.out" &&
+			fail "trace --json: a byte that is not UTF-8 passed through"
 	fi
 	# A reader that goes away stops the trace early, and it still cleans up.
 	start=$(date +%s)

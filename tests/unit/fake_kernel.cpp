@@ -648,7 +648,7 @@ int listen_on(dmaplane_listen* arg) {
         port = next_port++;
     for (const auto& [h, l] : listeners)
         if (l.addr.port == port)
-            return fail(EADDRINUSE);
+            return fail(EADDRNOTAVAIL); // rdma_cm's answer for a port in use
     fake_listener l;
     l.channel_fd = arg->channel;
     l.addr = addr;

@@ -820,7 +820,9 @@ struct dmaplane_endpoint_attr {
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
  *      ENODEV (route on another device than asked), EINTR, EBADF
  *      (channel), EXDEV (channel of another open file), EAFNOSUPPORT (a
- *      family other than AF_INET, or AF_INET6 with DMAPLANE_ADDR_EXT),
+ *      family other than AF_INET in dst or src; with DMAPLANE_ADDR_EXT,
+ *      other than AF_INET and AF_INET6, or AF_INET6 in a kernel without
+ *      IPv6),
  *      EFAULT (addr_ext), EINVAL, ENOMEM.
  */
 struct dmaplane_endpoint_connect {
@@ -849,12 +851,13 @@ struct dmaplane_endpoint_connect {
  *      rejected), private_len/private_data (sent back to every connecting
  *      peer), flags (0, or DMAPLANE_ADDR_EXT: addr is 0 and addr_ext
  *      points to one struct dmaplane_sockaddr; :: listens on every IPv6
- *      and IPv4 address).
+ *      address, and IPv4 ones too unless net.ipv6.bindv6only is 1).
  * Out: handle, addr.port (or the port of the struct at addr_ext: the port
  *      in use).
- * Errors: EADDRNOTAVAIL (no local interface has the address, or the port
- *      is taken: rdma_cm answers both so), EADDRINUSE (no free port),
- *      EAFNOSUPPORT, EBADF, EXDEV, EFAULT, EINVAL, ENOMEM.
+ * Errors: EADDRNOTAVAIL (no local interface has the address, the port is
+ *      taken, or no port is free: rdma_cm answers all so), EACCES (a port
+ *      below 1024 without CAP_NET_BIND_SERVICE), EAFNOSUPPORT, EBADF,
+ *      EXDEV, EFAULT, EINVAL, ENOMEM.
  */
 struct dmaplane_listen {
 	__s32 channel;			/* in */

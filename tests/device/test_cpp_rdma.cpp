@@ -55,16 +55,10 @@ constexpr mr_access all_access =
             co_return {};                                                                         \
     } while (false)
 
-inet_address self_address() {
-    const char* ip = std::getenv("DMAPLANE_SELF_IP");
-    auto a = inet_address::parse(ip != nullptr ? ip : "169.254.77.1");
-    REQUIRE(a.has_value());
-    return *a;
-}
-
-inet_address self_address6() {
-    const char* ip = std::getenv("DMAPLANE_SELF_IP6");
-    auto a = inet_address::parse(ip != nullptr ? ip : "fd77::1");
+// The guest's address (tools/vmrun exports it), IPv4 or IPv6.
+inet_address self_address(bool ipv6 = false) {
+    const char* ip = std::getenv(ipv6 ? "DMAPLANE_SELF_IP6" : "DMAPLANE_SELF_IP");
+    auto a = inet_address::parse(ip != nullptr ? ip : ipv6 ? "fd77::1" : "169.254.77.1");
     REQUIRE(a.has_value());
     return *a;
 }
@@ -158,7 +152,7 @@ struct rdma_pair {
         dmaplane::connect_options co;
         co.rdma_device = "rxe0";
         co.private_data = hello;
-        const inet_address dst = (ipv6 ? self_address6() : self_address()).with_port(lst.port());
+        const inet_address dst = self_address(ipv6).with_port(lst.port());
         auto c2 = dmaplane::connect(dev, ch, dst, co);
         REQUIRE_MESSAGE(c2.has_value(), c2.error().message());
         client = std::move(*c2);
@@ -283,9 +277,9 @@ TEST_CASE("C++ rdma: over IPv6, a listener on :: and a WRITE_IMM byte for byte")
     REQUIRE(cs.has_value());
     REQUIRE(ss.has_value());
     CHECK(cs->connected());
-    CHECK(cs->peer == self_address6().with_port(p.lst.port()));
+    CHECK(cs->peer == self_address(true).with_port(p.lst.port()));
     CHECK(cs->local.is_v6());
-    CHECK(cs->local.bytes() == self_address6().bytes());
+    CHECK(cs->local.bytes() == self_address(true).bytes());
     CHECK(ss->local == cs->peer);
     CHECK(ss->peer == cs->local);
     MESSAGE("client ", cs->local.to_string(), " -> server ", cs->peer.to_string());

@@ -84,6 +84,22 @@ task<void> nop_into(channel& ch, std::optional<result<completion>>& out) {
     out.emplace(co_await ch.nop());
 }
 
+// A channel of 4 entries whose CQ room four deferred NOPs (user data
+// 1..4) take, with a fifth NOP (5) queued behind them.
+channel make_full(fake_device& dev) {
+    channel_options o;
+    o.sq_entries = 4;
+    o.cq_entries = 4;
+    channel ch = dev.make(o);
+    fake_kernel::channel_state& st = state(ch);
+    st.defer = true;
+    queue_nops(ch, 1, 4);
+    REQUIRE(ch.submit());
+    CHECK(st.in_flight.size() == 4); // the CQ's room is all taken
+    queue_nops(ch, 5, 1);
+    return ch;
+}
+
 } // namespace
 
 TEST_CASE("create on a file that is not dmaplane is ENOTTY; on an empty device EBADF") {
@@ -239,17 +255,8 @@ TEST_CASE_FIXTURE(fake_device, "EINTR is returned, not retried") {
 }
 
 TEST_CASE_FIXTURE(fake_device, "EBUSY: entries stay queued; a wait goes on without them") {
-    channel_options o;
-    o.sq_entries = 4;
-    o.cq_entries = 4;
-    channel ch = make(o);
+    channel ch = make_full(*this);
     fake_kernel::channel_state& st = state(ch);
-    st.defer = true;
-    queue_nops(ch, 1, 4);
-    REQUIRE(ch.submit());
-    CHECK(st.in_flight.size() == 4); // the CQ's room is all taken
-
-    queue_nops(ch, 5, 1);
     CHECK(ch.submit().error() == std::errc::device_or_resource_busy);
     CHECK(ch.sq().pending() == 1);
     CHECK(st.stats.busy == 1);
@@ -453,17 +460,8 @@ TEST_CASE_FIXTURE(fake_device, "busy-poll: unknown flags stay EINVAL, and POLL o
 }
 
 TEST_CASE_FIXTURE(fake_device, "busy-poll: the EBUSY wait keeps POLL (and the timeout)") {
-    channel_options o;
-    o.sq_entries = 4;
-    o.cq_entries = 4;
-    channel ch = make(o);
+    channel ch = make_full(*this);
     fake_kernel::channel_state& st = state(ch);
-    st.defer = true;
-    queue_nops(ch, 1, 4);
-    REQUIRE(ch.submit());
-    CHECK(st.in_flight.size() == 4); // the CQ's room is all taken
-
-    queue_nops(ch, 5, 1);
     result<std::uint32_t> n = ch.submit_and_poll(1, std::chrono::seconds(1));
     REQUIRE(n);
     CHECK(*n == 0);

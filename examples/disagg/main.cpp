@@ -10,6 +10,8 @@
 //   disagg decode --connect ADDR[:PORT] --prompt TEXT --tokens N
 //                 [--requests K] [--verify] [--integrity] [--json]
 //   disagg --loopback ADDR ...   both sides in one process (rdma_cm loopback)
+//   disagg write-checkpoint FILE [model options]
+//                                the seeded weights as a llama2.c checkpoint
 //
 // Both sides must be given the same model (--seed or --checkpoint, and the
 // shape options) and the same KV layout (--dtype, --block-tokens); the
@@ -50,6 +52,7 @@
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/kv_cache.hpp"
 #include "dmaplane/kv_transfer.hpp"
+#include "dmaplane/rdma.hpp"
 #include "dmaplane/tensor.hpp"
 
 #include "model.hpp"
@@ -85,6 +88,8 @@ struct options {
     std::string mode;
     std::string device = dmaplane::default_device_path;
     std::string listen, connect, loopback;
+    std::string checkpoint_out; // write-checkpoint FILE
+    std::string rdma_device; // prefill: the pool's device (first listed when empty)
     std::uint32_t links = 0; // prefill: serve this many links, then exit (0: forever)
     // model
     std::uint64_t seed = 1;
@@ -119,12 +124,13 @@ const char* usage_text =
     "usage: disagg prefill --listen ADDR[:PORT] [--links N] [options]\n"
     "       disagg decode --connect ADDR[:PORT] --prompt TEXT --tokens N [options]\n"
     "       disagg --loopback ADDR[:PORT] --prompt TEXT --tokens N [options]\n"
+    "       disagg write-checkpoint FILE [model options]\n"
     "model: --seed S | --checkpoint FILE; --layers N --dim N --hidden N --heads N\n"
     "       --kv-heads N --vocab N --seq-len N\n"
     "KV:    --dtype f16|bf16 --block-tokens N --pool-blocks N --credits N\n"
     "       --max-op-bytes N --max-ranges N --no-coalesce\n"
     "decode: --requests K --verify --integrity --json --quiet --timeout SECONDS\n"
-    "other: --device PATH\n";
+    "other: --device PATH, --rdma-device NAME (prefill: the pool's; the first listed)\n";
 
 [[noreturn]] void usage(const std::string& why) {
     std::fprintf(stderr, "disagg: %s\n%s", why.c_str(), usage_text);
@@ -145,6 +151,11 @@ options parse_options(int argc, char** argv) {
     int i = 1;
     if (i < argc && argv[i][0] != '-')
         o.mode = argv[i++];
+    if (o.mode == "write-checkpoint") {
+        if (i >= argc || argv[i][0] == '-')
+            usage("write-checkpoint needs a FILE");
+        o.checkpoint_out = argv[i++];
+    }
     auto need = [&](const char* flag) -> const char* {
         if (i + 1 >= argc)
             usage(std::string(flag) + " needs a value");
@@ -160,6 +171,8 @@ options parse_options(int argc, char** argv) {
         };
         if (a == "--device")
             o.device = need("--device");
+        else if (a == "--rdma-device")
+            o.rdma_device = need("--rdma-device");
         else if (a == "--listen")
             o.listen = need("--listen");
         else if (a == "--connect")
@@ -249,13 +262,14 @@ options parse_options(int argc, char** argv) {
             usage("--loopback runs both sides; give no mode");
         o.mode = "loopback";
     }
-    if (o.mode != "prefill" && o.mode != "decode" && o.mode != "loopback")
-        usage("give prefill, decode or --loopback");
+    if (o.mode != "prefill" && o.mode != "decode" && o.mode != "loopback" &&
+        o.mode != "write-checkpoint")
+        usage("give prefill, decode, write-checkpoint or --loopback");
     if (o.mode == "prefill" && o.listen.empty())
         usage("prefill needs --listen ADDR[:PORT]");
     if (o.mode == "decode" && o.connect.empty())
         usage("decode needs --connect ADDR[:PORT]");
-    if (o.mode != "prefill" && o.prompt.empty())
+    if ((o.mode == "decode" || o.mode == "loopback") && o.prompt.empty())
         usage("give --prompt TEXT");
     if (o.tokens == 0 || o.tokens > 4096)
         usage("--tokens must be 1..4096");
@@ -477,6 +491,7 @@ public:
         dev_ = std::move(*dev);
         dmaplane::channel_options co;
         co.sq_entries = 1024;
+        co.timestamps = true; // completion times from the module's clock
         dmaplane::result<dmaplane::channel> ch = dmaplane::channel::create(dev_, co);
         if (!ch)
             die("channel: " + errstr(ch.error()));
@@ -490,6 +505,24 @@ public:
         dmaplane::result<dmaplane::listener> l = dmaplane::listen(dev_, ch_, *addr, lo);
         if (!l)
             die("listen on " + addr->to_string() + ": " + errstr(l.error()));
+        // The pool: registered once, at start-up, never per request.
+        std::string rdma = o_.rdma_device;
+        if (rdma.empty()) {
+            dmaplane::result<std::vector<dmaplane::rdma_device_info>> devs =
+                dmaplane::list_rdma_devices(dev_);
+            if (!devs || devs->empty())
+                die("no RDMA device to register the KV pool with");
+            rdma = devs->front().name;
+        }
+        const std::uint32_t blocks = o_.pool_blocks != 0 ? o_.pool_blocks : 512;
+        std::string_view field;
+        dmaplane::result<dmaplane::kv_pool> p = dmaplane::kv_pool::create(
+            dev_, layout_for(model_.config(), o_, blocks), rdma, {}, &field);
+        if (!p)
+            die("KV pool (" + std::string(field) + "): " + errstr(p.error()));
+        pool_ = std::move(*p);
+        std::fprintf(out_, "prefill: KV pool of %u blocks on %s, %.1f MiB, registered\n", blocks,
+                     rdma.c_str(), static_cast<double>(pool_.layout().pool_bytes()) / (1 << 20));
         std::fprintf(out_, "prefill: listening on %s\n", l->address().to_string().c_str());
         std::fflush(out_);
         for (std::uint32_t n = 0; o_.links == 0 || n < o_.links; ++n) {
@@ -510,18 +543,10 @@ private:
             die("query: " + errstr(st.error()));
         std::fprintf(out_, "prefill: decode side connected from %s on %s\n", st->peer.to_string().c_str(),
                     st->device.c_str());
-        if (!pool_) {
-            // Registered once, at the first connection (when the RDMA
-            // device is known), never per request.
-            const std::uint32_t blocks = o_.pool_blocks != 0 ? o_.pool_blocks : 512;
-            std::string_view field;
-            dmaplane::result<dmaplane::kv_pool> p = dmaplane::kv_pool::create(
-                dev_, layout_for(model_.config(), o_, blocks), st->device, {}, &field);
-            if (!p)
-                die("KV pool (" + std::string(field) + "): " + errstr(p.error()));
-            pool_ = std::move(*p);
-            std::fprintf(out_, "prefill: KV pool of %u blocks, %.1f MiB, registered\n", blocks,
-                        static_cast<double>(pool_.layout().pool_bytes()) / (1 << 20));
+        if (st->device != pool_.rdma_device()) {
+            std::fprintf(out_, "prefill: the connection runs on %s, the pool is registered on "
+                               "another device; dropped\n", st->device.c_str());
+            return;
         }
         dmaplane::kv_link link;
         dmaplane::kv_link_options lo;
@@ -543,7 +568,8 @@ private:
             if (link.error() == EPROTO) {
                 std::fprintf(out_, "prefill: %s; refusing and dropping the link\n",
                             link.error_text().c_str());
-                send_reply(link, dmaplane::kv_message_type::reject, 0, EPROTO, "message");
+                send_reply(link, dmaplane::kv_message_type::reject, 0, EPROTO, "message",
+                           bytes_of(link.error_text()));
                 drain(link);
                 break;
             }
@@ -812,6 +838,7 @@ private:
         dev_ = std::move(*dev);
         dmaplane::channel_options co;
         co.sq_entries = 1024;
+        co.timestamps = true; // completion times from the module's clock
         dmaplane::result<dmaplane::channel> ch = dmaplane::channel::create(dev_, co);
         if (!ch)
             return fail("channel: " + errstr(ch.error()));
@@ -845,7 +872,13 @@ private:
         kc.timeout = std::chrono::milliseconds(5000);
         const auto t_connect = clock_type::now();
         dmaplane::result<dmaplane::kv_endpoints> eps = dmaplane::kv_connect(dev_, ch_, *addr, kc);
-        while (!eps && eps.error() == std::errc::connection_refused &&
+        // Not listening yet (refused), or not even up (the route or the
+        // address does not resolve yet): try again until the timeout.
+        const auto retry = [](const std::error_code& e) {
+            return e == std::errc::connection_refused || e == std::errc::timed_out ||
+                   e == std::errc::host_unreachable || e == std::errc::network_unreachable;
+        };
+        while (!eps && retry(eps.error()) &&
                clock_type::now() - t_connect < std::chrono::seconds(o_.timeout_s)) {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
             eps = dmaplane::kv_connect(dev_, ch_, *addr, kc);
@@ -982,10 +1015,17 @@ private:
             if (q != nullptr)
                 q->accepted = clock_type::now();
             return true;
-        case dmaplane::kv_message_type::reject:
+        case dmaplane::kv_message_type::reject: {
+            // The payload, if any, is the prefill side's explanation.
+            std::string why(reinterpret_cast<const char*>(m.reply.payload.data()),
+                            m.reply.payload.size());
+            for (char& ch : why)
+                if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e)
+                    ch = '?';
             return fail("prefill refused request " + std::to_string(m.reply.request_id) +
                         (field.empty() ? std::string{} : " (field " + field + ")") + ": " +
-                        std::strerror(m.reply.error));
+                        std::strerror(m.reply.error) + (why.empty() ? "" : " (" + why + ")"));
+        }
         case dmaplane::kv_message_type::result:
             if (q == nullptr)
                 return fail("a result for unknown request " + std::to_string(m.reply.request_id));
@@ -1008,8 +1048,7 @@ private:
         for (decode_request& q : c->requests_) {
             if (q.slot != slot || q.blocks.empty())
                 continue;
-            const auto now = clock_type::now();
-            q.arrival_ms[layer] = ms_since(q.sent, now);
+            q.arrival_ms[layer] = ms_since(q.sent, c->receiver_.layer_time(slot, layer)[1]);
             const double mib = static_cast<double>(c->layout_.block_bytes() *
                                                    ((q.prompt.size() + c->o_.block_tokens - 1) /
                                                     c->o_.block_tokens)) /
@@ -1076,7 +1115,7 @@ private:
         } else {
             bad[4] = std::byte{0x63}; // version 99
         }
-        log("decode: sending a %s handshake (%zu bytes)\n", o_.bad_handshake.c_str(), bad.size());
+        log("decode: sending a malformed handshake (%s, %zu bytes)\n", o_.bad_handshake.c_str(), bad.size());
         if (dmaplane::result<void> rc = send_now(link_, bad); !rc)
             return fail("send: " + errstr(rc.error()));
         const auto until = clock_type::now() + std::chrono::seconds(o_.timeout_s);
@@ -1265,6 +1304,14 @@ int run_decode(const options& o, const disagg::model& m) {
 int main(int argc, char** argv) {
     const options o = parse_options(argc, argv);
     const disagg::model m = load_model(o);
+    if (o.mode == "write-checkpoint") {
+        std::string err;
+        if (!m.save_llama2c(o.checkpoint_out, m.shared_classifier(), err))
+            die("write " + o.checkpoint_out + ": " + err);
+        std::printf("disagg: wrote %s: %zu parameters\n", o.checkpoint_out.c_str(),
+                    m.parameter_count());
+        return 0;
+    }
     if (o.mode == "prefill") {
         prefill_server s(o, m);
         return s.run();

@@ -120,6 +120,7 @@ public:
         if (!mr)
             return unexpected{mr.error()};
         p.region_ = std::move(*mr);
+        p.rdma_device_ = std::string(rdma_device);
         p.free_.reserve(layout.capacity_blocks);
         for (std::uint32_t b2 = layout.capacity_blocks; b2-- > 0;)
             p.free_.push_back(b2);
@@ -138,6 +139,8 @@ public:
     [[nodiscard]] const memory_region& region() const noexcept { return region_; }
     /// What the peer needs to write into the pool.
     [[nodiscard]] remote_token token() const noexcept { return region_.token(); }
+    /// The RDMA device it is registered with.
+    [[nodiscard]] const std::string& rdma_device() const noexcept { return rdma_device_; }
 
     /// Block `block` of `layer`, K or V, as [token][head][dim] of T (empty
     /// when T is not the layout's dtype or an index is out of range).
@@ -181,6 +184,7 @@ private:
     buffer buffer_;
     mapping map_;
     memory_region region_;
+    std::string rdma_device_;
     std::vector<std::uint32_t> free_; // descending, so back() is the lowest
 };
 
@@ -252,6 +256,16 @@ struct kv_pending {
     std::uint32_t layer;
     std::uint32_t index;
 };
+
+// When a CQE was posted: its timestamp (channels with timestamps; the
+// module's clock is CLOCK_MONOTONIC, steady_clock's on Linux), else now.
+[[nodiscard]] inline std::chrono::steady_clock::time_point kv_cqe_time(
+    const dmaplane_cqe& cqe) noexcept {
+    if (cqe.ts_complete == 0)
+        return std::chrono::steady_clock::now();
+    return std::chrono::steady_clock::time_point{std::chrono::duration_cast<
+        std::chrono::steady_clock::duration>(std::chrono::nanoseconds{cqe.ts_complete})};
+}
 
 } // namespace detail
 
@@ -400,14 +414,15 @@ public:
     /// Queues `message` (at most kv_max_message_bytes) as a SEND on the
     /// control endpoint; progress() submits it.
     /// Errors: EBADF (not open), EMSGSIZE (too long), EBUSY (every send
-    /// slot is in flight: progress, then try again), ENOTCONN (the link
-    /// failed).
+    /// slot is in flight: progress, then try again), ENOTCONN (the
+    /// connection failed; a protocol error alone still lets the link
+    /// answer).
     [[nodiscard]] result<void> send_message(std::span<const std::byte> message) noexcept {
         if (ch_ == nullptr)
             return make_error(EBADF);
         if (message.size() > kv_max_message_bytes || message.empty())
             return make_error(EMSGSIZE);
-        if (error_ != 0)
+        if (error_ == ECONNRESET)
             return make_error(ENOTCONN);
         if (send_free_.empty() || ch_->sq().space_left() == 0)
             return make_error(EBUSY);
@@ -735,7 +750,8 @@ public:
         return q == nullptr ? nullptr : &q->plan;
     }
     /// When its layer was handed over and when its last write completed
-    /// (steady_clock; a default time point until then).
+    /// (steady_clock: the CQE's timestamp on a channel with timestamps,
+    /// else when it was reaped; a default time point until then).
     [[nodiscard]] std::pair<std::chrono::steady_clock::time_point,
                             std::chrono::steady_clock::time_point>
     layer_times(std::uint32_t slot, std::uint32_t layer) const noexcept {
@@ -805,7 +821,7 @@ private:
         std::uint32_t crcs_done = 0;
         std::vector<std::uint32_t> crcs;
         bool digest_sent = false;
-        std::chrono::steady_clock::time_point handed_at{}, done_at{};
+        std::chrono::steady_clock::time_point handed_at{}, done_at{}, last_write{};
     };
     struct request_state {
         bool active = false;
@@ -898,7 +914,7 @@ private:
         }
         (void)slot;
         ls.done = true;
-        ls.done_at = std::chrono::steady_clock::now();
+        ls.done_at = nops != 0 ? ls.last_write : ls.handed_at;
         ++stats_.layers;
         if (++q.layers_done == q.layers.size())
             ++stats_.requests;
@@ -1038,6 +1054,7 @@ private:
             }
         } else {
             ++ls.writes_done;
+            ls.last_write = std::max(ls.last_write, detail::kv_cqe_time(cqe));
         }
         settle_layer(*q, slot, layer);
     }
@@ -1178,14 +1195,18 @@ public:
         const request_state* q = find(slot);
         if (q == nullptr)
             return ENOENT;
-        return q->error != 0 ? q->error : link_->error_ == EPROTO ? EPROTO : 0;
+        return q->error != 0 ? q->error : link_->error_;
     }
     /// What went wrong with it, or empty.
     [[nodiscard]] std::string error_text(std::uint32_t slot) const {
         const request_state* q = find(slot);
         if (q == nullptr)
             return {};
-        return q->error != 0 ? q->error_text : link_->error_text_;
+        if (q->error != 0)
+            return q->error_text;
+        if (link_->error_ == 0)
+            return {};
+        return link_->error_text_ + "; missing layers: " + missing(slot);
     }
     /// The layers of request `slot` not yet arrived, as "3, 5-9".
     [[nodiscard]] std::string missing(std::uint32_t slot) const {
@@ -1210,15 +1231,16 @@ public:
         }
         return out;
     }
-    /// When `layer` of request `slot` was done (a default time point until
-    /// then), and when the request was expected.
-    [[nodiscard]] std::pair<std::chrono::steady_clock::time_point,
-                            std::chrono::steady_clock::time_point>
-    layer_time(std::uint32_t slot, std::uint32_t layer) const noexcept {
+    /// When request `slot` was expected, when the last write of `layer`
+    /// arrived (the CQE's timestamp on a channel with timestamps, else
+    /// when it was reaped) and when the layer was done (verified, with
+    /// integrity); default time points until then.
+    [[nodiscard]] std::array<std::chrono::steady_clock::time_point, 3> layer_time(
+        std::uint32_t slot, std::uint32_t layer) const noexcept {
         const request_state* q = find(slot);
         if (q == nullptr || layer >= q->layers.size())
             return {};
-        return {q->started, q->layers[layer].done_at};
+        return {q->started, q->layers[layer].arrived_at, q->layers[layer].done_at};
     }
 
     /// Forgets request `slot` (its blocks are the caller's again).
@@ -1246,7 +1268,7 @@ private:
         std::uint32_t crcs_done = 0;
         std::vector<std::uint32_t> digest;
         bool has_digest = false;
-        std::chrono::steady_clock::time_point done_at{};
+        std::chrono::steady_clock::time_point arrived_at{}, done_at{};
     };
     struct request_state {
         bool active = false;
@@ -1336,6 +1358,7 @@ private:
             return;
         layer_state& ls = q->layers[imm.layer];
         ls.arrived = true;
+        ls.arrived_at = detail::kv_cqe_time(cqe);
         if (q->integrity) {
             const auto n = static_cast<std::uint32_t>(pool_->layout().segments_per_block() *
                                                       q->blocks.size());
@@ -1506,8 +1529,9 @@ inline void kv_link::dispatch(const dmaplane_cqe& cqe) noexcept {
     case detail::kv_kind::control_recv: {
         const auto slot = static_cast<std::uint32_t>(detail::kv_tag_index(cqe.user_data));
         if (cqe.res < 0) {
-            if (ch_ != nullptr && cqe.res != -ECANCELED)
-                fail(ECONNRESET, "control receive failed: " +
+            // Flushed (ECANCELED) when the peer disconnected: the link
+            // destroys its endpoints only after leaving the channel.
+            fail(ECONNRESET, "control receive failed: " +
                                      std::error_code(static_cast<int>(-cqe.res),
                                                      std::system_category())
                                          .message());

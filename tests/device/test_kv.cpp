@@ -21,6 +21,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -118,6 +119,13 @@ struct kv_pair {
             (void)rlink.progress(1ms);
         }
         return true;
+    }
+
+    // Progresses both links until request `slot` has settled at the
+    // receiver; its error (0: done).
+    int settle(std::uint32_t slot) {
+        REQUIRE(pump([&] { return receiver.error(slot) != 0 || receiver.done(slot); }, 20s));
+        return receiver.error(slot);
     }
 
     // The request for `dst` blocks, delivered to the sender over the
@@ -231,6 +239,29 @@ TEST_CASE("kv: layers handed over one by one land byte for byte, awaited with co
     }
 }
 
+TEST_CASE("kv: kv_link::run() drives a receiving task while the sender has its own thread") {
+    kv_pair p(small_layout());
+    const dmaplane::kv_request r = p.start({1, 2, 3}, {2, 3, 4}, false);
+    std::thread prefill([&] {
+        for (std::uint32_t l = 0; l < 4; ++l) {
+            std::this_thread::sleep_for(20ms); // "computing" the layer
+            (void)p.sender.send_layer(r.slot, l);
+            (void)p.slink.progress(0ns);
+        }
+        dmaplane::task<int> sent = await_sent(p.sender, r.slot);
+        auto rc = p.slink.run(std::move(sent));
+        CHECK(rc.has_value());
+    });
+    std::vector<std::uint32_t> arrived;
+    auto rc = p.rlink.run(await_layers(p.receiver, r.slot, 4, arrived));
+    prefill.join();
+    REQUIRE(rc.has_value());
+    CHECK(*rc == 0);
+    CHECK(arrived.size() == 4);
+    for (std::uint32_t l = 0; l < 4; ++l)
+        CHECK(p.same(l, 1, 2));
+}
+
 TEST_CASE("kv: several requests on one link, layers interleaved") {
     kv_pair p(small_layout());
     const auto a = p.receiver.expect(1, 20, std::vector<std::uint32_t>{0, 1}, false, 10s);
@@ -260,7 +291,7 @@ TEST_CASE("kv: a byte corrupted on the wire is caught by the digests, naming lay
     REQUIRE(p.sender.corrupt_for_test(r.slot, 2, 0).has_value());
     for (std::uint32_t l = 0; l < 4; ++l)
         REQUIRE(p.sender.send_layer(r.slot, l).has_value());
-    REQUIRE(p.receiver.wait(r.slot).error() == std::errc::bad_message);
+    REQUIRE(p.settle(r.slot) == EBADMSG);
     const std::string why = p.receiver.error_text(r.slot);
     CAPTURE(why);
     CHECK(why.find("crc32c mismatch in request 7, layer 2, block 1 (pool block 7") !=
@@ -290,7 +321,7 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
         const dmaplane::kv_request r = p.start({0}, {0}, false);
         const dmaplane::kv_imm bogus{63, 0, 0, true};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, bogus.encode()).has_value());
-        REQUIRE(p.receiver.wait(r.slot).error() == std::errc::protocol_error);
+        REQUIRE(p.settle(r.slot) == EPROTO);
         CHECK(p.rlink.error_text().find("names slot 63, which has no request") !=
               std::string::npos);
     }
@@ -301,7 +332,7 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
         REQUIRE(p.pump([&] { return p.receiver.layer_done(r.slot, 0); }));
         const dmaplane::kv_imm again{r.slot, 0, 0, true};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, again.encode()).has_value());
-        REQUIRE(p.receiver.wait(r.slot).error() == std::errc::protocol_error);
+        REQUIRE(p.settle(r.slot) == EPROTO);
         CHECK(p.receiver.error_text(r.slot).find("duplicate operation") != std::string::npos);
     }
     SUBCASE("gap") {
@@ -309,7 +340,7 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
         const dmaplane::kv_request r = p.start({0}, {0}, false);
         const dmaplane::kv_imm ahead{r.slot, 1, 1, false};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, ahead.encode()).has_value());
-        REQUIRE(p.receiver.wait(r.slot).error() == std::errc::protocol_error);
+        REQUIRE(p.settle(r.slot) == EPROTO);
         CHECK(p.receiver.error_text(r.slot).find("gap") != std::string::npos);
     }
 }
@@ -325,9 +356,13 @@ TEST_CASE("kv: requests refused name the field; pools hand out blocks") {
           std::errc::invalid_argument);
     CHECK(field == "dtype");
     bad = *r;
-    bad.layout.head_dim = 32;
+    bad.layout.order = dmaplane::kv_order::layer_contiguous; // same pool size
     CHECK(!p.sender.begin(bad, std::vector<std::uint32_t>{0}, &field));
-    CHECK(field == "head_dim");
+    CHECK(field == "order");
+    bad = *r;
+    bad.layout.head_dim = 32; // a larger pool than the token says
+    CHECK(!p.sender.begin(bad, std::vector<std::uint32_t>{0}, &field));
+    CHECK(field == "token_length");
     CHECK(!p.sender.begin(*r, std::vector<std::uint32_t>{0, 1}, &field));
     CHECK(field == "src_blocks");
     CHECK(!p.sender.begin(*r, std::vector<std::uint32_t>{16}, &field));

@@ -237,6 +237,19 @@ enum class kv_kind : std::uint64_t {
 [[nodiscard]] constexpr std::uint64_t kv_tag_index(std::uint64_t t) noexcept {
     return t & ((std::uint64_t{1} << 45) - 1);
 }
+// The index of a request's entries: its generation (so that a completion
+// of an ended request is never counted for the next one in its slot) and
+// the entry's number.
+[[nodiscard]] constexpr std::uint64_t kv_gen_index(std::uint32_t gen,
+                                                   std::uint32_t index) noexcept {
+    return (std::uint64_t{gen & 0xffffU} << 28) | (index & 0xfffffffU);
+}
+[[nodiscard]] constexpr std::uint32_t kv_tag_gen(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>((kv_tag_index(t) >> 28) & 0xffffU);
+}
+[[nodiscard]] constexpr std::uint32_t kv_tag_entry(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>(kv_tag_index(t) & 0xfffffffU);
+}
 
 // A condition a coroutine waits for; the link checks waiters after every
 // batch of completions and resumes those whose condition holds.
@@ -408,6 +421,8 @@ public:
         ctl_map_.reset();
         ctl_buffer_.reset();
         pending_.clear();
+        control_owed_.clear();
+        data_owed_ = 0;
         waiters_ = nullptr;
     }
 
@@ -505,10 +520,14 @@ private:
         }
     }
 
+    // Receives go back at once, or, with the SQ full, first thing at the
+    // next pump(): a receive is never dropped.
     void post_control_recv(std::uint32_t slot) noexcept {
         dmaplane_sqe* sqe = ch_->sq().get_sqe();
-        if (sqe == nullptr)
-            return; // the SQ holds more than the receives: cannot happen
+        if (sqe == nullptr) {
+            control_owed_.push_back(slot);
+            return;
+        }
         prep_recv(*sqe, control_.handle(),
                   mr_range{ctl_region_.device_fd(), ctl_region_.handle(),
                            std::uint64_t{slot} * kv_max_message_bytes, kv_max_message_bytes},
@@ -518,8 +537,10 @@ private:
 
     void post_data_recv() noexcept {
         dmaplane_sqe* sqe = ch_->sq().get_sqe();
-        if (sqe == nullptr)
+        if (sqe == nullptr) {
+            ++data_owed_;
             return;
+        }
         prep_recv(*sqe, data_.handle(), mr_range{},
                   detail::kv_tag(detail::kv_kind::data_recv, 0, 0, 0));
         ++in_flight_;
@@ -561,6 +582,8 @@ private:
     memory_region ctl_region_;
     kv_link_options options_{};
     std::vector<std::uint32_t> send_free_;
+    std::vector<std::uint32_t> control_owed_; // receives not yet reposted
+    std::uint32_t data_owed_ = 0;
     std::deque<kv_message> inbox_;
     std::deque<detail::kv_pending> pending_;
     std::uint32_t in_flight_ = 0;
@@ -669,7 +692,9 @@ public:
         result<kv_plan> plan = make_kv_plan(pool_->layout(), r.layout, copies, plan_options_);
         if (!plan)
             return refuse(plan.error().value(), "plan");
+        const std::uint32_t gen = q.gen + 1;
         q = request_state{};
+        q.gen = gen;
         q.active = true;
         q.id = r.request_id;
         q.flags = r.flags;
@@ -826,6 +851,7 @@ private:
     struct request_state {
         bool active = false;
         bool started = false;
+        std::uint32_t gen = 0;
         std::uint64_t id = 0;
         std::uint8_t flags = 0;
         remote_token remote{};
@@ -957,7 +983,8 @@ private:
             prep_checksum(*sqe,
                           buffer_view{pool_->storage().device_fd(), pool_->storage().handle(),
                                       r.offset, r.length},
-                          detail::kv_tag(detail::kv_kind::tx_checksum, p.slot, p.layer, p.index));
+                          detail::kv_tag(detail::kv_kind::tx_checksum, p.slot, p.layer,
+                                         detail::kv_gen_index(q->gen, p.index)));
             ++link_->in_flight_;
             ++link_->checksums_in_flight_;
             return;
@@ -985,7 +1012,7 @@ private:
                 prep_rdma_write_imm(*sqe, link_->data_.handle(), local, q->remote, op.dst_offset,
                                     imm.encode(),
                                     detail::kv_tag(detail::kv_kind::data_write, p.slot, p.layer,
-                                                   p.index));
+                                                   detail::kv_gen_index(q->gen, p.index)));
             else
                 prep_sge(*sqe, DMAPLANE_OP_RDMA_WRITE_IMM, local);
             if (i + 1 < n)
@@ -1032,11 +1059,12 @@ private:
         const detail::kv_kind kind = detail::kv_tag_kind(cqe.user_data);
         const std::uint32_t slot = detail::kv_tag_slot(cqe.user_data);
         const std::uint32_t layer = detail::kv_tag_layer(cqe.user_data);
-        const auto index = static_cast<std::uint32_t>(detail::kv_tag_index(cqe.user_data));
+        const std::uint32_t index = detail::kv_tag_entry(cqe.user_data);
         if (kind == detail::kv_kind::data_write)
             --writes_in_flight_;
         request_state* q = find(slot);
-        if (q == nullptr || layer >= q->layers.size())
+        if (q == nullptr || q->gen != detail::kv_tag_gen(cqe.user_data) ||
+            layer >= q->layers.size())
             return;
         layer_state& ls = q->layers[layer];
         if (cqe.res < 0) {
@@ -1137,7 +1165,9 @@ public:
         if (!kv_request_check(r).empty())
             return make_error(EINVAL);
         request_state& q = requests_[slot];
+        const std::uint32_t gen = q.gen + 1;
         q = request_state{};
+        q.gen = gen;
         q.active = true;
         q.id = request_id;
         q.integrity = integrity;
@@ -1272,6 +1302,7 @@ private:
     };
     struct request_state {
         bool active = false;
+        std::uint32_t gen = 0;
         std::uint64_t id = 0;
         bool integrity = false;
         std::vector<std::uint32_t> blocks;
@@ -1398,7 +1429,8 @@ private:
         prep_checksum(*sqe,
                       buffer_view{pool_->storage().device_fd(), pool_->storage().handle(), r.offset,
                                   r.length},
-                      detail::kv_tag(detail::kv_kind::rx_checksum, p.slot, p.layer, p.index));
+                      detail::kv_tag(detail::kv_kind::rx_checksum, p.slot, p.layer,
+                                     detail::kv_gen_index(q->gen, p.index)));
         ++link_->in_flight_;
         ++link_->checksums_in_flight_;
     }
@@ -1406,9 +1438,10 @@ private:
     void checksum_done(const dmaplane_cqe& cqe) {
         const std::uint32_t slot = detail::kv_tag_slot(cqe.user_data);
         const std::uint32_t layer = detail::kv_tag_layer(cqe.user_data);
-        const auto index = static_cast<std::uint32_t>(detail::kv_tag_index(cqe.user_data));
+        const std::uint32_t index = detail::kv_tag_entry(cqe.user_data);
         request_state* q = find(slot);
-        if (q == nullptr || layer >= q->layers.size())
+        if (q == nullptr || q->gen != detail::kv_tag_gen(cqe.user_data) ||
+            layer >= q->layers.size())
             return;
         if (cqe.res < 0) {
             fail(*q, static_cast<int>(-cqe.res), "checksum of layer " + std::to_string(layer));
@@ -1494,6 +1527,13 @@ private:
 inline void kv_link::pump() noexcept {
     if (ch_ == nullptr)
         return;
+    while (!control_owed_.empty() && ch_->sq().space_left() > 0) {
+        const std::uint32_t slot = control_owed_.back();
+        control_owed_.pop_back();
+        post_control_recv(slot);
+    }
+    for (; data_owed_ > 0 && ch_->sq().space_left() > 0; --data_owed_)
+        post_data_recv();
     if (sender_ != nullptr)
         sender_->retry_digests();
     while (!pending_.empty()) {

@@ -13,6 +13,8 @@
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/histogram.hpp"
+#include "dmaplane/kv_cache.hpp"
+#include "dmaplane/kv_transfer.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/prep.hpp"
@@ -21,6 +23,7 @@
 #include "dmaplane/ring.hpp"
 #include "dmaplane/sync_wait.hpp"
 #include "dmaplane/task.hpp"
+#include "dmaplane/tensor.hpp"
 #include "dmaplane/topology.hpp"
 
 #endif // DMAPLANE_DMAPLANE_HPP

@@ -373,7 +373,7 @@ struct kv_plan {
 
     /// The operations of `layer` (empty past the last layer).
     [[nodiscard]] std::span<const kv_op> layer_ops(std::uint32_t layer) const noexcept {
-        if (layer + 1U >= layer_begin.size())
+        if (std::size_t{layer} + 1 >= layer_begin.size()) // no wrap at UINT32_MAX
             return {};
         return std::span<const kv_op>{ops}.subspan(layer_begin[layer],
                                                    layer_begin[layer + 1] - layer_begin[layer]);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 // Proves dmaplane/dmaplane.hpp is self-contained: it is included first and alone.
+
 #include "dmaplane/dmaplane.hpp"
 
 int header_dmaplane() {

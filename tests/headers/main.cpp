@@ -21,6 +21,9 @@ int header_task();
 int header_channel();
 int header_histogram();
 int header_sync_wait();
+int header_tensor();
+int header_kv_cache();
+int header_kv_transfer();
 int header_dmaplane();
 int header_detail_sys();
 int header_detail_object();
@@ -48,6 +51,9 @@ int main() {
         {"channel.hpp", header_channel},
         {"histogram.hpp", header_histogram},
         {"sync_wait.hpp", header_sync_wait},
+        {"tensor.hpp", header_tensor},
+        {"kv_cache.hpp", header_kv_cache},
+        {"kv_transfer.hpp", header_kv_transfer},
         {"dmaplane.hpp", header_dmaplane},
         {"detail/sys.hpp", header_detail_sys},
         {"detail/object.hpp", header_detail_object},

@@ -505,6 +505,9 @@ public:
         handler_context_ = context;
     }
 
+    /// True when a completion handler is set.
+    [[nodiscard]] bool has_completion_handler() const noexcept { return handler_ != nullptr; }
+
     /// Asks the module to signal the eventfd `fd` on every posted CQE
     /// (DMAPLANE_IOC_CHANNEL_EVENTFD); -1 unregisters. The module holds its
     /// own reference: the caller keeps `fd`.

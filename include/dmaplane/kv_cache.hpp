@@ -385,7 +385,7 @@ struct kv_plan {
 };
 
 /// Most operations a layer of a plan may have (the immediate's index field).
-inline constexpr std::uint32_t kv_max_ops_per_layer = 1U << 17;
+inline constexpr std::uint32_t kv_max_ops_per_layer = 1U << 13;
 
 /// Plans the WRITE_IMMs that move `copies` from a pool laid out as `src`
 /// to one laid out as `dst`. Within a layer, segments go in order, and
@@ -480,7 +480,10 @@ inline constexpr std::uint32_t kv_max_ops_per_layer = 1U << 17;
 ///                as the handshake assigned it
 ///   bits 25..18  layer (0..255)
 ///   bit  17      set on the layer's last operation
-///   bits 16..0   index of the operation within the layer (0..131071)
+///   bits 16..13  the request's generation (0..15), as the handshake gave
+///                it: a late write of an earlier request in the same slot
+///                (one that timed out) is told from the current one's
+///   bits 12..0   index of the operation within the layer (0..8191)
 ///
 /// Operations of one layer of one request arrive in index order (one
 /// reliable connection delivers in order); layers and requests may
@@ -494,18 +497,23 @@ struct kv_imm {
     std::uint32_t index = 0;
     /// Last operation of the layer.
     bool last = false;
+    /// The request's generation.
+    std::uint32_t generation = 0;
 
     /// Most request slots.
     static constexpr std::uint32_t max_slots = 64;
+    /// Generations cycle through 0..max_generations - 1.
+    static constexpr std::uint32_t max_generations = 16;
 
     /// The 32-bit value (fields masked to their widths).
     [[nodiscard]] constexpr std::uint32_t encode() const noexcept {
         return ((slot & 0x3fU) << 26) | ((layer & 0xffU) << 18) | (last ? 1U << 17 : 0U) |
-               (index & 0x1ffffU);
+               ((generation & 0xfU) << 13) | (index & 0x1fffU);
     }
     /// The fields of `value`.
     [[nodiscard]] static constexpr kv_imm decode(std::uint32_t value) noexcept {
-        return {value >> 26, (value >> 18) & 0xffU, value & 0x1ffffU, (value & (1U << 17)) != 0};
+        return {value >> 26, (value >> 18) & 0xffU, value & 0x1fffU, (value & (1U << 17)) != 0,
+                (value >> 13) & 0xfU};
     }
     /// Same fields.
     friend constexpr bool operator==(const kv_imm&, const kv_imm&) noexcept = default;
@@ -638,7 +646,8 @@ private:
 //   u32 reserved 0
 //
 // request (decode -> prefill: where to write one request's KV cache)
-//   u64 request_id; u8 slot (< 64); u8 flags (bit 0: integrity); u16 0;
+//   u64 request_id; u8 slot (< 64); u8 flags (bit 0: integrity);
+//   u8 generation (< 16); u8 0;
 //   u32 tokens (token positions to move, >= 1);
 //   layout: u32 layers, u32 kv_heads, u32 head_dim, u8 dtype, u8 order,
 //           u16 0, u32 block_tokens, u32 capacity_blocks;
@@ -698,6 +707,9 @@ struct kv_request {
     std::uint8_t slot = 0;
     /// kv_flag_*.
     std::uint8_t flags = 0;
+    /// Its generation in the slot (< kv_imm::max_generations), carried by
+    /// its immediates.
+    std::uint8_t generation = 0;
     /// Token positions to move.
     std::uint32_t tokens = 0;
     /// The decode pool's layout.
@@ -818,10 +830,11 @@ private:
 } // namespace detail
 
 /// The name of the first field of `r` that a valid request may not hold
-/// (the layout's own fields, "slot", "flags", "tokens", "token_length"
-/// (shorter than the pool), "blocks" (not ceil(tokens / block_tokens), or
-/// too many), "block_table" (a block past the capacity, or repeated),
-/// "payload"); empty when valid. Errors: std::bad_alloc.
+/// (the layout's own fields, "slot", "flags", "generation", "tokens",
+/// "token_length" (shorter than the pool), "blocks" (not ceil(tokens /
+/// block_tokens), more than kv_max_request_blocks, or, with integrity,
+/// more segments than one digest holds), "block_table" (a block past the
+/// capacity, or repeated), "payload"); empty when valid. Errors: std::bad_alloc.
 /// Thread-safety: pure.
 [[nodiscard]] inline std::string_view kv_request_check(const kv_request& r) {
     if (const std::string_view f = r.layout.check(); !f.empty())
@@ -830,13 +843,17 @@ private:
         return "slot";
     if ((r.flags & ~kv_flag_integrity) != 0)
         return "flags";
+    if (r.generation >= kv_imm::max_generations)
+        return "generation";
     if (r.tokens == 0 || r.tokens > r.layout.capacity_tokens())
         return "tokens";
     if (r.token_value == 0 || r.token_length < r.layout.pool_bytes())
         return "token_length";
     if (r.block_table.size() != r.layout.blocks_for(r.tokens) ||
-        r.block_table.size() > kv_max_request_blocks)
-        return "blocks";
+        r.block_table.size() > kv_max_request_blocks ||
+        ((r.flags & kv_flag_integrity) != 0 &&
+         r.block_table.size() * r.layout.segments_per_block() > kv_max_digest_crcs))
+        return "blocks"; // too many, or too many CRCs for one digest per layer
     std::vector<std::uint32_t> seen(r.block_table);
     std::sort(seen.begin(), seen.end());
     if (seen.back() >= r.layout.capacity_blocks ||
@@ -856,7 +873,8 @@ private:
     w.u64(r.request_id);
     w.u8(r.slot);
     w.u8(r.flags);
-    w.u16(0);
+    w.u8(r.generation);
+    w.u8(0);
     w.u32(r.tokens);
     w.u32(r.layout.layers);
     w.u32(r.layout.kv_heads);
@@ -938,7 +956,8 @@ private:
         r.request_id = in.u64();
         r.slot = in.u8();
         r.flags = in.u8();
-        const std::uint16_t pad0 = in.u16();
+        r.generation = in.u8();
+        const std::uint8_t pad0 = in.u8();
         r.tokens = in.u32();
         r.layout.layers = in.u32();
         r.layout.kv_heads = in.u32();

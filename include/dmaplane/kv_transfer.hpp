@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <coroutine>
@@ -122,6 +123,7 @@ public:
         p.region_ = std::move(*mr);
         p.rdma_device_ = std::string(rdma_device);
         p.free_.reserve(layout.capacity_blocks);
+        p.is_free_.assign(layout.capacity_blocks, true);
         for (std::uint32_t b2 = layout.capacity_blocks; b2-- > 0;)
             p.free_.push_back(b2);
         return p;
@@ -161,17 +163,24 @@ public:
         std::vector<std::uint32_t> out(free_.end() - count, free_.end());
         std::reverse(out.begin(), out.end());
         free_.resize(free_.size() - count);
+        for (const std::uint32_t b : out)
+            is_free_[b] = false;
         return out;
     }
 
-    /// Gives blocks back (each must have come from allocate() and not been
-    /// released since; others are ignored).
+    /// Gives blocks back (blocks not allocated, or out of range, are
+    /// ignored).
     void release(std::span<const std::uint32_t> blocks) {
-        for (const std::uint32_t b : blocks)
-            if (b < layout_.capacity_blocks &&
-                std::find(free_.begin(), free_.end(), b) == free_.end())
+        bool any = false;
+        for (const std::uint32_t b : blocks) {
+            if (b < is_free_.size() && !is_free_[b]) {
+                is_free_[b] = true;
                 free_.push_back(b);
-        std::sort(free_.begin(), free_.end(), std::greater<>{});
+                any = true;
+            }
+        }
+        if (any)
+            std::sort(free_.begin(), free_.end(), std::greater<>{});
     }
 
     /// Blocks free.
@@ -186,6 +195,7 @@ private:
     memory_region region_;
     std::string rdma_device_;
     std::vector<std::uint32_t> free_; // descending, so back() is the lowest
+    std::vector<bool> is_free_;
 };
 
 /// Sizes of a kv_link. Thread-safety: a plain value.
@@ -209,7 +219,11 @@ class kv_receiver;
 namespace detail {
 
 // user_data of the link's entries (bit 63 clear: not an awaitable's):
-// bits 62..59 kind, 58..53 slot, 52..45 layer, 44..0 index.
+// bits 62..59 kind, 58..51 the link's epoch (a completion left in the
+// channel by an earlier link is never taken for this one's), 50..45 slot,
+// 44..37 layer, 36..0 index: for a request's entries its generation
+// (bits 36..25: a completion of an ended request never counts for the next
+// one in its slot) and the entry's number (24..0).
 enum class kv_kind : std::uint64_t {
     control_recv = 1,
     control_send = 2,
@@ -220,54 +234,67 @@ enum class kv_kind : std::uint64_t {
     inject = 7,
 };
 
-[[nodiscard]] constexpr std::uint64_t kv_tag(kv_kind k, std::uint32_t slot, std::uint32_t layer,
-                                             std::uint64_t index) noexcept {
-    return (static_cast<std::uint64_t>(k) << 59) | (std::uint64_t{slot & 0x3fU} << 53) |
-           (std::uint64_t{layer & 0xffU} << 45) | (index & ((std::uint64_t{1} << 45) - 1));
+inline constexpr std::uint64_t kv_index_mask = (std::uint64_t{1} << 37) - 1;
+
+[[nodiscard]] constexpr std::uint64_t kv_tag(kv_kind k, std::uint32_t epoch, std::uint32_t slot,
+                                             std::uint32_t layer, std::uint64_t index) noexcept {
+    return (static_cast<std::uint64_t>(k) << 59) | (std::uint64_t{epoch & 0xffU} << 51) |
+           (std::uint64_t{slot & 0x3fU} << 45) | (std::uint64_t{layer & 0xffU} << 37) |
+           (index & kv_index_mask);
 }
 [[nodiscard]] constexpr kv_kind kv_tag_kind(std::uint64_t t) noexcept {
     return static_cast<kv_kind>((t >> 59) & 0xfU);
 }
+[[nodiscard]] constexpr std::uint32_t kv_tag_epoch(std::uint64_t t) noexcept {
+    return static_cast<std::uint32_t>((t >> 51) & 0xffU);
+}
 [[nodiscard]] constexpr std::uint32_t kv_tag_slot(std::uint64_t t) noexcept {
-    return static_cast<std::uint32_t>((t >> 53) & 0x3fU);
+    return static_cast<std::uint32_t>((t >> 45) & 0x3fU);
 }
 [[nodiscard]] constexpr std::uint32_t kv_tag_layer(std::uint64_t t) noexcept {
-    return static_cast<std::uint32_t>((t >> 45) & 0xffU);
+    return static_cast<std::uint32_t>((t >> 37) & 0xffU);
 }
 [[nodiscard]] constexpr std::uint64_t kv_tag_index(std::uint64_t t) noexcept {
-    return t & ((std::uint64_t{1} << 45) - 1);
+    return t & kv_index_mask;
 }
-// The index of a request's entries: its generation (so that a completion
-// of an ended request is never counted for the next one in its slot) and
-// the entry's number.
 [[nodiscard]] constexpr std::uint64_t kv_gen_index(std::uint32_t gen,
                                                    std::uint32_t index) noexcept {
-    return (std::uint64_t{gen & 0xffffU} << 28) | (index & 0xfffffffU);
+    return (std::uint64_t{gen & 0xfffU} << 25) | (index & 0x1ffffffU);
 }
 [[nodiscard]] constexpr std::uint32_t kv_tag_gen(std::uint64_t t) noexcept {
-    return static_cast<std::uint32_t>((kv_tag_index(t) >> 28) & 0xffffU);
+    return static_cast<std::uint32_t>((kv_tag_index(t) >> 25) & 0xfffU);
 }
 [[nodiscard]] constexpr std::uint32_t kv_tag_entry(std::uint64_t t) noexcept {
-    return static_cast<std::uint32_t>(kv_tag_index(t) & 0xfffffffU);
+    return static_cast<std::uint32_t>(kv_tag_index(t) & 0x1ffffffU);
 }
+
+// Epochs of links, one per open() in this process.
+inline std::atomic<std::uint32_t> kv_next_epoch{0};
 
 // A condition a coroutine waits for; the link checks waiters after every
 // batch of completions and resumes those whose condition holds.
+// `gen` is the generation of the request in `slot` when the wait began: a
+// request ended and begun again in the slot is another one (ENOENT).
 struct kv_waiter {
     const void* owner = nullptr;
-    bool (*settled)(const void* owner, std::uint32_t slot, std::uint32_t layer) = nullptr;
-    int (*status)(const void* owner, std::uint32_t slot, std::uint32_t layer) = nullptr;
-    std::uint32_t slot = 0, layer = 0;
+    bool (*settled)(const void* owner, std::uint32_t slot, std::uint32_t layer,
+                    std::uint32_t gen) = nullptr;
+    int (*status)(const void* owner, std::uint32_t slot, std::uint32_t layer,
+                  std::uint32_t gen) = nullptr;
+    std::uint32_t slot = 0, layer = 0, gen = 0;
     std::coroutine_handle<> handle{};
     kv_waiter* next = nullptr;
+    bool registered = false;
 };
 
-// A local entry waiting for room in the SQ or in the budget.
+// A local entry waiting for room in the SQ or in the budget, of the
+// request of generation `gen` in `slot`.
 struct kv_pending {
     kv_kind kind;
     std::uint32_t slot;
     std::uint32_t layer;
     std::uint32_t index;
+    std::uint32_t gen;
 };
 
 // When a CQE was posted: its timestamp (channels with timestamps; the
@@ -286,25 +313,30 @@ struct kv_pending {
 /// request(); kv_receiver::layer(), request()): `co_await` it inside a
 /// task driven by kv_link::run() (or any loop calling progress()); it
 /// resumes once the layer or request has finished, with an empty result,
-/// or failed, with the error (the owner's error() says more). Not copyable
-/// or movable: it lives in the coroutine frame. Thread-safety: the link's
-/// thread.
+/// or failed, with the error (the owner's error() says more; ENOENT when
+/// the request was ended meanwhile). Not copyable or movable: it lives in
+/// the coroutine frame. A frame destroyed while it waits (a task given up)
+/// takes its registration with it; a sender or receiver destroyed, or a
+/// link closed, drops the registrations of its waiters, which are then
+/// never resumed. Thread-safety: the link's thread.
 class [[nodiscard]] kv_awaitable {
 public:
     /// Not copyable: the link holds its address while suspended.
     kv_awaitable(const kv_awaitable&) = delete;
     /// Not copyable.
     kv_awaitable& operator=(const kv_awaitable&) = delete;
+    /// Leaves the link's list if still on it.
+    ~kv_awaitable();
 
     /// True when it has settled already.
     [[nodiscard]] bool await_ready() const noexcept {
-        return w_.settled(w_.owner, w_.slot, w_.layer);
+        return w_.settled(w_.owner, w_.slot, w_.layer, w_.gen);
     }
     /// Registers with the link.
     void await_suspend(std::coroutine_handle<> h) noexcept;
     /// Empty, or the error.
     [[nodiscard]] result<void> await_resume() const noexcept {
-        const int err = w_.status(w_.owner, w_.slot, w_.layer);
+        const int err = w_.status(w_.owner, w_.slot, w_.layer, w_.gen);
         if (err != 0)
             return make_error(err);
         return {};
@@ -341,8 +373,10 @@ public:
     /// `rdma_device`, posts the receives and becomes `ch`'s completion
     /// handler. Takes ownership of the endpoints.
     /// Errors: EBADF (empty device, channel or endpoint), EXDEV (an
-    /// endpoint bound to another channel), EALREADY (open), EINVAL
-    /// (options out of range); the errors of allocating, mapping and
+    /// endpoint bound to another channel), EALREADY (open), EBUSY (the
+    /// channel has a completion handler already: one link per channel),
+    /// EINVAL (options out of range, a data endpoint without credits); the
+    /// errors of querying the data endpoint, of allocating, mapping and
     /// registering the control buffers and of submitting.
     /// std::bad_alloc.
     [[nodiscard]] result<void> open(const device& dev, channel& ch, endpoint control, endpoint data,
@@ -354,6 +388,13 @@ public:
             return make_error(EXDEV);
         if (ch_ != nullptr)
             return make_error(EALREADY);
+        if (ch.has_completion_handler())
+            return make_error(EBUSY); // another link, or the user's handler
+        result<endpoint_state> st = data.query();
+        if (!st)
+            return unexpected{st.error()};
+        if (st->options.credits == 0)
+            return make_error(EINVAL);
         if (options.control_slots == 0 || options.control_slots > 64 ||
             options.data_receives == 0 || options.data_receives > 4096 ||
             options.max_in_flight == 0 || options.max_checksums == 0 ||
@@ -381,6 +422,7 @@ public:
         options_ = options;
         ch_ = &ch;
         dev_ = &dev;
+        epoch_ = detail::kv_next_epoch.fetch_add(1, std::memory_order_relaxed) & 0xffU;
         send_free_.clear();
         for (std::uint32_t i = options.control_slots; i-- > 0;)
             send_free_.push_back(i);
@@ -409,12 +451,17 @@ public:
     [[nodiscard]] const kv_link_options& options() const noexcept { return options_; }
 
     /// Destroys the endpoints and stops handling the channel's completions
-    /// (idempotent). Coroutines still waiting are not resumed.
+    /// (idempotent); the link may be opened again. Coroutines still waiting
+    /// are not resumed. A sender or receiver stays attached, with its
+    /// requests as they were: end them.
     void close() noexcept {
         if (ch_ != nullptr)
             ch_->set_completion_handler(nullptr, nullptr);
         ch_ = nullptr;
         dev_ = nullptr;
+        // The endpoints go before the buffers their operations name; their
+        // flushed completions carry this link's epoch, which no later link
+        // takes for its own.
         control_.reset();
         data_.reset();
         ctl_region_.reset();
@@ -423,7 +470,14 @@ public:
         pending_.clear();
         control_owed_.clear();
         data_owed_ = 0;
-        waiters_ = nullptr;
+        send_free_.clear();
+        inbox_.clear();
+        in_flight_ = 0;
+        checksums_in_flight_ = 0;
+        drop_waiters(nullptr);
+        error_ = 0;
+        connection_lost_ = false;
+        error_text_.clear();
     }
 
     /// Queues `message` (at most kv_max_message_bytes) as a SEND on the
@@ -437,7 +491,7 @@ public:
             return make_error(EBADF);
         if (message.size() > kv_max_message_bytes || message.empty())
             return make_error(EMSGSIZE);
-        if (error_ == ECONNRESET)
+        if (connection_lost_)
             return make_error(ENOTCONN);
         if (send_free_.empty() || ch_->sq().space_left() == 0)
             return make_error(EBUSY);
@@ -448,7 +502,7 @@ public:
         dmaplane_sqe* sqe = ch_->sq().get_sqe();
         prep_send(*sqe, control_.handle(),
                   mr_range{ctl_region_.device_fd(), ctl_region_.handle(), off, message.size()},
-                  detail::kv_tag(detail::kv_kind::control_send, 0, 0, slot));
+                  tag(detail::kv_kind::control_send, 0, 0, slot));
         ++in_flight_;
         return {};
     }
@@ -508,6 +562,12 @@ private:
     friend class kv_receiver;
     friend class kv_awaitable;
 
+    // user_data for one of this link's entries.
+    [[nodiscard]] std::uint64_t tag(detail::kv_kind kind, std::uint32_t slot, std::uint32_t layer,
+                                    std::uint64_t index) const noexcept {
+        return detail::kv_tag(kind, epoch_, slot, layer, index);
+    }
+
     static void on_cqe(void* self, const dmaplane_cqe& cqe) noexcept {
         static_cast<kv_link*>(self)->dispatch(cqe);
     }
@@ -523,6 +583,8 @@ private:
     // Receives go back at once, or, with the SQ full, first thing at the
     // next pump(): a receive is never dropped.
     void post_control_recv(std::uint32_t slot) noexcept {
+        if (ch_ == nullptr)
+            return; // closed by a callback
         dmaplane_sqe* sqe = ch_->sq().get_sqe();
         if (sqe == nullptr) {
             control_owed_.push_back(slot);
@@ -531,18 +593,20 @@ private:
         prep_recv(*sqe, control_.handle(),
                   mr_range{ctl_region_.device_fd(), ctl_region_.handle(),
                            std::uint64_t{slot} * kv_max_message_bytes, kv_max_message_bytes},
-                  detail::kv_tag(detail::kv_kind::control_recv, 0, 0, slot));
+                  tag(detail::kv_kind::control_recv, 0, 0, slot));
         ++in_flight_;
     }
 
     void post_data_recv() noexcept {
+        if (ch_ == nullptr)
+            return;
         dmaplane_sqe* sqe = ch_->sq().get_sqe();
         if (sqe == nullptr) {
             ++data_owed_;
             return;
         }
         prep_recv(*sqe, data_.handle(), mr_range{},
-                  detail::kv_tag(detail::kv_kind::data_recv, 0, 0, 0));
+                  tag(detail::kv_kind::data_recv, 0, 0, 0));
         ++in_flight_;
     }
 
@@ -551,30 +615,56 @@ private:
 
     void add_waiter(detail::kv_waiter* w) noexcept {
         w->next = waiters_;
+        w->registered = true;
         waiters_ = w;
     }
-    void wake() noexcept {
-        // Detach the settled ones first: resuming may add or settle others.
-        detail::kv_waiter* ready = nullptr;
+    void remove_waiter(detail::kv_waiter* w) noexcept {
+        for (detail::kv_waiter** p = &waiters_; *p != nullptr; p = &(*p)->next) {
+            if (*p == w) {
+                *p = w->next;
+                break;
+            }
+        }
+        w->registered = false;
+    }
+    // Drops the registrations of the waiters on `owner` (or all).
+    void drop_waiters(const void* owner) noexcept {
         for (detail::kv_waiter** p = &waiters_; *p != nullptr;) {
             detail::kv_waiter* w = *p;
-            if (w->settled(w->owner, w->slot, w->layer)) {
+            if (owner == nullptr || w->owner == owner) {
                 *p = w->next;
-                w->next = ready;
-                ready = w;
+                w->registered = false;
             } else {
                 p = &w->next;
             }
         }
-        while (ready != nullptr) {
-            detail::kv_waiter* w = ready;
-            ready = w->next;
+    }
+    // Forgets queued entries of kinds `a` and `b`.
+    void drop_pending(detail::kv_kind a, detail::kv_kind b) noexcept {
+        pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                      [a, b](const detail::kv_pending& p) {
+                                          return p.kind == a || p.kind == b;
+                                      }),
+                       pending_.end());
+    }
+    // Resumes the settled waiters one at a time, looking again from the
+    // start after each: a resumed coroutine may wait again, settle others
+    // or destroy frames still on the list.
+    void wake() noexcept {
+        for (;;) {
+            detail::kv_waiter* w = waiters_;
+            while (w != nullptr && !w->settled(w->owner, w->slot, w->layer, w->gen))
+                w = w->next;
+            if (w == nullptr)
+                return;
+            remove_waiter(w);
             w->handle.resume();
         }
     }
 
     channel* ch_ = nullptr;
     const device* dev_ = nullptr;
+    std::uint32_t epoch_ = 0;
     endpoint control_;
     endpoint data_;
     buffer ctl_buffer_;
@@ -592,12 +682,18 @@ private:
     kv_sender* sender_ = nullptr;
     kv_receiver* receiver_ = nullptr;
     int error_ = 0;
+    bool connection_lost_ = false; // a receive failed: the peer is gone
     std::string error_text_;
 };
 
 inline void kv_awaitable::await_suspend(std::coroutine_handle<> h) noexcept {
     w_.handle = h;
     link_->add_waiter(&w_);
+}
+
+inline kv_awaitable::~kv_awaitable() {
+    if (w_.registered)
+        link_->remove_waiter(&w_);
 }
 
 /// Counters of a sender or receiver. Thread-safety: a plain value.
@@ -612,6 +708,9 @@ struct kv_transfer_stats {
     std::uint64_t requests = 0;
     /// Block segments checksummed.
     std::uint64_t checksums = 0;
+    /// Receiver: writes and digests of requests ended before they settled,
+    /// ignored.
+    std::uint64_t stale = 0;
 };
 
 /// The prefill side of a link: moves requests' KV blocks from its pool to
@@ -626,29 +725,45 @@ public:
     kv_sender(const kv_sender&) = delete;
     /// Not copyable.
     kv_sender& operator=(const kv_sender&) = delete;
-    /// Detaches.
+    /// Detaches: its queued entries and its waiters' registrations go.
     ~kv_sender() {
-        if (link_ != nullptr && link_->sender_ == this)
-            link_->sender_ = nullptr;
+        if (link_ == nullptr || link_->sender_ != this)
+            return;
+        link_->drop_waiters(this);
+        link_->drop_pending(detail::kv_kind::data_write, detail::kv_kind::tx_checksum);
+        link_->sender_ = nullptr;
     }
 
     /// Sends from `pool` over `link`; `options` shape the plans (its
-    /// max_op_bytes is lowered to the data endpoint's max_message).
+    /// max_op_bytes is lowered to the data endpoint's max_message, its
+    /// max_ranges to the endpoint's max_sge).
     /// Errors: EBADF (link not open or pool empty), EALREADY (the link has
-    /// a sender).
+    /// a sender), EINVAL (options out of range, or more ranges than the
+    /// channel's SQ holds); the errors of querying the data endpoint.
     [[nodiscard]] result<void> attach(kv_link& link, kv_pool& pool,
                                       const kv_plan_options& options = {}) {
         if (!link || !pool)
             return make_error(EBADF);
         if (link.sender_ != nullptr)
             return make_error(EALREADY);
+        // Operations the endpoint takes whole: no longer than max_message
+        // (the module would split them, and the receiver's byte count would
+        // see the last piece only) and no more ranges than max_sge.
+        result<endpoint_state> st = link.data_endpoint().query();
+        if (!st)
+            return unexpected{st.error()};
+        kv_plan_options po = options;
+        if (st->options.max_message != 0 && po.max_op_bytes > st->options.max_message)
+            po.max_op_bytes = st->options.max_message;
+        if (st->options.max_sge != 0 && po.max_ranges > st->options.max_sge)
+            po.max_ranges = st->options.max_sge;
+        if (po.max_ranges == 0 || po.max_ranges > 16 || po.max_op_bytes == 0 ||
+            po.max_ranges > link.ch_->sq().entries())
+            return make_error(EINVAL);
         link_ = &link;
         pool_ = &pool;
-        plan_options_ = options;
-        result<endpoint_state> st = link.data_endpoint().query();
-        if (st && st->options.max_message != 0 &&
-            plan_options_.max_op_bytes > st->options.max_message)
-            plan_options_.max_op_bytes = st->options.max_message;
+        plan_options_ = po;
+        max_message_ = st->options.max_message;
         link.sender_ = this;
         return {};
     }
@@ -661,7 +776,10 @@ public:
     /// request's own (kv_request_check()), a layout field that differs
     /// from the local pool's ("dtype", "kv_heads", "head_dim",
     /// "block_tokens", ...), "src_blocks" (count or range); EBUSY with
-    /// field "slot" (the slot is in use); EBADF (not attached).
+    /// field "slot" (the slot is in use); ERANGE or E2BIG with field "plan"
+    /// (make_kv_plan()); EMSGSIZE with field "block_tokens" (a block
+    /// segment longer than the endpoint's max_message); EBADF (not
+    /// attached).
     /// std::bad_alloc.
     [[nodiscard]] result<void> begin(const kv_request& r, std::span<const std::uint32_t> src_blocks,
                                      std::string* field = nullptr) {
@@ -692,12 +810,19 @@ public:
         result<kv_plan> plan = make_kv_plan(pool_->layout(), r.layout, copies, plan_options_);
         if (!plan)
             return refuse(plan.error().value(), "plan");
-        const std::uint32_t gen = q.gen + 1;
+        // A block segment longer than the endpoint's max_message would be
+        // split by the module.
+        if (max_message_ != 0)
+            for (const kv_op& op : plan->ops)
+                if (op.length > max_message_)
+                    return refuse(EMSGSIZE, "block_tokens");
+        const std::uint32_t gen = (q.gen + 1) & 0xfffU; // as tags carry it
         q = request_state{};
         q.gen = gen;
         q.active = true;
         q.id = r.request_id;
         q.flags = r.flags;
+        q.generation = r.generation;
         q.remote = remote_token{r.token_value, r.token_length};
         q.dst_layout = r.layout;
         q.src_blocks.assign(src_blocks.begin(), src_blocks.end());
@@ -735,10 +860,10 @@ public:
             const auto n = static_cast<std::uint32_t>(segs * q->src_blocks.size());
             ls.crcs.assign(n, 0);
             for (std::uint32_t i = 0; i < n; ++i)
-                link_->pending_.push_back({detail::kv_kind::tx_checksum, slot, layer, i});
+                link_->pending_.push_back({detail::kv_kind::tx_checksum, slot, layer, i, q->gen});
         }
         for (std::uint32_t i = 0; i < nops; ++i)
-            link_->pending_.push_back({detail::kv_kind::data_write, slot, layer, i});
+            link_->pending_.push_back({detail::kv_kind::data_write, slot, layer, i, q->gen});
         if (nops == 0)
             settle_layer(*q, slot, layer);
         link_->pump();
@@ -748,16 +873,18 @@ public:
     /// Waits until `layer` of request `slot` is on the peer (every write
     /// completed, its digest sent) or the request failed. See kv_awaitable.
     [[nodiscard]] kv_awaitable layer(std::uint32_t slot, std::uint32_t layer) noexcept {
-        return kv_awaitable{link_, {this, &layer_settled, &layer_status, slot, layer, {}, nullptr}};
+        return kv_awaitable{link_, {this, &layer_settled, &layer_status, slot, layer,
+                                    gen_of(slot), {}, nullptr, false}};
     }
     /// Waits until every layer of request `slot` is. See kv_awaitable.
     [[nodiscard]] kv_awaitable request(std::uint32_t slot) noexcept {
-        return kv_awaitable{link_, {this, &request_settled, &request_status, slot, 0, {}, nullptr}};
+        return kv_awaitable{link_, {this, &request_settled, &request_status, slot, 0,
+                                    gen_of(slot), {}, nullptr, false}};
     }
 
     /// True when request `slot` finished or failed (or does not exist).
     [[nodiscard]] bool settled(std::uint32_t slot) const noexcept {
-        return request_settled(this, slot, 0);
+        return request_settled(this, slot, 0, any_gen);
     }
     /// The request's error (0: none so far, ENOENT: no such request).
     [[nodiscard]] int error(std::uint32_t slot) const noexcept {
@@ -831,7 +958,7 @@ public:
         if (sqe == nullptr)
             return make_error(EBUSY);
         prep_rdma_write_imm(*sqe, link_->data_.handle(), mr_range{}, q->remote, 0, imm,
-                            detail::kv_tag(detail::kv_kind::inject, slot, 0, 0));
+                            link_->tag(detail::kv_kind::inject, slot, 0, 0));
         ++link_->in_flight_;
         return {};
     }
@@ -851,7 +978,8 @@ private:
     struct request_state {
         bool active = false;
         bool started = false;
-        std::uint32_t gen = 0;
+        std::uint32_t gen = 0;        // local: tags of its entries
+        std::uint32_t generation = 0; // the receiver's: its immediates
         std::uint64_t id = 0;
         std::uint8_t flags = 0;
         remote_token remote{};
@@ -878,24 +1006,41 @@ private:
         return slot < requests_.size() && requests_[slot].active ? &requests_[slot] : nullptr;
     }
 
-    static bool layer_settled(const void* self, std::uint32_t slot, std::uint32_t layer) noexcept {
-        const request_state* q = static_cast<const kv_sender*>(self)->find(slot);
+    // The request in `slot` if it is of generation `gen` (any_gen: any).
+    static constexpr std::uint32_t any_gen = ~0U;
+    const request_state* find(std::uint32_t slot, std::uint32_t gen) const noexcept {
+        const request_state* q = find(slot);
+        return q != nullptr && (gen == any_gen || q->gen == gen) ? q : nullptr;
+    }
+    // The generation a waiter on `slot` records (one no request has when
+    // the slot is empty, so that the wait ends with ENOENT).
+    std::uint32_t gen_of(std::uint32_t slot) const noexcept {
+        const request_state* q = find(slot);
+        return q != nullptr ? q->gen : any_gen - 1;
+    }
+
+    static bool layer_settled(const void* self, std::uint32_t slot, std::uint32_t layer,
+                              std::uint32_t gen) noexcept {
+        const request_state* q = static_cast<const kv_sender*>(self)->find(slot, gen);
         return q == nullptr || q->error != 0 || (layer < q->layers.size() && q->layers[layer].done);
     }
-    static int layer_status(const void* self, std::uint32_t slot, std::uint32_t layer) noexcept {
-        const request_state* q = static_cast<const kv_sender*>(self)->find(slot);
+    static int layer_status(const void* self, std::uint32_t slot, std::uint32_t layer,
+                            std::uint32_t gen) noexcept {
+        const request_state* q = static_cast<const kv_sender*>(self)->find(slot, gen);
         if (q == nullptr)
             return ENOENT;
         if (q->error != 0)
             return q->error;
         return layer < q->layers.size() ? 0 : ERANGE;
     }
-    static bool request_settled(const void* self, std::uint32_t slot, std::uint32_t) noexcept {
-        const request_state* q = static_cast<const kv_sender*>(self)->find(slot);
+    static bool request_settled(const void* self, std::uint32_t slot, std::uint32_t,
+                                std::uint32_t gen) noexcept {
+        const request_state* q = static_cast<const kv_sender*>(self)->find(slot, gen);
         return q == nullptr || q->error != 0 || q->layers_done == q->layers.size();
     }
-    static int request_status(const void* self, std::uint32_t slot, std::uint32_t) noexcept {
-        return layer_status(self, slot, 0);
+    static int request_status(const void* self, std::uint32_t slot, std::uint32_t,
+                              std::uint32_t gen) noexcept {
+        return layer_status(self, slot, 0, gen);
     }
 
     void fail(request_state& q, int err, std::string text) {
@@ -965,7 +1110,7 @@ private:
     std::uint32_t entries_for(const detail::kv_pending& p) const noexcept {
         if (p.kind != detail::kv_kind::data_write)
             return 1;
-        const request_state* q = find(p.slot);
+        const request_state* q = find(p.slot, p.gen);
         if (q == nullptr)
             return 0;
         return q->plan.layer_ops(p.layer)[p.index].range_count;
@@ -973,6 +1118,8 @@ private:
 
     void post(const detail::kv_pending& p) {
         request_state* q = find(p.slot);
+        if (q != nullptr && q->gen != p.gen)
+            q = nullptr;
         if (q == nullptr)
             return;
         channel& ch = *link_->ch_;
@@ -983,7 +1130,7 @@ private:
             prep_checksum(*sqe,
                           buffer_view{pool_->storage().device_fd(), pool_->storage().handle(),
                                       r.offset, r.length},
-                          detail::kv_tag(detail::kv_kind::tx_checksum, p.slot, p.layer,
+                          link_->tag(detail::kv_kind::tx_checksum, p.slot, p.layer,
                                          detail::kv_gen_index(q->gen, p.index)));
             ++link_->in_flight_;
             ++link_->checksums_in_flight_;
@@ -1004,14 +1151,14 @@ private:
             ranges[0] = {0, op.length};
         }
         const std::uint32_t n = mr == &pool_->region() ? op.range_count : 1U;
-        const kv_imm imm{p.slot, p.layer, op.index, op.last};
+        const kv_imm imm{p.slot, p.layer, op.index, op.last, q->generation};
         for (std::uint32_t i = 0; i < n; ++i) {
             dmaplane_sqe* sqe = ch.sq().get_sqe();
             const mr_range local{mr->device_fd(), mr->handle(), ranges[i].offset, ranges[i].length};
             if (i == 0)
                 prep_rdma_write_imm(*sqe, link_->data_.handle(), local, q->remote, op.dst_offset,
                                     imm.encode(),
-                                    detail::kv_tag(detail::kv_kind::data_write, p.slot, p.layer,
+                                    link_->tag(detail::kv_kind::data_write, p.slot, p.layer,
                                                    detail::kv_gen_index(q->gen, p.index)));
             else
                 prep_sge(*sqe, DMAPLANE_OP_RDMA_WRITE_IMM, local);
@@ -1025,7 +1172,12 @@ private:
     }
 
     bool make_corrupt_copy(request_state& q, const kv_op& op, std::span<const kv_range> src) {
-        // Registered once per request, only by tests.
+        // Registered on demand, only by tests; again for a larger operation.
+        if (q.scratch_region && q.scratch_map.size() < op.length) {
+            q.scratch_region.reset();
+            q.scratch_map.reset();
+            q.scratch.reset();
+        }
         if (!q.scratch_region) {
             const device& dev = *link_->dev_;
             buffer_options bo;
@@ -1060,7 +1212,7 @@ private:
         const std::uint32_t slot = detail::kv_tag_slot(cqe.user_data);
         const std::uint32_t layer = detail::kv_tag_layer(cqe.user_data);
         const std::uint32_t index = detail::kv_tag_entry(cqe.user_data);
-        if (kind == detail::kv_kind::data_write)
+        if (kind == detail::kv_kind::data_write && writes_in_flight_ > 0)
             --writes_in_flight_;
         request_state* q = find(slot);
         if (q == nullptr || q->gen != detail::kv_tag_gen(cqe.user_data) ||
@@ -1090,6 +1242,7 @@ private:
     kv_link* link_ = nullptr;
     kv_pool* pool_ = nullptr;
     kv_plan_options plan_options_{};
+    std::uint64_t max_message_ = 0;
     std::array<request_state, kv_imm::max_slots> requests_{};
     std::uint32_t writes_in_flight_ = 0;
     bool digest_waiting_ = false;
@@ -1114,10 +1267,13 @@ public:
     kv_receiver(const kv_receiver&) = delete;
     /// Not copyable.
     kv_receiver& operator=(const kv_receiver&) = delete;
-    /// Detaches.
+    /// Detaches: its queued entries and its waiters' registrations go.
     ~kv_receiver() {
-        if (link_ != nullptr && link_->receiver_ == this)
-            link_->receiver_ = nullptr;
+        if (link_ == nullptr || link_->receiver_ != this)
+            return;
+        link_->drop_waiters(this);
+        link_->drop_pending(detail::kv_kind::rx_checksum, detail::kv_kind::rx_checksum);
+        link_->receiver_ = nullptr;
     }
 
     /// Receives into `pool` over `link`.
@@ -1140,22 +1296,30 @@ public:
     /// kv_link::send_message()). `timeout` from now on, the request fails
     /// with ETIMEDOUT naming the layers still missing.
     /// Errors: EBADF (not attached), EINVAL (tokens, blocks: see
-    /// kv_request_check()), EBUSY (every slot in use). std::bad_alloc.
+    /// kv_request_check()), EEXIST (a request with this id is expected
+    /// already), EBUSY (every slot in use). std::bad_alloc.
     [[nodiscard]] result<kv_request> expect(std::uint64_t request_id, std::uint32_t tokens,
                                             std::span<const std::uint32_t> blocks,
                                             bool integrity, std::chrono::milliseconds timeout,
                                             std::span<const std::byte> payload = {}) {
         if (link_ == nullptr)
             return make_error(EBADF);
+        for (const request_state& other : requests_)
+            if (other.active && other.id == request_id)
+                return make_error(EEXIST);
         std::uint32_t slot = 0;
         while (slot < requests_.size() && requests_[slot].active)
             ++slot;
         if (slot == requests_.size())
             return make_error(EBUSY);
+        // Generations count per slot (12 bits in the entries' tags, the
+        // low 4 on the wire).
+        const std::uint32_t gen = (requests_[slot].gen + 1) & 0xfffU;
         kv_request r;
         r.request_id = request_id;
         r.slot = static_cast<std::uint8_t>(slot);
         r.flags = integrity ? kv_flag_integrity : 0;
+        r.generation = static_cast<std::uint8_t>(gen % kv_imm::max_generations);
         r.tokens = tokens;
         r.layout = pool_->layout();
         r.token_value = pool_->token().value;
@@ -1165,7 +1329,6 @@ public:
         if (!kv_request_check(r).empty())
             return make_error(EINVAL);
         request_state& q = requests_[slot];
-        const std::uint32_t gen = q.gen + 1;
         q = request_state{};
         q.gen = gen;
         q.active = true;
@@ -1175,31 +1338,37 @@ public:
         q.arrivals = kv_arrivals(r.layout.layers, r.layout.block_bytes() * blocks.size());
         q.layers.assign(r.layout.layers, layer_state{});
         q.started = std::chrono::steady_clock::now();
-        q.deadline = q.started + timeout;
+        // Saturated: milliseconds::max() is "no deadline", not an overflow.
+        const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::time_point::max() - q.started);
+        q.deadline = timeout >= room ? std::chrono::steady_clock::time_point::max()
+                                     : q.started + timeout;
         return r;
     }
 
     /// Waits until `layer` of request `slot` has arrived (and been
     /// verified) or the request failed. See kv_awaitable.
     [[nodiscard]] kv_awaitable layer(std::uint32_t slot, std::uint32_t layer) noexcept {
-        return kv_awaitable{link_, {this, &layer_settled, &layer_status, slot, layer, {}, nullptr}};
+        return kv_awaitable{link_, {this, &layer_settled, &layer_status, slot, layer,
+                                    gen_of(slot), {}, nullptr, false}};
     }
     /// Waits until every layer has. See kv_awaitable.
     [[nodiscard]] kv_awaitable request(std::uint32_t slot) noexcept {
-        return kv_awaitable{link_, {this, &request_settled, &request_status, slot, 0, {}, nullptr}};
+        return kv_awaitable{link_, {this, &request_settled, &request_status, slot, 0,
+                                    gen_of(slot), {}, nullptr, false}};
     }
 
     /// Drives the link until request `slot` has settled (its deadline
     /// included). Errors: the request's (ETIMEDOUT, EPROTO, EBADMSG for a
     /// CRC mismatch, ...) or the link's; error_text() says more.
     [[nodiscard]] result<void> wait(std::uint32_t slot) {
-        while (!request_settled(this, slot, 0)) {
+        while (!request_settled(this, slot, 0, any_gen)) {
             result<void> rc = link_->progress();
             if (!rc && rc.error() != std::errc::interrupted &&
                 rc.error() != std::errc::stream_timeout)
                 return unexpected{rc.error()};
         }
-        if (const int err = request_status(this, slot, 0); err != 0)
+        if (const int err = request_status(this, slot, 0, any_gen); err != 0)
             return make_error(err);
         return {};
     }
@@ -1321,28 +1490,43 @@ private:
         return slot < requests_.size() && requests_[slot].active ? &requests_[slot] : nullptr;
     }
 
-    static bool layer_settled(const void* self, std::uint32_t slot, std::uint32_t layer) noexcept {
+    // The request in `slot` if it is of generation `gen` (any_gen: any).
+    static constexpr std::uint32_t any_gen = ~0U;
+    const request_state* find(std::uint32_t slot, std::uint32_t gen) const noexcept {
+        const request_state* q = find(slot);
+        return q != nullptr && (gen == any_gen || q->gen == gen) ? q : nullptr;
+    }
+    std::uint32_t gen_of(std::uint32_t slot) const noexcept {
+        const request_state* q = find(slot);
+        return q != nullptr ? q->gen : any_gen - 1;
+    }
+
+    static bool layer_settled(const void* self, std::uint32_t slot, std::uint32_t layer,
+                              std::uint32_t gen) noexcept {
         const auto* r = static_cast<const kv_receiver*>(self);
-        const request_state* q = r->find(slot);
+        const request_state* q = r->find(slot, gen);
         return q == nullptr || r->error(slot) != 0 ||
                (layer < q->layers.size() && q->layers[layer].done);
     }
-    static int layer_status(const void* self, std::uint32_t slot, std::uint32_t layer) noexcept {
+    static int layer_status(const void* self, std::uint32_t slot, std::uint32_t layer,
+                            std::uint32_t gen) noexcept {
         const auto* r = static_cast<const kv_receiver*>(self);
-        const request_state* q = r->find(slot);
+        const request_state* q = r->find(slot, gen);
         if (q == nullptr)
             return ENOENT;
         if (const int err = r->error(slot); err != 0)
             return err;
         return layer < q->layers.size() ? 0 : ERANGE;
     }
-    static bool request_settled(const void* self, std::uint32_t slot, std::uint32_t) noexcept {
+    static bool request_settled(const void* self, std::uint32_t slot, std::uint32_t,
+                                std::uint32_t gen) noexcept {
         const auto* r = static_cast<const kv_receiver*>(self);
-        const request_state* q = r->find(slot);
+        const request_state* q = r->find(slot, gen);
         return q == nullptr || r->error(slot) != 0 || q->layers_done == q->layers.size();
     }
-    static int request_status(const void* self, std::uint32_t slot, std::uint32_t) noexcept {
-        return layer_status(self, slot, 0);
+    static int request_status(const void* self, std::uint32_t slot, std::uint32_t,
+                              std::uint32_t gen) noexcept {
+        return layer_status(self, slot, 0, gen);
     }
 
     void fail(request_state& q, int err, std::string text) {
@@ -1355,6 +1539,7 @@ private:
     // A WRITE_IMM arrived (a data receive completed).
     void arrive(const dmaplane_cqe& cqe) {
         if (cqe.res < 0) {
+            link_->connection_lost_ = true;
             link_->fail(ECONNRESET, "data receive failed: " +
                                         std::error_code(static_cast<int>(-cqe.res),
                                                         std::system_category())
@@ -1366,16 +1551,25 @@ private:
             return;
         }
         const kv_imm imm = kv_imm::decode(cqe.aux);
-        request_state* q = find(imm.slot);
+        const request_state& in_slot = requests_[imm.slot];
+        const bool current = in_slot.active && imm.generation == in_slot.gen % kv_imm::max_generations;
+        if (!current && (in_slot.active ? in_slot.gen > 1 : in_slot.gen != 0) &&
+            imm.generation == (in_slot.active ? in_slot.gen - 1 : in_slot.gen) %
+                                  kv_imm::max_generations) {
+            // A late write of the slot's previous request (ended before it
+            // settled): its bytes went where that request's blocks were.
+            ++stats_.stale;
+            return;
+        }
+        request_state* q = current ? &requests_[imm.slot] : nullptr;
         if (q == nullptr) {
             link_->fail(EPROTO, "immediate 0x" + hex(cqe.aux) + " names slot " +
-                                    std::to_string(imm.slot) + ", which has no request");
+                                    std::to_string(imm.slot) + " generation " +
+                                    std::to_string(imm.generation) + ", which has no request");
             return;
         }
         if (q->error != 0)
             return;
-        ++stats_.ops;
-        stats_.bytes += static_cast<std::uint64_t>(cqe.res);
         const kv_protocol_error e = q->arrivals.arrive(imm, static_cast<std::uint64_t>(cqe.res));
         if (e != kv_protocol_error::none) {
             fail(*q, EPROTO,
@@ -1385,6 +1579,8 @@ private:
                      (imm.last ? ", last" : "") + ", " + std::to_string(cqe.res) + " bytes)");
             return;
         }
+        ++stats_.ops;
+        stats_.bytes += static_cast<std::uint64_t>(cqe.res);
         if (!q->arrivals.complete(imm.layer))
             return;
         layer_state& ls = q->layers[imm.layer];
@@ -1395,7 +1591,8 @@ private:
                                                       q->blocks.size());
             ls.crcs.assign(n, 0);
             for (std::uint32_t i = 0; i < n; ++i)
-                link_->pending_.push_back({detail::kv_kind::rx_checksum, imm.slot, imm.layer, i});
+                link_->pending_.push_back(
+                    {detail::kv_kind::rx_checksum, imm.slot, imm.layer, i, q->gen});
         }
         settle_layer(*q, imm.slot, imm.layer);
     }
@@ -1415,12 +1612,19 @@ private:
             settle_layer(q, s, d.layer);
             return;
         }
+        for (const request_state& q : requests_)
+            if (!q.active && q.gen != 0 && q.id == d.request_id) {
+                ++stats_.stale; // of a request ended before it settled
+                return;
+            }
         link_->fail(EPROTO, "digest for request " + std::to_string(d.request_id) +
                                 ", which is not expected");
     }
 
     void post(const detail::kv_pending& p) {
         request_state* q = find(p.slot);
+        if (q != nullptr && q->gen != p.gen)
+            q = nullptr;
         if (q == nullptr)
             return;
         const auto n = static_cast<std::uint32_t>(q->blocks.size());
@@ -1429,7 +1633,7 @@ private:
         prep_checksum(*sqe,
                       buffer_view{pool_->storage().device_fd(), pool_->storage().handle(), r.offset,
                                   r.length},
-                      detail::kv_tag(detail::kv_kind::rx_checksum, p.slot, p.layer,
+                      link_->tag(detail::kv_kind::rx_checksum, p.slot, p.layer,
                                      detail::kv_gen_index(q->gen, p.index)));
         ++link_->in_flight_;
         ++link_->checksums_in_flight_;
@@ -1485,10 +1689,12 @@ private:
             callback_(callback_context_, slot, layer);
     }
 
-    // Fails the requests whose deadline passed; the earliest deadline left.
+    // Fails the requests whose deadline passed; the earliest deadline left
+    // (now, when it failed one: its waiters must not wait for a CQE).
     std::optional<std::chrono::steady_clock::time_point> check_deadlines() {
         const auto now = std::chrono::steady_clock::now();
         std::optional<std::chrono::steady_clock::time_point> next;
+        bool failed = false;
         for (request_state& q : requests_) {
             if (!q.active || q.error != 0 || q.layers_done == q.layers.size())
                 continue;
@@ -1500,12 +1706,13 @@ private:
                 fail(q, ETIMEDOUT,
                      "request " + std::to_string(q.id) + " timed out; missing layers: " +
                          missing_layers);
+                failed = true;
                 continue;
             }
             if (!next || q.deadline < *next)
                 next = q.deadline;
         }
-        return next;
+        return failed ? std::optional{now} : next;
     }
 
     static std::string hex(std::uint32_t v) {
@@ -1562,6 +1769,8 @@ inline void kv_link::pump() noexcept {
 }
 
 inline void kv_link::dispatch(const dmaplane_cqe& cqe) noexcept {
+    if (detail::kv_tag_epoch(cqe.user_data) != epoch_ || ch_ == nullptr)
+        return; // an earlier link's, still in the channel
     if (in_flight_ > 0)
         --in_flight_;
     const detail::kv_kind kind = detail::kv_tag_kind(cqe.user_data);
@@ -1571,6 +1780,7 @@ inline void kv_link::dispatch(const dmaplane_cqe& cqe) noexcept {
         if (cqe.res < 0) {
             // Flushed (ECANCELED) when the peer disconnected: the link
             // destroys its endpoints only after leaving the channel.
+            connection_lost_ = true;
             fail(ECONNRESET, "control receive failed: " +
                                      std::error_code(static_cast<int>(-cqe.res),
                                                      std::system_category())
@@ -1604,6 +1814,8 @@ inline void kv_link::dispatch(const dmaplane_cqe& cqe) noexcept {
                                      .message());
         return;
     case detail::kv_kind::data_recv:
+        if (cqe.res < 0)
+            connection_lost_ = true;
         if (receiver_ != nullptr)
             receiver_->arrive(cqe);
         else if (cqe.res >= 0)

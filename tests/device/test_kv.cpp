@@ -322,7 +322,7 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
         const dmaplane::kv_imm bogus{63, 0, 0, true};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, bogus.encode()).has_value());
         REQUIRE(p.settle(r.slot) == EPROTO);
-        CHECK(p.rlink.error_text().find("names slot 63, which has no request") !=
+        CHECK(p.rlink.error_text().find("names slot 63 generation 0, which has no request") !=
               std::string::npos);
     }
     SUBCASE("duplicate") {
@@ -330,7 +330,7 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
         const dmaplane::kv_request r = p.start({0}, {0}, false);
         REQUIRE(p.sender.send_layer(r.slot, 0).has_value());
         REQUIRE(p.pump([&] { return p.receiver.layer_done(r.slot, 0); }));
-        const dmaplane::kv_imm again{r.slot, 0, 0, true};
+        const dmaplane::kv_imm again{r.slot, 0, 0, true, r.generation};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, again.encode()).has_value());
         REQUIRE(p.settle(r.slot) == EPROTO);
         CHECK(p.receiver.error_text(r.slot).find("duplicate operation") != std::string::npos);
@@ -338,11 +338,40 @@ TEST_CASE("kv: an immediate naming no request, or repeating one, is a protocol e
     SUBCASE("gap") {
         kv_pair p(small_layout());
         const dmaplane::kv_request r = p.start({0}, {0}, false);
-        const dmaplane::kv_imm ahead{r.slot, 1, 1, false};
+        const dmaplane::kv_imm ahead{r.slot, 1, 1, false, r.generation};
         REQUIRE(p.sender.inject_imm_for_test(r.slot, ahead.encode()).has_value());
         REQUIRE(p.settle(r.slot) == EPROTO);
         CHECK(p.receiver.error_text(r.slot).find("gap") != std::string::npos);
     }
+}
+
+TEST_CASE("kv: late writes of a request that timed out do not count for the next in its slot") {
+    kv_pair p(small_layout());
+    const auto a = p.receiver.expect(1, 16, std::vector<std::uint32_t>{0}, false, 300ms);
+    REQUIRE(a.has_value());
+    REQUIRE(p.sender.begin(*a, std::vector<std::uint32_t>{5}).has_value());
+    REQUIRE(p.settle(a->slot) == ETIMEDOUT);
+    p.receiver.end(a->slot);
+    const auto b = p.receiver.expect(2, 16, std::vector<std::uint32_t>{1}, false, 10s);
+    REQUIRE(b.has_value());
+    CHECK(b->slot == a->slot);
+    CHECK(b->generation != a->generation);
+    // Only now does the sender send the first request's layers: late.
+    for (std::uint32_t l = 0; l < 4; ++l)
+        REQUIRE(p.sender.send_layer(a->slot, l).has_value());
+    REQUIRE(p.pump([&] { return p.sender.settled(a->slot); }));
+    CHECK(p.sender.error(a->slot) == 0);
+    p.sender.end(a->slot);
+    REQUIRE(p.sender.begin(*b, std::vector<std::uint32_t>{6}).has_value());
+    for (std::uint32_t l = 0; l < 4; ++l)
+        REQUIRE(p.sender.send_layer(b->slot, l).has_value());
+    REQUIRE(p.settle(b->slot) == 0);
+    CHECK(p.receiver.stats().stale == 4);
+    CHECK(p.rlink.error() == 0);
+    for (std::uint32_t l = 0; l < 4; ++l)
+        CHECK(p.same(l, 6, 1));
+    CHECK(p.receiver.expect(2, 16, std::vector<std::uint32_t>{3}, false, 1s).error() ==
+          std::errc::file_exists);
 }
 
 TEST_CASE("kv: requests refused name the field; pools hand out blocks") {

@@ -25,8 +25,10 @@ cases='
 | --bad-handshake absurd | refused request 0 (field message)
 | --bad-handshake version | refused request 0 (field message)
 --corrupt 1:0 | --integrity | crc32c mismatch in request 1, layer 1, block 1
---inject-imm unknown | | names slot 63, which has no request
+--inject-imm unknown | | names slot 63 generation 0, which has no request
 --inject-imm duplicate | | duplicate operation
+--vocab 100 | | refused request 1 (field payload)
+--link-timeout 2 | --bad-handshake silent | link: control receive failed
 '
 
 n=0

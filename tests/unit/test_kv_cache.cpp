@@ -871,7 +871,7 @@ TEST_CASE("make_kv_plan: errors") {
     CHECK(most->ops.size() == dmaplane::kv_max_ops_per_layer);
     CHECK(most->ops.back().index == dmaplane::kv_max_ops_per_layer - 1);
     CHECK(most->ops.back().last);
-    CHECK(kv_imm{0, 0, most->ops.back().index, true}.encode() == 0x3ffffU);
+    CHECK(kv_imm{0, 0, most->ops.back().index, true}.encode() == ((1U << 17) | 0x1fffU));
 }
 
 // ---------------------------------------------------------------------------
@@ -881,14 +881,17 @@ static_assert(kv_imm{}.encode() == 0);
 static_assert(kv_imm{1, 0, 0, false}.encode() == 1U << 26);
 static_assert(kv_imm{0, 1, 0, false}.encode() == 1U << 18);
 static_assert(kv_imm{0, 0, 0, true}.encode() == 1U << 17);
+static_assert(kv_imm{0, 0, 0, false, 1}.encode() == 1U << 13);
 static_assert(kv_imm{0, 0, 1, false}.encode() == 1U);
-static_assert(kv_imm{63, 255, 0x1ffff, true}.encode() == 0xffffffffU);
-static_assert(kv_imm::decode(0xffffffffU) == kv_imm{63, 255, 0x1ffff, true});
+static_assert(kv_imm{63, 255, 0x1fff, true, 15}.encode() == 0xffffffffU);
+static_assert(kv_imm::decode(0xffffffffU) == kv_imm{63, 255, 0x1fff, true, 15});
 static_assert(kv_imm::decode(0) == kv_imm{});
 // Fields past their widths are masked, not spilled into their neighbours.
-static_assert(kv_imm{64, 256, 0x20000, false}.encode() == 0);
-static_assert(kv_imm{65, 257, 0x20001, false}.encode() == ((1U << 26) | (1U << 18) | 1U));
+static_assert(kv_imm{64, 256, 0x2000, false, 16}.encode() == 0);
+static_assert(kv_imm{65, 257, 0x2001, false, 17}.encode() ==
+              ((1U << 26) | (1U << 18) | (1U << 13) | 1U));
 static_assert(kv_imm::max_slots == 64);
+static_assert(kv_imm::max_generations == 16);
 
 TEST_CASE("kv_imm: round trips") {
     std::mt19937 rng(5);
@@ -896,7 +899,8 @@ TEST_CASE("kv_imm: round trips") {
     int bad = 0;
     for (int i = 0; i < 100000; ++i) {
         const std::uint32_t v = any(rng);
-        const kv_imm fields{v & 63U, (v >> 6) & 255U, (v >> 14) & 0x1ffffU, (v & (1U << 31)) != 0};
+        const kv_imm fields{v & 63U, (v >> 6) & 255U, (v >> 14) & 0x1fffU, (v & (1U << 31)) != 0,
+                            (v >> 27) & 15U};
         bad += kv_imm::decode(fields.encode()) == fields ? 0 : 1;
         bad += kv_imm::decode(v).encode() == v ? 0 : 1; // every value is some fields
     }
@@ -1044,7 +1048,8 @@ std::uint64_t get(const bytes& m, std::size_t at, std::size_t n) {
 void fix_length(bytes& m) { put(m, 8, m.size(), 4); }
 
 // Offsets in a request (see the format in kv_cache.hpp).
-constexpr std::size_t req_slot = 24, req_flags = 25, req_pad0 = 26, req_tokens = 28,
+constexpr std::size_t req_slot = 24, req_flags = 25, req_generation = 26, req_pad0 = 27,
+                      req_tokens = 28,
                       req_layers = 32, req_dtype = 44, req_order = 45, req_pad1 = 46,
                       req_block_tokens = 48, req_capacity = 52, req_token_value = 56,
                       req_token_length = 64, req_blocks = 72, req_payload = 76, req_table = 80;
@@ -1432,8 +1437,10 @@ TEST_CASE("handshake: parse refuses bad messages") {
             put(b, at, v, n);
             return parse_error(b);
         };
-        CHECK(with(req_pad0, 1, 2) == errc(EINVAL));
-        CHECK(with(req_pad0 + 1, 0x80, 1) == errc(EINVAL));
+        CHECK(with(req_pad0, 1, 1) == errc(EINVAL));
+        CHECK(with(req_pad0, 0x80, 1) == errc(EINVAL));
+        CHECK(with(req_generation, 15, 1) == std::error_code{});
+        CHECK(with(req_generation, 16, 1) == errc(EINVAL));
         CHECK(with(req_pad1, 1, 2) == errc(EINVAL));
         CHECK(with(req_slot, 64, 1) == errc(EINVAL));
         CHECK(with(req_slot, 63, 1) == std::error_code{});
@@ -1602,4 +1609,30 @@ TEST_CASE("handshake: random damage never crashes, and what parses re-encodes") 
     CHECK(parsed > 1000);
     CHECK(parsed_by_type[1] > 0);
     CHECK(parsed_by_type[5] > 0);
+}
+
+TEST_CASE("kv_request_check: generation, and digests that would not fit one message") {
+    dmaplane::kv_request r;
+    r.layout.layers = 2;
+    r.layout.kv_heads = 8;
+    r.layout.head_dim = 4;
+    r.layout.dtype = kv_dtype::f16;
+    r.layout.order = kv_order::layer_contiguous; // 16 segments per block
+    r.layout.block_tokens = 1;
+    r.layout.capacity_blocks = 1024;
+    r.tokens = 600;
+    r.token_value = 1;
+    r.token_length = r.layout.pool_bytes();
+    for (std::uint32_t i = 0; i < 600; ++i)
+        r.block_table.push_back(i);
+    CHECK(dmaplane::kv_request_check(r).empty());
+    r.generation = 16;
+    CHECK(dmaplane::kv_request_check(r) == "generation");
+    r.generation = 15;
+    // 600 blocks x 16 segments: 9600 CRCs, more than one digest holds.
+    r.flags = dmaplane::kv_flag_integrity;
+    CHECK(dmaplane::kv_request_check(r) == "blocks");
+    r.tokens = 512;
+    r.block_table.resize(512); // 8192 CRCs: the most
+    CHECK(dmaplane::kv_request_check(r).empty());
 }

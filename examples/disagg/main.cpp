@@ -6,7 +6,8 @@
 // decode machine reads the received cache in place through typed tensor
 // views and generates the continuation.
 //
-//   disagg prefill --listen ADDR[:PORT] [--links N] [model and KV options]
+//   disagg prefill --listen ADDR[:PORT] [--links N] [--link-timeout SECONDS]
+//                  [model and KV options]
 //   disagg decode --connect ADDR[:PORT] --prompt TEXT --tokens N
 //                 [--requests K] [--verify] [--integrity] [--json]
 //   disagg --loopback ADDR ...   both sides in one process (rdma_cm loopback)
@@ -23,8 +24,9 @@
 //
 // Test hooks (for tests/multi): prefill --corrupt L:OP, --inject-imm
 // unknown|duplicate, --poweroff-after-layer L; decode --bad-handshake
-// truncated|absurd|version, --expect-error TEXT (exit 0 only when the run
-// fails with an error containing TEXT).
+// truncated|absurd|version|silent (silent: connect and send nothing),
+// --expect-error TEXT (exit 0 only when the run fails with an error
+// containing TEXT).
 
 #include <algorithm>
 #include <array>
@@ -38,6 +40,7 @@
 #include <cstring>
 #include <functional>
 #include <future>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -91,6 +94,7 @@ struct options {
     std::string checkpoint_out; // write-checkpoint FILE
     std::string rdma_device; // prefill: the pool's device (first listed when empty)
     std::uint32_t links = 0; // prefill: serve this many links, then exit (0: forever)
+    std::uint32_t link_timeout_s = 120; // prefill: drop a link idle (or stalled) this long
     // model
     std::uint64_t seed = 1;
     std::string checkpoint;
@@ -121,7 +125,7 @@ struct options {
 };
 
 const char* usage_text =
-    "usage: disagg prefill --listen ADDR[:PORT] [--links N] [options]\n"
+    "usage: disagg prefill --listen ADDR[:PORT] [--links N] [--link-timeout SECONDS] [options]\n"
     "       disagg decode --connect ADDR[:PORT] --prompt TEXT --tokens N [options]\n"
     "       disagg --loopback ADDR[:PORT] --prompt TEXT --tokens N [options]\n"
     "       disagg write-checkpoint FILE [model options]\n"
@@ -181,6 +185,8 @@ options parse_options(int argc, char** argv) {
             o.loopback = need("--loopback");
         else if (a == "--links")
             o.links = u32("--links");
+        else if (a == "--link-timeout")
+            o.link_timeout_s = u32("--link-timeout");
         else if (a == "--seed")
             o.seed = number("--seed", need("--seed"), ~0ULL);
         else if (a == "--checkpoint")
@@ -275,11 +281,26 @@ options parse_options(int argc, char** argv) {
         usage("--tokens must be 1..4096");
     if (o.requests == 0 || o.requests > 32)
         usage("--requests must be 1..32");
+    if (o.timeout_s == 0)
+        usage("--timeout must be at least 1");
+    if (o.link_timeout_s == 0)
+        usage("--link-timeout must be at least 1");
+    if (o.max_op_bytes == 0)
+        usage("--max-op-bytes must be 1..2^30");
+    if (o.max_ranges == 0 || o.max_ranges > 16)
+        usage("--max-ranges must be 1..16");
+    if (o.credits == 0 || o.credits > DMAPLANE_CREDITS_MAX)
+        usage("--credits must be 1.." + std::to_string(DMAPLANE_CREDITS_MAX));
+    if (o.block_tokens == 0 || o.block_tokens > dmaplane::kv_max_block_tokens)
+        usage("--block-tokens must be 1.." + std::to_string(dmaplane::kv_max_block_tokens));
+    if (o.pool_blocks > dmaplane::kv_max_blocks)
+        usage("--pool-blocks must be at most " + std::to_string(dmaplane::kv_max_blocks));
     if (!o.inject_imm.empty() && o.inject_imm != "unknown" && o.inject_imm != "duplicate")
         usage("--inject-imm takes unknown or duplicate");
     if (!o.bad_handshake.empty() && o.bad_handshake != "truncated" &&
-        o.bad_handshake != "absurd" && o.bad_handshake != "version")
-        usage("--bad-handshake takes truncated, absurd or version");
+        o.bad_handshake != "absurd" && o.bad_handshake != "version" &&
+        o.bad_handshake != "silent")
+        usage("--bad-handshake takes truncated, absurd, version or silent");
     return o;
 }
 
@@ -423,7 +444,7 @@ std::optional<prefill_report> decode_report(std::span<const std::byte> in) {
     std::uint64_t layers = 0;
     if (!get(r.first_token) || !get(layers) || layers > dmaplane::kv_max_layers ||
         !get(r.compute_ns) || !get(r.transfer_ns) || !get(r.overlap_ns) || !get(r.ops) ||
-        !get(r.units) || !get(r.bytes))
+        !get(r.units) || !get(r.bytes) || r.overlap_ns > r.transfer_ns)
         return std::nullopt;
     r.compute_end_ns.resize(layers);
     r.sent_ns.resize(layers);
@@ -440,18 +461,39 @@ std::vector<std::byte> bytes_of(std::string_view s) {
     return {b.begin(), b.end()};
 }
 
-// Sends `message`, progressing the link while every send slot is busy.
-dmaplane::result<void> send_now(dmaplane::kv_link& link, std::span<const std::byte> message) {
+// Peer-supplied text made fit to print: at most `max` bytes, anything
+// but printable ASCII as '?'.
+std::string printable(std::string_view s, std::size_t max) {
+    std::string out(s.substr(0, max));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+            c = '?';
+    if (s.size() > max)
+        out += "...";
+    return out;
+}
+
+// Sends `message`, progressing the link while every send slot is busy,
+// until `until` (ETIMEDOUT: the peer takes no message) or the connection
+// fails (ECONNRESET).
+dmaplane::result<void> send_now(dmaplane::kv_link& link, std::span<const std::byte> message,
+                                clock_type::time_point until) {
     for (;;) {
+        if (link.error() == ECONNRESET)
+            return dmaplane::make_error(ECONNRESET);
         dmaplane::result<void> rc = link.send_message(message);
         if (rc || rc.error() != std::errc::device_or_resource_busy)
             return rc;
+        if (clock_type::now() >= until)
+            return dmaplane::make_error(ETIMEDOUT);
         (void)link.progress(std::chrono::milliseconds(100));
     }
 }
 
-void send_reply(dmaplane::kv_link& link, dmaplane::kv_message_type type, std::uint64_t id,
-                int error, std::string_view field, std::vector<std::byte> payload = {}) {
+// False when the reply could not be sent (the link is then of no use).
+bool send_reply(dmaplane::kv_link& link, clock_type::time_point until,
+                dmaplane::kv_message_type type, std::uint64_t id, int error,
+                std::string_view field, std::vector<std::byte> payload = {}) {
     dmaplane::kv_reply r;
     r.type = type;
     r.request_id = id;
@@ -459,11 +501,17 @@ void send_reply(dmaplane::kv_link& link, dmaplane::kv_message_type type, std::ui
     r.field = std::string(field);
     r.payload = std::move(payload);
     dmaplane::result<std::vector<std::byte>> msg = dmaplane::encode_kv_reply(r);
-    if (!msg)
-        die("encode reply: " + errstr(msg.error()));
-    if (dmaplane::result<void> rc = send_now(link, *msg); !rc)
+    if (!msg) {
+        std::fprintf(stderr, "prefill: reply to request %" PRIu64 " not encoded: %s\n", id,
+                     errstr(msg.error()).c_str());
+        return false;
+    }
+    if (dmaplane::result<void> rc = send_now(link, *msg, until); !rc) {
         std::fprintf(stderr, "prefill: reply to request %" PRIu64 " not sent: %s\n", id,
                      errstr(rc.error()).c_str());
+        return false;
+    }
+    return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -475,9 +523,13 @@ struct prefill_job {
     std::vector<std::uint32_t> src_blocks;
     clock_type::time_point start{};
     prefill_report report;
-    clock_type::time_point compute_start{}, compute_end{};
+    clock_type::time_point compute_start{}, compute_end{}; // compute_end: every layer handed over
     bool computed = false;
 };
+
+// The most requests one link may have queued or in transfer (the decode
+// side's own --requests limit).
+constexpr std::size_t max_link_requests = 32;
 
 class prefill_server {
 public:
@@ -537,10 +589,14 @@ public:
     }
 
 private:
+    clock_type::duration link_timeout() const { return std::chrono::seconds(o_.link_timeout_s); }
+
     void serve(dmaplane::kv_endpoints eps) {
         dmaplane::result<dmaplane::endpoint_state> st = eps.data.query();
-        if (!st)
-            die("query: " + errstr(st.error()));
+        if (!st) {
+            std::fprintf(out_, "prefill: query: %s; link dropped\n", errstr(st.error()).c_str());
+            return;
+        }
         std::fprintf(out_, "prefill: decode side connected from %s on %s\n", st->peer.to_string().c_str(),
                     st->device.c_str());
         if (st->device != pool_.rdma_device()) {
@@ -552,41 +608,73 @@ private:
         dmaplane::kv_link_options lo;
         if (dmaplane::result<void> rc =
                 link.open(dev_, ch_, std::move(eps.control), std::move(eps.data), st->device, lo);
-            !rc)
-            die("link: " + errstr(rc.error()));
+            !rc) {
+            std::fprintf(out_, "prefill: link: %s; dropped\n", errstr(rc.error()).c_str());
+            return;
+        }
         dmaplane::kv_sender sender;
         dmaplane::kv_plan_options po;
         po.max_op_bytes = o_.max_op_bytes;
         po.max_ranges = o_.max_ranges;
         po.coalesce = o_.coalesce;
-        if (dmaplane::result<void> rc = sender.attach(link, pool_, po); !rc)
-            die("sender: " + errstr(rc.error()));
+        if (dmaplane::result<void> rc = sender.attach(link, pool_, po); !rc) {
+            std::fprintf(out_, "prefill: sender: %s; link dropped\n", errstr(rc.error()).c_str());
+            return;
+        }
+        drop_.clear();
         std::vector<prefill_job> queue;
         std::vector<prefill_job> sending;
+        // The link is dropped once the decode side has sent no message and
+        // let no transfer progress for --link-timeout seconds.
+        clock_type::time_point last_activity = clock_type::now();
+        dmaplane::kv_transfer_stats seen = sender.stats();
         for (;;) {
             (void)link.progress(std::chrono::milliseconds(queue.empty() ? 200 : 0));
             if (link.error() == EPROTO) {
                 std::fprintf(out_, "prefill: %s; refusing and dropping the link\n",
-                            link.error_text().c_str());
-                send_reply(link, dmaplane::kv_message_type::reject, 0, EPROTO, "message",
-                           bytes_of(link.error_text()));
+                            printable(link.error_text(), 256).c_str());
+                reply(link, dmaplane::kv_message_type::reject, 0, EPROTO, "message",
+                      bytes_of(printable(link.error_text(), 256)));
                 drain(link);
                 break;
             }
             if (link.error() != 0) {
-                std::fprintf(out_, "prefill: decode side gone (%s)\n", link.error_text().c_str());
+                std::fprintf(out_, "prefill: decode side gone (%s)\n",
+                            printable(link.error_text(), 256).c_str());
                 break;
             }
-            while (std::optional<dmaplane::kv_message> m = link.next_message())
+            while (drop_.empty()) {
+                std::optional<dmaplane::kv_message> m = link.next_message();
+                if (!m)
+                    break;
+                last_activity = clock_type::now();
                 take(link, sender, *m, queue, sending);
-            if (!queue.empty()) {
+            }
+            if (drop_.empty() && !queue.empty()) {
                 prefill_job job = std::move(queue.front());
                 queue.erase(queue.begin());
-                compute(link, sender, job);
-                sending.push_back(std::move(job));
+                if (compute(link, sender, job))
+                    sending.push_back(std::move(job));
+                last_activity = clock_type::now(); // our own work, not the peer's silence
             }
-            finish_sent(link, sender, sending);
+            if (drop_.empty())
+                finish_sent(link, sender, sending);
+            if (!drop_.empty())
+                break;
+            const dmaplane::kv_transfer_stats& now_stats = sender.stats();
+            if (now_stats.ops != seen.ops || now_stats.layers != seen.layers ||
+                now_stats.checksums != seen.checksums) {
+                seen = now_stats;
+                last_activity = clock_type::now();
+            }
+            if (clock_type::now() - last_activity >= link_timeout()) {
+                drop_ = "no message and no transfer progress for " +
+                        std::to_string(o_.link_timeout_s) + " s";
+                break;
+            }
         }
+        if (!drop_.empty())
+            std::fprintf(out_, "prefill: %s; dropping the link\n", drop_.c_str());
         for (prefill_job& j : sending) {
             sender.end(j.slot);
             pool_.release(j.src_blocks);
@@ -595,6 +683,21 @@ private:
             sender.end(j.slot);
             pool_.release(j.src_blocks);
         }
+        if (!sending.empty() || !queue.empty())
+            std::fprintf(out_, "prefill: %zu requests ended unfinished\n",
+                        sending.size() + queue.size());
+        std::fflush(out_);
+    }
+
+    // Sends a reply; when the peer takes none within the link timeout, the
+    // link is to be dropped (and no further reply is tried on it).
+    void reply(dmaplane::kv_link& link, dmaplane::kv_message_type type, std::uint64_t id,
+               int error, std::string_view field, std::vector<std::byte> payload = {}) {
+        if (!drop_.empty())
+            return;
+        if (!send_reply(link, clock_type::now() + link_timeout(), type, id, error, field,
+                        std::move(payload)))
+            drop_ = "a reply to request " + std::to_string(id) + " could not be sent";
     }
 
     // Gives the peer a moment to take the last reply before the link goes.
@@ -604,44 +707,70 @@ private:
             (void)link.progress(std::chrono::milliseconds(50));
     }
 
+    // Pool blocks are reused: a request's blocks start zeroed (every layer,
+    // K and V), so that the rows of its last block past its tokens, sent
+    // whole, carry nothing of an earlier request's.
+    void clear_blocks(std::span<const std::uint32_t> blocks) {
+        const kv_layout& l = pool_.layout();
+        const std::span<std::byte> bytes = pool_.bytes();
+        for (std::uint32_t layer = 0; layer < l.layers; ++layer)
+            for (const std::uint32_t b : blocks)
+                for (std::uint32_t s = 0; s < l.segments_per_block(); ++s) {
+                    const dmaplane::kv_range r = l.segment(layer, b, s);
+                    std::memset(bytes.data() + r.offset, 0, r.length);
+                }
+    }
+
+    // Every byte of the request is the decode side's: refuse what the
+    // model or this server cannot take, naming the field.
     void take(dmaplane::kv_link& link, dmaplane::kv_sender& sender, const dmaplane::kv_message& m,
-              std::vector<prefill_job>& queue, std::vector<prefill_job>& sending) {
-        (void)sending;
+              std::vector<prefill_job>& queue, const std::vector<prefill_job>& sending) {
         if (m.type != dmaplane::kv_message_type::request) {
             std::fprintf(out_, "prefill: unexpected message type %u ignored\n",
                         static_cast<unsigned>(m.type));
             return;
         }
         const dmaplane::kv_request& r = m.request;
-        if (const std::string_view f = kv_layout::mismatch(pool_.layout(), r.layout); !f.empty()) {
-            std::fprintf(out_, "prefill: request %" PRIu64 " refused: its layout's %.*s differs\n",
-                        r.request_id, static_cast<int>(f.size()), f.data());
-            send_reply(link, dmaplane::kv_message_type::reject, r.request_id, EINVAL, f);
-            return;
-        }
+        const auto refuse = [&](int err, std::string_view field, std::string why = {}) {
+            std::fprintf(out_, "prefill: request %" PRIu64 " refused (%.*s)%s%s\n", r.request_id,
+                         static_cast<int>(field.size()), field.data(), why.empty() ? "" : ": ",
+                         why.c_str());
+            reply(link, dmaplane::kv_message_type::reject, r.request_id, err, field,
+                  bytes_of(why));
+        };
+        if (const std::string_view f = kv_layout::mismatch(pool_.layout(), r.layout); !f.empty())
+            return refuse(EINVAL, f, "its layout differs");
         const std::string prompt(reinterpret_cast<const char*>(r.payload.data()), r.payload.size());
         if (prompt.empty() || r.tokens != prompt.size() ||
-            r.tokens > static_cast<std::uint32_t>(model_.config().seq_len)) {
-            send_reply(link, dmaplane::kv_message_type::reject, r.request_id, EINVAL, "tokens");
-            return;
-        }
+            r.tokens > static_cast<std::uint32_t>(model_.config().seq_len))
+            return refuse(EINVAL, "tokens");
+        const auto vocab = static_cast<unsigned>(model_.config().vocab_size);
+        for (std::size_t i = 0; i < prompt.size(); ++i)
+            if (static_cast<unsigned char>(prompt[i]) >= vocab)
+                return refuse(EINVAL, "payload",
+                              "prompt byte " + std::to_string(static_cast<unsigned char>(prompt[i])) +
+                                  " at " + std::to_string(i) + " is outside the vocabulary of " +
+                                  std::to_string(vocab));
+        const auto same_id = [&](const prefill_job& j) {
+            return j.request.request_id == r.request_id;
+        };
+        if (std::any_of(queue.begin(), queue.end(), same_id) ||
+            std::any_of(sending.begin(), sending.end(), same_id))
+            return refuse(EINVAL, "request_id", "already in use on this link");
+        if (queue.size() + sending.size() >= max_link_requests)
+            return refuse(EBUSY, "requests",
+                          std::to_string(max_link_requests) + " already on this link");
         dmaplane::result<std::vector<std::uint32_t>> blocks =
             pool_.allocate(static_cast<std::uint32_t>(r.block_table.size()));
-        if (!blocks) {
-            std::fprintf(out_, "prefill: request %" PRIu64 " refused: %zu blocks, %u free\n",
-                        r.request_id, r.block_table.size(), pool_.free_blocks());
-            send_reply(link, dmaplane::kv_message_type::reject, r.request_id, ENOSPC,
-                       "capacity_blocks");
-            return;
-        }
+        if (!blocks)
+            return refuse(ENOSPC, "capacity_blocks",
+                          std::to_string(r.block_table.size()) + " blocks, " +
+                              std::to_string(pool_.free_blocks()) + " free");
+        clear_blocks(*blocks);
         std::string field;
         if (dmaplane::result<void> rc = sender.begin(r, *blocks, &field); !rc) {
             pool_.release(*blocks);
-            std::fprintf(out_, "prefill: request %" PRIu64 " refused (%s): %s\n", r.request_id,
-                        field.c_str(), errstr(rc.error()).c_str());
-            send_reply(link, dmaplane::kv_message_type::reject, r.request_id, rc.error().value(),
-                       field);
-            return;
+            return refuse(rc.error().value(), field);
         }
         if (o_.corrupt)
             (void)sender.corrupt_for_test(r.slot, o_.corrupt->first, o_.corrupt->second);
@@ -650,13 +779,26 @@ private:
         job.slot = r.slot;
         job.src_blocks = std::move(*blocks);
         job.start = clock_type::now();
-        send_reply(link, dmaplane::kv_message_type::accept, r.request_id, 0, {});
+        reply(link, dmaplane::kv_message_type::accept, r.request_id, 0, {});
         queue.push_back(std::move(job));
+    }
+
+    // Fails a request that cannot be computed: the decode side gets a
+    // result with the error, the request and its blocks go. False.
+    bool fail_job(dmaplane::kv_link& link, dmaplane::kv_sender& sender, prefill_job& job,
+                  const std::string& why) {
+        std::fprintf(out_, "prefill: request %" PRIu64 " failed: %s\n", job.request.request_id,
+                     why.c_str());
+        reply(link, dmaplane::kv_message_type::result, job.request.request_id, EINVAL, "payload");
+        sender.end(job.slot);
+        pool_.release(job.src_blocks);
+        return false;
     }
 
     // Runs the prompt layer by layer, handing each layer to the sender as
     // soon as it is computed; the transfer runs while the next layer is.
-    void compute(dmaplane::kv_link& link, dmaplane::kv_sender& sender, prefill_job& job) {
+    // False when the request failed (and is gone).
+    bool compute(dmaplane::kv_link& link, dmaplane::kv_sender& sender, prefill_job& job) {
         const dmaplane::kv_request& r = job.request;
         const std::string_view prompt(reinterpret_cast<const char*>(r.payload.data()),
                                       r.payload.size());
@@ -665,7 +807,7 @@ private:
         disagg::prefill_state state;
         job.compute_start = clock_type::now();
         if (!model_.embed(tokens, state))
-            die("prefill: the prompt does not fit the model");
+            return fail_job(link, sender, job, "the prompt does not fit the model");
         const std::uint32_t layers = pool_.layout().layers;
         job.report.compute_end_ns.assign(layers, 0);
         job.report.sent_ns.assign(layers, 0);
@@ -675,14 +817,14 @@ private:
         }
         for (std::uint32_t l = 0; l < layers; ++l) {
             if (!model_.prefill_layer(l, state, *rows))
-                die("prefill: layer " + std::to_string(l) + " out of order");
+                return fail_job(link, sender, job, "layer " + std::to_string(l) + " not computed");
             job.report.compute_end_ns[l] = ns_between(job.start, clock_type::now());
             if (dmaplane::result<void> rc = sender.send_layer(job.slot, l); !rc)
                 std::fprintf(out_, "prefill: layer %u of request %" PRIu64 " not sent: %s\n", l,
                             r.request_id, errstr(rc.error()).c_str());
             if (o_.inject_imm == "duplicate" && l == 0) {
                 wait_layer(link, sender, job.slot, 0);
-                const dmaplane::kv_imm again{job.slot, 0, 0, true};
+                const dmaplane::kv_imm again{job.slot, 0, 0, true, r.generation};
                 (void)sender.inject_imm_for_test(job.slot, again.encode());
             }
             if (o_.poweroff_after && *o_.poweroff_after == l) {
@@ -697,32 +839,50 @@ private:
             }
             (void)link.progress(std::chrono::nanoseconds(0));
         }
-        job.report.first_token = static_cast<std::uint64_t>(model_.prefill_finish(state));
+        const int first = model_.prefill_finish(state);
+        if (first < 0)
+            return fail_job(link, sender, job, "no first token");
+        job.report.first_token = static_cast<std::uint64_t>(first);
         job.compute_end = clock_type::now();
         job.computed = true;
+        return true;
     }
 
-    static void wait_layer(dmaplane::kv_link& link, dmaplane::kv_sender& sender,
-                           std::uint32_t slot, std::uint32_t layer) {
-        while (sender.error(slot) == 0 && sender.layer_times(slot, layer).second ==
-                                              clock_type::time_point{})
+    // Test hooks only: until the layer is on the peer, the request failed,
+    // the link failed or the link timeout passed.
+    void wait_layer(dmaplane::kv_link& link, dmaplane::kv_sender& sender, std::uint32_t slot,
+                    std::uint32_t layer) const {
+        const auto until = clock_type::now() + link_timeout();
+        while (sender.error(slot) == 0 && link.error() == 0 && clock_type::now() < until &&
+               sender.layer_times(slot, layer).second == clock_type::time_point{})
             (void)link.progress(std::chrono::milliseconds(100));
     }
 
-    // Sends the result of every job whose layers are all on the peer.
+    // Sends the result of every job whose layers are all on the peer. A job
+    // whose writes have not all completed within the link timeout of its
+    // last layer's hand-over fails, and the link is to be dropped (the
+    // decode side withholds its credits, or is gone).
     void finish_sent(dmaplane::kv_link& link, dmaplane::kv_sender& sender,
                      std::vector<prefill_job>& sending) {
-        for (auto it = sending.begin(); it != sending.end();) {
+        for (auto it = sending.begin(); it != sending.end() && drop_.empty();) {
             prefill_job& j = *it;
-            if (!sender.settled(j.slot)) {
-                ++it;
-                continue;
-            }
             const std::uint64_t id = j.request.request_id;
-            if (const int err = sender.error(j.slot); err != 0) {
+            if (!sender.settled(j.slot)) {
+                if (clock_type::now() - j.compute_end < link_timeout()) {
+                    ++it;
+                    continue;
+                }
+                std::fprintf(out_, "prefill: request %" PRIu64 " failed: its KV cache was not "
+                                   "all written %u s after its last layer was handed over\n",
+                             id, o_.link_timeout_s);
+                drop_ = "request " + std::to_string(id) + " stalled";
+                // One short try: the link is as good as gone.
+                (void)send_reply(link, clock_type::now() + std::chrono::seconds(1),
+                                 dmaplane::kv_message_type::result, id, ETIMEDOUT, "transfer");
+            } else if (const int err = sender.error(j.slot); err != 0) {
                 std::fprintf(out_, "prefill: request %" PRIu64 " failed: %s\n", id,
                             sender.error_text(j.slot).c_str());
-                send_reply(link, dmaplane::kv_message_type::result, id, err, "transfer");
+                reply(link, dmaplane::kv_message_type::result, id, err, "transfer");
             } else {
                 // Per layer, the wire time (handed over -> last write
                 // done) and the part of it hidden behind the compute.
@@ -741,8 +901,7 @@ private:
                 std::fprintf(out_, "prefill: request %" PRIu64 ": %u layers sent, first token %" PRIu64
                             "\n",
                             id, layers, j.report.first_token);
-                send_reply(link, dmaplane::kv_message_type::result, id, 0, {},
-                           encode_report(j.report));
+                reply(link, dmaplane::kv_message_type::result, id, 0, {}, encode_report(j.report));
             }
             std::fflush(out_);
             sender.end(j.slot);
@@ -757,6 +916,7 @@ private:
     dmaplane::device dev_;
     dmaplane::channel ch_;
     dmaplane::kv_pool pool_;
+    std::string drop_; // why the link being served is to be dropped, or empty
 };
 
 // ---------------------------------------------------------------------------
@@ -770,7 +930,7 @@ struct decode_request {
     clock_type::time_point sent{}, accepted{}, arrived{}, result_at{}, decode_started{},
         first_step{}, done{};
     std::optional<prefill_report> report;
-    std::vector<double> arrival_ms;
+    std::vector<double> arrival_ms; // NaN: not arrived
     std::vector<int> generated;
     bool failed = false;
     std::string error;
@@ -925,6 +1085,7 @@ private:
                                           std::cref(o_), q.prompt, o_.tokens));
 
         // Send every request at once.
+        const auto send_until = clock_type::now() + std::chrono::seconds(o_.timeout_s);
         for (decode_request& q : requests_) {
             const auto nb = static_cast<std::uint32_t>((q.prompt.size() + o_.tokens + bt - 1) / bt);
             dmaplane::result<std::vector<std::uint32_t>> b = pool_.allocate(nb);
@@ -943,18 +1104,24 @@ private:
             if (!r)
                 return fail("request " + std::to_string(q.id) + ": " + errstr(r.error()));
             q.slot = r->slot;
-            q.arrival_ms.assign(layout_.layers, 0.0);
+            q.arrival_ms.assign(layout_.layers, std::numeric_limits<double>::quiet_NaN());
             dmaplane::result<std::vector<std::byte>> msg = dmaplane::encode_kv_request(*r);
             if (!msg)
                 return fail("encode request: " + errstr(msg.error()));
             q.sent = clock_type::now();
-            if (dmaplane::result<void> rc = send_now(link_, *msg); !rc)
-                return fail("send request: " + errstr(rc.error()));
+            if (dmaplane::result<void> rc = send_now(link_, *msg, send_until); !rc)
+                return fail("send request " + std::to_string(q.id) + ": " + errstr(rc.error()));
         }
 
-        // Until every request has all its layers and its first token.
+        // Until every request has all its layers and its first token, or
+        // --timeout from now. Each request's own deadline (expect(), set
+        // before this one) names the layers missing; this one catches a
+        // result that never comes. `t` is read before progress() checks
+        // the receiver's deadlines, so those fail first.
+        const auto deadline = clock_type::now() + std::chrono::seconds(o_.timeout_s);
         std::uint32_t finished = 0;
         while (finished < requests_.size()) {
+            const clock_type::time_point t = clock_type::now();
             (void)link_.progress(std::chrono::milliseconds(200));
             while (std::optional<dmaplane::kv_message> m = link_.next_message())
                 if (!take(*m))
@@ -970,6 +1137,17 @@ private:
                     q.arrived = clock_type::now();
                 if (receiver_.done(q.slot) && q.report)
                     ++finished;
+            }
+            if (finished < requests_.size() && t >= deadline) {
+                for (const decode_request& q : requests_) {
+                    if (q.report)
+                        continue;
+                    const std::string missing = receiver_.missing(q.slot);
+                    return fail("no result for request " + std::to_string(q.id) + " after " +
+                                std::to_string(o_.timeout_s) + " s" +
+                                (missing.empty() ? "" : " (layers " + missing + " missing)"));
+                }
+                return fail("timed out after " + std::to_string(o_.timeout_s) + " s");
             }
         }
 
@@ -1009,7 +1187,7 @@ private:
         for (decode_request& r : requests_)
             if (r.id == m.reply.request_id)
                 q = &r;
-        const std::string field = m.reply.field;
+        const std::string field = printable(m.reply.field, dmaplane::kv_max_field_bytes);
         switch (m.type) {
         case dmaplane::kv_message_type::accept:
             if (q != nullptr)
@@ -1017,11 +1195,10 @@ private:
             return true;
         case dmaplane::kv_message_type::reject: {
             // The payload, if any, is the prefill side's explanation.
-            std::string why(reinterpret_cast<const char*>(m.reply.payload.data()),
-                            m.reply.payload.size());
-            for (char& ch : why)
-                if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e)
-                    ch = '?';
+            const std::string why = printable(
+                std::string_view(reinterpret_cast<const char*>(m.reply.payload.data()),
+                                 m.reply.payload.size()),
+                256);
             return fail("prefill refused request " + std::to_string(m.reply.request_id) +
                         (field.empty() ? std::string{} : " (field " + field + ")") + ": " +
                         std::strerror(m.reply.error) + (why.empty() ? "" : " (" + why + ")"));
@@ -1093,6 +1270,18 @@ private:
     }
 
     bool bad_handshake() {
+        const auto until = clock_type::now() + std::chrono::seconds(o_.timeout_s);
+        if (o_.bad_handshake == "silent") {
+            // Connected, and not a word: the prefill side must drop the link.
+            log("decode: connected; sending nothing\n");
+            while (clock_type::now() < until) {
+                (void)link_.progress(std::chrono::milliseconds(200));
+                if (link_.error() != 0)
+                    return fail("link: " + link_.error_text());
+            }
+            return fail("the prefill side kept a silent link for " +
+                        std::to_string(o_.timeout_s) + " s");
+        }
         // A request as it should be, then broken on purpose.
         dmaplane::result<std::vector<std::uint32_t>> b = pool_.allocate(1);
         if (!b)
@@ -1116,9 +1305,8 @@ private:
             bad[4] = std::byte{0x63}; // version 99
         }
         log("decode: sending a malformed handshake (%s, %zu bytes)\n", o_.bad_handshake.c_str(), bad.size());
-        if (dmaplane::result<void> rc = send_now(link_, bad); !rc)
+        if (dmaplane::result<void> rc = send_now(link_, bad, until); !rc)
             return fail("send: " + errstr(rc.error()));
-        const auto until = clock_type::now() + std::chrono::seconds(o_.timeout_s);
         while (clock_type::now() < until) {
             (void)link_.progress(std::chrono::milliseconds(200));
             while (std::optional<dmaplane::kv_message> m = link_.next_message())
@@ -1127,7 +1315,8 @@ private:
             if (link_.error() != 0)
                 return fail("link: " + link_.error_text());
         }
-        return fail("no answer to a malformed handshake");
+        return fail("no answer to a malformed handshake after " + std::to_string(o_.timeout_s) +
+                    " s");
     }
 
     template <class... A>
@@ -1171,7 +1360,8 @@ private:
             std::printf("  %-34s %12.1f ms\n", "  overlap (hidden behind compute)",
                         static_cast<double>(r.overlap_ns) / 1e6);
             std::printf("  %-34s %12.1f ms\n", "  exposed transfer (after compute)",
-                        static_cast<double>(r.transfer_ns - r.overlap_ns) / 1e6);
+                        static_cast<double>(r.transfer_ns - std::min(r.overlap_ns, r.transfer_ns)) /
+                            1e6);
             std::printf("  %-34s %12.1f ms\n", "  decode start (first step)",
                         ms_since(std::max(q.result_at, q.arrived), q.first_step));
             std::printf("  %-34s %12.3f GB/s\n", "transfer rate",
@@ -1187,6 +1377,21 @@ private:
         }
     }
 
+    // Milliseconds from `t0` to `t` as JSON, null when either is unset
+    // (a request that did not get that far).
+    static std::string json_ms(clock_type::time_point t0, clock_type::time_point t) {
+        if (t0 == clock_type::time_point{} || t == clock_type::time_point{})
+            return "null";
+        return json_number(ms_since(t0, t));
+    }
+    static std::string json_number(double v) {
+        if (!std::isfinite(v))
+            return "null";
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.3f", v);
+        return buf;
+    }
+
     void print_json() const {
         std::printf("{\"ok\": %s", error_.empty() && verdict_ok_ ? "true" : "false");
         if (!error_.empty())
@@ -1196,27 +1401,32 @@ private:
                     layout_.layers, layout_.kv_heads, layout_.head_dim,
                     std::string(dmaplane::to_string(layout_.dtype)).c_str(), layout_.block_tokens);
         std::printf(", \"requests\": [");
-        for (std::size_t i = 0; i < requests_.size(); ++i) {
-            const decode_request& q = requests_[i];
+        bool first = true;
+        for (const decode_request& q : requests_) {
             if (!q.report)
                 continue;
             const prefill_report& r = *q.report;
             const double transfer_s = static_cast<double>(r.transfer_ns) / 1e9;
+            // Times unset (default) print as null: time to first token needs
+            // the result and every layer, the decode start the first step.
+            const clock_type::time_point ready =
+                q.arrived == clock_type::time_point{} ? q.arrived : std::max(q.result_at, q.arrived);
             std::printf("%s{\"id\": %" PRIu64 ", \"prompt_tokens\": %zu, \"generated\": \"%s\", "
                         "\"tokens\": [",
-                        i ? ", " : "", q.id, q.prompt.size(),
+                        first ? "" : ", ", q.id, q.prompt.size(),
                         json_escape(text_of(q.generated)).c_str());
+            first = false;
             for (std::size_t t = 0; t < q.generated.size(); ++t)
                 std::printf("%s%d", t ? ", " : "", q.generated[t]);
             std::printf("], \"kv_bytes\": %" PRIu64 ", \"ops_before\": %" PRIu64
-                        ", \"ops_after\": %" PRIu64 ", \"ttft_ms\": %.3f, \"compute_ms\": %.3f, "
-                        "\"transfer_ms\": %.3f, \"overlap_ms\": %.3f, \"decode_start_ms\": %.3f, "
+                        ", \"ops_after\": %" PRIu64 ", \"ttft_ms\": %s, \"compute_ms\": %.3f, "
+                        "\"transfer_ms\": %.3f, \"overlap_ms\": %.3f, \"decode_start_ms\": %s, "
                         "\"gbps\": %.4f, \"layer_compute_ms\": [",
-                        r.bytes, r.units, r.ops, ms_since(q.sent, std::max(q.result_at, q.arrived)),
+                        r.bytes, r.units, r.ops, json_ms(q.sent, ready).c_str(),
                         static_cast<double>(r.compute_ns) / 1e6,
                         static_cast<double>(r.transfer_ns) / 1e6,
                         static_cast<double>(r.overlap_ns) / 1e6,
-                        ms_since(std::max(q.result_at, q.arrived), q.first_step),
+                        json_ms(ready, q.first_step).c_str(),
                         transfer_s > 0 ? static_cast<double>(r.bytes) / transfer_s / 1e9 : 0.0);
             for (std::size_t l = 0; l < r.compute_end_ns.size(); ++l)
                 std::printf("%s%.3f", l ? ", " : "", static_cast<double>(r.compute_end_ns[l]) / 1e6);
@@ -1225,7 +1435,7 @@ private:
                 std::printf("%s%.3f", l ? ", " : "", static_cast<double>(r.sent_ns[l]) / 1e6);
             std::printf("], \"layer_arrival_ms\": [");
             for (std::size_t l = 0; l < q.arrival_ms.size(); ++l)
-                std::printf("%s%.3f", l ? ", " : "", q.arrival_ms[l]);
+                std::printf("%s%s", l ? ", " : "", json_number(q.arrival_ms[l]).c_str());
             std::printf("]");
             if (o_.verify)
                 std::printf(", \"kv_identical\": %s, \"tokens_equal\": %s",

@@ -1106,7 +1106,13 @@ private:
         }
     }
 
-    // Writes entry `p` into the SQ (the caller checked room: `need` slots).
+    // True when `p` is the last write of its layer.
+    bool last_of_layer(const detail::kv_pending& p) const noexcept {
+        const request_state* q = find(p.slot, p.gen);
+        return q != nullptr && q->plan.layer_ops(p.layer)[p.index].last;
+    }
+
+    // SQ entries `p` takes (0: its request is gone).
     std::uint32_t entries_for(const detail::kv_pending& p) const noexcept {
         if (p.kind != detail::kv_kind::data_write)
             return 1;
@@ -1764,6 +1770,11 @@ inline void kv_link::pump() noexcept {
                 receiver_->post(p);
         } else if (sender_ != nullptr) {
             sender_->post(p);
+            // The module signals the last write of each submission only:
+            // submitting at a layer's last write gives that layer a
+            // completion (and a time) of its own.
+            if (p.kind == detail::kv_kind::data_write && sender_->last_of_layer(p))
+                (void)ch_->submit();
         }
     }
 }

@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1319,11 +1320,14 @@ private:
                     " s");
     }
 
-    template <class... A>
-    void log(const char* fmt, A... a) {
+    // printf to stdout, unless quiet or printing JSON.
+    __attribute__((format(printf, 2, 3))) void log(const char* fmt, ...) {
         if (o_.quiet || o_.json)
             return;
-        std::printf(fmt, a...);
+        va_list ap;
+        va_start(ap, fmt);
+        std::vprintf(fmt, ap);
+        va_end(ap);
         std::fflush(stdout);
     }
 

@@ -13,6 +13,7 @@
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/histogram.hpp"
+#include "dmaplane/inet_address.hpp"
 #include "dmaplane/kv_cache.hpp"
 #include "dmaplane/kv_transfer.hpp"
 #include "dmaplane/mapping.hpp"

@@ -24,6 +24,7 @@ int header_sync_wait();
 int header_tensor();
 int header_kv_cache();
 int header_kv_transfer();
+int header_inet_address();
 int header_dmaplane();
 int header_detail_sys();
 int header_detail_object();
@@ -54,6 +55,7 @@ int main() {
         {"tensor.hpp", header_tensor},
         {"kv_cache.hpp", header_kv_cache},
         {"kv_transfer.hpp", header_kv_transfer},
+        {"inet_address.hpp", header_inet_address},
         {"dmaplane.hpp", header_dmaplane},
         {"detail/sys.hpp", header_detail_sys},
         {"detail/object.hpp", header_detail_object},

@@ -547,6 +547,32 @@ enum class kv_protocol_error : std::uint8_t {
     return "unknown";
 }
 
+namespace detail {
+
+// The indices i < n for which done(i) is false, as "3, 5-9".
+template <class F>
+[[nodiscard]] std::string kv_missing_ranges(std::size_t n, F done) {
+    std::string out;
+    for (std::size_t i = 0; i < n;) {
+        if (done(i)) {
+            ++i;
+            continue;
+        }
+        std::size_t end = i;
+        while (end + 1 < n && !done(end + 1))
+            ++end;
+        if (!out.empty())
+            out += ", ";
+        out += std::to_string(i);
+        if (end != i)
+            out += '-' + std::to_string(end);
+        i = end + 1;
+    }
+    return out;
+}
+
+} // namespace detail
+
 /// Arrival bookkeeping of one request on the receiver: per layer, the next
 /// operation index expected, the bytes so far and whether the last
 /// operation came. A layer is complete when its last operation arrived in
@@ -603,23 +629,8 @@ public:
     /// The incomplete layers, as text: "3, 5-9" (empty when none).
     /// Errors: std::bad_alloc.
     [[nodiscard]] std::string missing() const {
-        std::string out;
-        for (std::uint32_t l = 0; l < layers_.size();) {
-            if (layers_[l].complete) {
-                ++l;
-                continue;
-            }
-            std::uint32_t end = l;
-            while (end + 1 < layers_.size() && !layers_[end + 1].complete)
-                ++end;
-            if (!out.empty())
-                out += ", ";
-            out += std::to_string(l);
-            if (end != l)
-                out += '-' + std::to_string(end);
-            l = end + 1;
-        }
-        return out;
+        return detail::kv_missing_ranges(layers_.size(),
+                                         [this](std::size_t l) { return layers_[l].complete; });
     }
 
 private:

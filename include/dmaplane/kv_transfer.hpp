@@ -1418,23 +1418,8 @@ public:
         const request_state* q = find(slot);
         if (q == nullptr)
             return {};
-        std::string out;
-        for (std::uint32_t l = 0; l < q->layers.size();) {
-            if (q->layers[l].done) {
-                ++l;
-                continue;
-            }
-            std::uint32_t end = l;
-            while (end + 1 < q->layers.size() && !q->layers[end + 1].done)
-                ++end;
-            if (!out.empty())
-                out += ", ";
-            out += std::to_string(l);
-            if (end != l)
-                out += '-' + std::to_string(end);
-            l = end + 1;
-        }
-        return out;
+        return detail::kv_missing_ranges(q->layers.size(),
+                                         [q](std::size_t l) { return q->layers[l].done; });
     }
     /// When request `slot` was expected, when the last write of `layer`
     /// arrived (the CQE's timestamp on a channel with timestamps, else
@@ -1705,10 +1690,8 @@ private:
             if (!q.active || q.error != 0 || q.layers_done == q.layers.size())
                 continue;
             if (now >= q.deadline) {
-                std::string missing_layers;
-                for (std::uint32_t s = 0; s < requests_.size(); ++s)
-                    if (&requests_[s] == &q)
-                        missing_layers = missing(s);
+                const auto slot = static_cast<std::uint32_t>(&q - requests_.data());
+                const std::string missing_layers = missing(slot);
                 fail(q, ETIMEDOUT,
                      "request " + std::to_string(q.id) + " timed out; missing layers: " +
                          missing_layers);

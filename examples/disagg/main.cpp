@@ -116,7 +116,7 @@ struct options {
     bool integrity = false;
     bool json = false;
     bool quiet = false;
-    std::uint32_t timeout_s = 60;
+    std::uint32_t timeout_s = 600; // emulated CPUs: a big prompt takes minutes
     // hooks
     std::optional<std::pair<std::uint32_t, std::uint32_t>> corrupt;
     std::string inject_imm;

@@ -60,7 +60,7 @@
 #include <rdma/ib_cm.h>
 #include <rdma/rdma_cm.h>
 
-#include "channel.h"
+#include "cq.h"
 #include "context.h"
 #include "endpoint.h"
 #include "mr.h"

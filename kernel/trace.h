@@ -13,6 +13,13 @@
 #include <linux/ktime.h>
 #include <linux/tracepoint.h>
 
+#include "dmaplane/uapi/dmaplane_ops.h"
+
+/* Opcodes by the names of the shared opcode table (a number when unknown). */
+#define dmaplane_trace_op(op)						\
+	__print_symbolic(op, DMAPLANE_OP_TABLE(DMAPLANE_OP_SYMBOL)	\
+			 { DMAPLANE_HIST_OPS, "invalid" })
+
 TRACE_EVENT(dmaplane_buffer_alloc,
 	TP_PROTO(u64 ctx, u32 handle, u32 kind, u64 size, int node),
 	TP_ARGS(ctx, handle, kind, size, node),
@@ -118,8 +125,8 @@ TRACE_EVENT(dmaplane_channel_submit,
 		__entry->user_data = user_data;
 		__entry->length = length;
 	),
-	TP_printk("channel=%u op=%u user_data=%#llx length=%llu",
-		  __entry->channel, __entry->opcode, __entry->user_data,
+	TP_printk("channel=%u op=%s user_data=%#llx length=%llu",
+		  __entry->channel, dmaplane_trace_op(__entry->opcode), __entry->user_data,
 		  __entry->length)
 );
 
@@ -141,8 +148,8 @@ TRACE_EVENT(dmaplane_channel_complete,
 		__entry->res = res;
 		__entry->latency_ns = latency_ns;
 	),
-	TP_printk("channel=%u op=%u user_data=%#llx res=%lld latency_ns=%llu",
-		  __entry->channel, __entry->opcode, __entry->user_data,
+	TP_printk("channel=%u op=%s user_data=%#llx res=%lld latency_ns=%llu",
+		  __entry->channel, dmaplane_trace_op(__entry->opcode), __entry->user_data,
 		  __entry->res, __entry->latency_ns)
 );
 
@@ -161,8 +168,8 @@ TRACE_EVENT(dmaplane_rdma_post,
 		__entry->bytes = bytes;
 		__entry->nr_wrs = nr_wrs;
 	),
-	TP_printk("endpoint=%u op=%u bytes=%llu wrs=%u", __entry->endpoint,
-		  __entry->opcode, __entry->bytes, __entry->nr_wrs)
+	TP_printk("endpoint=%u op=%s bytes=%llu wrs=%u", __entry->endpoint,
+		  dmaplane_trace_op(__entry->opcode), __entry->bytes, __entry->nr_wrs)
 );
 
 /* @posted_ns: when it was posted (0 on channels without timestamps). */
@@ -181,8 +188,8 @@ TRACE_EVENT(dmaplane_rdma_complete,
 		__entry->res = res;
 		__entry->latency_ns = posted_ns ? ktime_get_ns() - posted_ns : 0;
 	),
-	TP_printk("endpoint=%u op=%u res=%lld latency_ns=%llu",
-		  __entry->endpoint, __entry->opcode, __entry->res,
+	TP_printk("endpoint=%u op=%s res=%lld latency_ns=%llu",
+		  __entry->endpoint, dmaplane_trace_op(__entry->opcode), __entry->res,
 		  __entry->latency_ns)
 );
 

@@ -39,6 +39,7 @@
 #include "dmaplane/prep.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/uapi/dmaplane.h"
+#include "dmaplane/uapi/dmaplane_ops.h"
 
 namespace dmaplane {
 
@@ -646,8 +647,8 @@ private:
                         std::uint32_t imm) noexcept {
         if (!object_ || channel_ == nullptr || !*channel_)
             return rdma_operation{EBADF};
-        const bool may_be_empty = opcode == DMAPLANE_OP_SEND || opcode == DMAPLANE_OP_RECV ||
-                                  opcode == DMAPLANE_OP_RDMA_WRITE_IMM;
+        const dmaplane_op_rule* rule = dmaplane_op_rule_of(opcode);
+        const bool may_be_empty = (rule->props & DMAPLANE_OPP_MAY_BE_EMPTY) != 0;
         if (may_be_empty && local.size() == 1 && local[0].none())
             local = {};
         if (local.empty() && !may_be_empty)
@@ -669,25 +670,21 @@ private:
                 return rdma_operation{ERANGE};
         }
         const mr_range first = local.empty() ? mr_range{} : local[0];
-        const std::uint32_t ep = object_.get();
-        dmaplane_sqe sqe;
-        switch (opcode) {
-        case DMAPLANE_OP_RDMA_WRITE:
-            prep_rdma_write(sqe, ep, first, *remote, remote_offset, 0);
-            break;
-        case DMAPLANE_OP_RDMA_WRITE_IMM:
-            prep_rdma_write_imm(sqe, ep, first, *remote, remote_offset, imm, 0);
-            break;
-        case DMAPLANE_OP_RDMA_READ:
-            prep_rdma_read(sqe, ep, first, *remote, remote_offset, 0);
-            break;
-        case DMAPLANE_OP_SEND:
-            prep_send(sqe, ep, first, 0);
-            break;
-        default:
-            prep_recv(sqe, ep, first, 0);
-            break;
+        // The entry, by the opcode's row of the shared rules: the local
+        // range on its side, the remote token and offset on the other.
+        const bool dst = (rule->props & DMAPLANE_OPP_LOCAL_DST) != 0;
+        dmaplane_sqe sqe{};
+        sqe.opcode = opcode;
+        sqe.endpoint = object_.get();
+        (dst ? sqe.dst_handle : sqe.src_handle) = first.handle;
+        (dst ? sqe.dst_offset : sqe.src_offset) = first.offset;
+        sqe.length = first.length;
+        if (remote != nullptr) {
+            sqe.value = remote->value;
+            (dst ? sqe.src_offset : sqe.dst_offset) = remote_offset;
         }
+        if ((rule->fields & DMAPLANE_SQE_F_IMM) != 0)
+            sqe.imm = imm;
         return rdma_operation{channel_, sqe, local.empty() ? local : local.subspan(1)};
     }
 

@@ -6,8 +6,10 @@
  * here until the table is updated on purpose (which is an ABI break).
  */
 #include <dmaplane/uapi/dmaplane.h>
+#include <dmaplane/uapi/dmaplane_ops.h>
 
 #include <stddef.h>
+#include <string.h>
 
 #define DMAPLANE_LAYOUT_CHECK(name, cond) \
 	typedef char dmaplane_layout_check_##name[(cond) ? 1 : -1]
@@ -615,6 +617,22 @@ DMAPLANE_LAYOUT_CHECK(enter_sq_wakeup, DMAPLANE_ENTER_SQ_WAKEUP == 4);
 /* The device name is a string literal. */
 DMAPLANE_LAYOUT_CHECK(device_name, sizeof(DMAPLANE_DEVICE_NAME) == 9);
 
+/* The opcode rules: one row per opcode, none past the last. */
+static int dmaplane_op_rules_ok(void)
+{
+	struct dmaplane_sqe sqe;
+	__u32 op;
+
+	for (op = 0; op <= DMAPLANE_OP_LAST; op++)
+		if (!dmaplane_op_rule_of(op) || !dmaplane_op_rule_of(op)->name)
+			return 0;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = DMAPLANE_OP_NOP;
+	sqe.length = 1;
+	return !dmaplane_op_rule_of(DMAPLANE_OP_LAST + 1) &&
+	       !dmaplane_sqe_allowed(&sqe, dmaplane_op_rule_of(DMAPLANE_OP_NOP));
+}
+
 int main(void)
 {
 	struct dmaplane_info info;
@@ -622,5 +640,5 @@ int main(void)
 	/* A zeroed structure is a valid GET_INFO request. */
 	info.abi_version = 0;
 	info.flags = 0;
-	return (int)(sizeof(info) != 160);
+	return (int)(sizeof(info) != 160 || !dmaplane_op_rules_ok());
 }

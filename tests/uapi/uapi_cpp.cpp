@@ -4,6 +4,7 @@
 // uapi_c90.c, plus the properties C++ code relies on to copy the structures
 // as bytes. Everything is checked at compile time; main only returns 0.
 #include "dmaplane/uapi/dmaplane.h"
+#include "dmaplane/uapi/dmaplane_ops.h"
 
 #include <cstddef>
 #include <type_traits>
@@ -662,6 +663,12 @@ static_assert(std::is_same_v<decltype(dmaplane_listen::channel), __s32>);
 static_assert(std::is_same_v<decltype(dmaplane_cqe::res), __s64>);
 
 int main() {
+    // The opcode rules header compiles as C++ and has a row per opcode.
+    for (unsigned op = 0; op <= DMAPLANE_OP_LAST; ++op)
+        if (dmaplane_op_rule_of(op) == nullptr)
+            return 1;
+    if (dmaplane_op_rule_of(DMAPLANE_OP_LAST + 1) != nullptr)
+        return 1;
     // A value-initialised structure is all zero: a valid GET_INFO request.
     constexpr dmaplane_info zero{};
     static_assert(zero.flags == 0 && zero.__pad0 == 0 && zero.reserved[6] == 0);

@@ -5,7 +5,10 @@
 
 #include "fake_kernel.hpp"
 
+#include <dmaplane/uapi/dmaplane_ops.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -110,6 +113,55 @@ std::byte* range(std::uint32_t handle, std::uint64_t offset, std::uint64_t lengt
     return it->second.data() + offset;
 }
 
+// The local operations, one function per opcode (the fake kernel's side of
+// the module's opcode table): res is bytes or -errno; `err` set on failure.
+// The entry already passed its row of the shared rules (dmaplane_ops.h).
+using local_op = std::int64_t (*)(const dmaplane_sqe& sqe, dmaplane_cqe& cqe, int& err);
+
+std::int64_t local_nop(const dmaplane_sqe&, dmaplane_cqe&, int&) { return 0; }
+
+std::int64_t local_copy(const dmaplane_sqe& sqe, dmaplane_cqe&, int& err) {
+    std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, sqe.length, err);
+    std::byte* src = dst ? range(sqe.src_handle, sqe.src_offset, sqe.length, err) : nullptr;
+    if (src == nullptr)
+        return 0;
+    std::memmove(dst, src, sqe.length);
+    return static_cast<std::int64_t>(sqe.length);
+}
+
+std::int64_t local_fill(const dmaplane_sqe& sqe, dmaplane_cqe&, int& err) {
+    std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, sqe.length, err);
+    if (dst == nullptr)
+        return 0;
+    for (std::uint64_t i = 0; i < sqe.length; ++i)
+        dst[i] = static_cast<std::byte>(sqe.value >> (8 * (i % 8)));
+    return static_cast<std::int64_t>(sqe.length);
+}
+
+std::int64_t local_checksum(const dmaplane_sqe& sqe, dmaplane_cqe& cqe, int& err) {
+    if (sqe.dst_handle == 0 && sqe.dst_offset != 0) {
+        err = EINVAL;
+        return 0;
+    }
+    const std::byte* src = range(sqe.src_handle, sqe.src_offset, sqe.length, err);
+    if (src == nullptr)
+        return 0;
+    const std::uint32_t crc = crc32c(src, sqe.length);
+    if (sqe.dst_handle != 0) {
+        std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, 4, err);
+        if (dst == nullptr)
+            return 0;
+        for (int i = 0; i < 4; ++i)
+            dst[i] = static_cast<std::byte>(crc >> (8 * i));
+    }
+    cqe.aux = crc;
+    return static_cast<std::int64_t>(sqe.length);
+}
+
+// Indexed by opcode; null for the opcodes that are not local.
+constexpr std::array<local_op, DMAPLANE_OP_LAST + 1> local_ops = {
+    local_nop, local_copy, local_fill, local_checksum};
+
 // Runs one SQE as the module would; res is bytes or -errno.
 dmaplane_cqe execute(channel_state& ch, const dmaplane_sqe& sqe) {
     dmaplane_cqe cqe{};
@@ -119,72 +171,13 @@ dmaplane_cqe execute(channel_state& ch, const dmaplane_sqe& sqe) {
         cqe.ts_start = ch.clock++;
     }
     int err = 0;
-    const bool reserved = sqe.__resv0 != 0 || sqe.endpoint != 0 || sqe.imm != 0 ||
-                          sqe.__resv1 != 0 ||
-                          (sqe.flags & ~(DMAPLANE_SQE_LINK | DMAPLANE_SQE_FENCE)) != 0;
     std::int64_t res = 0;
-    if (reserved) {
+    const dmaplane_op_rule* rule = dmaplane_op_rule_of(sqe.opcode);
+    if (rule == nullptr || local_ops.at(sqe.opcode) == nullptr ||
+        dmaplane_sqe_allowed(&sqe, rule) == 0)
         err = EINVAL;
-    } else {
-        switch (sqe.opcode) {
-        case DMAPLANE_OP_NOP:
-            if (sqe.dst_handle != 0 || sqe.src_handle != 0 || sqe.dst_offset != 0 ||
-                sqe.src_offset != 0 || sqe.length != 0 || sqe.value != 0)
-                err = EINVAL;
-            break;
-        case DMAPLANE_OP_COPY: {
-            if (sqe.value != 0) {
-                err = EINVAL;
-                break;
-            }
-            std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, sqe.length, err);
-            std::byte* src = dst ? range(sqe.src_handle, sqe.src_offset, sqe.length, err) : nullptr;
-            if (src == nullptr)
-                break;
-            std::memmove(dst, src, sqe.length);
-            res = static_cast<std::int64_t>(sqe.length);
-            break;
-        }
-        case DMAPLANE_OP_FILL: {
-            if (sqe.src_handle != 0 || sqe.src_offset != 0) {
-                err = EINVAL;
-                break;
-            }
-            std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, sqe.length, err);
-            if (dst == nullptr)
-                break;
-            for (std::uint64_t i = 0; i < sqe.length; ++i)
-                dst[i] = static_cast<std::byte>(sqe.value >> (8 * (i % 8)));
-            res = static_cast<std::int64_t>(sqe.length);
-            break;
-        }
-        case DMAPLANE_OP_CHECKSUM: {
-            if (sqe.value != 0) {
-                err = EINVAL;
-                break;
-            }
-            const std::byte* src = range(sqe.src_handle, sqe.src_offset, sqe.length, err);
-            if (src == nullptr)
-                break;
-            const std::uint32_t crc = crc32c(src, sqe.length);
-            if (sqe.dst_handle != 0) {
-                std::byte* dst = range(sqe.dst_handle, sqe.dst_offset, 4, err);
-                if (dst == nullptr)
-                    break;
-                for (int i = 0; i < 4; ++i)
-                    dst[i] = static_cast<std::byte>(crc >> (8 * i));
-            } else if (sqe.dst_offset != 0) {
-                err = EINVAL;
-                break;
-            }
-            cqe.aux = crc;
-            res = static_cast<std::int64_t>(sqe.length);
-            break;
-        }
-        default:
-            err = EINVAL;
-        }
-    }
+    else
+        res = local_ops.at(sqe.opcode)(sqe, cqe, err);
     cqe.res = err != 0 ? -err : res;
     if ((ch.flags & DMAPLANE_CHANNEL_TIMESTAMPS) != 0)
         cqe.ts_complete = ch.clock++;
@@ -415,22 +408,21 @@ void accept_into(fake_listener& l, std::uint64_t user_data, std::uint32_t ep) {
 std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dmaplane_sqe>& group) {
     const dmaplane_sqe& sqe = group.front();
     const auto fail_with = [&](int err) { return rdma_cqe(sqe.user_data, -err, 0, 0); };
+    const dmaplane_op_rule* rule = dmaplane_op_rule_of(sqe.opcode);
     if (sqe.opcode == DMAPLANE_OP_SGE || (group.back().flags & DMAPLANE_SQE_SG_MORE) != 0 ||
-        (sqe.flags & ~(DMAPLANE_SQE_SG_MORE | DMAPLANE_SQE_FENCE)) != 0 || sqe.__resv0 != 0 ||
-        sqe.__resv1 != 0)
+        (sqe.flags & ~DMAPLANE_SQE_FLAGS_RDMA) != 0 || sqe.__resv0 != 0 || sqe.__resv1 != 0)
         return fail_with(EINVAL);
     for (std::size_t i = 1; i < group.size(); ++i) {
         const dmaplane_sqe& e = group[i];
-        if (e.opcode != DMAPLANE_OP_SGE || (e.flags & ~DMAPLANE_SQE_SG_MORE) != 0 ||
-            e.endpoint != 0 || e.user_data != 0 || e.value != 0 || e.imm != 0)
+        if (e.opcode != DMAPLANE_OP_SGE ||
+            dmaplane_sqe_allowed(&e, dmaplane_op_rule_of(DMAPLANE_OP_SGE)) == 0)
             return fail_with(EINVAL);
     }
     if (sqe.opcode == DMAPLANE_OP_ACCEPT) {
         auto it = listeners.find(sqe.endpoint);
         if (it == listeners.end())
             return fail_with(ENOENT);
-        if (sqe.flags != 0 || sqe.dst_handle != 0 || sqe.src_handle != 0 || sqe.dst_offset != 0 ||
-            sqe.src_offset != 0 || sqe.length != 0 || sqe.value != 0 || sqe.imm != 0)
+        if (dmaplane_sqe_allowed(&sqe, rule) == 0)
             return fail_with(EINVAL);
         if (it->second.channel_fd != ch.fd)
             return fail_with(EXDEV);
@@ -449,13 +441,10 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     if (ep.channel_fd != ch.fd)
         return fail_with(EXDEV);
     const std::uint8_t op = sqe.opcode;
-    const bool dst = op == DMAPLANE_OP_RDMA_READ || op == DMAPLANE_OP_RECV;
-    const bool remote = op == DMAPLANE_OP_RDMA_WRITE || op == DMAPLANE_OP_RDMA_WRITE_IMM ||
-                        op == DMAPLANE_OP_RDMA_READ;
+    const bool dst = (rule->props & DMAPLANE_OPP_LOCAL_DST) != 0;
+    const bool remote = (rule->props & DMAPLANE_OPP_REMOTE) != 0;
     // Fields the opcode does not use must be zero.
-    if ((dst ? sqe.src_handle != 0 || (op == DMAPLANE_OP_RECV && sqe.src_offset != 0)
-             : sqe.dst_handle != 0 || (!remote && sqe.dst_offset != 0)) ||
-        (!remote && sqe.value != 0) || (op != DMAPLANE_OP_RDMA_WRITE_IMM && sqe.imm != 0) ||
+    if (dmaplane_sqe_allowed(&sqe, rule) == 0 ||
         (remote && static_cast<std::uint32_t>(sqe.value) == 0))
         return fail_with(EINVAL);
     if (group.size() > ep.attr.max_sge)
@@ -463,8 +452,7 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     const bool no_range = group.size() == 1 && sqe.length == 0 &&
                           (dst ? sqe.dst_handle : sqe.src_handle) == 0 &&
                           (dst ? sqe.dst_offset : sqe.src_offset) == 0 &&
-                          (op == DMAPLANE_OP_SEND || op == DMAPLANE_OP_RECV ||
-                           op == DMAPLANE_OP_RDMA_WRITE_IMM);
+                          (rule->props & DMAPLANE_OPP_MAY_BE_EMPTY) != 0;
     std::vector<local_range> ranges;
     if (!no_range)
         if (const int err = local_ranges(group, dst, dst, ranges))
@@ -1189,7 +1177,8 @@ int channel_enter(channel_state& ch, dmaplane_channel_enter* arg) {
         const dmaplane_sqe sqe = sqes[head & (ch.sq_entries - 1)];
         ++head;
         ch.consumed.push_back(sqe);
-        if (sqe.opcode >= DMAPLANE_OP_RDMA_WRITE && sqe.opcode <= DMAPLANE_OP_LAST) {
+        const dmaplane_op_rule* rule = dmaplane_op_rule_of(sqe.opcode);
+        if (rule != nullptr && (rule->props & DMAPLANE_OPP_RDMA) != 0) {
             // The entry and the OP_SGE entries that extend it.
             std::vector<dmaplane_sqe> group{sqe};
             while ((group.back().flags & DMAPLANE_SQE_SG_MORE) != 0 && i + 1 < n) {

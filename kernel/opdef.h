@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The opcode table, in the manner of io_uring's opdef.c: one row per
+ * DMAPLANE_OP_*, with the rules every side shares (the SQE fields and
+ * flags it may set, its properties: include/dmaplane/uapi/dmaplane_ops.h)
+ * and its hooks here. Only channel.c dispatches through it.
+ */
+#ifndef DMAPLANE_OPDEF_H
+#define DMAPLANE_OPDEF_H
+
+#include "local.h"
+
+#include "dmaplane/uapi/dmaplane_ops.h"
+
+/**
+ * struct dmaplane_opdef - what the module does with one opcode.
+ * @rule:	the shared row: name, SQE flags and fields allowed, properties.
+ * @prep:	local operations: take references and check ranges (the entry
+ *		already passed @rule); returns 0 or -errno for its CQE.
+ * @issue:	local operations: run it.
+ * @submit:	RDMA operations and ACCEPT: take the entry (and the OP_SGE
+ *		entries after it) consumed from @ch; it completes on @ch.
+ */
+struct dmaplane_opdef {
+	struct dmaplane_op_rule rule;
+	int (*prep)(struct dmaplane_channel *ch, struct dmaplane_req *req);
+	dmaplane_issue_fn issue;
+	void (*submit)(struct dmaplane_channel *ch,
+		       const struct dmaplane_sqe *sqes, u32 n, u32 taken,
+		       u64 now, struct dmaplane_ep **plug);
+};
+
+const struct dmaplane_opdef *dmaplane_opdef(u32 opcode);
+
+#endif /* DMAPLANE_OPDEF_H */

@@ -23,12 +23,23 @@
 
 #include "buffer.h"
 #include "compat.h"
-#include "dmabuf.h"
 #include "dmadev.h"
 #include "numa.h"
 #include "stats.h"
 #include "trace.h"
-#include "xfer.h"
+
+/* Undo an import, possibly half set up. */
+static void dmaplane_buffer_release_import(struct dmaplane_buffer *buf)
+{
+	if (buf->import_sgt)
+		dma_buf_unmap_attachment_unlocked(buf->import_attach,
+						  buf->import_sgt,
+						  dmaplane_buffer_import_dir(buf));
+	if (buf->import_attach)
+		dma_buf_detach(buf->import, buf->import_attach);
+	if (buf->import)
+		dma_buf_put(buf->import);
+}
 
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 {
@@ -61,7 +72,7 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 					  buf->cpu_addr, buf->dma_addr);
 		break;
 	case DMAPLANE_BUF_KIND_IMPORTED:
-		dmaplane_dmabuf_release_import(buf);
+		dmaplane_buffer_release_import(buf);
 		break;
 	}
 	kvfree(buf->pages);
@@ -561,34 +572,6 @@ int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data)
 	return ret;
 }
 
-/**
- * dmaplane_ioctl_buffer_rw() - DMAPLANE_IOC_BUFFER_RW.
- * @ctx: the calling context.
- * @data: struct dmaplane_buffer_rw.
- *
- * Return: 0, -ENOENT, -EINVAL, -EFAULT, -EINTR or -EOPNOTSUPP.
- */
-int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data)
-{
-	struct dmaplane_buffer_rw *args = data;
-	void __user *uptr = u64_to_user_ptr(args->user_ptr);
-	bool write = args->flags & DMAPLANE_RW_WRITE;
-	struct dmaplane_buffer *buf;
-	int ret;
-
-	if ((args->flags & ~DMAPLANE_RW_WRITE) ||
-	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
-		return -EINVAL;
-	buf = dmaplane_buffer_lookup(ctx, args->handle);
-	if (IS_ERR(buf))
-		return PTR_ERR(buf);
-	/* Out of range is EINVAL here, as documented for this ioctl. */
-	ret = dmaplane_range_check(buf, args->offset, args->length) ? -EINVAL :
-		dmaplane_xfer_user(buf, args->offset, args->length, uptr, write);
-	dmaplane_buffer_put(buf);
-	return ret;
-}
-
 static void dmaplane_vm_open(struct vm_area_struct *vma)
 {
 	struct dmaplane_buffer *buf = vma->vm_private_data;
@@ -623,6 +606,7 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 	unsigned long end;
 	int ret;
 
+	mmap_assert_write_locked(vma->vm_mm);
 	if (check_add_overflow(pgoff, npages, &end) ||
 	    end > (buf->size >> PAGE_SHIFT))
 		return -EINVAL;

@@ -10,9 +10,6 @@
 #include "context.h"
 #include "internal.h"
 
-/* Bits 40 and up of an mmap offset name the handle, the rest the offset. */
-#define DMAPLANE_MMAP_HANDLE_SHIFT	40
-#define DMAPLANE_MAX_HANDLE		((1U << (63 - DMAPLANE_MMAP_HANDLE_SHIFT)) - 1)
 
 /**
  * struct dmaplane_buffer - memory owned by a context.
@@ -65,6 +62,13 @@ struct dmaplane_buffer {
 	struct list_head attachments;
 };
 
+/* A read-only import is only ever read by devices. */
+static inline enum dma_data_direction
+dmaplane_buffer_import_dir(const struct dmaplane_buffer *buf)
+{
+	return buf->readonly ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
+}
+
 static inline struct dmaplane_buffer *to_dmaplane_buffer(struct dmaplane_obj *obj)
 {
 	return container_of(obj, struct dmaplane_buffer, obj);
@@ -87,7 +91,6 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 
 int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data);
-int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma);
 
 #endif /* DMAPLANE_BUFFER_H */

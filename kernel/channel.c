@@ -144,7 +144,7 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 /*
  * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
  * has no room for even one entry (or for the whole of the RDMA group at the
- * head), -EINVAL when the SQ tail is corrupt. Called with submit_lock held.
+ * head), -EINVAL when the SQ tail is corrupt.
  */
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
@@ -155,6 +155,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	bool waiting = false;
 	unsigned long irqflags;
 	u64 now = 0;
+
+	lockdep_assert_held(&ch->submit_lock);
 
 	/* Pairs with userspace's release store of the SQ tail. */
 	tail = smp_load_acquire(ch->sq_tail_user);
@@ -618,7 +620,7 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 		container_of(obj, struct dmaplane_channel, obj);
 
 	WARN_ON_ONCE(!list_empty(&ch->pollers));	/* endpoints hold refs */
-	dmaplane_stats_channel_del(obj->ctx, &ch->ctx_node);
+	dmaplane_ctx_del_channel(obj->ctx, &ch->ctx_node);
 	vfree(ch->region);
 	vfree(ch->stats);
 	if (ch->charged)
@@ -847,7 +849,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	do {	/* 0 is never an id, also after the counter wraps */
 		ch->id = atomic_inc_return(&dmaplane_next_channel_id);
 	} while (!ch->id);
-	dmaplane_stats_channel_add(ctx, &ch->ctx_node);
+	dmaplane_ctx_add_channel(ctx, &ch->ctx_node);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -908,12 +910,14 @@ struct dmaplane_channel *dmaplane_channel_of_node(struct list_head *node)
 }
 
 /**
- * dmaplane_channel_show() - one channel in debugfs (ctx->chan_lock held).
+ * dmaplane_channel_show() - one channel in debugfs (its context's chan_lock
+ * held).
  * @m: the file.
  * @ch: the channel.
  */
 void dmaplane_channel_show(struct seq_file *m, struct dmaplane_channel *ch)
 {
+	lockdep_assert_held(&ch->obj.ctx->chan_lock);
 	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld polls %lld bytes %llu%s\n",
 		   ch->id, ch->flags, ch->node, ch->sq_entries,
 		   ch->cq_entries, READ_ONCE(ch->sq_head),

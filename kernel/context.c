@@ -4,17 +4,24 @@
  * in. A handle is an index into the context's xarray and means nothing
  * on any other open file.
  */
+#include <linux/mutex.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 
-#include "buffer.h"
 #include "context.h"
 
+/* Contexts whose file is open, for monitoring (snapshots, debugfs). */
+static LIST_HEAD(dmaplane_ctx_list);
+static DEFINE_MUTEX(dmaplane_ctx_list_lock);
+static atomic64_t dmaplane_next_ctx_id = ATOMIC64_INIT(0);
+
 /**
- * dmaplane_ctx_create() - allocate the context of a new open file.
+ * dmaplane_ctx_create() - allocate and list the context of a new open file.
+ * @file: the open file of /dev/dmaplane.
  *
  * Return: the context with one reference (the open file's), or NULL.
  */
-struct dmaplane_ctx *dmaplane_ctx_create(void)
+struct dmaplane_ctx *dmaplane_ctx_create(struct file *file)
 {
 	struct dmaplane_ctx *ctx;
 
@@ -27,7 +34,15 @@ struct dmaplane_ctx *dmaplane_ctx_create(void)
 	atomic_set(&ctx->nr_objects, 0);
 	atomic_set(&ctx->nr_channels, 0);
 	atomic64_set(&ctx->bytes, 0);
+	ctx->file = file;
+	ctx->id = atomic64_inc_return(&dmaplane_next_ctx_id);
+	ctx->tgid = task_tgid_nr(current);
+	spin_lock_init(&ctx->chan_lock);
+	INIT_LIST_HEAD(&ctx->channels);
 	atomic64_inc(&dmaplane_stats.live_contexts);
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_add_tail(&ctx->node, &dmaplane_ctx_list);
+	mutex_unlock(&dmaplane_ctx_list_lock);
 	return ctx;
 }
 
@@ -63,6 +78,9 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 	struct dmaplane_obj *obj;
 	unsigned long index;
 
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_del(&ctx->node);
+	mutex_unlock(&dmaplane_ctx_list_lock);
 	/*
 	 * After this, a publication racing with close (a connection accepted
 	 * from a CM handler) fails instead of landing in a dead table.
@@ -253,4 +271,46 @@ int dmaplane_obj_destroy(struct dmaplane_ctx *ctx, u32 handle)
 		obj->unpublish(obj);
 	dmaplane_obj_put(obj);
 	return 0;
+}
+
+/**
+ * dmaplane_ctx_for_each() - call @fn on every context whose file is open.
+ * @fn: called under the list's lock (it may sleep; the context is not
+ *	closing while it runs).
+ * @arg: passed to @fn.
+ */
+void dmaplane_ctx_for_each(void (*fn)(struct dmaplane_ctx *ctx, void *arg),
+			   void *arg)
+{
+	struct dmaplane_ctx *ctx;
+
+	mutex_lock(&dmaplane_ctx_list_lock);
+	list_for_each_entry(ctx, &dmaplane_ctx_list, node)
+		fn(ctx, arg);
+	mutex_unlock(&dmaplane_ctx_list_lock);
+}
+
+/**
+ * dmaplane_ctx_add_channel() - list a channel on its context.
+ * @ctx: the context.
+ * @node: the channel's list node.
+ */
+void dmaplane_ctx_add_channel(struct dmaplane_ctx *ctx, struct list_head *node)
+{
+	spin_lock(&ctx->chan_lock);
+	list_add_tail(node, &ctx->channels);
+	spin_unlock(&ctx->chan_lock);
+}
+
+/**
+ * dmaplane_ctx_del_channel() - unlist a channel being freed.
+ * @ctx: the context.
+ * @node: its list node (never listed: nothing to do).
+ */
+void dmaplane_ctx_del_channel(struct dmaplane_ctx *ctx, struct list_head *node)
+{
+	spin_lock(&ctx->chan_lock);
+	if (!list_empty(node))
+		list_del_init(node);
+	spin_unlock(&ctx->chan_lock);
 }

@@ -266,12 +266,6 @@ int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
 	return 0;
 }
 
-/* A read-only import is only ever read by devices. */
-static enum dma_data_direction dmaplane_import_dir(struct dmaplane_buffer *buf)
-{
-	return buf->readonly ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
-}
-
 /**
  * dmaplane_ioctl_buffer_import() - DMAPLANE_IOC_BUFFER_IMPORT.
  * @ctx: the calling context.
@@ -320,7 +314,7 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	sgt = dma_buf_map_attachment_unlocked(buf->import_attach,
-					      dmaplane_import_dir(buf));
+					      dmaplane_buffer_import_dir(buf));
 	if (IS_ERR(sgt)) {
 		ret = PTR_ERR(sgt);
 		goto out_put;
@@ -338,20 +332,4 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 out_put:
 	dmaplane_buffer_put(buf);
 	return ret;
-}
-
-/**
- * dmaplane_dmabuf_release_import() - undo an import (buffer release).
- * @buf: an IMPORTED buffer, possibly half set up.
- */
-void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf)
-{
-	if (buf->import_sgt)
-		dma_buf_unmap_attachment_unlocked(buf->import_attach,
-						  buf->import_sgt,
-						  dmaplane_import_dir(buf));
-	if (buf->import_attach)
-		dma_buf_detach(buf->import, buf->import_attach);
-	if (buf->import)
-		dma_buf_put(buf->import);
 }

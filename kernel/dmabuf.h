@@ -8,6 +8,5 @@ struct dmaplane_buffer;
 
 int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data);
-void dmaplane_dmabuf_release_import(struct dmaplane_buffer *buf);
 
 #endif /* DMAPLANE_DMABUF_H */

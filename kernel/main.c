@@ -28,6 +28,7 @@
 #include "mr.h"
 #include "rdma.h"
 #include "stats.h"
+#include "xfer.h"
 
 #define CREATE_TRACE_POINTS
 #include "trace.h"
@@ -245,18 +246,17 @@ static int dmaplane_open(struct inode *inode, struct file *file)
 {
 	struct dmaplane_ctx *ctx;
 
-	ctx = dmaplane_ctx_create();
+	ctx = dmaplane_ctx_create(file);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->file = file;
 	file->private_data = ctx;
-	dmaplane_stats_ctx_add(ctx);
+	dmaplane_debugfs_ctx_add(ctx);
 	return nonseekable_open(inode, file);
 }
 
 static int dmaplane_release(struct inode *inode, struct file *file)
 {
-	dmaplane_stats_ctx_del(file->private_data);
+	dmaplane_debugfs_ctx_del(file->private_data);	/* waits for readers */
 	dmaplane_ctx_close(file->private_data);
 	return 0;
 }

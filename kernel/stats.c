@@ -4,11 +4,12 @@
  * reads: DMAPLANE_IOC_MODULE_STATS, DMAPLANE_IOC_SNAPSHOT (every channel and
  * endpoint of every open file, for CAP_SYS_ADMIN) and the debugfs tree.
  *
- * Contexts are on dmaplane_ctx_list while their file is open; a walker
- * holds dmaplane_ctx_list_lock, so a listed context is not closing. Its
- * channels are on ctx->channels (ctx->chan_lock) until freed; its objects
- * are read under the handle table's lock, which keeps every entry alive
- * (the table's reference is dropped only after the entry is erased).
+ * Contexts are listed (context.c) while their file is open, and a walk
+ * (dmaplane_ctx_for_each()) holds the list's lock, so a listed context is
+ * not closing. Its channels are on ctx->channels (ctx->chan_lock) until
+ * freed; its objects are read under the handle table's lock, which keeps
+ * every entry alive (the table's reference is dropped only after the entry
+ * is erased).
  */
 #include <linux/capability.h>
 #include <linux/mm.h>
@@ -18,70 +19,11 @@
 #include <linux/uaccess.h>
 #include <linux/xarray.h>
 
-#include "debugfs.h"
+#include "context.h"
 #include "stats.h"
 
 DEFINE_PER_CPU(struct dmaplane_op_stats, dmaplane_op_stats);
 
-static LIST_HEAD(dmaplane_ctx_list);
-static DEFINE_MUTEX(dmaplane_ctx_list_lock);
-static atomic64_t dmaplane_next_ctx_id = ATOMIC64_INIT(0);
-
-/**
- * dmaplane_stats_ctx_add() - list a new context (and give it a debugfs
- * directory).
- * @ctx: the context.
- */
-void dmaplane_stats_ctx_add(struct dmaplane_ctx *ctx)
-{
-	ctx->id = atomic64_inc_return(&dmaplane_next_ctx_id);
-	ctx->tgid = task_tgid_nr(current);
-	spin_lock_init(&ctx->chan_lock);
-	INIT_LIST_HEAD(&ctx->channels);
-	mutex_lock(&dmaplane_ctx_list_lock);
-	list_add_tail(&ctx->node, &dmaplane_ctx_list);
-	mutex_unlock(&dmaplane_ctx_list_lock);
-	dmaplane_debugfs_ctx_add(ctx);
-}
-
-/**
- * dmaplane_stats_ctx_del() - unlist a context whose file is closing.
- * @ctx: the context.
- */
-void dmaplane_stats_ctx_del(struct dmaplane_ctx *ctx)
-{
-	dmaplane_debugfs_ctx_del(ctx);	/* waits for readers */
-	mutex_lock(&dmaplane_ctx_list_lock);
-	list_del(&ctx->node);
-	mutex_unlock(&dmaplane_ctx_list_lock);
-}
-
-/**
- * dmaplane_stats_channel_add() - list a channel on its context.
- * @ctx: the context.
- * @node: the channel's list node.
- */
-void dmaplane_stats_channel_add(struct dmaplane_ctx *ctx,
-				struct list_head *node)
-{
-	spin_lock(&ctx->chan_lock);
-	list_add_tail(node, &ctx->channels);
-	spin_unlock(&ctx->chan_lock);
-}
-
-/**
- * dmaplane_stats_channel_del() - unlist a channel being freed.
- * @ctx: the context.
- * @node: its list node.
- */
-void dmaplane_stats_channel_del(struct dmaplane_ctx *ctx,
-				struct list_head *node)
-{
-	spin_lock(&ctx->chan_lock);
-	if (!list_empty(node))
-		list_del_init(node);
-	spin_unlock(&ctx->chan_lock);
-}
 
 /**
  * dmaplane_ioctl_module_stats() - DMAPLANE_IOC_MODULE_STATS.
@@ -204,11 +146,19 @@ void dmaplane_stats_show_objects(struct seq_file *m, struct dmaplane_ctx *ctx,
 	xa_unlock(&ctx->objects);
 }
 
-/* Records of one context into @recs (at most @cap); returns how many exist. */
-static u32 dmaplane_snapshot_ctx(struct dmaplane_ctx *ctx,
-				 struct dmaplane_object_record *recs, u32 n,
-				 u32 cap)
+/* A snapshot being taken: records so far (@n, also past @cap) in @recs. */
+struct dmaplane_snapshot_walk {
+	struct dmaplane_object_record *recs;
+	u32 n;
+	u32 cap;
+};
+
+/* Records of one context, appended to the walk's. */
+static void dmaplane_snapshot_ctx(struct dmaplane_ctx *ctx, void *arg)
 {
+	struct dmaplane_snapshot_walk *walk = arg;
+	struct dmaplane_object_record *recs = walk->recs;
+	u32 n = walk->n, cap = walk->cap;
 	struct dmaplane_obj *obj;
 	struct list_head *pos;
 	unsigned long index;
@@ -243,7 +193,7 @@ static u32 dmaplane_snapshot_ctx(struct dmaplane_ctx *ctx,
 		n++;
 	}
 	xa_unlock(&ctx->objects);
-	return n;
+	walk->n = n;
 }
 
 /**
@@ -257,8 +207,8 @@ int dmaplane_ioctl_snapshot(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_snapshot *args = data;
 	struct dmaplane_object_record *recs = NULL;
-	struct dmaplane_ctx *c;
-	u32 cap = args->capacity, n = 0;
+	struct dmaplane_snapshot_walk walk = { .n = 0 };
+	u32 cap = args->capacity;
 	int ret = 0;
 
 	if (!capable(CAP_SYS_ADMIN))
@@ -272,14 +222,13 @@ int dmaplane_ioctl_snapshot(struct dmaplane_ctx *ctx, void *data)
 		if (!recs)
 			return -ENOMEM;
 	}
-	mutex_lock(&dmaplane_ctx_list_lock);
-	list_for_each_entry(c, &dmaplane_ctx_list, node)
-		n = dmaplane_snapshot_ctx(c, recs, n, cap);
-	mutex_unlock(&dmaplane_ctx_list_lock);
-	args->count = n;
+	walk.recs = recs;
+	walk.cap = cap;
+	dmaplane_ctx_for_each(dmaplane_snapshot_ctx, &walk);
+	args->count = walk.n;
 	args->now_ns = ktime_get_ns();
 	if (cap && copy_to_user(u64_to_user_ptr(args->records), recs,
-				min(n, cap) * sizeof(*recs)))
+				min(walk.n, cap) * sizeof(*recs)))
 		ret = -EFAULT;
 	kvfree(recs);
 	return ret;

@@ -8,12 +8,6 @@
 
 struct dmaplane_channel;
 
-void dmaplane_stats_ctx_add(struct dmaplane_ctx *ctx);
-void dmaplane_stats_ctx_del(struct dmaplane_ctx *ctx);
-void dmaplane_stats_channel_add(struct dmaplane_ctx *ctx,
-				struct list_head *node);
-void dmaplane_stats_channel_del(struct dmaplane_ctx *ctx,
-				struct list_head *node);
 int dmaplane_ioctl_module_stats(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_snapshot(struct dmaplane_ctx *ctx, void *data);
 

@@ -356,3 +356,31 @@ int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
 	dmaplane_cursor_end(&c);
 	return ret;
 }
+
+/**
+ * dmaplane_ioctl_buffer_rw() - DMAPLANE_IOC_BUFFER_RW.
+ * @ctx: the calling context.
+ * @data: struct dmaplane_buffer_rw.
+ *
+ * Return: 0, -ENOENT, -EINVAL, -EFAULT, -EINTR or -EOPNOTSUPP.
+ */
+int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data)
+{
+	struct dmaplane_buffer_rw *args = data;
+	void __user *uptr = u64_to_user_ptr(args->user_ptr);
+	bool write = args->flags & DMAPLANE_RW_WRITE;
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	if ((args->flags & ~DMAPLANE_RW_WRITE) ||
+	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	buf = dmaplane_buffer_lookup(ctx, args->handle);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	/* Out of range is EINVAL here, as documented for this ioctl. */
+	ret = dmaplane_range_check(buf, args->offset, args->length) ? -EINVAL :
+		dmaplane_xfer_user(buf, args->offset, args->length, uptr, write);
+	dmaplane_buffer_put(buf);
+	return ret;
+}

@@ -41,4 +41,6 @@ int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
 int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
 		       void __user *uptr, bool write);
 
+int dmaplane_ioctl_buffer_rw(struct dmaplane_ctx *ctx, void *data);
+
 #endif /* DMAPLANE_XFER_H */

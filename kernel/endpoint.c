@@ -30,7 +30,7 @@
  * fail what was never posted, move the QP to error and drain it, so that
  * every posted request completes (with -ECANCELED) before the QP, the CQ
  * and the CM ID go. It never runs in a CM event handler of the endpoint's
- * own ID: handlers hand such work to dmaplane_ep_wq.
+ * own ID: handlers hand such work to dmaplane_rdma_defer().
  *
  * Flow control (attr.credits > 0, negotiated in the private data): the
  * module owns the receive queue. It posts window + DMAPLANE_CREDIT_CTRL_SLOTS
@@ -173,8 +173,6 @@ struct dmaplane_fc {
 	u64 grants_sent;
 	u64 grants_received;
 };
-
-static struct workqueue_struct *dmaplane_ep_wq;
 
 /* Work completions taken per ib_poll_cq(), and per softirq poll at most. */
 #define DMAPLANE_EP_POLL_BATCH	16
@@ -2813,41 +2811,4 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 out_put:
 	dmaplane_obj_put(&l->obj);
 	return ret;
-}
-
-/**
- * dmaplane_rdma_defer() - run @work in process context (teardowns that a
- * CM handler or a completion in softirq context cannot do).
- * @work: the work.
- */
-void dmaplane_rdma_defer(struct work_struct *work)
-{
-	queue_work(dmaplane_ep_wq, work);
-}
-
-/**
- * dmaplane_rdma_flush_deferred() - wait for deferred teardowns and frees.
- */
-void dmaplane_rdma_flush_deferred(void)
-{
-	flush_workqueue(dmaplane_ep_wq);
-}
-
-/**
- * dmaplane_endpoint_init() - create the workqueue for orphan teardowns.
- *
- * Return: 0 or -ENOMEM.
- */
-int dmaplane_endpoint_init(void)
-{
-	dmaplane_ep_wq = alloc_workqueue("dmaplane_ep", WQ_UNBOUND, 0);
-	return dmaplane_ep_wq ? 0 : -ENOMEM;
-}
-
-/**
- * dmaplane_endpoint_exit() - wait for orphan teardowns and free the queue.
- */
-void dmaplane_endpoint_exit(void)
-{
-	destroy_workqueue(dmaplane_ep_wq);
 }

@@ -16,7 +16,6 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 			  u64 now, struct dmaplane_ep **plug);
 void dmaplane_ep_unplug(struct dmaplane_ep *ep);
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data);
-int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data);
 

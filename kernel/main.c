@@ -25,6 +25,7 @@
 #include "dmadev.h"
 #include "numa.h"
 #include "endpoint.h"
+#include "listener.h"
 #include "mr.h"
 #include "rdma.h"
 #include "stats.h"

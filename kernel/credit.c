@@ -110,13 +110,13 @@ static bool dmaplane_fc_grant_due(const struct dmaplane_fc *fc)
  * be posted; without one, open a stall episode (once) and say no.
  * @ep: the endpoint, with flow control.
  *
- * Context: ep->lock held.
  * Return: whether a credit was spent.
  */
 bool dmaplane_fc_take_credit_locked(struct dmaplane_ep *ep)
 {
 	struct dmaplane_fc *fc = ep->fc;
 
+	lockdep_assert_held(&ep->lock);
 	if (fc->peer_granted == fc->consumed) {
 		if (!fc->stalled) {
 			fc->stalled = true;
@@ -135,7 +135,7 @@ bool dmaplane_fc_take_credit_locked(struct dmaplane_ep *ep)
 	return true;
 }
 
-/* Send the cumulative grant. Called with ep->lock held, connected. */
+/* Send the cumulative grant (connected). */
 static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
 {
 	struct dmaplane_fc *fc = ep->fc;
@@ -155,6 +155,7 @@ static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
 	u64 granted = fc->window + fc->returned;
 	int ret;
 
+	lockdep_assert_held(&ep->lock);
 	ib_dma_sync_single_for_cpu(dev, fc->tx_dma, DMAPLANE_FC_MSG_LEN,
 				   DMA_TO_DEVICE);
 	fc->tx->magic = cpu_to_le32(DMAPLANE_FC_MAGIC);
@@ -181,8 +182,6 @@ static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
  * (each such hand-over frees a credit), then grant if due.
  * @ep: the endpoint, connected, with flow control.
  * @done: gets the RECV requests whose results are posted (to be freed).
- *
- * Context: ep->lock held.
  */
 void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 				 struct list_head *done)
@@ -193,6 +192,7 @@ void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 	unsigned int n = 0;
 	u64 now = dmaplane_channel_now(ep->ch);
 
+	lockdep_assert_held(&ep->lock);
 	/*
 	 * RECVs complete in the order they take writes: posted here, under
 	 * ep->lock, so that a completion handler on another CPU cannot post a

@@ -66,11 +66,10 @@ struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle)
  * wins).
  * @ep: the endpoint.
  * @err: the reason (-errno).
- *
- * Context: ep->lock held.
  */
 void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err)
 {
+	lockdep_assert_held(&ep->lock);
 	if (ep->state != DMAPLANE_EP_ERROR) {
 		ep->state = DMAPLANE_EP_ERROR;
 		ep->error = err;
@@ -768,7 +767,7 @@ int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data)
 	return 0;
 }
 
-/* Monitoring: called under the handle table's lock (no sleeping). */
+/* Monitoring: under the handle table's lock, so no sleeping. */
 
 static const char *dmaplane_ep_state_name(u32 state)
 {
@@ -791,6 +790,7 @@ void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj)
 {
 	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
 
+	lockdep_assert_held(&obj->ctx->objects.xa_lock);
 	spin_lock_bh(&ep->lock);
 	seq_printf(m, "endpoint %u qp %u state %s error %d sq_free %u/%u posted %lld completed %lld failed %lld sent %lld received %lld rnr %lld cq_overflows %lld\n",
 		   obj->handle, ep->qp_num, dmaplane_ep_state_name(ep->state),
@@ -824,6 +824,7 @@ void dmaplane_ep_record(struct dmaplane_obj *obj,
 {
 	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
 
+	lockdep_assert_held(&obj->ctx->objects.xa_lock);
 	rec->a = atomic64_read(&ep->posted);
 	rec->b = atomic64_read(&ep->completed);
 	rec->c = atomic64_read(&ep->bytes_sent) +

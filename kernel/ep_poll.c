@@ -29,6 +29,7 @@ static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
 {
 	int done = 0, n, i;
 
+	lockdep_assert_held(&ep->cq_lock);
 	while (done < budget) {
 		n = ib_poll_cq(ep->cq, min(budget - done, DMAPLANE_EP_POLL_BATCH),
 			       ep->wcs);
@@ -49,9 +50,10 @@ static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
 	return done;
 }
 
-/* Called with ep->cq_lock held: the completion event on for what comes. */
+/* The completion event on for what comes. */
 static void dmaplane_ep_arm_locked(struct dmaplane_ep *ep)
 {
+	lockdep_assert_held(&ep->cq_lock);
 	ep->cq_unarmed = false;
 	if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
 			     IB_CQ_REPORT_MISSED_EVENTS) > 0)
@@ -99,11 +101,10 @@ int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
  * dmaplane_ep_rearm_locked() - the completion event on again if it was left
  * off.
  * @ep: the endpoint.
- *
- * Context: ep->cq_lock held.
  */
 void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep)
 {
+	lockdep_assert_held(&ep->cq_lock);
 	if (ep->cq_unarmed)
 		dmaplane_ep_arm_locked(ep);
 }

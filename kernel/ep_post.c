@@ -152,7 +152,7 @@ void dmaplane_ep_fail_list(struct dmaplane_ep *ep, struct list_head *list,
 /*
  * Post what fits: pending send requests chained into one ib_post_send(),
  * receives into one ib_post_recv(). Requests the device refused go to
- * @failed. Called with ep->lock held, in the CONNECTED state.
+ * @failed. In the CONNECTED state.
  */
 static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 				    struct list_head *failed)
@@ -164,6 +164,7 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 	u64 now = dmaplane_channel_now(ep->ch);
 	int ret;
 
+	lockdep_assert_held(&ep->lock);
 	while ((req = list_first_entry_or_null(&ep->pending,
 					       struct dmaplane_rdma_req, node)) &&
 	       req->nr_wrs <= ep->sq_free) {
@@ -261,14 +262,13 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
  * posted completes with -ECANCELED (what was posted flushes through the CQ).
  * @ep: the endpoint.
  * @out: gets the dropped requests, for dmaplane_ep_finish().
- *
- * Context: ep->lock held.
  */
 void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
 				     struct list_head *out)
 {
 	struct dmaplane_rdma_req *req;
 
+	lockdep_assert_held(&ep->lock);
 	list_for_each_entry(req, &ep->pending, node)
 		req->status = -ECANCELED;
 	list_for_each_entry(req, &ep->rpending, node)
@@ -289,6 +289,7 @@ void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
  */
 void dmaplane_ep_progress_locked(struct dmaplane_ep *ep, struct list_head *out)
 {
+	lockdep_assert_held(&ep->lock);
 	if (ep->state == DMAPLANE_EP_CONNECTED)
 		dmaplane_ep_kick_locked(ep, out);
 	/* Posting may have failed and ended the connection. */

@@ -14,7 +14,7 @@
  * handler seven round trips of slack to repost before an eighth grant could
  * find no receive. The sender consumes a credit per WRITE_IMM when it posts
  * it; without one, the request and everything after it wait on the
- * pending list (a stall episode, timed), and the grant's arrival posts
+ * sq_pending list (a stall episode, timed), and the grant's arrival posts
  * them.
  *
  * The state (struct dmaplane_fc, in ep.h) is under ep->lock.
@@ -199,7 +199,7 @@ void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 	 * later one first.
 	 */
 	while (fc->held_count &&
-	       (req = list_first_entry_or_null(&ep->rpending,
+	       (req = list_first_entry_or_null(&ep->rq_pending,
 					       struct dmaplane_rdma_req, node))) {
 		struct dmaplane_fc_held *h = &fc->held[fc->held_head];
 

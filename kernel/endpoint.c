@@ -111,10 +111,10 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		 * The drain must not depend on a busy poller getting CPU time:
 		 * from here on the softirq poll keeps the event on.
 		 */
-		spin_lock_bh(&ep->cq_lock);
+		spin_lock_bh(&ep->poll_lock);
 		ep->cq_draining = true;
 		dmaplane_ep_rearm_locked(ep);
-		spin_unlock_bh(&ep->cq_lock);
+		spin_unlock_bh(&ep->poll_lock);
 	}
 	if (ep->qp) {
 		if (ep->cm_id)
@@ -122,7 +122,7 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		ib_drain_qp(ep->qp);
 		/* Nothing should be left; if something is, it never completes. */
 		spin_lock_bh(&ep->lock);
-		list_splice_init(&ep->sendq, &unposted);
+		list_splice_init(&ep->sq_posted, &unposted);
 		spin_unlock_bh(&ep->lock);
 		dmaplane_ep_fail_list(ep, &unposted, -ECANCELED);
 		dev = ep->qp->device;
@@ -138,8 +138,8 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 		dmaplane_channel_del_poller(ep->ch, &ep->poller);
 		irq_poll_disable(&ep->iop);
 		/* A softirq poll past irq_poll_complete() holds the lock. */
-		spin_lock_bh(&ep->cq_lock);
-		spin_unlock_bh(&ep->cq_lock);
+		spin_lock_bh(&ep->poll_lock);
+		spin_unlock_bh(&ep->poll_lock);
 		/*
 		 * A driver's completion tasklet already running may still call
 		 * dmaplane_ep_cq_comp() (irq_poll_sched() on the disabled iop,
@@ -258,11 +258,11 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	INIT_LIST_HEAD(&ep->user.node);
 	mutex_init(&ep->teardown_lock);
 	spin_lock_init(&ep->lock);
-	spin_lock_init(&ep->cq_lock);
+	spin_lock_init(&ep->poll_lock);
 	INIT_LIST_HEAD(&ep->poller.node);
-	INIT_LIST_HEAD(&ep->pending);
-	INIT_LIST_HEAD(&ep->sendq);
-	INIT_LIST_HEAD(&ep->rpending);
+	INIT_LIST_HEAD(&ep->sq_pending);
+	INIT_LIST_HEAD(&ep->sq_posted);
+	INIT_LIST_HEAD(&ep->rq_pending);
 	INIT_LIST_HEAD(&ep->accept_node);
 	INIT_WORK(&ep->orphan_work, dmaplane_ep_orphan_fn);
 	init_completion(&ep->cm_done);
@@ -336,7 +336,7 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	/*
 	 * ib_drain_qp() waits for the drain completions through our poll
 	 * (a CQ from ib_create_cq() has poll_ctx 0, not IB_POLL_DIRECT,
-	 * which it would poll itself, outside ep->cq_lock).
+	 * which it would poll itself, outside ep->poll_lock).
 	 */
 	BUILD_BUG_ON(IB_POLL_SOFTIRQ != 0);
 	cq_attr.cqe = a->sq_depth + a->rq_depth + 3;
@@ -755,7 +755,7 @@ int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data)
 		if (fc->stalled)
 			st->stall_ns += ktime_get_ns() - fc->stall_start;
 		st->held = fc->held_count;
-		list_for_each_entry(req, &ep->pending, node)
+		list_for_each_entry(req, &ep->sq_pending, node)
 			st->waiting += req->credit;
 	}
 	spin_unlock_bh(&ep->lock);

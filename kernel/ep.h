@@ -16,7 +16,7 @@
  *   ch->poll_lock	(channel.c, spinlock, _bh) a busy-polling ENTER calls
  *			dmaplane_ep_busy_poll() and dmaplane_ep_poll_idle()
  *			under it.
- *   ep->cq_lock	(spinlock, bottom halves off) one poller of ep->cq at
+ *   ep->poll_lock	(spinlock, bottom halves off) one poller of ep->cq at
  *			a time: the softirq poll, a busy-polling ENTER or the
  *			teardown. Every completion handler runs under it.
  *   ep->lock		(spinlock, _bh) state, request lists, queue room,
@@ -134,9 +134,11 @@ struct dmaplane_fc {
  * @lock:	protects everything below down to @rq_free.
  * @state:	DMAPLANE_EP_CONNECTING, _CONNECTED or _ERROR.
  * @error:	why it is in the error state (-errno).
- * @pending:	send requests waiting for send-queue room, in order.
- * @sendq:	posted send requests, in order.
- * @rpending:	receives waiting for receive-queue room.
+ * @sq_pending:	send requests waiting for send-queue room (or, with flow
+ *		control, for a credit), in order.
+ * @sq_posted:	send requests posted, in order (that of their completions).
+ * @rq_pending:	receives waiting for receive-queue room (with flow control:
+ *		for a write that arrived).
  * @sq_free:	send work requests that may still be posted.
  * @unsignaled:	unsignalled work requests posted since the last signalled.
  * @rq_free:	receives that may still be posted.
@@ -160,7 +162,7 @@ struct dmaplane_fc {
  * @cq_overflows: CQ errors the device reported.
  * @bytes_sent:	bytes of completed WRITEs, WRITE_IMMs and SENDs.
  * @bytes_received: bytes of completed RECVs.
- * @cq_lock:	serialises polling @cq (its softirq poll against busy-polling
+ * @poll_lock:	serialises polling @cq (its softirq poll against busy-polling
  *		ENTERs), and so the order of its completions; protects @wcs
  *		and @cq_unarmed.
  * @cq_unarmed:	the softirq poll left the completion event off because an
@@ -186,9 +188,9 @@ struct dmaplane_ep {
 	spinlock_t lock;
 	u32 state;
 	int error;
-	struct list_head pending;
-	struct list_head sendq;
-	struct list_head rpending;
+	struct list_head sq_pending;
+	struct list_head sq_posted;
+	struct list_head rq_pending;
 	u32 sq_free;
 	u32 unsignaled;
 	u32 rq_free;
@@ -213,7 +215,7 @@ struct dmaplane_ep {
 	atomic64_t bytes_sent;
 	atomic64_t bytes_received;
 
-	spinlock_t cq_lock;
+	spinlock_t poll_lock;
 	bool cq_unarmed;
 	bool cq_draining;
 	struct irq_poll iop;
@@ -224,7 +226,8 @@ struct dmaplane_ep {
 
 /**
  * struct dmaplane_rdma_req - one RDMA entry in flight.
- * @node:	on the endpoint's pending list or send queue.
+ * @node:	on the endpoint's @sq_pending, @sq_posted or @rq_pending, or on
+ *		a list of finalised requests.
  * @cqe:	on its last work request.
  * @err_cqe:	on the others (unsignalled: they report only errors).
  * @ep:		the endpoint (alive until the request is finalised: teardown

@@ -8,7 +8,7 @@
  * reference drops there is freed from a workqueue). A waiter that cannot
  * afford the event's delay busy-polls instead (ENTER with
  * DMAPLANE_ENTER_POLL): its ENTER polls the CQs of the channel's endpoints
- * itself, taking turns with the softirq poll under ep->cq_lock so that
+ * itself, taking turns with the softirq poll under ep->poll_lock so that
  * completions keep their order.
  */
 #include <linux/minmax.h>
@@ -20,7 +20,7 @@
 
 /*
  * The completion queue is polled in one of two places, never both at once
- * (ep->cq_lock): the softirq poll its completion event schedules, or an
+ * (ep->poll_lock): the softirq poll its completion event schedules, or an
  * ENTER busy-polling the channel (DMAPLANE_ENTER_POLL), which sees a
  * completion as soon as the device has written it. Each work completion
  * goes to its wr_cqe's done handler, as with the core's CQ pool.
@@ -29,7 +29,7 @@ static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
 {
 	int done = 0, n, i;
 
-	lockdep_assert_held(&ep->cq_lock);
+	lockdep_assert_held(&ep->poll_lock);
 	while (done < budget) {
 		n = ib_poll_cq(ep->cq, min(budget - done, DMAPLANE_EP_POLL_BATCH),
 			       ep->wcs);
@@ -53,7 +53,7 @@ static int dmaplane_ep_poll_cq_locked(struct dmaplane_ep *ep, int budget)
 /* The completion event on for what comes. */
 static void dmaplane_ep_arm_locked(struct dmaplane_ep *ep)
 {
-	lockdep_assert_held(&ep->cq_lock);
+	lockdep_assert_held(&ep->poll_lock);
 	ep->cq_unarmed = false;
 	if (ib_req_notify_cq(ep->cq, IB_CQ_NEXT_COMP |
 			     IB_CQ_REPORT_MISSED_EVENTS) > 0)
@@ -73,7 +73,7 @@ int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 	struct dmaplane_ep *ep = container_of(iop, struct dmaplane_ep, iop);
 	int done;
 
-	spin_lock(&ep->cq_lock);
+	spin_lock(&ep->poll_lock);
 	done = dmaplane_ep_poll_cq_locked(ep, budget);
 	if (done < budget) {
 		irq_poll_complete(iop);
@@ -81,10 +81,10 @@ int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 		 * An ENTER busy-polls the channel: it takes what comes, so
 		 * the event stays off until the last such ENTER is done
 		 * (dmaplane_ep_poll_idle(), which checks ep->cq_unarmed under
-		 * ep->cq_lock after the channel's count went down). Not once
+		 * ep->poll_lock after the channel's count went down). Not once
 		 * the teardown drains: that must not wait for a poller.
 		 *
-		 * Everything up to the unlock stays under ep->cq_lock, which
+		 * Everything up to the unlock stays under ep->poll_lock, which
 		 * the teardown takes once after irq_poll_disable(): past
 		 * irq_poll_complete() that is what keeps @ep alive here.
 		 */
@@ -93,7 +93,7 @@ int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
 		else
 			dmaplane_ep_arm_locked(ep);
 	}
-	spin_unlock(&ep->cq_lock);
+	spin_unlock(&ep->poll_lock);
 	return done;
 }
 
@@ -104,7 +104,7 @@ int dmaplane_ep_iop_poll(struct irq_poll *iop, int budget)
  */
 void dmaplane_ep_rearm_locked(struct dmaplane_ep *ep)
 {
-	lockdep_assert_held(&ep->cq_lock);
+	lockdep_assert_held(&ep->poll_lock);
 	if (ep->cq_unarmed)
 		dmaplane_ep_arm_locked(ep);
 }
@@ -118,9 +118,9 @@ void dmaplane_ep_poll_idle(struct dmaplane_poller *p)
 {
 	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
 
-	spin_lock(&ep->cq_lock);
+	spin_lock(&ep->poll_lock);
 	dmaplane_ep_rearm_locked(ep);
-	spin_unlock(&ep->cq_lock);
+	spin_unlock(&ep->poll_lock);
 }
 
 /**
@@ -158,10 +158,10 @@ int dmaplane_ep_busy_poll(struct dmaplane_poller *p)
 	if (ep->cq->device->ops.peek_cq &&
 	    ep->cq->device->ops.peek_cq(ep->cq, 1) == 0)
 		return 0;
-	if (!spin_trylock(&ep->cq_lock))
+	if (!spin_trylock(&ep->poll_lock))
 		return 0;
 	done = dmaplane_ep_poll_cq_locked(ep, DMAPLANE_EP_POLL_BATCH);
-	spin_unlock(&ep->cq_lock);
+	spin_unlock(&ep->poll_lock);
 	return done;
 }
 

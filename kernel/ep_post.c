@@ -4,9 +4,9 @@
  *
  * Send side. An RDMA entry becomes a request (struct dmaplane_rdma_req)
  * with one or more work requests (a WRITE or READ longer than max_message
- * is split). Requests wait on the endpoint's pending list until the send
+ * is split). Requests wait on the endpoint's sq_pending list until the send
  * queue has room, then the requests of one submission batch are chained
- * and posted with one ib_post_send() and move to sendq. Only the last
+ * and posted with one ib_post_send() and move to sq_posted. Only the last
  * work request of a batch is signalled (and one every sq_depth / 2, so that
  * slots come back early); the others are unsignalled and report only
  * errors, to their request's err_cqe. Because an RC send queue completes in
@@ -16,11 +16,11 @@
  *
  * Receive side: every RECV is one signalled receive work request (with
  * flow control, credit.c owns the receive queue and hands arrived writes to
- * the RECVs on rpending).
+ * the RECVs on rq_pending).
  *
  * Results go to the channel the endpoint is bound to, into the CQ slots
  * reserved when the entries were consumed. Every completion handler here
- * runs under ep->cq_lock (ep_poll.c), so in CQ order.
+ * runs under ep->poll_lock (ep_poll.c), so in CQ order.
  */
 #include <linux/list.h>
 #include <linux/slab.h>
@@ -165,12 +165,12 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 	int ret;
 
 	lockdep_assert_held(&ep->lock);
-	while ((req = list_first_entry_or_null(&ep->pending,
+	while ((req = list_first_entry_or_null(&ep->sq_pending,
 					       struct dmaplane_rdma_req, node)) &&
 	       req->nr_wrs <= ep->sq_free) {
 		if (req->credit && !dmaplane_fc_take_credit_locked(ep))
 			break;	/* it and everything after it wait */
-		list_move_tail(&req->node, &ep->sendq);
+		list_move_tail(&req->node, &ep->sq_posted);
 		ep->sq_free -= req->nr_wrs;
 		req->wrs[req->nr_wrs - 1].wr.next = NULL;
 		if (last)
@@ -197,14 +197,14 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 			bool bad = false;
 
 			/*
-			 * This batch is first..the end of sendq; requests from
-			 * the one holding bad_send on were not posted. One cut
-			 * in the middle stays on sendq (its first work requests
-			 * are posted; the teardown completes it) and the
-			 * endpoint goes to its error state.
+			 * This batch is first..the end of sq_posted; requests
+			 * from the one holding bad_send on were not posted. One
+			 * cut in the middle stays on sq_posted (its first work
+			 * requests are posted; the teardown completes it) and
+			 * the endpoint goes to its error state.
 			 */
 			req = first;
-			list_for_each_entry_safe_from(req, tmp, &ep->sendq, node) {
+			list_for_each_entry_safe_from(req, tmp, &ep->sq_posted, node) {
 				if (!bad && (void *)bad_send >= (void *)req->wrs &&
 				    (void *)bad_send < (void *)(req->wrs + req->nr_wrs)) {
 					bad = true;
@@ -229,7 +229,7 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 		dmaplane_fc_progress_locked(ep, failed);
 		return;
 	}
-	while ((req = list_first_entry_or_null(&ep->rpending,
+	while ((req = list_first_entry_or_null(&ep->rq_pending,
 					       struct dmaplane_rdma_req, node)) &&
 	       ep->rq_free) {
 		list_del_init(&req->node);
@@ -269,12 +269,12 @@ void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
 	struct dmaplane_rdma_req *req;
 
 	lockdep_assert_held(&ep->lock);
-	list_for_each_entry(req, &ep->pending, node)
+	list_for_each_entry(req, &ep->sq_pending, node)
 		req->status = -ECANCELED;
-	list_for_each_entry(req, &ep->rpending, node)
+	list_for_each_entry(req, &ep->rq_pending, node)
 		req->status = -ECANCELED;
-	list_splice_tail_init(&ep->pending, out);
-	list_splice_tail_init(&ep->rpending, out);
+	list_splice_tail_init(&ep->sq_pending, out);
+	list_splice_tail_init(&ep->rq_pending, out);
 	if (ep->fc && ep->fc->stalled) {	/* the episode ends here */
 		ep->fc->stalled = false;
 		ep->fc->stall_ns += ktime_get_ns() - ep->fc->stall_start;
@@ -324,7 +324,7 @@ static void dmaplane_ep_send_wc(struct ib_wc *wc, struct dmaplane_rdma_req *req,
 
 	spin_lock_bh(&ep->lock);
 	/* Everything posted before req has completed (RC order). */
-	list_for_each_entry_safe(r, tmp, &ep->sendq, node) {
+	list_for_each_entry_safe(r, tmp, &ep->sq_posted, node) {
 		if (r == req)
 			break;
 		ep->sq_free += r->nr_wrs;
@@ -492,8 +492,8 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 	if (ep->state != DMAPLANE_EP_CONNECTED) {
 		ret = -ENOTCONN;
 	} else {
-		list_add_tail(&req->node, req->recv ? &ep->rpending :
-						      &ep->pending);
+		list_add_tail(&req->node, req->recv ? &ep->rq_pending :
+						      &ep->sq_pending);
 		atomic64_inc(&ep->posted);
 	}
 	spin_unlock_bh(&ep->lock);

@@ -2,8 +2,6 @@
 #ifndef DMAPLANE_ENDPOINT_H
 #define DMAPLANE_ENDPOINT_H
 
-#include <linux/workqueue.h>
-
 #include "internal.h"
 
 /* Local ranges one RDMA entry may name (the entry and its OP_SGEs). */
@@ -13,16 +11,11 @@ struct dmaplane_channel;
 struct dmaplane_ep;
 struct dmaplane_sqe;
 
-int dmaplane_endpoint_init(void);
-void dmaplane_endpoint_exit(void);
-void dmaplane_rdma_defer(struct work_struct *work);
-void dmaplane_rdma_flush_deferred(void);
 void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 			  const struct dmaplane_sqe *sqes, u32 n, u32 taken,
 			  u64 now, struct dmaplane_ep **plug);
 void dmaplane_ep_unplug(struct dmaplane_ep *ep);
 int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data);
-int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_endpoint_query(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_endpoint_stats(struct dmaplane_ctx *ctx, void *data);
 

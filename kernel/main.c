@@ -25,6 +25,7 @@
 #include "dmadev.h"
 #include "numa.h"
 #include "endpoint.h"
+#include "listener.h"
 #include "mr.h"
 #include "rdma.h"
 #include "stats.h"
@@ -303,13 +304,10 @@ static int __init dmaplane_init(void)
 		pr_err("dmaplane: cannot register DMA devices: %d\n", ret);
 		goto out_dmaengine;
 	}
-	ret = dmaplane_endpoint_init();
-	if (ret)
-		goto out_dmadev;
 	ret = dmaplane_rdma_init();
 	if (ret) {
 		pr_err("dmaplane: cannot register with the RDMA core: %d\n", ret);
-		goto out_endpoint;
+		goto out_dmadev;
 	}
 	dmaplane_debugfs_init();
 	ret = misc_register(&dmaplane_misc);
@@ -324,8 +322,6 @@ static int __init dmaplane_init(void)
 
 out_rdma:
 	dmaplane_rdma_exit();
-out_endpoint:
-	dmaplane_endpoint_exit();
 out_dmadev:
 	dmaplane_dmadev_exit();
 out_dmaengine:
@@ -342,7 +338,6 @@ static void __exit dmaplane_exit(void)
 	dmaplane_debugfs_exit();
 	dmaplane_rdma_flush_deferred();	/* deferred frees use the devices */
 	dmaplane_rdma_exit();
-	dmaplane_endpoint_exit();
 	dmaplane_dmadev_exit();
 	dmaplane_dmaengine_exit();
 	dmaplane_channel_exit();

@@ -17,8 +17,8 @@
 
 #include "buffer.h"
 #include "context.h"
-#include "endpoint.h"
 #include "mr.h"
+#include "rdma.h"
 #include "xfer.h"
 
 #define DMAPLANE_MR_MAX_PAGE	(2UL << 20)

@@ -9,6 +9,7 @@
 #include <linux/nospec.h>
 
 #include "endpoint.h"
+#include "listener.h"
 #include "opdef.h"
 
 #define DMAPLANE_HOOKS_NOP	.prep = dmaplane_nop_prep, .issue = dmaplane_nop_issue
@@ -23,7 +24,7 @@
 #define DMAPLANE_HOOKS_RECV		.submit = dmaplane_rdma_submit
 /* A stray OP_SGE (not after SG_MORE) goes where its group would: EINVAL. */
 #define DMAPLANE_HOOKS_SGE		.submit = dmaplane_rdma_submit
-#define DMAPLANE_HOOKS_ACCEPT		.submit = dmaplane_rdma_submit
+#define DMAPLANE_HOOKS_ACCEPT		.submit = dmaplane_listener_submit
 
 #define DMAPLANE_OPDEF_ROW(op, nm, fl, fi, pr)				\
 	[DMAPLANE_OP_##op] = {						\

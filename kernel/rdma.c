@@ -10,11 +10,11 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_verbs.h>
 
 #include "context.h"
-#include "endpoint.h"
 #include "rdma.h"
 
 /**
@@ -39,6 +39,8 @@ struct dmaplane_rdma_dev {
 static struct ib_client dmaplane_ib_client;
 static LIST_HEAD(dmaplane_rdma_devs);
 static DEFINE_MUTEX(dmaplane_rdma_lock);	/* protects dmaplane_rdma_devs */
+/* Deferred teardowns and frees (dmaplane_rdma_defer()). */
+static struct workqueue_struct *dmaplane_rdma_wq;
 
 static void dmaplane_rdma_dev_free(struct kref *ref)
 {
@@ -172,21 +174,50 @@ static struct ib_client dmaplane_ib_client = {
 };
 
 /**
- * dmaplane_rdma_init() - register with the RDMA core.
+ * dmaplane_rdma_defer() - run @work in process context (teardowns that a
+ * CM handler or a completion in softirq context cannot do).
+ * @work: the work.
+ */
+void dmaplane_rdma_defer(struct work_struct *work)
+{
+	queue_work(dmaplane_rdma_wq, work);
+}
+
+/**
+ * dmaplane_rdma_flush_deferred() - wait for deferred teardowns and frees.
+ */
+void dmaplane_rdma_flush_deferred(void)
+{
+	flush_workqueue(dmaplane_rdma_wq);
+}
+
+/**
+ * dmaplane_rdma_init() - create the workqueue of deferred teardowns and
+ * frees, and register with the RDMA core.
  *
  * Return: 0 or a negative errno.
  */
 int dmaplane_rdma_init(void)
 {
-	return ib_register_client(&dmaplane_ib_client);
+	int ret;
+
+	dmaplane_rdma_wq = alloc_workqueue("dmaplane_ep", WQ_UNBOUND, 0);
+	if (!dmaplane_rdma_wq)
+		return -ENOMEM;
+	ret = ib_register_client(&dmaplane_ib_client);
+	if (ret)
+		destroy_workqueue(dmaplane_rdma_wq);
+	return ret;
 }
 
 /**
- * dmaplane_rdma_exit() - unregister (the core calls remove for each device).
+ * dmaplane_rdma_exit() - unregister (the core calls remove for each device),
+ * then wait for deferred work and free its queue.
  */
 void dmaplane_rdma_exit(void)
 {
 	ib_unregister_client(&dmaplane_ib_client);
+	destroy_workqueue(dmaplane_rdma_wq);
 }
 
 static u32 dmaplane_rdma_node(struct ib_device *ibdev)

@@ -6,6 +6,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/workqueue.h>
 #include <rdma/ib_verbs.h>
 
 #include "internal.h"
@@ -68,6 +69,8 @@ struct dmaplane_pd {
 
 int dmaplane_rdma_init(void);
 void dmaplane_rdma_exit(void);
+void dmaplane_rdma_defer(struct work_struct *work);
+void dmaplane_rdma_flush_deferred(void);
 int dmaplane_ioctl_rdma_devices(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_rdma_port(struct dmaplane_ctx *ctx, void *data);
 

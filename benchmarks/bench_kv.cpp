@@ -84,6 +84,7 @@
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/kv_cache.hpp"
 #include "dmaplane/kv_transfer.hpp"
+#include "dmaplane/listener.hpp"
 #include "dmaplane/rdma.hpp"
 
 namespace {

@@ -5,6 +5,7 @@
 // Each subcommand prints readable text, or one JSON document with --json.
 // Exit status: 0 on success, 1 on an error (one line on stderr).
 
+#include <dmaplane/detail/format.hpp>
 #include <dmaplane/dmaplane.hpp>
 
 #include <algorithm>
@@ -302,66 +303,29 @@ private:
 
 // "850 ns", "1.25 us", "3.40 ms", "1.20 s".
 std::string format_ns(double ns) {
-    char text[32];
+    using dmaplane::detail::format_fixed;
     if (ns < 1e3)
-        std::snprintf(text, sizeof text, "%.0f ns", ns);
-    else if (ns < 1e6)
-        std::snprintf(text, sizeof text, "%.2f us", ns / 1e3);
-    else if (ns < 1e9)
-        std::snprintf(text, sizeof text, "%.2f ms", ns / 1e6);
-    else
-        std::snprintf(text, sizeof text, "%.2f s", ns / 1e9);
-    return text;
+        return format_fixed(ns, 0) + " ns";
+    if (ns < 1e6)
+        return format_fixed(ns / 1e3, 2) + " us";
+    if (ns < 1e9)
+        return format_fixed(ns / 1e6, 2) + " ms";
+    return format_fixed(ns / 1e9, 2) + " s";
 }
 
 std::string format_ns(std::uint64_t ns) { return format_ns(static_cast<double>(ns)); }
 
-// "512 B", "1.5 KiB", "2.0 GiB".
-std::string format_bytes(double v) {
-    static constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    std::size_t u = 0;
-    while (v >= 1024 && u + 1 < std::size(units)) {
-        v /= 1024;
-        ++u;
-    }
-    char text[32];
-    std::snprintf(text, sizeof text, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-    return text;
+// A rate in bytes per second (>= 0), rounded to whole bytes, as the
+// library writes sizes: "512 B", "1.5 KiB", "2.0 GiB".
+std::string format_byte_rate(double v) {
+    const double rounded = v + 0.5;
+    return dmaplane::detail::format_size(rounded < 0x1p64 ? static_cast<std::uint64_t>(rounded)
+                                                          : ~std::uint64_t{0});
 }
 
 // Counts with thousands left alone but rates rounded: "1234", "12.5".
 std::string format_rate(double v) {
-    char text[32];
-    std::snprintf(text, sizeof text, v >= 100 || v == 0 ? "%.0f" : "%.1f", v);
-    return text;
-}
-
-// Lays out rows as columns two spaces apart, each line indented by two
-// spaces: column i left-aligned when align[i] is 'l', else right-aligned
-// (columns past align's end take its last letter).
-std::string table(const std::vector<std::vector<std::string>>& rows, std::string_view align) {
-    std::vector<std::size_t> width;
-    for (const auto& row : rows) {
-        width.resize(std::max(width.size(), row.size()), 0);
-        for (std::size_t i = 0; i < row.size(); ++i)
-            width[i] = std::max(width[i], row[i].size());
-    }
-    std::string out;
-    for (const auto& row : rows) {
-        std::string line = " ";
-        for (std::size_t i = 0; i < row.size(); ++i) {
-            const std::string pad(width[i] - row[i].size(), ' ');
-            const char a = align.empty() ? 'l' : align[std::min(i, align.size() - 1)];
-            line += ' ';
-            line += a == 'l' ? row[i] + pad : pad + row[i];
-            if (i + 1 < row.size())
-                line += ' ';
-        }
-        while (!line.empty() && line.back() == ' ')
-            line.pop_back();
-        out += line + '\n';
-    }
-    return out;
+    return dmaplane::detail::format_fixed(v, v >= 100 || v == 0 ? 0 : 1);
 }
 
 // The device, or the error message already printed.
@@ -528,7 +492,7 @@ int cmd_info(const dmaplane::device& dev, bool as_json) {
                     rows.push_back({"  gid " + std::to_string(g.index), format_gid(g.gid),
                                     gid_type_name(g.type), preferred ? "(preferred)" : ""});
                 }
-                out += table(rows, "l");
+                out += dmaplane::detail::format_table(rows, "l");
             }
         }
     }
@@ -650,12 +614,10 @@ int cmd_stat(const dmaplane::device& dev, bool as_json) {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& [name, v] : counters(*s)) {
-        std::string text = std::to_string(v);
-        if (std::string_view(name).find("bytes") != std::string_view::npos && v >= 1024)
-            text += " (" + format_bytes(static_cast<double>(v)) + ")";
-        rows.push_back({name, text});
+        const bool bytes = std::string_view(name).find("bytes") != std::string_view::npos;
+        rows.push_back({name, bytes ? dmaplane::detail::format_bytes(v) : std::to_string(v)});
     }
-    print("dmaplane module counters\n" + table(rows, "l"));
+    print("dmaplane module counters\n" + dmaplane::detail::format_table(rows, "l"));
     return 0;
 }
 
@@ -825,7 +787,7 @@ int cmd_top(const dmaplane::device& dev, bool as_json, options& opt) {
                    std::to_string(interval) + " ms\n";
             out += "  module: " + format_rate(ops) + " ops/s submitted, " + format_rate(done) +
                    " completed, " + format_rate(failed) + " failed, " +
-                   format_bytes(moved) + "/s moved; open files " +
+                   format_byte_rate(moved) + "/s moved; open files " +
                    std::to_string(stats->live_contexts) + ", objects " +
                    std::to_string(stats->live_objects) + '\n';
             std::vector<std::vector<std::string>> cells;
@@ -837,11 +799,11 @@ int cmd_top(const dmaplane::device& dev, bool as_json, options& opt) {
                 cells.push_back({type_name(r.type), std::to_string(r.pid),
                                  std::to_string(r.context), std::to_string(r.id), state_name(r),
                                  format_rate(w.submitted), format_rate(w.completed),
-                                 format_bytes(w.bytes), ep ? "-" : std::to_string(r.unread),
+                                 format_byte_rate(w.bytes), ep ? "-" : std::to_string(r.unread),
                                  ep ? std::to_string(r.credits_available) : "-",
                                  ep ? std::to_string(r.stalls) : "-", format_peer(r.peer)});
             }
-            out += table(cells, "lr");
+            out += dmaplane::detail::format_table(cells, "lr");
             if (!print(out) || std::fflush(stdout) != 0)
                 return fail("stdout", std::error_code(errno, std::system_category()));
         }
@@ -1025,7 +987,7 @@ int cmd_hist(const dmaplane::device& dev, bool as_json, options& opt) {
 
     std::string out = "hist: " + std::to_string(count) + " " + op_name + " entries";
     if (op != dmaplane::op_kind::nop)
-        out += " of " + format_bytes(static_cast<double>(size));
+        out += " of " + dmaplane::detail::format_size(size);
     out += " on a channel of its own";
     if (*failed != 0)
         out += " (" + std::to_string(*failed) + " failed)";
@@ -1044,7 +1006,7 @@ int cmd_hist(const dmaplane::device& dev, bool as_json, options& opt) {
         cells.push_back({format_ns(r.low), format_ns(r.high), std::to_string(r.count),
                          std::string(bar, '#')});
     }
-    out += table(cells, "rrrl");
+    out += dmaplane::detail::format_table(cells, "rrrl");
     print(out);
     return 0;
 }

@@ -56,6 +56,7 @@
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/kv_cache.hpp"
 #include "dmaplane/kv_transfer.hpp"
+#include "dmaplane/listener.hpp"
 #include "dmaplane/rdma.hpp"
 #include "dmaplane/tensor.hpp"
 

@@ -16,6 +16,7 @@
 #include "dmaplane/inet_address.hpp"
 #include "dmaplane/kv_cache.hpp"
 #include "dmaplane/kv_transfer.hpp"
+#include "dmaplane/listener.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/prep.hpp"

@@ -53,6 +53,7 @@
 #include "dmaplane/device.hpp"
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/kv_cache.hpp"
+#include "dmaplane/listener.hpp"
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/prep.hpp"

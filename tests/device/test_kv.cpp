@@ -10,6 +10,7 @@
 // repeating one, refused requests naming the field.
 
 #include "dmaplane/kv_transfer.hpp"
+#include "dmaplane/listener.hpp"
 
 #include <ostream> // doctest prints std::error_code through it
 #include <doctest/doctest.h>

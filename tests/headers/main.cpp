@@ -15,6 +15,7 @@ int header_topology();
 int header_rdma();
 int header_memory_region();
 int header_endpoint();
+int header_listener();
 int header_ring();
 int header_prep();
 int header_task();
@@ -46,6 +47,7 @@ int main() {
         {"rdma.hpp", header_rdma},
         {"memory_region.hpp", header_memory_region},
         {"endpoint.hpp", header_endpoint},
+        {"listener.hpp", header_listener},
         {"ring.hpp", header_ring},
         {"prep.hpp", header_prep},
         {"task.hpp", header_task},

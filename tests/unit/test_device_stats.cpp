@@ -21,6 +21,7 @@
 #include <doctest/doctest.h>
 
 #include "dmaplane/endpoint.hpp"
+#include "dmaplane/listener.hpp"
 #include "dmaplane/sync_wait.hpp"
 #include "fake_device.hpp"
 #include "fake_kernel.hpp"

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
-// endpoint.hpp against the fake kernel: addresses, connect/listen/accept
-// and their errors, query, and the RDMA awaitables (the entries they queue,
-// their completions, their checks before any system call, start(), and
-// the verbs status of a failure). The fake joins a connecting endpoint to
-// the listener's accepted one and moves bytes between fake buffers.
+// endpoint.hpp and listener.hpp against the fake kernel: addresses,
+// connect/listen/accept and their errors, query, and the RDMA awaitables
+// (the entries they queue, their completions, their checks before any
+// system call, start(), and the verbs status of a failure). The fake joins
+// a connecting endpoint to the listener's accepted one and moves bytes
+// between fake buffers.
 #include "dmaplane/endpoint.hpp"
 
 #include <array>
@@ -27,6 +28,7 @@
 
 #include <doctest/doctest.h>
 
+#include "dmaplane/listener.hpp"
 #include "dmaplane/sync_wait.hpp"
 #include "dmaplane/task.hpp"
 #include "fake_device.hpp"

@@ -83,9 +83,12 @@ inline void append_field(std::string& out, std::string_view name, std::string_vi
 }
 
 // Lays out `rows` as a table: each line indented by two spaces, columns
-// separated by two spaces and padded to their widest cell, column i
-// left-aligned when align[i] == 'l' and right-aligned otherwise; no trailing
-// blanks. Every line ends in a newline.
+// separated by two spaces and padded to their widest cell; no trailing
+// blanks. Column i takes the alignment align[i], columns past align's end
+// its last letter: 'l' left-aligns, any other letter right-aligns (so "lr"
+// is a left-aligned first column and right-aligned others; an empty align
+// right-aligns them all). Rows may have fewer cells than others. Every line
+// ends in a newline.
 inline std::string format_table(const std::vector<std::vector<std::string>>& rows,
                                 std::string_view align) {
     std::vector<std::size_t> widths;
@@ -101,7 +104,8 @@ inline std::string format_table(const std::vector<std::vector<std::string>>& row
         std::string line = "  ";
         for (std::size_t i = 0; i < row.size(); ++i) {
             const std::size_t pad = widths[i] - row[i].size();
-            const bool left = i < align.size() && align[i] == 'l';
+            const bool left =
+                !align.empty() && align[i < align.size() ? i : align.size() - 1] == 'l';
             if (i > 0)
                 line += "  ";
             if (!left)

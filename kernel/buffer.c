@@ -17,6 +17,7 @@
 #include <linux/overflow.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -25,7 +26,6 @@
 #include "compat.h"
 #include "dmadev.h"
 #include "numa.h"
-#include "stats.h"
 #include "trace.h"
 
 /* Undo an import, possibly half set up. */
@@ -87,6 +87,25 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	kfree(buf);
 }
 
+/* One buffer in debugfs (handle table locked). */
+static void dmaplane_buffer_show(struct seq_file *m, struct dmaplane_obj *obj)
+{
+	struct dmaplane_buffer *buf = to_dmaplane_buffer(obj);
+	int nid;
+
+	seq_printf(m, "%u %u %llu %u %d %#x", obj->handle, buf->kind,
+		   buf->size, buf->numa_policy, (int)buf->node, buf->placement);
+	for (nid = 0; buf->node_pages && nid < nr_node_ids; nid++)
+		seq_printf(m, " %llu", buf->node_pages[nid]);
+	seq_putc(m, '\n');
+}
+
+static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
+	.type = DMAPLANE_OBJ_BUFFER,
+	.release = dmaplane_buffer_release,
+	.show = dmaplane_buffer_show,
+};
+
 /**
  * dmaplane_buffer_alloc() - allocate an empty buffer object.
  * @ctx: the owning context.
@@ -116,8 +135,7 @@ struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
 		kfree(buf);
 		return ERR_PTR(-ENOMEM);
 	}
-	ret = dmaplane_obj_init(ctx, &buf->obj, DMAPLANE_OBJ_BUFFER,
-				dmaplane_buffer_release);
+	ret = dmaplane_obj_init(ctx, &buf->obj, &dmaplane_buffer_ops);
 	if (ret) {
 		kfree(buf->node_pages);
 		kfree(buf);
@@ -147,23 +165,6 @@ int dmaplane_buffer_publish(struct dmaplane_buffer *buf, u32 *handle,
 	trace_dmaplane_buffer_alloc(buf->obj.ctx->id, *handle, buf->kind,
 				    buf->size, buf->node);
 	return 0;
-}
-
-/**
- * dmaplane_buffer_show() - one buffer in debugfs (handle table locked).
- * @m: the file.
- * @obj: the buffer.
- */
-void dmaplane_buffer_show(struct seq_file *m, struct dmaplane_obj *obj)
-{
-	struct dmaplane_buffer *buf = to_dmaplane_buffer(obj);
-	int nid;
-
-	seq_printf(m, "%u %u %llu %u %d %#x", obj->handle, buf->kind,
-		   buf->size, buf->numa_policy, (int)buf->node, buf->placement);
-	for (nid = 0; buf->node_pages && nid < nr_node_ids; nid++)
-		seq_printf(m, " %llu", buf->node_pages[nid]);
-	seq_putc(m, '\n');
 }
 
 /**

@@ -35,6 +35,7 @@
 #include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -49,7 +50,6 @@
 #include "hist.h"
 #include "local.h"
 #include "opdef.h"
-#include "stats.h"
 #include "trace.h"
 
 /* Shared header layout: each index word on its own cache line. */
@@ -353,11 +353,11 @@ static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 		cpu_relax();
 	}
 	atomic64_add(passes, &ch->st_polls);
-	spin_lock_bh(&ch->poll_lock);
+	spin_lock_bh(&ch->pollers_lock);
 	if (atomic_dec_and_test(&ch->busy_pollers))
 		list_for_each_entry(p, &ch->pollers, node)
 			p->idle(p);
-	spin_unlock_bh(&ch->poll_lock);
+	spin_unlock_bh(&ch->pollers_lock);
 	return ret;
 }
 
@@ -620,7 +620,7 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 		container_of(obj, struct dmaplane_channel, obj);
 
 	WARN_ON_ONCE(!list_empty(&ch->pollers));	/* endpoints hold refs */
-	dmaplane_ctx_del_channel(obj->ctx, &ch->ctx_node);
+	dmaplane_ctx_del_channel(obj);
 	vfree(ch->region);
 	vfree(ch->stats);
 	if (ch->charged)
@@ -629,6 +629,49 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 	mutex_destroy(&ch->submit_lock);
 	kfree(ch);
 }
+
+/* One channel in debugfs (its context's chan_lock held). */
+static void dmaplane_channel_show(struct seq_file *m, struct dmaplane_obj *obj)
+{
+	struct dmaplane_channel *ch =
+		container_of(obj, struct dmaplane_channel, obj);
+
+	lockdep_assert_held(&obj->ctx->chan_lock);
+	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld polls %lld bytes %llu%s\n",
+		   ch->id, ch->flags, ch->node, ch->sq_entries,
+		   ch->cq_entries, READ_ONCE(ch->sq_head),
+		   READ_ONCE(*ch->sq_tail_user), ch->cq_entries,
+		   READ_ONCE(*ch->cq_head_user), READ_ONCE(ch->cq_tail),
+		   READ_ONCE(ch->cq_reserved), atomic64_read(&ch->st_submitted),
+		   READ_ONCE(ch->completed), atomic64_read(&ch->st_inline),
+		   atomic64_read(&ch->st_async), atomic64_read(&ch->st_busy),
+		   atomic64_read(&ch->st_polls), READ_ONCE(ch->bytes),
+		   ch->stats ? " histograms" : "");
+}
+
+/* One channel in a snapshot (as for the show). */
+static void dmaplane_channel_record(struct dmaplane_obj *obj,
+				    struct dmaplane_object_record *rec)
+{
+	struct dmaplane_channel *ch =
+		container_of(obj, struct dmaplane_channel, obj);
+
+	lockdep_assert_held(&obj->ctx->chan_lock);
+	rec->id = ch->id;
+	rec->state = 1;
+	rec->a = atomic64_read(&ch->st_submitted);
+	rec->b = READ_ONCE(ch->completed);
+	rec->c = READ_ONCE(ch->bytes);
+	rec->d = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
+}
+
+static const struct dmaplane_obj_ops dmaplane_channel_obj_ops = {
+	.type = DMAPLANE_OBJ_CHANNEL,
+	.record_type = DMAPLANE_RECORD_CHANNEL,
+	.release = dmaplane_channel_release_obj,
+	.show = dmaplane_channel_show,
+	.record = dmaplane_channel_record,
+};
 
 static int dmaplane_channel_release(struct inode *inode, struct file *file)
 {
@@ -804,9 +847,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		return -ENOMEM;
 	}
 	mutex_init(&ch->submit_lock);
-	INIT_LIST_HEAD(&ch->ctx_node);	/* listed once set up */
-	ret = dmaplane_obj_init(ctx, &ch->obj, DMAPLANE_OBJ_CHANNEL,
-				dmaplane_channel_release_obj);
+	ret = dmaplane_obj_init(ctx, &ch->obj, &dmaplane_channel_obj_ops);
 	if (ret) {
 		atomic_dec(&ctx->nr_channels);
 		kfree(ch);
@@ -814,7 +855,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	}
 	/* From here on dmaplane_channel_release_obj() undoes the setup. */
 	spin_lock_init(&ch->cq_lock);
-	spin_lock_init(&ch->poll_lock);
+	spin_lock_init(&ch->pollers_lock);
 	INIT_LIST_HEAD(&ch->pollers);
 	spin_lock_init(&ch->work_lock);
 	init_waitqueue_head(&ch->cq_wait);
@@ -849,7 +890,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	do {	/* 0 is never an id, also after the counter wraps */
 		ch->id = atomic_inc_return(&dmaplane_next_channel_id);
 	} while (!ch->id);
-	dmaplane_ctx_add_channel(ctx, &ch->ctx_node);
+	dmaplane_ctx_add_channel(&ch->obj);
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
@@ -897,54 +938,6 @@ out_put:
 
 
 
-
-/**
- * dmaplane_channel_of_node() - the channel of a context list node.
- * @node: its ctx_node.
- *
- * Return: the channel.
- */
-struct dmaplane_channel *dmaplane_channel_of_node(struct list_head *node)
-{
-	return container_of(node, struct dmaplane_channel, ctx_node);
-}
-
-/**
- * dmaplane_channel_show() - one channel in debugfs (its context's chan_lock
- * held).
- * @m: the file.
- * @ch: the channel.
- */
-void dmaplane_channel_show(struct seq_file *m, struct dmaplane_channel *ch)
-{
-	lockdep_assert_held(&ch->obj.ctx->chan_lock);
-	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld polls %lld bytes %llu%s\n",
-		   ch->id, ch->flags, ch->node, ch->sq_entries,
-		   ch->cq_entries, READ_ONCE(ch->sq_head),
-		   READ_ONCE(*ch->sq_tail_user), ch->cq_entries,
-		   READ_ONCE(*ch->cq_head_user), READ_ONCE(ch->cq_tail),
-		   READ_ONCE(ch->cq_reserved), atomic64_read(&ch->st_submitted),
-		   READ_ONCE(ch->completed), atomic64_read(&ch->st_inline),
-		   atomic64_read(&ch->st_async), atomic64_read(&ch->st_busy),
-		   atomic64_read(&ch->st_polls), READ_ONCE(ch->bytes),
-		   ch->stats ? " histograms" : "");
-}
-
-/**
- * dmaplane_channel_record() - one channel in a snapshot.
- * @ch: the channel.
- * @rec: the record (type, pid, context filled in).
- */
-void dmaplane_channel_record(struct dmaplane_channel *ch,
-			     struct dmaplane_object_record *rec)
-{
-	rec->id = ch->id;
-	rec->state = 1;
-	rec->a = atomic64_read(&ch->st_submitted);
-	rec->b = READ_ONCE(ch->completed);
-	rec->c = READ_ONCE(ch->bytes);
-	rec->d = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
-}
 
 /**
  * dmaplane_channel_init() - create the workqueue channel workers run on.

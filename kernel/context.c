@@ -90,8 +90,8 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 	xa_unlock(&ctx->objects);
 	xa_for_each(&ctx->objects, index, obj) {
 		xa_erase(&ctx->objects, index);
-		if (obj->unpublish)
-			obj->unpublish(obj);
+		if (obj->ops->unpublish)
+			obj->ops->unpublish(obj);
 		dmaplane_obj_put(obj);
 		cond_resched();
 	}
@@ -143,16 +143,14 @@ void dmaplane_ctx_uncharge_bytes(struct dmaplane_ctx *ctx, u64 bytes)
  * dmaplane_obj_init() - initialise the header of a new object.
  * @ctx: the creating context; the object takes a reference on it.
  * @obj: the header, embedded in the new object.
- * @type: DMAPLANE_OBJ_*.
- * @release: frees the containing object; must cope with an object whose
- *	construction failed part-way.
+ * @ops: what its type does (a const table of the type's file).
  *
  * On success the caller holds the only reference; it either publishes the
- * object or drops that reference, which runs @release.
+ * object or drops that reference, which runs @ops->release.
  * Return: 0, or -EMFILE when the context holds too many objects.
  */
 int dmaplane_obj_init(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
-		      u32 type, void (*release)(struct dmaplane_obj *obj))
+		      const struct dmaplane_obj_ops *ops)
 {
 	if (atomic_inc_return(&ctx->nr_objects) >
 	    dmaplane_limits.max_objects_per_context) {
@@ -160,11 +158,11 @@ int dmaplane_obj_init(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
 		return -EMFILE;
 	}
 	kref_init(&obj->ref);
-	obj->type = type;
+	obj->type = ops->type;
 	obj->handle = 0;
 	obj->ctx = ctx;
-	obj->release = release;
-	obj->unpublish = NULL;
+	obj->ops = ops;
+	INIT_LIST_HEAD(&obj->ctx_node);
 	kref_get(&ctx->ref);
 	atomic64_inc(&dmaplane_stats.live_objects);
 	return 0;
@@ -175,7 +173,7 @@ static void dmaplane_obj_free(struct kref *ref)
 	struct dmaplane_obj *obj = container_of(ref, struct dmaplane_obj, ref);
 	struct dmaplane_ctx *ctx = obj->ctx;
 
-	obj->release(obj);
+	obj->ops->release(obj);
 	atomic_dec(&ctx->nr_objects);
 	atomic64_dec(&dmaplane_stats.live_objects);
 	dmaplane_ctx_put(ctx);
@@ -267,8 +265,8 @@ int dmaplane_obj_destroy(struct dmaplane_ctx *ctx, u32 handle)
 	obj = xa_erase(&ctx->objects, handle);
 	if (!obj)
 		return -ENOENT;
-	if (obj->unpublish)
-		obj->unpublish(obj);
+	if (obj->ops->unpublish)
+		obj->ops->unpublish(obj);
 	dmaplane_obj_put(obj);
 	return 0;
 }
@@ -291,26 +289,25 @@ void dmaplane_ctx_for_each(void (*fn)(struct dmaplane_ctx *ctx, void *arg),
 }
 
 /**
- * dmaplane_ctx_add_channel() - list a channel on its context.
- * @ctx: the context.
- * @node: the channel's list node.
+ * dmaplane_ctx_add_channel() - list a channel (an object outside the handle
+ * table) on its context.
+ * @obj: the channel's object header.
  */
-void dmaplane_ctx_add_channel(struct dmaplane_ctx *ctx, struct list_head *node)
+void dmaplane_ctx_add_channel(struct dmaplane_obj *obj)
 {
-	spin_lock(&ctx->chan_lock);
-	list_add_tail(node, &ctx->channels);
-	spin_unlock(&ctx->chan_lock);
+	spin_lock(&obj->ctx->chan_lock);
+	list_add_tail(&obj->ctx_node, &obj->ctx->channels);
+	spin_unlock(&obj->ctx->chan_lock);
 }
 
 /**
  * dmaplane_ctx_del_channel() - unlist a channel being freed.
- * @ctx: the context.
- * @node: its list node (never listed: nothing to do).
+ * @obj: the channel's object header (never listed: nothing to do).
  */
-void dmaplane_ctx_del_channel(struct dmaplane_ctx *ctx, struct list_head *node)
+void dmaplane_ctx_del_channel(struct dmaplane_obj *obj)
 {
-	spin_lock(&ctx->chan_lock);
-	if (!list_empty(node))
-		list_del_init(node);
-	spin_unlock(&ctx->chan_lock);
+	spin_lock(&obj->ctx->chan_lock);
+	if (!list_empty(&obj->ctx_node))
+		list_del_init(&obj->ctx_node);
+	spin_unlock(&obj->ctx->chan_lock);
 }

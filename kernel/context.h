@@ -16,7 +16,7 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx);
 void dmaplane_ctx_put(struct dmaplane_ctx *ctx);
 
 int dmaplane_obj_init(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
-		      u32 type, void (*release)(struct dmaplane_obj *obj));
+		      const struct dmaplane_obj_ops *ops);
 int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle);
 struct dmaplane_obj *dmaplane_obj_lookup(struct dmaplane_ctx *ctx, u32 handle,
 					 u32 type);
@@ -25,8 +25,8 @@ void dmaplane_obj_put(struct dmaplane_obj *obj);
 
 void dmaplane_ctx_for_each(void (*fn)(struct dmaplane_ctx *ctx, void *arg),
 			   void *arg);
-void dmaplane_ctx_add_channel(struct dmaplane_ctx *ctx, struct list_head *node);
-void dmaplane_ctx_del_channel(struct dmaplane_ctx *ctx, struct list_head *node);
+void dmaplane_ctx_add_channel(struct dmaplane_obj *obj);
+void dmaplane_ctx_del_channel(struct dmaplane_obj *obj);
 
 int dmaplane_ctx_charge_bytes(struct dmaplane_ctx *ctx, u64 bytes);
 void dmaplane_ctx_uncharge_bytes(struct dmaplane_ctx *ctx, u64 bytes);

@@ -153,9 +153,9 @@ void dmaplane_cq_notify(struct dmaplane_channel *ch)
 void dmaplane_channel_add_poller(struct dmaplane_channel *ch,
 				 struct dmaplane_poller *p)
 {
-	spin_lock_bh(&ch->poll_lock);
+	spin_lock_bh(&ch->pollers_lock);
 	list_add_tail(&p->node, &ch->pollers);
-	spin_unlock_bh(&ch->poll_lock);
+	spin_unlock_bh(&ch->pollers_lock);
 }
 
 /**
@@ -167,9 +167,9 @@ void dmaplane_channel_add_poller(struct dmaplane_channel *ch,
 void dmaplane_channel_del_poller(struct dmaplane_channel *ch,
 				 struct dmaplane_poller *p)
 {
-	spin_lock_bh(&ch->poll_lock);
+	spin_lock_bh(&ch->pollers_lock);
 	list_del_init(&p->node);
-	spin_unlock_bh(&ch->poll_lock);
+	spin_unlock_bh(&ch->pollers_lock);
 }
 
 /**
@@ -181,10 +181,10 @@ void dmaplane_channel_poll_once(struct dmaplane_channel *ch)
 {
 	struct dmaplane_poller *p;
 
-	spin_lock_bh(&ch->poll_lock);
+	spin_lock_bh(&ch->pollers_lock);
 	list_for_each_entry(p, &ch->pollers, node)
 		p->poll(p);
-	spin_unlock_bh(&ch->poll_lock);
+	spin_unlock_bh(&ch->pollers_lock);
 }
 
 /**

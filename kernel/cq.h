@@ -5,7 +5,7 @@
  * channel. channel.c (rings, ENTER, SQPOLL, the file operations) sits above
  * the opcode table and is the only unit that includes opdef.h; everything
  * that completes entries includes this header only, so no dependency runs
- * back up. Lock order: submit_lock, then work_lock or poll_lock, then
+ * back up. Lock order: submit_lock, then work_lock or pollers_lock, then
  * cq_lock (irq-safe, innermost).
  */
 #ifndef DMAPLANE_CQ_H
@@ -38,7 +38,7 @@ struct dmaplane_result {
  * ENTER (DMAPLANE_ENTER_POLL) drives from process context.
  * @node:	in the channel's poller list.
  * @poll:	polls once, posting what it finds; returns completions found.
- *		Called with bottom halves off and the channel's poll lock held.
+ *		Called with bottom halves off and the channel's pollers_lock held.
  * @idle:	the last busy-polling ENTER is done: the source must deliver
  *		by its own events again (called as @poll is).
  */
@@ -94,14 +94,13 @@ struct dmaplane_poller {
  * @st_busy:	consumptions refused with EBUSY.
  * @st_dma:	COPYs done by the DMA engine.
  * @id:		module-wide channel id (debugfs, snapshots, tracepoints).
- * @ctx_node:	in its context's channel list.
  * @stats:	HISTOGRAMS: the statistics area (vmalloc_user; userspace maps
  *		it read-only); histograms are written under @cq_lock.
  * @stats_size:	its size.
  * @hist:	HISTOGRAMS: the histograms in @stats (the module's own pointer:
  *		nothing userspace can see or change decides where it writes).
  * @bytes:	bytes moved by successfully completed entries.
- * @poll_lock:	protects @pollers (taken with bottom halves off).
+ * @pollers_lock: protects @pollers (taken with bottom halves off).
  * @pollers:	completion sources that DMAPLANE_ENTER_POLL drives (the
  *		device completion queues of the channel's endpoints).
  * @st_polls:	poll passes of busy-polling ENTERs.
@@ -153,13 +152,12 @@ struct dmaplane_channel {
 	atomic64_t st_dma;
 
 	u32 id;
-	struct list_head ctx_node;
 	struct dmaplane_stats_page *stats;
 	size_t stats_size;
 	struct dmaplane_hist *hist;
 	u64 bytes;
 
-	spinlock_t poll_lock;
+	spinlock_t pollers_lock;
 	struct list_head pollers;
 	atomic64_t st_polls;
 	atomic_t busy_pollers;

@@ -16,6 +16,7 @@
  */
 #include <linux/in.h>
 #include <linux/irq_poll.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -30,7 +31,6 @@
 #include "listener.h"
 #include "rdma.h"
 #include "sockaddr.h"
-#include "stats.h"
 #include "trace.h"
 
 #define DMAPLANE_EP_MAX_DEPTH	8192
@@ -226,6 +226,19 @@ int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a)
 	return 0;
 }
 
+static void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj);
+static void dmaplane_ep_record(struct dmaplane_obj *obj,
+			       struct dmaplane_object_record *rec);
+
+static const struct dmaplane_obj_ops dmaplane_ep_obj_ops = {
+	.type = DMAPLANE_OBJ_ENDPOINT,
+	.record_type = DMAPLANE_RECORD_ENDPOINT,
+	.release = dmaplane_ep_release,
+	.unpublish = dmaplane_ep_unpublish,
+	.show = dmaplane_ep_show,
+	.record = dmaplane_ep_record,
+};
+
 /**
  * dmaplane_ep_alloc() - a new endpoint, connecting and not published.
  * @ctx: the context it belongs to.
@@ -244,13 +257,11 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
 	if (!ep)
 		return ERR_PTR(-ENOMEM);
-	ret = dmaplane_obj_init(ctx, &ep->obj, DMAPLANE_OBJ_ENDPOINT,
-				dmaplane_ep_release);
+	ret = dmaplane_obj_init(ctx, &ep->obj, &dmaplane_ep_obj_ops);
 	if (ret) {
 		kfree(ep);
 		return ERR_PTR(ret);
 	}
-	ep->obj.unpublish = dmaplane_ep_unpublish;
 	dmaplane_channel_get(ch);
 	ep->ch = ch;
 	ep->user.obj = &ep->obj;
@@ -781,12 +792,8 @@ static const char *dmaplane_ep_state_name(u32 state)
 	}
 }
 
-/**
- * dmaplane_ep_show() - one endpoint in debugfs.
- * @m: the file.
- * @obj: the endpoint.
- */
-void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj)
+/* One endpoint in debugfs (handle table locked). */
+static void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj)
 {
 	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
 
@@ -814,13 +821,9 @@ void dmaplane_ep_show(struct seq_file *m, struct dmaplane_obj *obj)
 	spin_unlock_bh(&ep->lock);
 }
 
-/**
- * dmaplane_ep_record() - one endpoint in a snapshot.
- * @obj: the endpoint.
- * @rec: the record (type, pid, context, id filled in).
- */
-void dmaplane_ep_record(struct dmaplane_obj *obj,
-			struct dmaplane_object_record *rec)
+/* One endpoint in a snapshot (as for the show). */
+static void dmaplane_ep_record(struct dmaplane_obj *obj,
+			       struct dmaplane_object_record *rec)
 {
 	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
 

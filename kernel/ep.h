@@ -13,7 +13,7 @@
  *   ch->submit_lock	(channel.c, mutex) dmaplane_rdma_submit() and
  *			dmaplane_ep_unplug() run under it. Never held with
  *			ep->teardown_lock.
- *   ch->poll_lock	(channel.c, spinlock, _bh) a busy-polling ENTER calls
+ *   ch->pollers_lock	(cq.c, spinlock, _bh) a busy-polling ENTER calls
  *			dmaplane_ep_busy_poll() and dmaplane_ep_poll_idle()
  *			under it.
  *   ep->poll_lock	(spinlock, bottom halves off) one poller of ep->cq at

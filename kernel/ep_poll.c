@@ -118,6 +118,7 @@ void dmaplane_ep_poll_idle(struct dmaplane_poller *p)
 {
 	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
 
+	lockdep_assert_held(&ep->ch->pollers_lock);
 	spin_lock(&ep->poll_lock);
 	dmaplane_ep_rearm_locked(ep);
 	spin_unlock(&ep->poll_lock);
@@ -150,6 +151,7 @@ int dmaplane_ep_busy_poll(struct dmaplane_poller *p)
 	struct dmaplane_ep *ep = container_of(p, struct dmaplane_ep, poller);
 	int done;
 
+	lockdep_assert_held(&ep->ch->pollers_lock);
 	/*
 	 * A device that can count its CQ without the CQ lock (rxe) is asked
 	 * first, so that an idle spin does not keep taking the lock that the

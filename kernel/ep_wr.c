@@ -84,8 +84,8 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 	if (!dmaplane_sqe_allowed(sqe, rule))
 		return -EINVAL;
 	if (remote) {
-		roff = op == DMAPLANE_OP_RDMA_READ ? sqe->src_offset :
-						      sqe->dst_offset;
+		/* The remote offset is on the side the local range is not. */
+		roff = dst ? sqe->src_offset : sqe->dst_offset;
 		if (!(u32)sqe->value)
 			return -EINVAL;	/* no rkey: not a remote token */
 	}

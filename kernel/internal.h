@@ -126,24 +126,54 @@ struct dmaplane_ctx {
 #define DMAPLANE_OBJ_ENDPOINT	4
 #define DMAPLANE_OBJ_LISTENER	5
 
+struct dmaplane_obj;
+struct dmaplane_object_record;
+struct seq_file;
+
 /**
- * struct dmaplane_obj - header embedded in every user-visible object.
- * @ref:	the handle table, mappings and in-flight operations each hold one.
+ * struct dmaplane_obj_ops - what one type of object does for the code that
+ * handles objects of every type (the handle table, debugfs, snapshots), so
+ * that code includes no object type: each type hands a const table, as a
+ * dma-buf exporter hands its dma_buf_ops.
  * @type:	DMAPLANE_OBJ_*.
- * @handle:	the handle it was published under (0 before publication).
- * @ctx:	owning context; the object holds a reference on it.
- * @release:	frees the containing object when @ref drops to zero.
+ * @record_type: DMAPLANE_RECORD_* of its snapshot records (0: none).
+ * @release:	frees the containing object when its last reference drops;
+ *		must cope with an object whose construction failed part-way.
  * @unpublish:	optional: called when the handle is destroyed (or the
  *		context closed), before the table's reference is dropped, in
  *		process context; endpoints stop their traffic there.
+ * @show:	optional: its line in its context's debugfs file, called with
+ *		the handle table locked (channels: the context's chan_lock).
+ * @record:	optional: fill its snapshot record (type, pid, context and
+ *		id set), called as @show is.
+ */
+struct dmaplane_obj_ops {
+	u32 type;
+	u32 record_type;
+	void (*release)(struct dmaplane_obj *obj);
+	void (*unpublish)(struct dmaplane_obj *obj);
+	void (*show)(struct seq_file *m, struct dmaplane_obj *obj);
+	void (*record)(struct dmaplane_obj *obj,
+		       struct dmaplane_object_record *rec);
+};
+
+/**
+ * struct dmaplane_obj - header embedded in every user-visible object.
+ * @ref:	the handle table, mappings and in-flight operations each hold one.
+ * @type:	DMAPLANE_OBJ_* (@ops->type).
+ * @handle:	the handle it was published under (0 before publication).
+ * @ctx:	owning context; the object holds a reference on it.
+ * @ops:	what its type does.
+ * @ctx_node:	objects that are not in the handle table (channels: they are
+ *		file descriptors) are on their context's channel list here.
  */
 struct dmaplane_obj {
 	struct kref ref;
 	u32 type;
 	u32 handle;
 	struct dmaplane_ctx *ctx;
-	void (*release)(struct dmaplane_obj *obj);
-	void (*unpublish)(struct dmaplane_obj *obj);
+	const struct dmaplane_obj_ops *ops;
+	struct list_head ctx_node;
 };
 
 #endif /* DMAPLANE_INTERNAL_H */

@@ -395,6 +395,12 @@ static void dmaplane_listener_release(struct dmaplane_obj *obj)
 	kfree(l);
 }
 
+static const struct dmaplane_obj_ops dmaplane_listener_obj_ops = {
+	.type = DMAPLANE_OBJ_LISTENER,
+	.release = dmaplane_listener_release,
+	.unpublish = dmaplane_listener_unpublish,
+};
+
 /**
  * dmaplane_ioctl_listen() - DMAPLANE_IOC_LISTEN.
  * @ctx: the calling context.
@@ -438,14 +444,12 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		dmaplane_channel_put(ch);
 		return -ENOMEM;
 	}
-	ret = dmaplane_obj_init(ctx, &l->obj, DMAPLANE_OBJ_LISTENER,
-				dmaplane_listener_release);
+	ret = dmaplane_obj_init(ctx, &l->obj, &dmaplane_listener_obj_ops);
 	if (ret) {
 		dmaplane_channel_put(ch);
 		kfree(l);
 		return ret;
 	}
-	l->obj.unpublish = dmaplane_listener_unpublish;
 	l->ch = ch;
 	mutex_init(&l->lock);
 	spin_lock_init(&l->qlock);

@@ -243,6 +243,11 @@ static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 	return 0;
 }
 
+static const struct dmaplane_obj_ops dmaplane_mr_obj_ops = {
+	.type = DMAPLANE_OBJ_MR,
+	.release = dmaplane_mr_release,
+};
+
 /**
  * dmaplane_ioctl_mr_register() - DMAPLANE_IOC_MR_REGISTER.
  * @ctx: the calling context.
@@ -286,8 +291,7 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 		ret = -ENOMEM;
 		goto out_put;
 	}
-	ret = dmaplane_obj_init(ctx, &mr->obj, DMAPLANE_OBJ_MR,
-				dmaplane_mr_release);
+	ret = dmaplane_obj_init(ctx, &mr->obj, &dmaplane_mr_obj_ops);
 	if (ret) {
 		kfree(mr);
 		goto out_put;

@@ -114,11 +114,11 @@ void dmaplane_stats_show_module(struct seq_file *m)
  */
 void dmaplane_stats_show_channels(struct seq_file *m, struct dmaplane_ctx *ctx)
 {
-	struct list_head *pos;
+	struct dmaplane_obj *obj;
 
 	spin_lock(&ctx->chan_lock);
-	list_for_each(pos, &ctx->channels)
-		dmaplane_channel_show(m, dmaplane_channel_of_node(pos));
+	list_for_each_entry(obj, &ctx->channels, ctx_node)
+		obj->ops->show(m, obj);
 	spin_unlock(&ctx->chan_lock);
 }
 
@@ -126,7 +126,7 @@ void dmaplane_stats_show_channels(struct seq_file *m, struct dmaplane_ctx *ctx)
  * dmaplane_stats_show_objects() - a context's objects of one type.
  * @m: the debugfs file.
  * @ctx: the context.
- * @type: DMAPLANE_OBJ_BUFFER or DMAPLANE_OBJ_ENDPOINT.
+ * @type: DMAPLANE_OBJ_* (a type whose ops show it).
  */
 void dmaplane_stats_show_objects(struct seq_file *m, struct dmaplane_ctx *ctx,
 				 u32 type)
@@ -135,14 +135,9 @@ void dmaplane_stats_show_objects(struct seq_file *m, struct dmaplane_ctx *ctx,
 	unsigned long index;
 
 	xa_lock(&ctx->objects);
-	xa_for_each(&ctx->objects, index, obj) {
-		if (obj->type != type)
-			continue;
-		if (type == DMAPLANE_OBJ_BUFFER)
-			dmaplane_buffer_show(m, obj);
-		else
-			dmaplane_ep_show(m, obj);
-	}
+	xa_for_each(&ctx->objects, index, obj)
+		if (obj->type == type && obj->ops->show)
+			obj->ops->show(m, obj);
 	xa_unlock(&ctx->objects);
 }
 
@@ -153,47 +148,41 @@ struct dmaplane_snapshot_walk {
 	u32 cap;
 };
 
-/* Records of one context, appended to the walk's. */
+/* The record of one object into @walk, when there is room; counts it. */
+static void dmaplane_snapshot_obj(struct dmaplane_snapshot_walk *walk,
+				  struct dmaplane_ctx *ctx,
+				  struct dmaplane_obj *obj)
+{
+	if (walk->n < walk->cap) {
+		struct dmaplane_object_record *rec = &walk->recs[walk->n];
+
+		*rec = (struct dmaplane_object_record) {
+			.type = obj->ops->record_type,
+			.pid = ctx->tgid,
+			.context = ctx->id,
+			.id = obj->handle,
+		};
+		obj->ops->record(obj, rec);
+	}
+	walk->n++;
+}
+
+/* Records of one context (its channels, then its endpoints), appended. */
 static void dmaplane_snapshot_ctx(struct dmaplane_ctx *ctx, void *arg)
 {
 	struct dmaplane_snapshot_walk *walk = arg;
-	struct dmaplane_object_record *recs = walk->recs;
-	u32 n = walk->n, cap = walk->cap;
 	struct dmaplane_obj *obj;
-	struct list_head *pos;
 	unsigned long index;
 
 	spin_lock(&ctx->chan_lock);
-	list_for_each(pos, &ctx->channels) {
-		if (n < cap) {
-			recs[n] = (struct dmaplane_object_record) {
-				.type = DMAPLANE_RECORD_CHANNEL,
-				.pid = ctx->tgid,
-				.context = ctx->id,
-			};
-			dmaplane_channel_record(dmaplane_channel_of_node(pos),
-						&recs[n]);
-		}
-		n++;
-	}
+	list_for_each_entry(obj, &ctx->channels, ctx_node)
+		dmaplane_snapshot_obj(walk, ctx, obj);
 	spin_unlock(&ctx->chan_lock);
 	xa_lock(&ctx->objects);
-	xa_for_each(&ctx->objects, index, obj) {
-		if (obj->type != DMAPLANE_OBJ_ENDPOINT)
-			continue;
-		if (n < cap) {
-			recs[n] = (struct dmaplane_object_record) {
-				.type = DMAPLANE_RECORD_ENDPOINT,
-				.pid = ctx->tgid,
-				.context = ctx->id,
-				.id = obj->handle,
-			};
-			dmaplane_ep_record(obj, &recs[n]);
-		}
-		n++;
-	}
+	xa_for_each(&ctx->objects, index, obj)
+		if (obj->ops->record)
+			dmaplane_snapshot_obj(walk, ctx, obj);
 	xa_unlock(&ctx->objects);
-	walk->n = n;
 }
 
 /**

@@ -820,6 +820,32 @@ int cmd_top(const dmaplane::device& dev, bool as_json, options& opt) {
 // ---------------------------------------------------------------------------
 // hist
 
+// One local entry of kind `op` over `a` (and `b`), by a table indexed by
+// opcode rather than a switch; kinds with no local preparation run NOPs.
+void prep_local(dmaplane::op_kind op, dmaplane_sqe& sqe, const dmaplane::buffer& a,
+                const dmaplane::buffer& b, std::uint64_t tag) {
+    using prep_fn = void (*)(dmaplane_sqe&, const dmaplane::buffer&, const dmaplane::buffer&,
+                             std::uint64_t);
+    static constexpr std::array<prep_fn, 4> preps = {
+        [](dmaplane_sqe& e, const dmaplane::buffer&, const dmaplane::buffer&, std::uint64_t t) {
+            dmaplane::prep_nop(e, t);
+        },
+        [](dmaplane_sqe& e, const dmaplane::buffer& x, const dmaplane::buffer& y, std::uint64_t t) {
+            dmaplane::prep_copy(e, x, y, t);
+        },
+        [](dmaplane_sqe& e, const dmaplane::buffer& x, const dmaplane::buffer&, std::uint64_t t) {
+            dmaplane::prep_fill(e, x, 0x5a5a5a5a5a5a5a5aULL, t);
+        },
+        [](dmaplane_sqe& e, const dmaplane::buffer& x, const dmaplane::buffer&, std::uint64_t t) {
+            dmaplane::prep_checksum(e, x, t);
+        },
+    };
+    static_assert(DMAPLANE_OP_NOP == 0 && DMAPLANE_OP_COPY == 1 && DMAPLANE_OP_FILL == 2 &&
+                  DMAPLANE_OP_CHECKSUM == 3);
+    const auto i = static_cast<std::size_t>(op);
+    preps.at(i < preps.size() ? i : 0)(sqe, a, b, tag);
+}
+
 // Runs `count` entries of `op` on `ch` (buffers `a` and `b` of `size`
 // bytes), queueing as many as the SQ holds and waiting for them all before
 // the next batch. Returns the completions that failed, or the error.
@@ -835,12 +861,7 @@ dmaplane::result<std::uint64_t> run_entries(dmaplane::channel& ch, dmaplane::op_
             dmaplane_sqe* sqe = ch.sq().get_sqe();
             if (sqe == nullptr)
                 break;
-            switch (op) {
-            case dmaplane::op_kind::copy: dmaplane::prep_copy(*sqe, a, b, tag); break;
-            case dmaplane::op_kind::fill: dmaplane::prep_fill(*sqe, a, 0x5a5a5a5a5a5a5a5aULL, tag); break;
-            case dmaplane::op_kind::checksum: dmaplane::prep_checksum(*sqe, a, tag); break;
-            default: dmaplane::prep_nop(*sqe, tag); break;
-            }
+            prep_local(op, *sqe, a, b, tag);
             ++tag;
             ++batch;
             --left;

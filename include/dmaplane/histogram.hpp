@@ -30,6 +30,7 @@
 #include "dmaplane/mapping.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/uapi/dmaplane.h"
+#include "dmaplane/uapi/dmaplane_ops.h"
 
 namespace dmaplane {
 
@@ -53,24 +54,23 @@ enum class op_kind : std::uint32_t {
 /// How many kinds there are (DMAPLANE_HIST_OPS): op_kind values are below it.
 inline constexpr std::uint32_t op_kinds = DMAPLANE_HIST_OPS;
 
+namespace detail {
+
+// The opcode names of the shared rules (dmaplane_ops.h), indexed by opcode.
+#define DMAPLANE_DETAIL_OP_NAME(op, nm, fl, fi, pr) std::string_view{nm},
+inline constexpr std::array<std::string_view, op_kinds> op_names = {
+    DMAPLANE_OP_TABLE(DMAPLANE_DETAIL_OP_NAME)};
+#undef DMAPLANE_DETAIL_OP_NAME
+
+} // namespace detail
+
 /// The name of `k` as the module's tracepoints and dmaplanectl spell it
-/// ("nop", "rdma_write_imm", ...), or "unknown".
+/// ("nop", "rdma_write_imm", ...: the shared opcode table's names), or
+/// "unknown".
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view to_string(op_kind k) noexcept {
-    switch (k) {
-    case op_kind::nop: return "nop";
-    case op_kind::copy: return "copy";
-    case op_kind::fill: return "fill";
-    case op_kind::checksum: return "checksum";
-    case op_kind::rdma_write: return "rdma_write";
-    case op_kind::rdma_write_imm: return "rdma_write_imm";
-    case op_kind::rdma_read: return "rdma_read";
-    case op_kind::send: return "send";
-    case op_kind::recv: return "recv";
-    case op_kind::sge: return "sge";
-    case op_kind::accept: return "accept";
-    }
-    return "unknown";
+    const auto i = static_cast<std::uint32_t>(k);
+    return i < detail::op_names.size() ? detail::op_names[i] : std::string_view{"unknown"};
 }
 
 /// Buckets per histogram (DMAPLANE_HIST_BUCKETS).

@@ -14,6 +14,7 @@
 #include "dmaplane/buffer.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/uapi/dmaplane.h"
+#include "dmaplane/uapi/dmaplane_ops.h"
 
 namespace dmaplane {
 
@@ -189,7 +190,8 @@ inline void prep_recv(dmaplane_sqe& sqe, std::uint32_t endpoint, const mr_range&
 inline void prep_sge(dmaplane_sqe& sqe, std::uint8_t opcode, const mr_range& local) noexcept {
     sqe = dmaplane_sqe{};
     sqe.opcode = DMAPLANE_OP_SGE;
-    if (opcode == DMAPLANE_OP_RDMA_READ || opcode == DMAPLANE_OP_RECV) {
+    const dmaplane_op_rule* rule = dmaplane_op_rule_of(opcode);
+    if (rule != nullptr && (rule->props & DMAPLANE_OPP_LOCAL_DST) != 0) {
         sqe.dst_handle = local.handle;
         sqe.dst_offset = local.offset;
     } else {

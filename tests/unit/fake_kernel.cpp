@@ -465,7 +465,7 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     std::uint64_t total = 0;
     for (const local_range& r : ranges)
         total += r.length;
-    if (remote && total == 0 && op != DMAPLANE_OP_RDMA_WRITE_IMM)
+    if (remote && total == 0 && (rule->props & DMAPLANE_OPP_MAY_BE_EMPTY) == 0)
         return fail_with(EINVAL);
     ++ep.posted;
     if (op == DMAPLANE_OP_RECV) {
@@ -487,7 +487,7 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     }
     std::uint32_t status = std::exchange(fail_next_rdma, 0U);
     if (status == 0 && remote) {
-        const std::uint64_t roff = op == DMAPLANE_OP_RDMA_READ ? sqe.src_offset : sqe.dst_offset;
+        const std::uint64_t roff = dst ? sqe.src_offset : sqe.dst_offset;
         std::byte* far = remote_range(sqe.value, roff, total,
                                       op == DMAPLANE_OP_RDMA_READ ? DMAPLANE_ACCESS_REMOTE_READ
                                                                   : DMAPLANE_ACCESS_REMOTE_WRITE,

@@ -109,8 +109,9 @@ static void dmaplane_dmaengine_done(void *arg)
  * @len: bytes (> 0); both ranges already checked.
  *
  * Return: 0 when the engine copied everything; -EOPNOTSUPP when it cannot
- * take this copy (no channel, an imported buffer, a descriptor it will not
- * prepare) and nothing was issued, so the caller copies with the CPU;
+ * take this copy (no channel, an imported buffer, overlapping ranges of one
+ * buffer, a descriptor it will not prepare) and nothing was issued, so the
+ * caller copies with the CPU;
  * -EIO or -ETIMEDOUT when the engine failed.
  */
 int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
@@ -127,7 +128,8 @@ int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	int ret = 0;
 
 	if (!chan || !len || src->kind == DMAPLANE_BUF_KIND_IMPORTED ||
-	    dst->kind == DMAPLANE_BUF_KIND_IMPORTED)
+	    dst->kind == DMAPLANE_BUF_KIND_IMPORTED ||
+	    (dst == src && dst_off < src_off + len && src_off < dst_off + len))
 		return -EOPNOTSUPP;
 	dev = chan->device->dev;
 	ret = dmaplane_dmaengine_map(src, src_off, len, dev, DMA_TO_DEVICE, &ssgt);

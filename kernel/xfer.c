@@ -173,6 +173,13 @@ void dmaplane_cursor_end(struct dmaplane_cursor *c)
 int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
 		       struct dmaplane_buffer *src, u64 src_off, u64 len)
 {
+	/*
+	 * Into a later, overlapping part of the same buffer: piece by piece
+	 * from the end back, or a forward walk would read bytes it has already
+	 * overwritten. A piece then ends where a page of either range begins.
+	 */
+	bool backward = dst == src && dst_off > src_off &&
+			dst_off - src_off < len;
 	struct dmaplane_cursor sc, dc;
 	int ret;
 
@@ -186,15 +193,25 @@ int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	}
 	while (len) {
 		size_t slen, dlen, n;
-		void *s = dmaplane_cursor_map(&sc, src_off, &slen);
-		void *d = dmaplane_cursor_map(&dc, dst_off, &dlen);
+		void *s, *d;
 
-		n = min3((u64)slen, (u64)dlen, len);
+		if (backward) {
+			u64 s_end = src_off + len, d_end = dst_off + len;
+
+			n = min3(len, ((s_end - 1) & ~PAGE_MASK) + 1,
+				 ((d_end - 1) & ~PAGE_MASK) + 1);
+			s = dmaplane_cursor_map(&sc, s_end - n, &slen);
+			d = dmaplane_cursor_map(&dc, d_end - n, &dlen);
+		} else {
+			s = dmaplane_cursor_map(&sc, src_off, &slen);
+			d = dmaplane_cursor_map(&dc, dst_off, &dlen);
+			n = min3((u64)slen, (u64)dlen, len);
+			src_off += n;
+			dst_off += n;
+		}
 		memmove(d, s, n);
 		dmaplane_cursor_unmap(&dc, d);
 		dmaplane_cursor_unmap(&sc, s);
-		src_off += n;
-		dst_off += n;
 		len -= n;
 		cond_resched();
 	}

@@ -165,7 +165,7 @@ public:
 
     /// True when the operation failed before submission (bad argument):
     /// co_await then does not suspend.
-    [[nodiscard]] bool await_ready() const noexcept { return static_cast<bool>(error_); }
+    [[nodiscard]] bool await_ready() const noexcept { return error_ != 0; }
 
     /// Queues the operation's SQE (see the class comment for a full SQ).
     /// Returns false, so the coroutine goes on at once, when it could not.
@@ -173,8 +173,8 @@ public:
 
     /// The operation's completion, or its error.
     [[nodiscard]] result<completion> await_resume() const noexcept {
-        if (error_)
-            return unexpected{error_};
+        if (error_ != 0)
+            return make_error(error_);
         if (state_.done.res < 0)
             return from_neg_errno(static_cast<long>(state_.done.res));
         return state_.done;
@@ -183,15 +183,20 @@ public:
 private:
     friend class channel;
 
-    operation(channel* ch, const dmaplane_sqe& sqe) noexcept : channel_(ch), sqe_(sqe) {}
-    explicit operation(int errno_value) noexcept
-        : error_(errno_value, std::system_category()) {}
+    // The entry is prepared in place: `prep(dmaplane_sqe&)` fills sqe_.
+    template <class Prep>
+    operation(channel* ch, Prep&& prep) noexcept : channel_(ch) {
+        prep(sqe_);
+    }
+    explicit operation(int errno_value) noexcept : error_(errno_value) {}
 
     // Its address (with awaitable_tag) is the SQE's user_data.
     detail::awaitable_state state_{};
     channel* channel_ = nullptr;
     dmaplane_sqe sqe_{};
-    std::error_code error_{};
+    // The errno of a failure before submission, 0 for none (the
+    // std::error_code is made only when await_resume() reports it).
+    int error_ = 0;
 };
 
 /// A command channel: owns the channel's file descriptor and the mapping of
@@ -461,16 +466,27 @@ public:
         const std::uint32_t budget = cq_.available();
         std::uint32_t done = 0;
         while (done < budget) {
-            dmaplane_cqe cqes[batch];
+            // An awaitable operation's CQE goes straight into the operation
+            // (one copy); any other is copied here. All before the slots
+            // are released, and the coroutines run after that.
+            dmaplane_cqe others[batch];
+            detail::awaitable_state* states[batch];
             const std::uint32_t n = std::min(budget - done, batch);
-            for (std::uint32_t i = 0; i < n; ++i)
-                cqes[i] = cq_.at(i);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const dmaplane_cqe& cqe = cq_.at(i);
+                if ((cqe.user_data & awaitable_tag) != 0) {
+                    states[i] = complete(cqe);
+                } else {
+                    states[i] = nullptr;
+                    others[i] = cqe;
+                }
+            }
             cq_.advance(n);
             for (std::uint32_t i = 0; i < n; ++i) {
-                if ((cqes[i].user_data & awaitable_tag) != 0)
-                    resume(cqes[i]);
+                if (states[i] != nullptr)
+                    resume(*states[i]);
                 else
-                    on_other(std::as_const(cqes[i]));
+                    on_other(std::as_const(others[i]));
             }
             done += n;
         }
@@ -590,9 +606,7 @@ public:
     [[nodiscard]] operation nop() noexcept {
         if (!fd_)
             return operation{EBADF};
-        dmaplane_sqe sqe;
-        prep_nop(sqe, 0);
-        return operation{this, sqe};
+        return operation{this, [](dmaplane_sqe& sqe) { prep_nop(sqe, 0); }};
     }
 
     /// An awaitable COPY of min(dst.length, src.length) bytes from `src` to
@@ -604,9 +618,7 @@ public:
         const buffer_view s = as_view(src);
         if (const int err = check_views(d, s))
             return operation{err};
-        dmaplane_sqe sqe;
-        prep_copy(sqe, d, s, 0);
-        return operation{this, sqe};
+        return operation{this, [&d, &s](dmaplane_sqe& sqe) { prep_copy(sqe, d, s, 0); }};
     }
 
     /// An awaitable FILL of `dst` with the little-endian bytes of `pattern`
@@ -615,9 +627,8 @@ public:
         const buffer_view d = as_view(dst);
         if (const int err = check_views(d, d))
             return operation{err};
-        dmaplane_sqe sqe;
-        prep_fill(sqe, d, pattern, 0);
-        return operation{this, sqe};
+        return operation{this,
+                         [&d, pattern](dmaplane_sqe& sqe) { prep_fill(sqe, d, pattern, 0); }};
     }
 
     /// An awaitable CHECKSUM (crc32c) of `src`: completion::aux is the CRC,
@@ -626,9 +637,7 @@ public:
         const buffer_view s = as_view(src);
         if (const int err = check_views(s, s))
             return operation{err};
-        dmaplane_sqe sqe;
-        prep_checksum(sqe, s, 0);
-        return operation{this, sqe};
+        return operation{this, [&s](dmaplane_sqe& sqe) { prep_checksum(sqe, s, 0); }};
     }
 
     /// An awaitable CHECKSUM of `src` that also stores the CRC as 4
@@ -642,9 +651,7 @@ public:
             return operation{err};
         if (d.length < sizeof(std::uint32_t))
             return operation{EINVAL};
-        dmaplane_sqe sqe;
-        prep_checksum(sqe, s, 0, d);
-        return operation{this, sqe};
+        return operation{this, [&s, &d](dmaplane_sqe& sqe) { prep_checksum(sqe, s, 0, d); }};
     }
 
 private:
@@ -683,6 +690,29 @@ private:
         return 0;
     }
 
+    // enqueue() of one prepared entry: copied into its slot in one write,
+    // with user_data = `state`'s address | awaitable_tag (no zeroing and
+    // no second pass over the slot).
+    int enqueue_one(detail::awaitable_state& state, std::coroutine_handle<> awaiting,
+                    const dmaplane_sqe& prepared) noexcept {
+        dmaplane_sqe* slot = sq_.get_sqe_for_overwrite();
+        if (slot == nullptr) {
+            // Hand what is queued to the kernel once, without waiting.
+            const result<std::uint32_t> rc = submit();
+            slot = sq_.get_sqe_for_overwrite();
+            if (slot == nullptr)
+                return rc ? EBUSY : rc.error().value();
+        }
+        dmaplane_sqe sqe = prepared;
+        sqe.user_data = reinterpret_cast<std::uintptr_t>(&state) | awaitable_tag;
+        *slot = sqe;
+        state.awaiting = awaiting;
+        state.completed = false;
+        ++awaiting_;
+        sq_.publish();
+        return 0;
+    }
+
     // 0 when the channel is usable and both views name its device's open
     // file; else the errno an operation on them fails with.
     [[nodiscard]] int check_views(const buffer_view& a, const buffer_view& b) const noexcept {
@@ -693,14 +723,20 @@ private:
         return 0;
     }
 
-    // Gives an awaitable operation its CQE and resumes its coroutine, if
-    // one awaits it already.
-    void resume(const dmaplane_cqe& cqe) noexcept {
+    // Gives an awaitable operation its CQE (read from its slot); returns
+    // the operation's state for resume().
+    detail::awaitable_state* complete(const dmaplane_cqe& cqe) noexcept {
         auto* state = reinterpret_cast<detail::awaitable_state*>(cqe.user_data & ~awaitable_tag);
         --awaiting_;
         state->done = to_completion(cqe);
         state->completed = true;
-        if (const std::coroutine_handle<> h = std::exchange(state->awaiting, {}))
+        return state;
+    }
+
+    // Resumes the coroutine awaiting a completed operation, if one awaits
+    // it already.
+    static void resume(detail::awaitable_state& state) noexcept {
+        if (const std::coroutine_handle<> h = std::exchange(state.awaiting, {}))
             h.resume();
     }
 
@@ -789,10 +825,9 @@ private:
 };
 
 inline bool operation::await_suspend(std::coroutine_handle<> awaiting) noexcept {
-    const int err = channel_->enqueue(state_, awaiting, 1,
-                                      [this](dmaplane_sqe& sqe, std::uint32_t) { sqe = sqe_; });
+    const int err = channel_->enqueue_one(state_, awaiting, sqe_);
     if (err != 0) {
-        error_ = std::error_code(err, std::system_category());
+        error_ = err;
         return false;
     }
     return true;

@@ -207,6 +207,16 @@ public:
         return sqe;
     }
 
+    /// get_sqe() without the zeroing: the next free entry as the ring holds
+    /// it (an old entry's bytes), for a caller that writes the whole entry
+    /// at once (e.g. `*sqe = prepared`) before publish(). nullptr when the
+    /// ring is full or empty.
+    [[nodiscard]] dmaplane_sqe* get_sqe_for_overwrite() noexcept {
+        if (local_tail_ - head() >= entries())
+            return nullptr;
+        return &sqes_[local_tail_++ & mask_];
+    }
+
     /// Entries handed out by get_sqe() that the kernel has not consumed
     /// yet, published or not (local tail - head).
     [[nodiscard]] std::uint32_t pending() const noexcept { return local_tail_ - head(); }

@@ -175,6 +175,38 @@ TEST_CASE("sq_view: get_sqe hands out zeroed slots in order until the ring is fu
     CHECK(again->user_data == 0);  // zeroed, though the kernel's copy was 100
 }
 
+TEST_CASE("sq_view: get_sqe_for_overwrite hands out the same slots, not zeroed") {
+    auto r = std::make_unique<fake_region>();
+    std::memset(r->sqes(), 0xab, 64 * fake_region::sq_n); // stale contents
+    sq_view sq{r->base(), r->sq_off};
+    for (std::uint32_t i = 0; i < 8; ++i) {
+        dmaplane_sqe* sqe = sq.get_sqe_for_overwrite();
+        REQUIRE(sqe != nullptr);
+        CHECK(sqe == &r->sqes()[i]);
+        CHECK(sqe->user_data == 0xababababababababULL); // left as it was
+        dmaplane_sqe whole{};
+        whole.user_data = 200 + i;
+        *sqe = whole;
+    }
+    CHECK(sq.get_sqe_for_overwrite() == nullptr); // full
+    CHECK(sq.get_sqe() == nullptr);
+    CHECK(sq.pending() == 8);
+    CHECK(sq.local_tail() == 8);
+    CHECK(r->get(r->sq_off.tail) == 0); // nothing published yet
+
+    sq.publish();
+    const std::vector<dmaplane_sqe> got = r->consume(2);
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].user_data == 200);
+    CHECK(got[1].user_data == 201);
+    dmaplane_sqe* again = sq.get_sqe_for_overwrite();
+    CHECK(again == &r->sqes()[0]);  // slot 8 & 7
+    CHECK(again->user_data == 200); // the kernel's copy is still there
+
+    sq_view empty;
+    CHECK(empty.get_sqe_for_overwrite() == nullptr);
+}
+
 TEST_CASE("sq_view: many entries, one publish") {
     auto r = std::make_unique<fake_region>();
     sq_view sq{r->base(), r->sq_off};

@@ -148,12 +148,16 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
  */
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
-	struct dmaplane_result results[DMAPLANE_POST_BATCH];
+	/*
+	 * Not zeroed on entry (CONFIG_INIT_STACK_ALL_ZERO would clear 896
+	 * bytes per ENTER): dmaplane_req_exec() writes every field of a result
+	 * before dmaplane_cq_post() reads it, and only results[0, nres) are read.
+	 */
+	struct dmaplane_result results[DMAPLANE_POST_BATCH] __uninitialized;
 	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
 	const struct dmaplane_opdef *def;
 	struct dmaplane_ep *plug = NULL;
 	bool waiting = false;
-	unsigned long irqflags;
 	u64 now = 0;
 
 	lockdep_assert_held(&ch->submit_lock);
@@ -169,11 +173,11 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	if (!avail)
 		return 0;
 
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	room = ch->cq_entries - dmaplane_cq_unread(ch) - ch->cq_reserved;
 	avail = min(avail, room);
 	ch->cq_reserved += avail;	/* one CQ slot for every entry taken */
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 	if (!avail) {
 		atomic64_inc(&ch->st_busy);
 		return -EBUSY;
@@ -183,7 +187,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 
 	while (done < avail) {
 		LIST_HEAD(chain);
-		struct dmaplane_req one;
+		/* Every field the fast path reads is written first (not zeroed). */
+		struct dmaplane_req one __uninitialized;
 		bool go_async = false;
 		u32 fences = 0, n = 0;
 
@@ -365,16 +370,33 @@ static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 				   struct dmaplane_channel_enter __user *uarg)
 {
-	struct dmaplane_channel_enter args;
+	/* Every field is read from userspace before any use (not zeroed). */
+	struct dmaplane_channel_enter args __uninitialized;
+	u32 completions;
 	int submitted = 0;
 	long ret = 0;
 
-	if (copy_from_user(&args, uarg, sizeof(args)))
+	/*
+	 * Field by field in one user access window: no out-of-line copy
+	 * routine on every ENTER. Each field is read once, here.
+	 */
+	BUILD_BUG_ON(sizeof(args) != 48 || ARRAY_SIZE(args.reserved) != 2);
+	if (!user_read_access_begin(uarg, sizeof(*uarg)))
 		return -EFAULT;
+	unsafe_get_user(args.to_submit, &uarg->to_submit, efault_read);
+	unsafe_get_user(args.min_complete, &uarg->min_complete, efault_read);
+	unsafe_get_user(args.flags, &uarg->flags, efault_read);
+	unsafe_get_user(args.submitted, &uarg->submitted, efault_read);
+	unsafe_get_user(args.timeout_ns, &uarg->timeout_ns, efault_read);
+	unsafe_get_user(args.completions, &uarg->completions, efault_read);
+	unsafe_get_user(args.__resv0, &uarg->__resv0, efault_read);
+	unsafe_get_user(args.reserved[0], &uarg->reserved[0], efault_read);
+	unsafe_get_user(args.reserved[1], &uarg->reserved[1], efault_read);
+	user_read_access_end();
 	if ((args.flags & ~(DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT |
 			    DMAPLANE_ENTER_SQ_WAKEUP | DMAPLANE_ENTER_POLL)) ||
 	    args.__resv0 || args.submitted || args.completions ||
-	    memchr_inv(args.reserved, 0, sizeof(args.reserved)) ||
+	    args.reserved[0] || args.reserved[1] ||
 	    args.min_complete > ch->cq_entries)
 		return -EINVAL;
 	atomic64_inc(&ch->st_enters);
@@ -416,13 +438,24 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 		dmaplane_channel_poll_once(ch);
 		atomic64_inc(&ch->st_polls);
 	}
-	args.submitted = submitted;
-	args.completions = dmaplane_cq_unread(ch);
-	/* What was consumed stays consumed: report it even on ETIME/EINTR. */
-	if (put_user(args.submitted, &uarg->submitted) ||
-	    put_user(args.completions, &uarg->completions))
+	completions = dmaplane_cq_unread(ch);
+	/*
+	 * What was consumed stays consumed: report it even on ETIME/EINTR.
+	 * Both words in one user access window.
+	 */
+	if (!user_write_access_begin(uarg, sizeof(*uarg)))
 		return -EFAULT;
+	unsafe_put_user((u32)submitted, &uarg->submitted, efault);
+	unsafe_put_user(completions, &uarg->completions, efault);
+	user_write_access_end();
 	return ret;
+
+efault:
+	user_write_access_end();
+	return -EFAULT;
+efault_read:
+	user_read_access_end();
+	return -EFAULT;
 }
 
 static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
@@ -430,7 +463,6 @@ static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
 {
 	struct dmaplane_channel_eventfd args;
 	struct eventfd_ctx *evfd = NULL, *old;
-	unsigned long irqflags;
 
 	if (copy_from_user(&args, uarg, sizeof(args)))
 		return -EFAULT;
@@ -443,11 +475,11 @@ static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
 	} else if (args.fd != -1) {
 		return -EBADF;
 	}
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	old = ch->evfd;
 	ch->evfd = evfd;
 	ch->cq_unnotified = 0;	/* count only what is posted from now on */
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 	if (old)
 		eventfd_ctx_put(old);
 	return 0;
@@ -478,7 +510,6 @@ static long dmaplane_channel_hist(struct dmaplane_channel *ch,
 {
 	struct dmaplane_channel_hist args;
 	struct dmaplane_hist *snap, *h;
-	unsigned long irqflags;
 	long ret = 0;
 
 	if (copy_from_user(&args, uarg, sizeof(args)))
@@ -497,12 +528,12 @@ static long dmaplane_channel_hist(struct dmaplane_channel *ch,
 	snap = kvmalloc(sizeof(*snap), GFP_KERNEL);
 	if (!snap)
 		return -ENOMEM;
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	h = ch->hist + args.opcode;
 	memcpy(snap, h, sizeof(*snap));
 	if (args.flags & DMAPLANE_HIST_RESET)
 		dmaplane_hist_reset(h);
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 
 	dmaplane_hist_summarise(snap, &args);
 	if (args.buckets &&
@@ -678,7 +709,6 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 	struct dmaplane_channel *ch = file->private_data;
 	struct dmaplane_req *req, *tmp;
 	struct eventfd_ctx *evfd;
-	unsigned long irqflags;
 	LIST_HEAD(cancelled);
 
 	if (ch->sqpoll)
@@ -697,10 +727,10 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 	 * Endpoints keep the channel (not its file) alive and may still post
 	 * to it: the eventfd must not be signalled once its reference is gone.
 	 */
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	evfd = ch->evfd;
 	ch->evfd = NULL;
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 	if (evfd)
 		eventfd_ctx_put(evfd);
 	fput(ch->dev_file);

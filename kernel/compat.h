@@ -62,4 +62,13 @@ static inline void dmaplane_vm_flags_clear(struct vm_area_struct *vma,
 #define dmaplane_dma_buf_vunmap(dmabuf, map) dma_buf_vunmap(dmabuf, map)
 #endif
 
+/*
+ * Kernels built with CONFIG_INIT_STACK_ALL_ZERO zero every automatic
+ * variable; __uninitialized (compiler_attributes.h, newer kernels and the
+ * stable branches) exempts one that is fully written before it is read.
+ */
+#ifndef __uninitialized
+#define __uninitialized
+#endif
+
 #endif /* DMAPLANE_COMPAT_H */

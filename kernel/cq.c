@@ -63,7 +63,6 @@ void dmaplane_cq_post(struct dmaplane_channel *ch,
 			  const struct dmaplane_result *r, unsigned int n)
 {
 	bool ts = ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
-	unsigned long irqflags;
 	u64 bytes = 0, failed = 0, now = 0;
 	unsigned int i;
 	u32 open = 0;
@@ -74,7 +73,7 @@ void dmaplane_cq_post(struct dmaplane_channel *ch,
 	 */
 	if (ch->stats && !ts)
 		now = ktime_get_ns();
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	for (i = 0; i < n; i++) {
 		struct dmaplane_cqe *cqe =
 			&ch->cqes[(ch->cq_tail + i) & (ch->cq_entries - 1)];
@@ -114,7 +113,7 @@ void dmaplane_cq_post(struct dmaplane_channel *ch,
 	ch->completed += n;
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 	dmaplane_op_stats_add(ops_completed, n);
 	dmaplane_op_stats_add(ops_failed, failed);
 	dmaplane_op_stats_add(bytes_moved, bytes);
@@ -128,17 +127,16 @@ void dmaplane_cq_post(struct dmaplane_channel *ch,
  */
 void dmaplane_cq_notify(struct dmaplane_channel *ch)
 {
-	unsigned long irqflags;
 	u32 n;
 
 	/* The lock is needed only to hand the count to a registered eventfd. */
 	if (READ_ONCE(ch->evfd)) {
-		spin_lock_irqsave(&ch->cq_lock, irqflags);
+		spin_lock_bh(&ch->cq_lock);
 		n = ch->cq_unnotified;
 		ch->cq_unnotified = 0;
 		if (n && ch->evfd)
 			eventfd_signal(ch->evfd, n);
-		spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+		spin_unlock_bh(&ch->cq_lock);
 	}
 	/* wq_has_sleeper() has the barrier that pairs with the waiter's. */
 	if (wq_has_sleeper(&ch->cq_wait))
@@ -295,9 +293,8 @@ void dmaplane_channel_complete(struct dmaplane_channel *ch,
  */
 void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n)
 {
-	unsigned long irqflags;
 
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
+	spin_lock_bh(&ch->cq_lock);
 	ch->cq_reserved -= n;
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	spin_unlock_bh(&ch->cq_lock);
 }

@@ -72,7 +72,9 @@ struct dmaplane_poller {
  * @cq_entries:	CQ size, a power of two >= @sq_entries.
  * @cq_tail:	the kernel's CQ tail (published to @cq_tail_user).
  * @submit_lock: serialises SQ consumption (ENTER against SQPOLL).
- * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; irq-safe.
+ * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; taken with
+ *		bottom halves off (completions are posted in process and
+ *		softirq context, never in hard irq).
  * @cq_reserved: CQ slots promised to consumed, not yet posted entries.
  * @cq_unnotified: CQEs posted since the eventfd was last signalled.
  * @completed:	CQEs posted in all (stats).

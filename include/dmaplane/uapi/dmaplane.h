@@ -134,10 +134,17 @@ struct dmaplane_info {
  *      ENOSPC (byte limits), ENOMEM (no memory; a BIND node that cannot
  *      supply the size; no free 2 MiB chunk for HUGE; RLIMIT_MEMLOCK
  *      exceeded without CAP_IPC_LOCK), EFAULT (USER range not mapped or
- *      not writable).
+ *      not writable), EOPNOTSUPP (USER range with memory other than
+ *      anonymous, shmem or hugetlbfs: page cache of ordinary files cannot
+ *      be pinned for good), EINTR (a fatal signal while pinning).
  *
  * Every buffer's pages are charged to the caller's pinned_vm (as RDMA
- * memory registration does) and uncharged when the buffer is freed.
+ * memory registration does) and uncharged when the buffer is freed; its
+ * size counts against the byte limits (ENOSPC). PAGES, HUGE and COHERENT
+ * memory is charged to the caller's memory cgroup; USER memory is the
+ * caller's own (and charged as such already). A USER range is checked and
+ * pinned under one hold of the caller's mmap_lock, so a mapping replaced
+ * concurrently (MAP_FIXED) is either refused or never seen.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */

@@ -77,7 +77,7 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	unsigned long i;
 	int ret;
 
-	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL);
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
 	if (!pages)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
@@ -85,7 +85,7 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	ret = sg_alloc_table_from_pages_segment(sgt, pages, n,
 						off & ~PAGE_MASK, len,
 						dma_get_max_seg_size(dev),
-						GFP_KERNEL);
+						GFP_KERNEL_ACCOUNT);
 	kvfree(pages);
 	if (ret)
 		return ret;

@@ -215,9 +215,9 @@ int dmaplane_ioctl_topology(struct dmaplane_ctx *ctx, void *data)
 	if (args->capacity < nr)
 		return 0;
 
-	nodes = kcalloc(nr, sizeof(*nodes), GFP_KERNEL);
+	nodes = kcalloc(nr, sizeof(*nodes), GFP_KERNEL_ACCOUNT);
 	dist_bytes = array3_size(nr, nr, sizeof(*dist));
-	dist = kmalloc(dist_bytes, GFP_KERNEL);
+	dist = kmalloc(dist_bytes, GFP_KERNEL_ACCOUNT);
 	if (!nodes || !dist) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -301,7 +301,8 @@ static int dmaplane_bench_mem_alloc(struct dmaplane_bench_mem *mem, int nid,
 
 	mem->nid = nid;
 	mem->nr_pages = bytes >> PAGE_SHIFT;
-	mem->pages = kvcalloc(mem->nr_pages, sizeof(*mem->pages), GFP_KERNEL);
+	mem->pages = kvcalloc(mem->nr_pages, sizeof(*mem->pages),
+			      GFP_KERNEL_ACCOUNT);
 	if (!mem->pages)
 		return -ENOMEM;
 	for (i = 0; i < mem->nr_pages; i++) {
@@ -444,8 +445,8 @@ int dmaplane_ioctl_numa_bench(struct dmaplane_ctx *ctx, void *data)
 	if (mutex_lock_interruptible(&dmaplane_bench_lock))
 		return -EINTR;
 
-	matrix = kcalloc(nr * nr, sizeof(*matrix), GFP_KERNEL);
-	mem = kcalloc(nr, sizeof(*mem), GFP_KERNEL);
+	matrix = kcalloc(nr * nr, sizeof(*matrix), GFP_KERNEL_ACCOUNT);
+	mem = kcalloc(nr, sizeof(*mem), GFP_KERNEL_ACCOUNT);
 	if (!matrix || !mem) {
 		ret = -ENOMEM;
 		goto out_free;

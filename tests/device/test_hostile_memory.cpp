@@ -7,6 +7,7 @@
 // between users. Selected with -ts=hostile-memory.
 
 #include "raw_channel.hpp"
+#include "in_child.hpp"
 
 #include <ostream> // doctest prints std::error_code through it
 
@@ -134,6 +135,25 @@ charge_report measure_in(const memory_cgroup& cg, F body) {
 }
 
 // Leaves only CAP_SYS_ADMIN out of the effective set (still uid 0).
+bool drop_sys_admin() {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capget, &hdr, data) != 0)
+        return false;
+    data[0].effective &= ~(1u << CAP_SYS_ADMIN);
+    return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+int numa_bench(const device& dev) {
+    std::vector<dmaplane_numa_bw_entry> m(16);
+    dmaplane_numa_bench a{};
+    a.buffer_bytes = 64 * 1024;
+    a.iterations = 1;
+    a.capacity = static_cast<std::uint32_t>(m.size());
+    a.matrix = reinterpret_cast<std::uint64_t>(m.data());
+    return xioctl(dev.native_handle(), DMAPLANE_IOC_NUMA_BENCH, &a);
+}
+
 } // namespace
 
 TEST_SUITE("hostile-memory") {
@@ -394,6 +414,30 @@ TEST_CASE("an import counts against the byte limits; the exporter's pages stay t
     // The import gone, so is the buffer it kept alive.
     CHECK(destroy(b, im.handle) == 0);
     CHECK(module_info(b).live_bytes == base - size);
+}
+
+TEST_CASE("NUMA_BENCH needs CAP_SYS_ADMIN") {
+    device dev = open_device();
+    // Without CAP_SYS_ADMIN (still uid 0): EPERM, through the C++ layer too.
+    const int no_admin = in_child([&dev] {
+        if (!drop_sys_admin())
+            return 2;
+        if (numa_bench(dev) != EPERM)
+            return 3;
+        auto r = dmaplane::measure_numa_bandwidth(dev, {64 * 1024, 1});
+        return !r && r.error() == std::errc::operation_not_permitted ? 0 : 4;
+    });
+    CHECK(no_admin == 0);
+    // A member of the device group: the file was opened as root, then the
+    // child became nobody.
+    const int nobody = in_child([&dev] {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            return 2;
+        return numa_bench(dev) == EPERM ? 0 : 3;
+    });
+    CHECK(nobody == 0);
+    // The administrator still measures.
+    CHECK(numa_bench(dev) == 0);
 }
 
 } // TEST_SUITE

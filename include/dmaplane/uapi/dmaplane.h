@@ -322,13 +322,19 @@ struct dmaplane_numa_bw_entry {
  * buffer allocated on mem_node (iterations times), then chases a random
  * pointer cycle through it.
  *
+ * Privileged (CAP_SYS_ADMIN, EPERM otherwise): a run saturates the
+ * memory bandwidth of every node and runs one at a time module-wide, so it
+ * is an administrator's measurement, not something a user of the device
+ * may impose on the others.
+ *
  * In:  buffer_bytes (64 KiB .. 256 MiB, page multiple), iterations
  *      (1 .. 1000), capacity (entries at matrix), matrix (pointer),
  *      flags (0), reserved (0).
  * Out: nr_nodes; when nr_nodes * nr_nodes <= capacity, matrix holds the
  *      entries row by row (cpu_node major).
- * Errors: EINTR (a signal arrived: the run stops, nothing is left),
- *      EINVAL, ENOMEM, ENODEV (no node with both CPUs and memory).
+ * Errors: EPERM (no CAP_SYS_ADMIN), EINTR (a signal arrived: the run
+ *      stops, nothing is left), EINVAL, ENOMEM, ENODEV (no node with both
+ *      CPUs and memory).
  */
 struct dmaplane_numa_bench {
 	__u64 buffer_bytes;		/* in */

@@ -278,65 +278,71 @@ static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
 /*
  * Long-term writable pins of ordinary file pages fight the filesystem's
  * writeback and truncation (6.1 does not refuse them itself): accept
- * anonymous, shmem and hugetlbfs memory only, as io_uring does.
+ * anonymous, shmem and hugetlbfs memory only, as io_uring does. Called with
+ * mmap_lock held, by the same hold that pins the range.
  */
-static int dmaplane_buffer_check_user_vmas(u64 addr, u64 size)
+static int dmaplane_buffer_check_user_vmas(struct mm_struct *mm, u64 addr,
+					   u64 size)
 {
-	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	u64 end = addr + size, pos = addr;
-	int ret = 0;
 
-	mmap_read_lock(mm);
+	mmap_assert_locked(mm);
 	while (pos < end) {
 		vma = find_vma(mm, pos);
-		if (!vma || vma->vm_start > pos) {
-			ret = -EFAULT;
-			break;
-		}
-		if (vma->vm_flags & (VM_IO | VM_PFNMAP)) {
-			ret = -EFAULT;
-			break;
-		}
+		if (!vma || vma->vm_start > pos)
+			return -EFAULT;
+		if (vma->vm_flags & (VM_IO | VM_PFNMAP))
+			return -EFAULT;
 		if (vma->vm_file && !is_vm_hugetlb_page(vma) &&
-		    vma->vm_file->f_mapping->a_ops != &shmem_aops) {
-			ret = -EOPNOTSUPP;
-			break;
-		}
+		    vma->vm_file->f_mapping->a_ops != &shmem_aops)
+			return -EOPNOTSUPP;
 		pos = vma->vm_end;
 	}
-	mmap_read_unlock(mm);
-	return ret;
+	return 0;
 }
 
+/*
+ * Check the mappings and pin their pages under one hold of mmap_lock:
+ * replacing a mapping (mmap with MAP_FIXED, munmap, mremap) takes the lock
+ * for writing, so the pages pinned are those of the mappings checked. (With
+ * the check and the pin under two holds, a racing MAP_FIXED of a regular
+ * file between them turned the buffer into a long-term writable pin of
+ * page cache.) pin_user_pages() with FOLL_LONGTERM never drops the lock.
+ */
 static int dmaplane_buffer_pin_user(struct dmaplane_buffer *buf, u64 addr)
 {
+	struct mm_struct *mm = current->mm;
 	unsigned long nr = buf->size >> PAGE_SHIFT;
 	unsigned long i;
 	int ret;
 
-	ret = dmaplane_buffer_check_user_vmas(addr, buf->size);
-	if (ret)
-		return ret;
-
 	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
 	if (!buf->pages)
 		return -ENOMEM;
-	while (buf->nr_pages < nr) {
-		int want = min_t(unsigned long, nr - buf->nr_pages, SZ_64K);
-		int got;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = dmaplane_buffer_check_user_vmas(mm, addr, buf->size);
+	while (!ret && buf->nr_pages < nr) {
+		unsigned long want = min_t(unsigned long, nr - buf->nr_pages,
+					   SZ_64K);
+		long got;
 
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		got = pin_user_pages_fast(addr + (buf->nr_pages << PAGE_SHIFT),
-					  want, FOLL_WRITE | FOLL_LONGTERM,
-					  buf->pages + buf->nr_pages);
-		if (got < 0)
-			return got;
-		if (got == 0)
-			return -EFAULT;
-		buf->nr_pages += got;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		got = dmaplane_pin_user_pages(addr + (buf->nr_pages << PAGE_SHIFT),
+					      want, FOLL_WRITE | FOLL_LONGTERM,
+					      buf->pages + buf->nr_pages);
+		if (got <= 0)
+			ret = got ? got : -EFAULT;
+		else
+			buf->nr_pages += got;
 	}
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;	/* the release unpins what was pinned */
 	for (i = 0; i < nr; i++)
 		if (!i || page_to_pfn(buf->pages[i]) !=
 			  page_to_pfn(buf->pages[i - 1]) + 1)

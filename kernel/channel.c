@@ -3,7 +3,8 @@
  * Command channels: a submission ring and a completion ring in memory
  * shared with userspace, io_uring style.
  *
- * Layout of the shared region (vmalloc_user, mmapped at offset 0 of the
+ * Layout of the shared region (vmalloc'ed, charged to the creator's memory
+ * cgroup and to its context's byte limit, mmapped at offset 0 of the
  * channel fd): a 512-byte header with the SQ and CQ index words on their
  * own cache lines, then the SQE array, then the CQE array. The kernel keeps
  * its own copies of the indices it owns (SQ head, CQ tail) and only ever
@@ -31,9 +32,11 @@
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/kthread.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/nospec.h>
 #include <linux/poll.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -261,7 +264,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			const struct dmaplane_sqe *shared =
 				&ch->sqes[ch->sq_head & (ch->sq_entries - 1)];
 
-			req = kzalloc(sizeof(*req), GFP_KERNEL);
+			req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
 			if (!req)
 				break;
 			memcpy(&req->sqe, shared, sizeof(req->sqe));
@@ -525,7 +528,7 @@ static long dmaplane_channel_hist(struct dmaplane_channel *ch,
 	if (!ch->stats)
 		return -ENODATA;
 	args.opcode = array_index_nospec(args.opcode, DMAPLANE_HIST_OPS);
-	snap = kvmalloc(sizeof(*snap), GFP_KERNEL);
+	snap = kvmalloc(sizeof(*snap), GFP_KERNEL_ACCOUNT);
 	if (!snap)
 		return -ENOMEM;
 	spin_lock_bh(&ch->cq_lock);
@@ -574,6 +577,35 @@ static __poll_t dmaplane_channel_poll(struct file *file, poll_table *pt)
 	return dmaplane_cq_unread(ch) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
+/*
+ * Memory shared with userspace (the rings, the statistics area), charged to
+ * the caller's memory cgroup: vmalloc_user() allocates without
+ * __GFP_ACCOUNT, and __vmalloc() does not mark the area VM_USERMAP, so the
+ * mapping inserts the pages itself, as remap_vmalloc_range() would.
+ */
+static void *dmaplane_channel_area_alloc(size_t size)
+{
+	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+}
+
+static int dmaplane_channel_area_mmap(struct vm_area_struct *vma, void *area,
+				      size_t size)
+{
+	unsigned long off, len = vma->vm_end - vma->vm_start;
+	int ret;
+
+	if (len > size)
+		return -EINVAL;
+	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
+	for (off = 0; off < len; off += PAGE_SIZE) {
+		ret = vm_insert_page(vma, vma->vm_start + off,
+				     vmalloc_to_page(area + off));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int dmaplane_channel_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct dmaplane_channel *ch = file->private_data;
@@ -584,23 +616,20 @@ static int dmaplane_channel_mmap(struct file *file, struct vm_area_struct *vma)
 			return -ENODATA;
 		if (vma->vm_flags & VM_WRITE)
 			return -EACCES;
-		if (vma->vm_end - vma->vm_start > ch->stats_size)
-			return -EINVAL;
-		dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND |
-				      VM_DONTDUMP);
 		dmaplane_vm_flags_clear(vma, VM_MAYWRITE);
-		return remap_vmalloc_range(vma, ch->stats, 0);
+		return dmaplane_channel_area_mmap(vma, ch->stats, ch->stats_size);
 	}
-	if (vma->vm_pgoff || vma->vm_end - vma->vm_start > ch->region_size)
+	if (vma->vm_pgoff)
 		return -EINVAL;
-	dmaplane_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
-	return remap_vmalloc_range(vma, ch->region, 0);
+	return dmaplane_channel_area_mmap(vma, ch->region, ch->region_size);
 }
 
 static int dmaplane_sqpoll_fn(void *data)
 {
 	struct dmaplane_channel *ch = data;
 	unsigned long idle_until = jiffies + ch->sq_idle;
+	/* What it allocates for entries is the channel creator's. */
+	struct mem_cgroup *old_memcg = set_active_memcg(ch->memcg);
 
 	while (!kthread_should_stop()) {
 		DEFINE_WAIT(wait);
@@ -642,6 +671,7 @@ static int dmaplane_sqpoll_fn(void *data)
 			   READ_ONCE(*ch->sq_flags_user) & ~DMAPLANE_SQ_NEED_WAKEUP);
 		idle_until = jiffies + ch->sq_idle;
 	}
+	set_active_memcg(old_memcg);
 	return 0;
 }
 
@@ -656,6 +686,7 @@ static void dmaplane_channel_release_obj(struct dmaplane_obj *obj)
 	vfree(ch->stats);
 	if (ch->charged)
 		dmaplane_ctx_uncharge_bytes(obj->ctx, ch->charged);
+	mem_cgroup_put(ch->memcg);
 	atomic_dec(&obj->ctx->nr_channels);
 	mutex_destroy(&ch->submit_lock);
 	kfree(ch);
@@ -833,7 +864,7 @@ static int dmaplane_channel_stats_alloc(struct dmaplane_channel *ch)
 	if (ret)
 		return ret;
 	ch->charged += size;
-	ch->stats = vmalloc_user(size);
+	ch->stats = dmaplane_channel_area_alloc(size);
 	if (!ch->stats)
 		return -ENOMEM;
 	ch->stats_size = size;
@@ -896,6 +927,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	ch->node = (args->flags & DMAPLANE_CHANNEL_NODE) ? args->node :
 							   NUMA_NO_NODE;
 	ch->sq_idle = msecs_to_jiffies(args->sq_idle_ms);
+	ch->memcg = get_mem_cgroup_from_mm(current->mm);
 
 	size = DMAPLANE_RING_HDR +
 	       (size_t)args->sq_entries * sizeof(struct dmaplane_sqe) +
@@ -905,7 +937,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	if (ret)
 		goto out_put;
 	ch->charged = ch->region_size;	/* the release uncharges it */
-	ch->region = vmalloc_user(ch->region_size);
+	ch->region = dmaplane_channel_area_alloc(ch->region_size);
 	if (!ch->region) {
 		ret = -ENOMEM;
 		goto out_put;

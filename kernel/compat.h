@@ -71,4 +71,16 @@ static inline void dmaplane_vm_flags_clear(struct vm_area_struct *vma,
 #define __uninitialized
 #endif
 
+/*
+ * pin_user_pages() (called with mmap_lock held) lost its vmas argument in
+ * 6.5.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define dmaplane_pin_user_pages(start, nr, flags, pages) \
+	pin_user_pages(start, nr, flags, pages)
+#else
+#define dmaplane_pin_user_pages(start, nr, flags, pages) \
+	pin_user_pages(start, nr, flags, pages, NULL)
+#endif
+
 #endif /* DMAPLANE_COMPAT_H */

@@ -20,6 +20,7 @@
 #include "internal.h"
 
 struct dmaplane_ep;
+struct mem_cgroup;
 
 /* What one finished entry posts. */
 struct dmaplane_result {
@@ -53,9 +54,10 @@ struct dmaplane_poller {
  * @obj:	object header: counted in live_objects, holds the context.
  * @dev_file:	the /dev/dmaplane file it was created on, kept open so the
  *		context and its handles outlive a close of that fd.
- * @region:	the shared region.
+ * @region:	the shared region (vmalloc'ed with __GFP_ACCOUNT: charged to
+ *		the creator's memory cgroup).
  * @region_size: its size in bytes.
- * @charged:	bytes charged to the context for the region.
+ * @charged:	bytes charged to the context for @region and @stats.
  * @flags:	DMAPLANE_CHANNEL_*.
  * @node:	node of the worker and the SQPOLL thread, or NUMA_NO_NODE.
  * @sq_idle:	SQPOLL: jiffies without work before the thread sleeps.
@@ -96,8 +98,9 @@ struct dmaplane_poller {
  * @st_busy:	consumptions refused with EBUSY.
  * @st_dma:	COPYs done by the DMA engine.
  * @id:		module-wide channel id (debugfs, snapshots, tracepoints).
- * @stats:	HISTOGRAMS: the statistics area (vmalloc_user; userspace maps
- *		it read-only); histograms are written under @cq_lock.
+ * @stats:	HISTOGRAMS: the statistics area (vmalloc'ed, charged like
+ *		@region; userspace maps it read-only); histograms are written
+ *		under @cq_lock.
  * @stats_size:	its size.
  * @hist:	HISTOGRAMS: the histograms in @stats (the module's own pointer:
  *		nothing userspace can see or change decides where it writes).
@@ -107,6 +110,8 @@ struct dmaplane_poller {
  *		device completion queues of the channel's endpoints).
  * @st_polls:	poll passes of busy-polling ENTERs.
  * @busy_pollers: ENTERs busy-polling now.
+ * @memcg:	the creator's memory cgroup (a reference): the SQPOLL thread
+ *		and the worker charge what they allocate for the channel to it.
  */
 struct dmaplane_channel {
 	struct dmaplane_obj obj;
@@ -163,6 +168,7 @@ struct dmaplane_channel {
 	struct list_head pollers;
 	atomic64_t st_polls;
 	atomic_t busy_pollers;
+	struct mem_cgroup *memcg;
 };
 
 /* The channel fd's file operations (channel.c): get_fd compares them. */

@@ -11,7 +11,9 @@
  * Import: any dma-buf fd becomes a buffer of kind IMPORTED, attached to
  * and mapped for the module's DMA device (so later subsystems can hand
  * its DMA addresses to hardware), readable and writable by the kernel
- * through the exporter's vmap, and mmap-able through the exporter.
+ * through the exporter's vmap, and mmap-able through the exporter. Its
+ * size counts against the context's byte limit; its memory stays the
+ * exporter's (and that exporter's memory cgroup's).
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
@@ -272,7 +274,8 @@ int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
  * @data: struct dmaplane_buffer_import.
  *
  * Return: 0, -EBADF (not an open fd), -EINVAL (not a dma-buf, bad field),
- * -E2BIG, -EMFILE, or the exporter's attach/map error.
+ * -E2BIG, -ENOSPC (byte limits), -EMFILE, or the exporter's attach/map
+ * error.
  */
 int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 {
@@ -306,6 +309,16 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 	buf->numa_policy = DMAPLANE_NUMA_ANY;
 	buf->placement = DMAPLANE_PLACEMENT_UNKNOWN;
 	buf->dma_dev = dmaplane_dmadev(NUMA_NO_NODE);
+	/*
+	 * The pages are the exporter's (charged, or not, where it allocated
+	 * them), but the import keeps them alive for as long as it exists:
+	 * count their size against the byte limits. Neither the caller's
+	 * memory cgroup nor its pinned_vm is charged for them.
+	 */
+	ret = dmaplane_ctx_charge_bytes(ctx, buf->size);
+	if (ret)
+		goto out_put;
+	buf->charged = buf->size;
 
 	buf->import_attach = dma_buf_attach(dmabuf, buf->dma_dev);
 	if (IS_ERR(buf->import_attach)) {

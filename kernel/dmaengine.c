@@ -9,11 +9,22 @@
  * queues one memcpy descriptor per overlapping pair of segments, and waits
  * for the last one; any failure to prepare falls back to the CPU before
  * anything was issued. Imported dma-bufs always go through the CPU.
+ *
+ * The channel is shared by every user of the module, and the only way to
+ * take back descriptors (a failed prepare, a timeout) is to terminate
+ * everything queued on it. So one COPY owns the channel at a time, from
+ * its first descriptor until its last completed or was terminated:
+ * terminating then drops only its own descriptors. A COPY that finds the
+ * channel owned does not wait behind another user's copy (of up to
+ * max_buffer_bytes): it runs on the CPU. (A channel per user would not do:
+ * engines have a handful of channels, and dma_request_chan_by_mask() takes
+ * one for good, so users could exhaust them for everyone else.)
  */
 #include <linux/completion.h>
 #include <linux/dma-mapping.h>
 #include <linux/dmaengine.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
@@ -26,6 +37,8 @@ MODULE_PARM_DESC(dma_engine,
 		 "Use a memcpy-capable DMA engine channel for COPY when present (default on)");
 
 static struct dma_chan *dmaplane_dma_chan;
+/* Held by the one COPY that has descriptors on the channel. */
+static DEFINE_MUTEX(dmaplane_dma_owner);
 
 /**
  * dmaplane_dmaengine_init() - take a memcpy channel if the machine has one.
@@ -77,7 +90,7 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	unsigned long i;
 	int ret;
 
-	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL);
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
 	if (!pages)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
@@ -85,7 +98,7 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	ret = sg_alloc_table_from_pages_segment(sgt, pages, n,
 						off & ~PAGE_MASK, len,
 						dma_get_max_seg_size(dev),
-						GFP_KERNEL);
+						GFP_KERNEL_ACCOUNT);
 	kvfree(pages);
 	if (ret)
 		return ret;
@@ -109,10 +122,11 @@ static void dmaplane_dmaengine_done(void *arg)
  * @len: bytes (> 0); both ranges already checked.
  *
  * Return: 0 when the engine copied everything; -EOPNOTSUPP when it cannot
- * take this copy (no channel, an imported buffer, overlapping ranges of one
- * buffer, a descriptor it will not prepare) and nothing was issued, so the
- * caller copies with the CPU;
- * -EIO or -ETIMEDOUT when the engine failed.
+ * take this copy (no channel, the channel busy with another copy, an
+ * imported buffer, overlapping ranges of one buffer, a descriptor it will
+ * not prepare) and nothing was issued, so the caller copies with the CPU;
+ * -EIO or -ETIMEDOUT when the engine failed (only this copy's descriptors
+ * were on the channel).
  */
 int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 			    struct dmaplane_buffer *src, u64 src_off, u64 len)
@@ -131,10 +145,14 @@ int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	    dst->kind == DMAPLANE_BUF_KIND_IMPORTED ||
 	    (dst == src && dst_off < src_off + len && src_off < dst_off + len))
 		return -EOPNOTSUPP;
+	if (!mutex_trylock(&dmaplane_dma_owner))
+		return -EOPNOTSUPP;
 	dev = chan->device->dev;
 	ret = dmaplane_dmaengine_map(src, src_off, len, dev, DMA_TO_DEVICE, &ssgt);
-	if (ret)
-		return -EOPNOTSUPP;
+	if (ret) {
+		ret = -EOPNOTSUPP;
+		goto out_unlock;
+	}
 	ret = dmaplane_dmaengine_map(dst, dst_off, len, dev, DMA_FROM_DEVICE,
 				     &dsgt);
 	if (ret) {
@@ -181,7 +199,8 @@ int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	if (ret) {
 		/*
 		 * Some descriptors may be queued but none was issued: drop them
-		 * all and let the CPU do the whole copy.
+		 * (nobody else has any on the channel) and let the CPU do the
+		 * whole copy.
 		 */
 		dmaengine_terminate_sync(chan);
 		ret = -EOPNOTSUPP;
@@ -189,6 +208,7 @@ int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	}
 	dma_async_issue_pending(chan);
 	if (!wait_for_completion_timeout(&done, msecs_to_jiffies(10000))) {
+		/* Only this copy's descriptors are on the channel. */
 		dmaengine_terminate_sync(chan);
 		ret = -ETIMEDOUT;
 	} else if (dma_async_is_tx_complete(chan, cookie, NULL, NULL) !=
@@ -201,5 +221,7 @@ out_dst:
 out_src:
 	dma_unmap_sgtable(dev, &ssgt, DMA_TO_DEVICE, 0);
 	sg_free_table(&ssgt);
+out_unlock:
+	mutex_unlock(&dmaplane_dma_owner);
 	return ret;
 }

@@ -10,6 +10,7 @@
  * The worker runs one channel's queued chains in submission order on the
  * module's unbound workqueue (on the channel's node).
  */
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
@@ -304,6 +305,8 @@ void dmaplane_local_work(struct work_struct *work)
 {
 	struct dmaplane_channel *ch =
 		container_of(work, struct dmaplane_channel, work);
+	/* What the chains allocate is the channel creator's, not the kworker's. */
+	struct mem_cgroup *old_memcg = set_active_memcg(ch->memcg);
 	LIST_HEAD(chain);
 
 	for (;;) {
@@ -313,7 +316,7 @@ void dmaplane_local_work(struct work_struct *work)
 		spin_lock(&ch->work_lock);
 		if (ch->dead || list_empty(&ch->work_list)) {
 			spin_unlock(&ch->work_lock);
-			return;
+			break;
 		}
 		/* Take one chain: up to and including the first unlinked entry. */
 		do {
@@ -336,6 +339,7 @@ void dmaplane_local_work(struct work_struct *work)
 		}
 		cond_resched();
 	}
+	set_active_memcg(old_memcg);
 }
 
 /**

@@ -70,6 +70,10 @@ static void dmaplane_mr_release(struct dmaplane_obj *obj)
 {
 	struct dmaplane_mr *mr = container_of(obj, struct dmaplane_mr, obj);
 
+	/* Now: a deferred free may run after the context is gone. */
+	if (mr->charged)
+		dmaplane_ctx_uncharge_bytes(obj->ctx, mr->charged);
+
 	/* Deregistration sleeps: not in a completion's softirq. */
 	if (in_interrupt())
 		dmaplane_rdma_defer(&mr->free_work);
@@ -133,7 +137,7 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 
 	if (n > UINT_MAX)
 		return -E2BIG;
-	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL);
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
 	if (!pages)
 		return -ENOMEM;
 	if (buf->kind == DMAPLANE_BUF_KIND_IMPORTED) {
@@ -152,7 +156,7 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 	if (!ret)
 		ret = sg_alloc_table_from_pages_segment(&mr->sgt, pages, n,
 				offset_in_page(mr->offset), mr->length,
-				UINT_MAX & PAGE_MASK, GFP_KERNEL);
+				UINT_MAX & PAGE_MASK, GFP_KERNEL_ACCOUNT);
 	kvfree(pages);
 	if (ret)
 		return ret;
@@ -211,6 +215,16 @@ static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 			ibdev->attrs.max_fast_reg_page_list_len);
 		return -E2BIG;
 	}
+	/*
+	 * The device's page list is the driver's allocation, outside the
+	 * caller's memory cgroup: count it against the context's byte limit
+	 * instead (a 64-bit address per entry at least).
+	 */
+	ret = dmaplane_ctx_charge_bytes(mr->obj.ctx,
+					PAGE_ALIGN(npages * sizeof(u64)));
+	if (ret)
+		return ret;
+	mr->charged = PAGE_ALIGN(npages * sizeof(u64));
 	mr->mr = ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG, npages);
 	if (IS_ERR(mr->mr)) {
 		ret = PTR_ERR(mr->mr);

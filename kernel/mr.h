@@ -27,6 +27,9 @@ struct dmaplane_buffer;
  * @rkey:	its remote key (0 without remote access).
  * @iova:	address of byte 0 of the range in the MR's address space.
  * @page_size:	bytes per page-list entry.
+ * @charged:	bytes counted against the context's byte limit for the
+ *		device's page list (a driver allocation the memory cgroup
+ *		does not see); uncharged when the object is released.
  * @free_work:	frees it in process context when the last reference drops
  *		in a completion (softirq).
  */
@@ -46,6 +49,7 @@ struct dmaplane_mr {
 	u32 rkey;
 	u64 iova;
 	u32 page_size;
+	u64 charged;
 	struct work_struct free_work;
 };
 

@@ -3,6 +3,7 @@
  * NUMA: placement policies for buffers, the topology query and the
  * bandwidth/latency matrix measured by kernel threads bound to each node.
  */
+#include <linux/capability.h>
 #include <linux/completion.h>
 #include <linux/cpumask.h>
 #include <linux/delay.h>
@@ -215,9 +216,9 @@ int dmaplane_ioctl_topology(struct dmaplane_ctx *ctx, void *data)
 	if (args->capacity < nr)
 		return 0;
 
-	nodes = kcalloc(nr, sizeof(*nodes), GFP_KERNEL);
+	nodes = kcalloc(nr, sizeof(*nodes), GFP_KERNEL_ACCOUNT);
 	dist_bytes = array3_size(nr, nr, sizeof(*dist));
-	dist = kmalloc(dist_bytes, GFP_KERNEL);
+	dist = kmalloc(dist_bytes, GFP_KERNEL_ACCOUNT);
 	if (!nodes || !dist) {
 		ret = -ENOMEM;
 		goto out_free;
@@ -301,7 +302,8 @@ static int dmaplane_bench_mem_alloc(struct dmaplane_bench_mem *mem, int nid,
 
 	mem->nid = nid;
 	mem->nr_pages = bytes >> PAGE_SHIFT;
-	mem->pages = kvcalloc(mem->nr_pages, sizeof(*mem->pages), GFP_KERNEL);
+	mem->pages = kvcalloc(mem->nr_pages, sizeof(*mem->pages),
+			      GFP_KERNEL_ACCOUNT);
 	if (!mem->pages)
 		return -ENOMEM;
 	for (i = 0; i < mem->nr_pages; i++) {
@@ -414,7 +416,12 @@ static int dmaplane_bench_pair(struct dmaplane_bench_mem *mem, int cpu_node,
  * @ctx: the calling context (unused).
  * @data: struct dmaplane_numa_bench.
  *
- * Return: 0, -EINVAL, -ENODEV, -ENOMEM, -EINTR or -EFAULT.
+ * Privileged: a run saturates every node's memory bandwidth with kernel
+ * threads and holds the module-wide lock for as long as it takes, which is
+ * not something an ordinary user of the device may impose on the others.
+ *
+ * Return: 0, -EPERM (no CAP_SYS_ADMIN), -EINVAL, -ENODEV, -ENOMEM, -EINTR
+ * or -EFAULT.
  */
 int dmaplane_ioctl_numa_bench(struct dmaplane_ctx *ctx, void *data)
 {
@@ -425,6 +432,8 @@ int dmaplane_ioctl_numa_bench(struct dmaplane_ctx *ctx, void *data)
 	unsigned int nr = 0, i, j;
 	int nid, ret = 0;
 
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (args->flags || memchr_inv(args->reserved, 0, sizeof(args->reserved)))
 		return -EINVAL;
 	if (args->buffer_bytes < SZ_64K || args->buffer_bytes > SZ_256M ||
@@ -444,8 +453,8 @@ int dmaplane_ioctl_numa_bench(struct dmaplane_ctx *ctx, void *data)
 	if (mutex_lock_interruptible(&dmaplane_bench_lock))
 		return -EINTR;
 
-	matrix = kcalloc(nr * nr, sizeof(*matrix), GFP_KERNEL);
-	mem = kcalloc(nr, sizeof(*mem), GFP_KERNEL);
+	matrix = kcalloc(nr * nr, sizeof(*matrix), GFP_KERNEL_ACCOUNT);
+	mem = kcalloc(nr, sizeof(*mem), GFP_KERNEL_ACCOUNT);
 	if (!matrix || !mem) {
 		ret = -ENOMEM;
 		goto out_free;

@@ -251,7 +251,7 @@ int dmaplane_ioctl_rdma_devices(struct dmaplane_ctx *ctx, void *data)
 	args->nr_devices = nr;
 	if (!nr || args->capacity < nr)
 		goto out_unlock;
-	out = kcalloc(nr, sizeof(*out), GFP_KERNEL);
+	out = kcalloc(nr, sizeof(*out), GFP_KERNEL_ACCOUNT);
 	if (!out) {
 		ret = -ENOMEM;
 		goto out_unlock;
@@ -329,7 +329,7 @@ int dmaplane_ioctl_rdma_port(struct dmaplane_ctx *ctx, void *data)
 						    DMAPLANE_LINK_INFINIBAND;
 	args->gid_tbl_len = attr.gid_tbl_len;
 
-	gids = kcalloc(attr.gid_tbl_len, sizeof(*gids), GFP_KERNEL);
+	gids = kcalloc(attr.gid_tbl_len, sizeof(*gids), GFP_KERNEL_ACCOUNT);
 	if (attr.gid_tbl_len && !gids) {
 		ret = -ENOMEM;
 		goto out_put;

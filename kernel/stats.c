@@ -207,7 +207,7 @@ int dmaplane_ioctl_snapshot(struct dmaplane_ctx *ctx, void *data)
 	    cap > DMAPLANE_SNAPSHOT_MAX || (cap && !args->records))
 		return -EINVAL;
 	if (cap) {
-		recs = kvcalloc(cap, sizeof(*recs), GFP_KERNEL);
+		recs = kvcalloc(cap, sizeof(*recs), GFP_KERNEL_ACCOUNT);
 		if (!recs)
 			return -ENOMEM;
 	}

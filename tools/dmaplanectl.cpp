@@ -51,6 +51,7 @@ commands:
                         NUMA nodes, CPUs, memory and distances; --bench also
                         has the module measure copy bandwidth and load
                         latency for every (cpu node, memory node) pair
+                        (--bench needs CAP_SYS_ADMIN)
   stat                  module-wide counters since the module was loaded
   top [--interval MS] [--count N]
                         every channel and endpoint of every process, with
@@ -519,8 +520,11 @@ int cmd_topo(const dmaplane::device& dev, bool as_json, options& opt) {
     std::vector<dmaplane::bandwidth_entry> matrix;
     if (bench) {
         auto m = dmaplane::measure_numa_bandwidth(dev, bw);
-        if (!m)
+        if (!m) {
+            if (m.error() == std::errc::operation_not_permitted)
+                return fail("bandwidth measurement (needs CAP_SYS_ADMIN)", m.error());
             return fail("bandwidth measurement", m.error());
+        }
         matrix = std::move(*m);
     }
 

@@ -140,10 +140,12 @@ struct bandwidth_options {
 /// online nodes with both CPUs and memory (DMAPLANE_IOC_NUMA_BENCH): kernel
 /// threads on each node's CPUs work on buffers on each node. Takes a while
 /// (seconds for large buffers). The matrix is sized from the topology
-/// first, so the measurement normally runs once.
+/// first, so the measurement normally runs once. Privileged: the run
+/// saturates every node's memory bandwidth, so the module requires
+/// CAP_SYS_ADMIN of the caller (not of whoever opened the device).
 ///
 /// Errors: EBADF on an empty device, ENOTTY when the file is not a dmaplane
-/// device, EINVAL (options out of range), ENOMEM, ENODEV (no node with both
+/// device, EPERM without CAP_SYS_ADMIN, EINVAL (options out of range), ENOMEM, ENODEV (no node with both
 /// CPUs and memory), EINTR when a signal arrived (not retried: the module
 /// stops and keeps nothing), EAGAIN when the node count kept changing;
 /// std::bad_alloc if memory runs out (aborts with -fno-exceptions).

@@ -7,6 +7,7 @@
 // matrix, and every bad input, at the UAPI level.
 
 #include "dmaplane/dmaplane.hpp"
+#include "in_child.hpp"
 
 #include <ostream> // doctest prints std::error_code through it
 #include <doctest/doctest.h>
@@ -168,18 +169,6 @@ void expect_clean(const device& probe) {
     const auto info = info_of(probe);
     CHECK(info.live_objects == 0);
     CHECK(info.live_bytes == 0);
-}
-
-// Runs `body` in a child process; returns its exit status or 128+signal.
-template <class F>
-int in_child(F body) {
-    const pid_t pid = fork();
-    if (pid == 0)
-        _exit(body());
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 } // namespace

@@ -62,6 +62,9 @@
  *      The NUMA counters count buffers whose pages all sit on the creating
  *      CPU's node (local), all on another node that was asked for (remote),
  *      or not all where the policy asked (fallback).
+ *      The byte limits and live_bytes count what a context holds: buffers,
+ *      imports (by size), channel regions and statistics areas, and the
+ *      device page lists of registrations.
  */
 struct dmaplane_info {
 	__u32 abi_version;		/* out: DMAPLANE_ABI_VERSION */
@@ -134,10 +137,17 @@ struct dmaplane_info {
  *      ENOSPC (byte limits), ENOMEM (no memory; a BIND node that cannot
  *      supply the size; no free 2 MiB chunk for HUGE; RLIMIT_MEMLOCK
  *      exceeded without CAP_IPC_LOCK), EFAULT (USER range not mapped or
- *      not writable).
+ *      not writable), EOPNOTSUPP (USER range with memory other than
+ *      anonymous, shmem or hugetlbfs: page cache of ordinary files cannot
+ *      be pinned for good), EINTR (a fatal signal while pinning).
  *
  * Every buffer's pages are charged to the caller's pinned_vm (as RDMA
- * memory registration does) and uncharged when the buffer is freed.
+ * memory registration does) and uncharged when the buffer is freed; its
+ * size counts against the byte limits (ENOSPC). PAGES, HUGE and COHERENT
+ * memory is charged to the caller's memory cgroup; USER memory is the
+ * caller's own (and charged as such already). A USER range is checked and
+ * pinned under one hold of the caller's mmap_lock, so a mapping replaced
+ * concurrently (MAP_FIXED) is either refused or never seen.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */
@@ -221,7 +231,11 @@ struct dmaplane_buffer_export {
 /*
  * DMAPLANE_IOC_BUFFER_IMPORT - turn a dma-buf fd into a buffer handle of
  * this open file (kind IMPORTED). The buffer holds its own reference on
- * the dma-buf; the caller may close the fd.
+ * the dma-buf; the caller may close the fd. Its size counts against the
+ * byte limits (max_context_bytes, max_total_bytes: ENOSPC), since the
+ * import keeps the exporter's memory alive; that memory is not charged to
+ * the caller's memory cgroup or pinned_vm: the exporter allocated it (and
+ * charged it, or not, when it did).
  * Errors: EBADF (not an open fd), EINVAL (not a dma-buf, bad field),
  *      E2BIG, ENOSPC, EMFILE, and what the exporter's map callback returns.
  */
@@ -308,13 +322,19 @@ struct dmaplane_numa_bw_entry {
  * buffer allocated on mem_node (iterations times), then chases a random
  * pointer cycle through it.
  *
+ * Privileged (CAP_SYS_ADMIN, EPERM otherwise): a run saturates the
+ * memory bandwidth of every node and runs one at a time module-wide, so it
+ * is an administrator's measurement, not something a user of the device
+ * may impose on the others.
+ *
  * In:  buffer_bytes (64 KiB .. 256 MiB, page multiple), iterations
  *      (1 .. 1000), capacity (entries at matrix), matrix (pointer),
  *      flags (0), reserved (0).
  * Out: nr_nodes; when nr_nodes * nr_nodes <= capacity, matrix holds the
  *      entries row by row (cpu_node major).
- * Errors: EINTR (a signal arrived: the run stops, nothing is left),
- *      EINVAL, ENOMEM, ENODEV (no node with both CPUs and memory).
+ * Errors: EPERM (no CAP_SYS_ADMIN), EINTR (a signal arrived: the run
+ *      stops, nothing is left), EINVAL, ENOMEM, ENODEV (no node with both
+ *      CPUs and memory).
  */
 struct dmaplane_numa_bench {
 	__u64 buffer_bytes;		/* in */
@@ -396,6 +416,11 @@ struct dmaplane_ring_offsets {
  *      stats_size (HISTOGRAMS: bytes of the read-only statistics area to
  *      mmap at DMAPLANE_STATS_MMAP_OFFSET of fd; else 0).
  * Errors: EINVAL, ENODEV (node), EMFILE, ENOSPC, ENOMEM.
+ *
+ * The region and the statistics area count against the byte limits
+ * (ENOSPC) and are charged to the caller's memory cgroup, as is what the
+ * channel allocates per consumed entry (also on its SQPOLL thread and its
+ * worker).
  */
 struct dmaplane_channel_create {
 	__u32 sq_entries;		/* in/out */
@@ -711,7 +736,14 @@ struct dmaplane_rdma_port {
  * Errors: ENODEV (no such device), ENOENT (no such buffer), EINVAL, ERANGE
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more pages than the device maps in one region),
- *      EOPNOTSUPP (an import the device cannot reach), ENOMEM.
+ *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
+ *      limits), ENOMEM.
+ *
+ * The registration's scatterlist is charged to the caller's memory cgroup;
+ * the device's page list is the driver's allocation, which no memory
+ * cgroup sees, so it counts against the byte limits instead (8 bytes per
+ * page-list entry, rounded up to a page; ENOSPC). The registered memory is
+ * the buffer's, counted with the buffer.
  */
 struct dmaplane_mr_register {
 	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */

@@ -149,11 +149,10 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
 	struct dmaplane_result results[DMAPLANE_POST_BATCH];
-	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
+	u32 tail, avail, done = 0, inline_ops = 0, nres = 0;
 	const struct dmaplane_opdef *def;
 	struct dmaplane_ep *plug = NULL;
 	bool waiting = false;
-	unsigned long irqflags;
 	u64 now = 0;
 
 	lockdep_assert_held(&ch->submit_lock);
@@ -169,11 +168,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	if (!avail)
 		return 0;
 
-	spin_lock_irqsave(&ch->cq_lock, irqflags);
-	room = ch->cq_entries - dmaplane_cq_unread(ch) - ch->cq_reserved;
-	avail = min(avail, room);
-	ch->cq_reserved += avail;	/* one CQ slot for every entry taken */
-	spin_unlock_irqrestore(&ch->cq_lock, irqflags);
+	avail = dmaplane_cq_reserve(ch, avail);	/* a CQ slot for each */
 	if (!avail) {
 		atomic64_inc(&ch->st_busy);
 		return -EBUSY;
@@ -662,7 +657,7 @@ static void dmaplane_channel_record(struct dmaplane_obj *obj,
 	rec->a = atomic64_read(&ch->st_submitted);
 	rec->b = READ_ONCE(ch->completed);
 	rec->c = READ_ONCE(ch->bytes);
-	rec->d = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
+	rec->d = dmaplane_cq_unread(ch);
 }
 
 static const struct dmaplane_obj_ops dmaplane_channel_obj_ops = {

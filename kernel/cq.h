@@ -191,6 +191,7 @@ bool dmaplane_channel_busy_polled(struct dmaplane_channel *ch);
 
 u32 dmaplane_cq_unread(struct dmaplane_channel *ch);
 bool dmaplane_cq_ready(struct dmaplane_channel *ch, u32 want);
+u32 dmaplane_cq_reserve(struct dmaplane_channel *ch, u32 want);
 void dmaplane_cq_post(struct dmaplane_channel *ch,
 		      const struct dmaplane_result *r, unsigned int n);
 void dmaplane_cq_notify(struct dmaplane_channel *ch);

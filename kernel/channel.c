@@ -142,9 +142,10 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 #define DMAPLANE_POST_BATCH 16
 
 /*
- * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
- * has no room for even one entry (or for the whole of the RDMA group at the
- * head), -EINVAL when the SQ tail is corrupt.
+ * Consume up to @max entries; stop early when the channel is being
+ * released or the caller is killed. Return: entries consumed, -EBUSY when
+ * the CQ has no room for even one entry (or for the whole of the RDMA group
+ * at the head), -EINVAL when the SQ tail is corrupt.
  */
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
@@ -181,6 +182,12 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		struct dmaplane_req one;
 		bool go_async = false;
 		u32 fences = 0, n = 0;
+
+		if (dmaplane_channel_stopping(ch)) {
+			/* Released or killed: the rest stays in the SQ. */
+			dmaplane_channel_unreserve(ch, avail - done);
+			break;
+		}
 
 		/*
 		 * Fast path: a lone short entry with no fence pending runs right
@@ -380,7 +387,9 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 			wake_up(&ch->sqpoll_wait);
 		}
 	} else if (args.to_submit) {
-		mutex_lock(&ch->submit_lock);
+		/* Another ENTER may hold it through a batch of inline work. */
+		if (mutex_lock_interruptible(&ch->submit_lock))
+			return -EINTR;
 		submitted = dmaplane_channel_consume(ch, args.to_submit);
 		mutex_unlock(&ch->submit_lock);
 		if (submitted < 0)
@@ -676,11 +685,18 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 	unsigned long irqflags;
 	LIST_HEAD(cancelled);
 
+	/*
+	 * Nothing can see the rings any more: stop, wait, drop the rest. Once
+	 * dead is set, the SQPOLL thread and the worker stop between entries
+	 * and a long entry between pieces, so neither wait below is longer
+	 * than a piece (a page, at most 1 MiB) plus cancelling a chain.
+	 */
+	spin_lock(&ch->work_lock);
+	WRITE_ONCE(ch->dead, true);
+	spin_unlock(&ch->work_lock);
 	if (ch->sqpoll)
 		kthread_stop(ch->sqpoll);
-	/* Nothing can see the rings any more: stop, wait, drop the rest. */
 	spin_lock(&ch->work_lock);
-	ch->dead = true;
 	list_splice_init(&ch->work_list, &cancelled);
 	spin_unlock(&ch->work_lock);
 	flush_work(&ch->work);

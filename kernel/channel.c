@@ -145,9 +145,10 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 #define DMAPLANE_POST_BATCH 16
 
 /*
- * Consume up to @max entries. Return: entries consumed, -EBUSY when the CQ
- * has no room for even one entry (or for the whole of the RDMA group at the
- * head), -EINVAL when the SQ tail is corrupt.
+ * Consume up to @max entries; stop early when the channel is being
+ * released or the caller is killed. Return: entries consumed, -EBUSY when
+ * the CQ has no room for even one entry (or for the whole of the RDMA group
+ * at the head), -EINVAL when the SQ tail is corrupt.
  */
 static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 {
@@ -157,7 +158,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	 * before dmaplane_cq_post() reads it, and only results[0, nres) are read.
 	 */
 	struct dmaplane_result results[DMAPLANE_POST_BATCH] __uninitialized;
-	u32 tail, avail, room, done = 0, inline_ops = 0, nres = 0;
+	u32 tail, avail, done = 0, inline_ops = 0, nres = 0;
 	const struct dmaplane_opdef *def;
 	struct dmaplane_ep *plug = NULL;
 	bool waiting = false;
@@ -176,11 +177,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	if (!avail)
 		return 0;
 
-	spin_lock_bh(&ch->cq_lock);
-	room = ch->cq_entries - dmaplane_cq_unread(ch) - ch->cq_reserved;
-	avail = min(avail, room);
-	ch->cq_reserved += avail;	/* one CQ slot for every entry taken */
-	spin_unlock_bh(&ch->cq_lock);
+	avail = dmaplane_cq_reserve(ch, avail);	/* a CQ slot for each */
 	if (!avail) {
 		atomic64_inc(&ch->st_busy);
 		return -EBUSY;
@@ -194,6 +191,12 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		struct dmaplane_req one __uninitialized;
 		bool go_async = false;
 		u32 fences = 0, n = 0;
+
+		if (dmaplane_channel_stopping(ch)) {
+			/* Released or killed: the rest stays in the SQ. */
+			dmaplane_channel_unreserve(ch, avail - done);
+			break;
+		}
 
 		/*
 		 * Fast path: a lone short entry with no fence pending runs right
@@ -410,7 +413,9 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 			wake_up(&ch->sqpoll_wait);
 		}
 	} else if (args.to_submit) {
-		mutex_lock(&ch->submit_lock);
+		/* Another ENTER may hold it through a batch of inline work. */
+		if (mutex_lock_interruptible(&ch->submit_lock))
+			return -EINTR;
 		submitted = dmaplane_channel_consume(ch, args.to_submit);
 		mutex_unlock(&ch->submit_lock);
 		if (submitted < 0)
@@ -724,7 +729,7 @@ static void dmaplane_channel_record(struct dmaplane_obj *obj,
 	rec->a = atomic64_read(&ch->st_submitted);
 	rec->b = READ_ONCE(ch->completed);
 	rec->c = READ_ONCE(ch->bytes);
-	rec->d = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
+	rec->d = dmaplane_cq_unread(ch);
 }
 
 static const struct dmaplane_obj_ops dmaplane_channel_obj_ops = {
@@ -742,11 +747,18 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 	struct eventfd_ctx *evfd;
 	LIST_HEAD(cancelled);
 
+	/*
+	 * Nothing can see the rings any more: stop, wait, drop the rest. Once
+	 * dead is set, the SQPOLL thread and the worker stop between entries
+	 * and a long entry between pieces, so neither wait below is longer
+	 * than a piece (a page, at most 1 MiB) plus cancelling a chain.
+	 */
+	spin_lock(&ch->work_lock);
+	WRITE_ONCE(ch->dead, true);
+	spin_unlock(&ch->work_lock);
 	if (ch->sqpoll)
 		kthread_stop(ch->sqpoll);
-	/* Nothing can see the rings any more: stop, wait, drop the rest. */
 	spin_lock(&ch->work_lock);
-	ch->dead = true;
 	list_splice_init(&ch->work_list, &cancelled);
 	spin_unlock(&ch->work_lock);
 	flush_work(&ch->work);

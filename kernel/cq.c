@@ -9,6 +9,7 @@
  * (cq_reserved, channel.c) and posting fills reserved slots only.
  */
 #include <linux/file.h>
+#include <linux/overflow.h>
 #include <linux/sched.h>
 
 #include "cq.h"
@@ -27,7 +28,8 @@
  */
 u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
 {
-	u32 unread = ch->cq_tail - READ_ONCE(*ch->cq_head_user);
+	/* The head is userspace's: read it once, trust nothing about it. */
+	u32 unread = READ_ONCE(ch->cq_tail) - READ_ONCE(*ch->cq_head_user);
 
 	return unread > ch->cq_entries ? ch->cq_entries : unread;
 }
@@ -35,13 +37,40 @@ u32 dmaplane_cq_unread(struct dmaplane_channel *ch)
 /**
  * dmaplane_cq_ready() - whether @want CQEs are unread.
  * @ch: the channel.
- * @want: how many.
+ * @want: how many (at most the CQ size).
  *
- * Return: true when at least @want are.
+ * Return: true when at least @want are (a scribbled head: always).
  */
 bool dmaplane_cq_ready(struct dmaplane_channel *ch, u32 want)
 {
-	return ch->cq_tail - READ_ONCE(*ch->cq_head_user) >= want;
+	return dmaplane_cq_unread(ch) >= want;
+}
+
+/**
+ * dmaplane_cq_reserve() - reserve CQ slots for entries about to be
+ * consumed: as many of @want as the CQ has room for, that is its size less
+ * the unread CQEs and the slots already reserved. The head is userspace's,
+ * so unread + reserved may exceed the CQ (a head moved back, or one that
+ * reads as a full CQ while consumed entries are still in flight): then
+ * there is no room, never a wrapped-around lot of it.
+ * @ch: the channel.
+ * @want: entries the caller would consume.
+ *
+ * Return: slots reserved (give unused ones back with
+ * dmaplane_channel_unreserve()), at most @want and at most the CQ size less
+ * what was reserved; 0 when the CQ has no room.
+ */
+u32 dmaplane_cq_reserve(struct dmaplane_channel *ch, u32 want)
+{
+	u32 used, room = 0;
+
+	spin_lock_bh(&ch->cq_lock);
+	if (!check_add_overflow(dmaplane_cq_unread(ch), ch->cq_reserved,
+				&used) && used < ch->cq_entries)
+		room = min(want, ch->cq_entries - used);
+	ch->cq_reserved += room;
+	spin_unlock_bh(&ch->cq_lock);
+	return room;
 }
 
 /* Whether a result of @opcode counts as bytes moved (not NOP or ACCEPT). */

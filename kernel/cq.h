@@ -14,6 +14,7 @@
 #include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/mutex.h>
+#include <linux/sched/signal.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
@@ -86,7 +87,9 @@ struct dmaplane_poller {
  * @work_list:	entries for the worker, in submission order.
  * @fences:	FENCE entries queued and not yet done: while non-zero,
  *		everything new goes to the worker.
- * @dead:	the channel is being released: the worker stops taking work.
+ * @dead:	the channel is being released: the worker stops between
+ *		entries, long entries between pieces, the SQPOLL thread
+ *		between entries (set once, read lock-free as well).
  * @work:	the worker.
  * @sqpoll:	polling thread (SQPOLL channels).
  * @sqpoll_wait: where it sleeps when idle.
@@ -174,6 +177,16 @@ struct dmaplane_channel {
 /* The channel fd's file operations (channel.c): get_fd compares them. */
 extern const struct file_operations dmaplane_channel_fops;
 
+/*
+ * Whether work on @ch should stop between entries (and long entries between
+ * pieces): the channel is being released, or the task running entries
+ * inline (ENTER) is being killed. Lock-free: @dead only ever goes true.
+ */
+static inline bool dmaplane_channel_stopping(struct dmaplane_channel *ch)
+{
+	return READ_ONCE(ch->dead) || fatal_signal_pending(current);
+}
+
 /* Whether entries are timed: for CQE timestamps or for histograms. */
 static inline bool dmaplane_channel_timestamps(struct dmaplane_channel *ch)
 {
@@ -199,6 +212,7 @@ bool dmaplane_channel_busy_polled(struct dmaplane_channel *ch);
 
 u32 dmaplane_cq_unread(struct dmaplane_channel *ch);
 bool dmaplane_cq_ready(struct dmaplane_channel *ch, u32 want);
+u32 dmaplane_cq_reserve(struct dmaplane_channel *ch, u32 want);
 void dmaplane_cq_post(struct dmaplane_channel *ch,
 		      const struct dmaplane_result *r, unsigned int n);
 void dmaplane_cq_notify(struct dmaplane_channel *ch);

@@ -103,7 +103,7 @@ int dmaplane_copy_prep(struct dmaplane_channel *ch, struct dmaplane_req *req)
  * @cqe_flags: DMAPLANE_CQE_F_DMA_ENGINE is added when the engine did it.
  * @aux: unchanged.
  *
- * Return: the bytes copied or -errno.
+ * Return: the bytes copied or -errno (-EINTR: the channel is being released).
  */
 s64 dmaplane_copy_issue(struct dmaplane_channel *ch, struct dmaplane_req *req,
 			u32 *cqe_flags, u32 *aux)
@@ -120,7 +120,7 @@ s64 dmaplane_copy_issue(struct dmaplane_channel *ch, struct dmaplane_req *req,
 		atomic64_inc(&ch->st_dma);
 	} else if (ret == -EOPNOTSUPP) {
 		ret = dmaplane_xfer_copy(req->dst, sqe->dst_offset, req->src,
-					 sqe->src_offset, sqe->length);
+					 sqe->src_offset, sqe->length, &ch->dead);
 	}
 	return ret ? ret : sqe->length;
 }
@@ -145,14 +145,15 @@ int dmaplane_fill_prep(struct dmaplane_channel *ch, struct dmaplane_req *req)
  * @cqe_flags: unchanged.
  * @aux: unchanged.
  *
- * Return: the bytes written or -errno.
+ * Return: the bytes written or -errno (-EINTR: the channel is being
+ * released).
  */
 s64 dmaplane_fill_issue(struct dmaplane_channel *ch, struct dmaplane_req *req,
 			u32 *cqe_flags, u32 *aux)
 {
 	const struct dmaplane_sqe *sqe = &req->sqe;
 	int ret = dmaplane_xfer_fill(req->dst, sqe->dst_offset, sqe->length,
-				     sqe->value);
+				     sqe->value, &ch->dead);
 
 	return ret ? ret : sqe->length;
 }
@@ -188,7 +189,7 @@ int dmaplane_checksum_prep(struct dmaplane_channel *ch,
  * @cqe_flags: unchanged.
  * @aux: the CRC.
  *
- * Return: the bytes read or -errno.
+ * Return: the bytes read or -errno (-EINTR: the channel is being released).
  */
 s64 dmaplane_checksum_issue(struct dmaplane_channel *ch,
 			    struct dmaplane_req *req, u32 *cqe_flags, u32 *aux)
@@ -197,7 +198,8 @@ s64 dmaplane_checksum_issue(struct dmaplane_channel *ch,
 	__le32 crc_le;
 	int ret;
 
-	ret = dmaplane_xfer_crc32c(req->src, sqe->src_offset, sqe->length, aux);
+	ret = dmaplane_xfer_crc32c(req->src, sqe->src_offset, sqe->length, aux,
+				   &ch->dead);
 	if (!ret && req->dst) {
 		crc_le = cpu_to_le32(*aux);
 		ret = dmaplane_xfer_kernel(req->dst, sqe->dst_offset, &crc_le, 4);
@@ -271,8 +273,9 @@ static s64 dmaplane_req_run(struct dmaplane_channel *ch,
 
 /**
  * dmaplane_chain_run() - run a chain (entries linked with LINK, in order)
- * and free it: after the first failure the rest complete with -ECANCELED
- * without running.
+ * and free it: after the first failure, or once the channel is being
+ * released or the task running it inline is killed, the rest complete with
+ * -ECANCELED without running.
  * @ch: the channel (one CQ slot reserved per entry).
  * @chain: the entries.
  * @cqe_flags: DMAPLANE_CQE_F_* for their CQEs (ASYNC on the worker).
@@ -285,6 +288,8 @@ void dmaplane_chain_run(struct dmaplane_channel *ch, struct list_head *chain,
 
 	list_for_each_entry_safe(req, tmp, chain, node) {
 		list_del(&req->node);
+		if (!failed && dmaplane_channel_stopping(ch))
+			failed = true;
 		if (failed) {
 			req->err = -ECANCELED;
 			dmaplane_req_run(ch, req, cqe_flags);

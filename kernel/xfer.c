@@ -38,6 +38,15 @@ int dmaplane_range_check(struct dmaplane_buffer *buf, u64 off, u64 len)
 }
 
 /*
+ * Long transfers look at their caller's stop flag between pieces (a page,
+ * or at most 1 MiB): whoever owns the flag sets it to have them end early.
+ */
+static bool dmaplane_xfer_stopped(const bool *stop)
+{
+	return stop && READ_ONCE(*stop);
+}
+
+/*
  * dma_buf_vmap() WARNs when an exporter's vmap callback fails, and a DRM
  * driver without vmap support fails it: only vmap exporters known to map
  * system memory (our own buffers, vgem and udmabuf), so that no user can
@@ -216,11 +225,14 @@ static bool dmaplane_copy_lines_ok(const void *dst, const void *src, size_t n)
  * @src: source buffer (may be @dst; overlapping ranges copy as memmove).
  * @src_off: offset in @src.
  * @len: bytes; both ranges already checked.
+ * @stop: NULL, or a flag that ends the copy between pieces once it is set.
  *
- * Return: 0 or a cursor error.
+ * Return: 0, -EINTR (stopped; part of the range may be copied) or a cursor
+ * error.
  */
 int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
-		       struct dmaplane_buffer *src, u64 src_off, u64 len)
+		       struct dmaplane_buffer *src, u64 src_off, u64 len,
+		       const bool *stop)
 {
 	/*
 	 * Into a later, overlapping part of the same buffer: piece by piece
@@ -265,11 +277,15 @@ int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
 		dmaplane_cursor_unmap(&dc, d);
 		dmaplane_cursor_unmap(&sc, s);
 		len -= n;
+		if (len && dmaplane_xfer_stopped(stop)) {
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
 	dmaplane_cursor_end(&dc);
 	dmaplane_cursor_end(&sc);
-	return 0;
+	return ret;
 }
 
 /**
@@ -278,11 +294,13 @@ int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
  * @off: offset.
  * @len: bytes; range already checked.
  * @pattern: byte i of the range is byte (i % 8) of @pattern, little-endian.
+ * @stop: NULL, or a flag that ends the fill between pieces once it is set.
  *
- * Return: 0 or a cursor error.
+ * Return: 0, -EINTR (stopped; part of the range may be filled) or a cursor
+ * error.
  */
 int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
-		       u64 pattern)
+		       u64 pattern, const bool *stop)
 {
 	struct dmaplane_cursor c;
 	u8 bytes[8];
@@ -304,10 +322,14 @@ int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
 			d[k] = bytes[(done + k) & 7];
 		dmaplane_cursor_unmap(&c, d);
 		done += n;
+		if (done < len && dmaplane_xfer_stopped(stop)) {
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
 	dmaplane_cursor_end(&c);
-	return 0;
+	return ret;
 }
 
 /**
@@ -315,12 +337,13 @@ int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
  * @src: the buffer.
  * @off: offset.
  * @len: bytes; range already checked.
- * @crc: receives the checksum.
+ * @crc: receives the checksum (only when the whole range was read).
+ * @stop: NULL, or a flag that ends the walk between pieces once it is set.
  *
- * Return: 0 or a cursor error.
+ * Return: 0, -EINTR (stopped) or a cursor error.
  */
 int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
-			 u32 *crc)
+			 u32 *crc, const bool *stop)
 {
 	struct dmaplane_cursor c;
 	u32 acc = ~0U;
@@ -338,11 +361,16 @@ int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
 		dmaplane_cursor_unmap(&c, s);
 		off += n;
 		len -= n;
+		if (len && dmaplane_xfer_stopped(stop)) {
+			ret = -EINTR;
+			break;
+		}
 		cond_resched();
 	}
 	dmaplane_cursor_end(&c);
-	*crc = ~acc;
-	return 0;
+	if (!ret)
+		*crc = ~acc;
+	return ret;
 }
 
 /**

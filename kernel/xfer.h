@@ -31,11 +31,12 @@ void dmaplane_cursor_end(struct dmaplane_cursor *c);
 
 int dmaplane_range_check(struct dmaplane_buffer *buf, u64 off, u64 len);
 int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
-		       struct dmaplane_buffer *src, u64 src_off, u64 len);
+		       struct dmaplane_buffer *src, u64 src_off, u64 len,
+		       const bool *stop);
 int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
-		       u64 pattern);
+		       u64 pattern, const bool *stop);
 int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
-			 u32 *crc);
+			 u32 *crc, const bool *stop);
 int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
 			 size_t len);
 int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,

@@ -578,8 +578,9 @@ struct dmaplane_cqe {
  * Out: submitted (entries consumed), completions (unread CQEs on return).
  * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
  *      field; a corrupt SQ tail: more than sq_entries ahead of head),
- *      ETIME, EINTR. Entries consumed before a wait is interrupted stay
- *      consumed: submitted says how many.
+ *      ETIME, EINTR (also a signal while another ENTER of the channel
+ *      consumes: nothing was consumed). Entries consumed before a wait is
+ *      interrupted stay consumed: submitted says how many.
  */
 struct dmaplane_channel_enter {
 	__u32 to_submit;		/* in */

@@ -214,6 +214,7 @@ void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 			n = 0;
 		}
 		list_move_tail(&req->node, done);
+		ep->rq_queued--;
 		fc->held_head = (fc->held_head + 1) % fc->window;
 		fc->held_count--;
 		fc->returned++;

@@ -131,7 +131,7 @@ struct dmaplane_fc {
  * @qp:		its queue pair.
  * @teardown_lock: serialises dmaplane_ep_shutdown().
  * @torn_down:	shutdown ran.
- * @lock:	protects everything below down to @rq_free.
+ * @lock:	protects everything below down to @rq_queued.
  * @state:	DMAPLANE_EP_CONNECTING, _CONNECTED or _ERROR.
  * @error:	why it is in the error state (-errno).
  * @sq_pending:	send requests waiting for send-queue room (or, with flow
@@ -142,6 +142,10 @@ struct dmaplane_fc {
  * @sq_free:	send work requests that may still be posted.
  * @unsignaled:	unsignalled work requests posted since the last signalled.
  * @rq_free:	receives that may still be posted.
+ * @sq_queued:	work requests of the requests on @sq_pending (at most
+ *		DMAPLANE_EP_QUEUE_FACTOR * sq_depth).
+ * @rq_queued:	requests on @rq_pending (at most
+ *		DMAPLANE_EP_QUEUE_FACTOR * rq_depth).
  * @attr:	options in effect.
  * @cm_done:	signalled by CM events a connecting thread waits for.
  * @cm_status:	result of the last such event.
@@ -194,6 +198,8 @@ struct dmaplane_ep {
 	u32 sq_free;
 	u32 unsignaled;
 	u32 rq_free;
+	u32 sq_queued;
+	u32 rq_queued;
 
 	struct dmaplane_endpoint_attr attr;
 	struct completion cm_done;

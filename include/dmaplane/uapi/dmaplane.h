@@ -481,6 +481,14 @@ struct dmaplane_channel_create {
  * A SEND longer than the peer's receive fails on both sides: the sender
  * with -EREMOTEIO (aux REM_INV_REQ_ERR, or REM_OP_ERR on rxe), the
  * receiver with aux LOC_LEN_ERR (LOC_QP_OP_ERR on rxe).
+ * An endpoint holds a bounded amount of work that waits to be posted (for
+ * send-queue room, a credit, or a receive slot or write to take): at most
+ * DMAPLANE_EP_QUEUE_FACTOR * sq_depth send work requests (an operation
+ * counts one per max_message piece) and DMAPLANE_EP_QUEUE_FACTOR *
+ * rq_depth RECVs. An entry beyond that completes at once with -ENOBUFS;
+ * it may be submitted again once earlier operations have completed. Work
+ * still waiting when the endpoint is destroyed or its connection is lost
+ * completes with -ECANCELED.
  */
 struct dmaplane_sqe {
 	__u8 opcode;
@@ -753,6 +761,9 @@ struct dmaplane_sockaddr {
 
 /* flags of ENDPOINT_CONNECT, LISTEN and ENDPOINT_QUERY */
 #define DMAPLANE_ADDR_EXT		(1U << 0) /* addresses at addr_ext */
+
+/* What an endpoint may hold waiting to be posted, in units of its depths. */
+#define DMAPLANE_EP_QUEUE_FACTOR	8
 
 /*
  * Endpoint options. Zero picks the default; the module lowers depths to

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
+//
+// The RDMA engine against hostile users and peers, on Soft-RoCE in one
+// guest: a peer that never grants credits cannot make an endpoint hold
+// unbounded memory.
+
+#include "raw_channel.hpp"
+
+#include <ostream>
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Waits (bounded) until `pred` holds; returns whether it did.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
+    const auto deadline = clock_type::now() + limit;
+    while (!pred()) {
+        if (clock_type::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+} // namespace
+
+TEST_SUITE("hostile-rdma") {
+
+TEST_CASE("a peer that grants no credit cannot make an endpoint queue without bound") {
+    device dev = open_device();
+    const std::uint64_t before = live_objects(dev);
+    // Every WRITE_IMM is cut into sq_depth pieces of max_message bytes: the
+    // most work requests (and request memory) one entry can ask for.
+    constexpr std::uint32_t window = 2, sq_depth = 64, piece = 64;
+    constexpr std::uint64_t len = std::uint64_t{piece} * sq_depth;
+    constexpr std::uint32_t cap = DMAPLANE_EP_QUEUE_FACTOR * sq_depth; // work requests
+    constexpr std::uint32_t fit = cap / sq_depth, n = 40;              // entries
+    dmaplane_endpoint_attr a{};
+    a.credits = window;
+    a.sq_depth = sq_depth;
+    a.max_message = piece;
+    loopback lb(dev, a);
+    REQUIRE(lb.conn.attr.sq_depth == sq_depth);
+    REQUIRE(lb.conn.attr.max_message == piece);
+    const std::uint32_t buf = make_buffer(dev, 2 * len);
+    mr m = reg(dev, buf, 2 * len, all_access);
+
+    // The receiver never takes a write, so it never grants a credit back.
+    for (std::uint32_t i = 0; i < n; i++)
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, m, 0, len, m.token, len, 100 + i, i);
+    lb.ch.publish();
+    std::uint32_t submitted = 0;
+    REQUIRE(lb.ch.enter(n, 0, 0, 0, &submitted) == 0);
+    CHECK(submitted == n);
+    // The window's worth goes out; of the others, what fits in the bound
+    // waits for credits and the rest was refused at once (during ENTER).
+    std::vector<dmaplane_cqe> refused;
+    for (const auto& c : reap_range(lb.ch, 100, window, refused))
+        CHECK(c.res == static_cast<std::int64_t>(len));
+    CHECK(refused.size() == n - fit);
+    for (const auto& c : refused) {
+        CHECK(c.user_data >= 100 + fit);
+        CHECK(c.res == -ENOBUFS);
+    }
+    std::vector<dmaplane_cqe> other;
+    REQUIRE(eventually([&] { return ep_stats_of(dev, lb.server).held == window; }));
+    auto st = ep_stats_of(dev, lb.client);
+    CHECK(st.credits_available == 0);
+    CHECK(st.waiting == fit - window);
+
+    // The bound counts work requests that wait: room for two more entries
+    // of sq_depth pieces, then not even for one piece.
+    for (std::uint32_t i = 0; i < 3; i++)
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, m, 0, len, m.token, len, 200 + i, i);
+    write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, m, 0, piece, m.token, len, 203);
+    lb.ch.publish();
+    REQUIRE(lb.ch.enter(4) == 0);
+    for (const auto& c : reap_range(lb.ch, 202, 2, other))
+        CHECK(c.res == -ENOBUFS);
+    CHECK(other.empty());
+    CHECK(ep_stats_of(dev, lb.client).waiting == fit - window + 2);
+
+    // Nothing else is stuck: the channel and the other direction work.
+    op(lb.ch, DMAPLANE_OP_NOP, 0, 300);
+    write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.server, m, len, piece, m.token, 0, 301);
+    auto c = complete(lb.ch, 2);
+    CHECK(c[0].res == 0);
+    CHECK(c[1].res == piece);
+    CHECK(query(dev, lb.client).state == DMAPLANE_EP_CONNECTED);
+
+    // Both destroying the endpoint and losing the peer complete every
+    // waiting entry with ECANCELED.
+    const auto waiters = [](const dmaplane_cqe& w) {
+        return (w.user_data >= 100 + window && w.user_data < 100 + fit) ||
+               w.user_data == 200 || w.user_data == 201;
+    };
+    std::vector<dmaplane_cqe> waiting;
+    SUBCASE("destroying the endpoint cancels what waits") {
+        REQUIRE(destroy(dev, lb.client) == 0);
+        waiting = reap_if(lb.ch, waiters, fit - window + 2, other);
+        REQUIRE(destroy(dev, lb.server) == 0);
+    }
+    SUBCASE("losing the peer cancels what waits") {
+        REQUIRE(destroy(dev, lb.server) == 0);
+        waiting = reap_if(lb.ch, waiters, fit - window + 2, other);
+        CHECK(query(dev, lb.client).error == -ECONNRESET);
+        REQUIRE(destroy(dev, lb.client) == 0);
+    }
+    for (const auto& w : waiting)
+        CHECK(w.res == -ECANCELED);
+    CHECK(other.empty());
+    // Every request is freed with the references it held: left are the
+    // buffer, its registration, the listener and the channel.
+    CHECK(live_objects(dev) == before + 4);
+}
+
+} // TEST_SUITE("hostile-rdma")

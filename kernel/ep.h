@@ -7,7 +7,10 @@
  * Lock order. A lock is taken only with none of those below it held:
  *
  *   ep->teardown_lock	(mutex) serialises dmaplane_ep_shutdown(); held
- *			across connect and accept. rdma.c's mutexes
+ *			while CONNECT makes the QP and sends its request
+ *			(never across the wait for the answer: a teardown
+ *			then wakes that wait) and across accept (which waits
+ *			for nothing). rdma.c's mutexes
  *			(dmaplane_rdma_lock, the device's lock, pd->lock)
  *			nest inside it, never the other way round.
  *   ch->submit_lock	(channel.c, mutex) dmaplane_rdma_submit() and

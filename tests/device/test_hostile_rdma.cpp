@@ -2,7 +2,8 @@
 //
 // The RDMA engine against hostile users and peers, on Soft-RoCE in one
 // guest: a peer that never grants credits cannot make an endpoint hold
-// unbounded memory.
+// unbounded memory, and device removal does not wait for a connect nobody
+// answers.
 
 #include "raw_channel.hpp"
 
@@ -10,7 +11,10 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,6 +33,19 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
         std::this_thread::sleep_for(20ms);
     }
     return true;
+}
+
+// Whether `rdma resource show cm_id` lists an ID with both strings on its line.
+bool cm_id_listed(const char* a, const char* b) {
+    FILE* p = popen("rdma resource show cm_id 2>/dev/null", "r");
+    if (!p)
+        return false;
+    bool found = false;
+    char line[1024];
+    while (std::fgets(line, sizeof(line), p))
+        found = found || (std::strstr(line, a) && std::strstr(line, b));
+    pclose(p);
+    return found;
 }
 
 } // namespace
@@ -121,6 +138,45 @@ TEST_CASE("a peer that grants no credit cannot make an endpoint queue without bo
     // Every request is freed with the references it held: left are the
     // buffer, its registration, the listener and the channel.
     CHECK(live_objects(dev) == before + 4);
+}
+
+TEST_CASE("device removal ends a connect that nobody answers, at once") {
+    device dev = open_device();
+    raw_channel ch(dev, 16);
+    // An address that resolves (a permanent neighbour on the guest's dummy
+    // netdev) where nothing answers: the dummy drops the connect request,
+    // and rdma_cm would retry it for about a minute. (iproute2's ip: the
+    // guest's busybox one has no `neigh replace`.)
+    constexpr const char* silent = "169.254.77.99";
+    REQUIRE(std::system("/usr/sbin/ip neigh replace 169.254.77.99 lladdr 02:00:00:00:00:99 "
+                        "dev d0 nud permanent") == 0);
+    dmaplane_endpoint_connect c{};
+    c.channel = ch.fd;
+    c.dst = inet(silent, 7471);
+    std::strcpy(reinterpret_cast<char*>(c.device), rxe);
+    c.timeout_ms = 30000;
+    int result = -1;
+    clock_type::time_point returned;
+    std::thread connector([&] {
+        result = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+        returned = clock_type::now();
+    });
+    // Its request is out once rdma_cm shows the ID in state CONNECT.
+    CHECK(eventually([&] { return cm_id_listed(silent, "state CONNECT"); }, 20s));
+
+    const auto t0 = clock_type::now();
+    const int rc = std::system("rdma link delete rxe0");
+    const auto removed = clock_type::now();
+    connector.join();
+    CHECK(rc == 0);
+    CHECK(removed - t0 < 10s); // not the connect's 30 s
+    CHECK(result == ENODEV);
+    CHECK(returned - t0 < 10s);
+
+    CHECK(std::system("/usr/sbin/ip neigh del 169.254.77.99 dev d0") == 0);
+    REQUIRE(std::system("rdma link add rxe0 type rxe netdev d0") == 0);
+    loopback lb(dev); // the new device works
+    CHECK(query(dev, lb.client).state == DMAPLANE_EP_CONNECTED);
 }
 
 } // TEST_SUITE("hostile-rdma")

@@ -829,7 +829,8 @@ struct dmaplane_endpoint_attr {
  *      the listener sent back; zero-padded by the transport).
  * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
- *      ENODEV (route on another device than asked), EINTR, EBADF
+ *      ENODEV (route on another device than asked, or the device went
+ *      away during the connect: that ends the wait at once), EINTR, EBADF
  *      (channel), EXDEV (channel of another open file), EAFNOSUPPORT (a
  *      family other than AF_INET in dst or src; with DMAPLANE_ADDR_EXT,
  *      other than AF_INET and AF_INET6, or AF_INET6 in a kernel without

@@ -2,8 +2,9 @@
 //
 // The RDMA engine against hostile users and peers, on Soft-RoCE in one
 // guest: a peer that never grants credits cannot make an endpoint hold
-// unbounded memory, and device removal does not wait for a connect nobody
-// answers.
+// unbounded memory, device removal does not wait for a connect nobody
+// answers, and a registration whose work request times out is flushed
+// before it is freed.
 
 #include "raw_channel.hpp"
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,6 +179,46 @@ TEST_CASE("device removal ends a connect that nobody answers, at once") {
     REQUIRE(std::system("rdma link add rxe0 type rxe netdev d0") == 0);
     loopback lb(dev); // the new device works
     CHECK(query(dev, lb.client).state == DMAPLANE_EP_CONNECTED);
+}
+
+TEST_CASE("a registration that times out is flushed, the others keep working") {
+    device dev = open_device();
+    const std::uint64_t before = live_objects(dev);
+    const std::uint32_t buf = make_buffer(dev, 65536);
+    mr kept = reg(dev, buf, 4096, all_access); // the PD and its registration QP
+    {
+        // Fault injection: the next registration times out as soon as its
+        // work request is posted, while the device may still hold it.
+        std::ofstream f("/sys/kernel/debug/dmaplane/fault_reg_timeout");
+        f << 1 << std::flush;
+        REQUIRE(static_cast<bool>(f));
+    }
+    CHECK(try_register(dev, buf, all_access, 0, 65536, nullptr) == ETIMEDOUT);
+    // Later registrations of this file on the device fail, and say so at once.
+    const auto t0 = clock_type::now();
+    CHECK(try_register(dev, buf, all_access, 0, 4096, nullptr) == EIO);
+    CHECK(clock_type::now() - t0 < 5s);
+    {
+        // What was registered before still works.
+        loopback lb(dev);
+        std::vector<std::uint8_t> data(64, 0x5a), back(64);
+        REQUIRE(buffer_rw(dev, buf, 0, data.data(), data.size(), true) == 0);
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, kept, 0, 64, kept.token, 2048, 1);
+        CHECK(complete(lb.ch, 1)[0].res == 64);
+        REQUIRE(buffer_rw(dev, buf, 2048, back.data(), back.size(), false) == 0);
+        CHECK(back == data);
+        for (const std::uint32_t h : {lb.client, lb.server, lb.listener})
+            CHECK(destroy(dev, h) == 0);
+    }
+    {
+        // Another open file has a PD of its own.
+        device other = open_device();
+        const std::uint32_t b = make_buffer(other, 4096);
+        CHECK(try_register(other, b, all_access, 0, 4096, nullptr) == 0);
+    }
+    CHECK(destroy(dev, kept.handle) == 0);
+    CHECK(destroy(dev, buf) == 0);
+    CHECK(live_objects(dev) == before);
 }
 
 } // TEST_SUITE("hostile-rdma")

@@ -719,7 +719,11 @@ struct dmaplane_rdma_port {
  * Errors: ENODEV (no such device), ENOENT (no such buffer), EINVAL, ERANGE
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more pages than the device maps in one region),
- *      EOPNOTSUPP (an import the device cannot reach), ENOMEM.
+ *      EOPNOTSUPP (an import the device cannot reach), ENOMEM, ETIMEDOUT
+ *      (the device did not complete the registration in 10 s: its work
+ *      request is flushed before this returns, and later registrations of
+ *      this open file on the device fail with EIO), EIO (the device failed
+ *      it).
  */
 struct dmaplane_mr_register {
 	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */

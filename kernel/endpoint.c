@@ -77,6 +77,36 @@ void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err)
 	}
 }
 
+static void dmaplane_ep_stop_fn(struct work_struct *work)
+{
+	struct dmaplane_ep *ep = container_of(work, struct dmaplane_ep,
+					      stop_work);
+
+	mutex_lock(&ep->teardown_lock);
+	if (!ep->torn_down && ep->cm_id)
+		rdma_disconnect(ep->cm_id);
+	mutex_unlock(&ep->teardown_lock);
+	dmaplane_ep_put(ep);
+}
+
+/**
+ * dmaplane_ep_protocol_error_locked() - the peer broke the protocol: enter
+ * the error state (-EPROTO) and stop the connection, so that the peer
+ * cannot go on using the receives already posted: the QP moves to the error
+ * state (what is posted flushes) and the peer is disconnected, from
+ * process context (dmaplane_rdma_defer()).
+ * @ep: the endpoint.
+ */
+void dmaplane_ep_protocol_error_locked(struct dmaplane_ep *ep)
+{
+	lockdep_assert_held(&ep->lock);
+	if (ep->state == DMAPLANE_EP_ERROR)
+		return;	/* the QP is already stopping */
+	dmaplane_ep_set_error_locked(ep, -EPROTO);
+	dmaplane_obj_get(&ep->obj);	/* the work's; the state is final */
+	dmaplane_rdma_defer(&ep->stop_work);
+}
+
 /* A CM step a connecting thread waits for is done. */
 static void dmaplane_ep_cm_step(struct dmaplane_ep *ep, int status)
 {
@@ -290,6 +320,7 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	INIT_LIST_HEAD(&ep->rq_pending);
 	INIT_LIST_HEAD(&ep->accept_node);
 	INIT_WORK(&ep->orphan_work, dmaplane_ep_orphan_fn);
+	INIT_WORK(&ep->stop_work, dmaplane_ep_stop_fn);
 	init_completion(&ep->cm_done);
 	ep->state = DMAPLANE_EP_CONNECTING;
 	ep->attr = *attr;

@@ -158,6 +158,7 @@ struct dmaplane_fc {
  *		when the endpoint is freed).
  * @accept_node: in the listener's connection list.
  * @orphan_work: tears down an endpoint nobody will take.
+ * @stop_work:	disconnects an endpoint whose peer broke the protocol.
  * @posted:	operations handed to the device.
  * @completed:	operations completed.
  * @failed:	of which with an error.
@@ -212,6 +213,7 @@ struct dmaplane_ep {
 	struct dmaplane_listener *listener;
 	struct list_head accept_node;
 	struct work_struct orphan_work;
+	struct work_struct stop_work;
 	atomic64_t posted;
 	atomic64_t completed;
 	atomic64_t failed;
@@ -289,6 +291,7 @@ struct dmaplane_rdma_req {
 void dmaplane_ep_put(struct dmaplane_ep *ep);
 struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle);
 void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err);
+void dmaplane_ep_protocol_error_locked(struct dmaplane_ep *ep);
 void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why);
 void dmaplane_ep_orphan(struct dmaplane_ep *ep);
 int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a);

@@ -399,13 +399,24 @@ void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		.ts_start = req->ts_start,
 		.ts_complete = dmaplane_channel_now(ep->ch),
 	};
-	int err = dmaplane_wc_errno(wc->status);
+	int err = dmaplane_wc_errno(wc->status), fatal = 0;
 	LIST_HEAD(failed);
 
 	if (err) {
 		r.res = err;
 		r.aux = wc->status;
 		atomic64_inc(&ep->failed);
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
+			fatal = -EIO;
+	} else if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
+		/*
+		 * A SEND with invalidate: the peer had the device invalidate
+		 * one of this side's registrations, which the module never
+		 * allows. A protocol violation, as in flow control.
+		 */
+		r.res = -EPROTO;
+		atomic64_inc(&ep->failed);
+		fatal = -EPROTO;
 	} else {
 		r.res = wc->byte_len;
 		if (wc->wc_flags & IB_WC_WITH_IMM) {
@@ -420,9 +431,12 @@ void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 	dmaplane_channel_complete(ep->ch, &r, 1);
 	spin_lock_bh(&ep->lock);
 	ep->rq_free++;
-	if (err && wc->status != IB_WC_WR_FLUSH_ERR) {
+	if (fatal) {
 		atomic64_inc(&dmaplane_stats.errors);
-		dmaplane_ep_set_error_locked(ep, -EIO);
+		if (fatal == -EPROTO)
+			dmaplane_ep_protocol_error_locked(ep);
+		else
+			dmaplane_ep_set_error_locked(ep, fatal);
 	}
 	dmaplane_ep_progress_locked(ep, &failed);
 	spin_unlock_bh(&ep->lock);

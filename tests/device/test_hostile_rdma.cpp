@@ -3,8 +3,8 @@
 // The RDMA engine against hostile users and peers, on Soft-RoCE in one
 // guest: a peer that never grants credits cannot make an endpoint hold
 // unbounded memory, device removal does not wait for a connect nobody
-// answers, and a registration whose work request times out is flushed
-// before it is freed.
+// answers, a registration whose work request times out is flushed before
+// it is freed, and a peer's SEND with invalidate stops the endpoint.
 
 #include "raw_channel.hpp"
 
@@ -19,6 +19,12 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <infiniband/verbs.h>
+#include <poll.h>
+#include <rdma/rdma_cma.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -49,6 +55,160 @@ bool cm_id_listed(const char* a, const char* b) {
     pclose(p);
     return found;
 }
+
+// A peer made with the userspace verbs (librdmacm and libibverbs), so that
+// it can send what the module never sends.
+struct verbs_peer {
+    rdma_event_channel* ec = nullptr;
+    rdma_cm_id* id = nullptr;
+    ibv_pd* pd = nullptr;
+    ibv_cq* cq = nullptr;
+    bool has_qp = false;
+
+    verbs_peer() = default;
+    verbs_peer(const verbs_peer&) = delete;
+    ~verbs_peer() {
+        if (has_qp) {
+            rdma_disconnect(id);
+            rdma_destroy_qp(id);
+        }
+        if (cq)
+            ibv_destroy_cq(cq);
+        if (pd)
+            ibv_dealloc_pd(pd);
+        if (id)
+            rdma_destroy_id(id);
+        if (ec)
+            rdma_destroy_event_channel(ec);
+    }
+    // The type of the next CM event within 10 s, or -1.
+    int next_event() {
+        rdma_cm_event* ev = nullptr;
+        pollfd p{ec->fd, POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1 || rdma_get_cm_event(ec, &ev))
+            return -1;
+        const int type = ev->event;
+        rdma_ack_cm_event(ev);
+        return type;
+    }
+    // Connects to a listener of the module; whether it is established.
+    bool connect(const char* ip, std::uint16_t port) {
+        ec = rdma_create_event_channel();
+        if (!ec || rdma_create_id(ec, &id, nullptr, RDMA_PS_TCP))
+            return false;
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port);
+        if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1)
+            return false;
+        if (rdma_resolve_addr(id, nullptr, reinterpret_cast<sockaddr*>(&sin), 5000) ||
+            next_event() != RDMA_CM_EVENT_ADDR_RESOLVED)
+            return false;
+        if (rdma_resolve_route(id, 5000) || next_event() != RDMA_CM_EVENT_ROUTE_RESOLVED)
+            return false;
+        pd = ibv_alloc_pd(id->verbs);
+        cq = pd ? ibv_create_cq(id->verbs, 16, nullptr, nullptr, 0) : nullptr;
+        if (!cq)
+            return false;
+        ibv_qp_init_attr qa{};
+        qa.send_cq = cq;
+        qa.recv_cq = cq;
+        qa.qp_type = IBV_QPT_RC;
+        qa.cap.max_send_wr = qa.cap.max_recv_wr = 8;
+        qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+        if (rdma_create_qp(id, pd, &qa))
+            return false;
+        has_qp = true;
+        rdma_conn_param cp{};
+        cp.responder_resources = 1;
+        cp.initiator_depth = 1;
+        cp.retry_count = 7;
+        cp.rnr_retry_count = 7;
+        return rdma_connect(id, &cp) == 0 && next_event() == RDMA_CM_EVENT_ESTABLISHED;
+    }
+    // A signalled SEND with invalidate of `rkey`, no payload: the status of
+    // its completion, or -1.
+    int send_with_invalidate(std::uint32_t rkey) {
+        ibv_send_wr wr{};
+        ibv_send_wr* bad = nullptr;
+        wr.wr_id = 1;
+        wr.opcode = IBV_WR_SEND_WITH_INV;
+        wr.invalidate_rkey = rkey;
+        wr.send_flags = IBV_SEND_SIGNALED;
+        if (ibv_post_send(id->qp, &wr, &bad))
+            return -1;
+        ibv_wc wc{};
+        int n = 0;
+        eventually([&] { return (n = ibv_poll_cq(cq, 1, &wc)) != 0; });
+        return n == 1 ? static_cast<int>(wc.status) : -1;
+    }
+};
+
+// The peer runs in a child process that the test drives a byte at a time:
+// librdmacm keeps the device's verbs context open until the process exits,
+// and the RDMA core cannot remove a device while a verbs context is open on
+// it (later tests delete rxe0).
+struct peer_process {
+    pid_t pid = -1;
+    int up = -1;   // child to parent
+    int down = -1; // parent to child
+
+    // The child connects to ip:port and says 'c' (or 'x'); told 'g', it
+    // sends a SEND with invalidate of `rkey` and says the completion's
+    // status, then 'd' once it sees the disconnect (or 'x'); it leaves when
+    // the parent closes its end.
+    peer_process(const char* ip, std::uint16_t port, std::uint32_t rkey) {
+        int u[2], d[2];
+        REQUIRE(pipe(u) == 0);
+        REQUIRE(pipe(d) == 0);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            close(u[0]);
+            close(d[1]);
+            const auto say = [&](int v) {
+                const char c = static_cast<char>(v);
+                return write(u[1], &c, 1) == 1;
+            };
+            char c = 0;
+            {
+                verbs_peer peer;
+                if (!peer.connect(ip, port)) {
+                    say('x');
+                    _exit(1);
+                }
+                say('c');
+                if (read(d[0], &c, 1) != 1 || c != 'g')
+                    _exit(1);
+                say(peer.send_with_invalidate(rkey));
+                say(peer.next_event() == RDMA_CM_EVENT_DISCONNECTED ? 'd' : 'x');
+                while (read(d[0], &c, 1) == 1) {
+                }
+            }
+            _exit(0);
+        }
+        close(u[1]);
+        close(d[0]);
+        up = u[0];
+        down = d[1];
+    }
+    peer_process(const peer_process&) = delete;
+    ~peer_process() {
+        close(down); // the child leaves (its waits are bounded)
+        close(up);
+        int status = 0;
+        waitpid(pid, &status, 0);
+    }
+    void tell(char c) { CHECK(write(down, &c, 1) == 1); }
+    // The child's next byte (within 30 s), or -1.
+    int hear() {
+        pollfd p{up, POLLIN, 0};
+        char c = 0;
+        if (poll(&p, 1, 30000) != 1 || read(up, &c, 1) != 1)
+            return -1;
+        return static_cast<unsigned char>(c);
+    }
+};
 
 } // namespace
 
@@ -219,6 +379,56 @@ TEST_CASE("a registration that times out is flushed, the others keep working") {
     CHECK(destroy(dev, kept.handle) == 0);
     CHECK(destroy(dev, buf) == 0);
     CHECK(live_objects(dev) == before);
+}
+
+TEST_CASE("a peer's SEND with invalidate is a protocol error") {
+    device dev = open_device();
+    raw_channel ch(dev, 16);
+    dmaplane_listen l{};
+    l.channel = ch.fd;
+    l.addr = inet(addr, 0);
+    l.backlog = 2;
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l) == 0);
+    const std::uint32_t buf = make_buffer(dev, 4096);
+    mr victim = reg(dev, buf, 4096, all_access);
+
+    peer_process peer(addr, l.addr.port, static_cast<std::uint32_t>(victim.token));
+    REQUIRE(peer.hear() == 'c');
+    op(ch, DMAPLANE_OP_ACCEPT, l.handle, 0xacce);
+    auto acc = ch.run(1);
+    REQUIRE(acc[0].res > 0);
+    const auto server = static_cast<std::uint32_t>(acc[0].res);
+    recv_op(ch, server, nullptr, 0, 0, 7);
+    recv_op(ch, server, nullptr, 0, 0, 9);
+    ch.publish();
+    REQUIRE(ch.enter(2) == 0);
+
+    // The peer names the registration's key: the device invalidates it and
+    // says so in the receive's completion.
+    peer.tell('g');
+    CHECK(peer.hear() == IBV_WC_SUCCESS);
+    std::vector<dmaplane_cqe> other;
+    auto r = reap_range(ch, 7, 1, other);
+    CHECK(r[0].res == -EPROTO);
+    auto q = query(dev, server);
+    CHECK(q.state == DMAPLANE_EP_ERROR);
+    CHECK(q.error == -EPROTO);
+    // The connection stops: the peer cannot use the other posted receive
+    // (it flushes), and new entries are refused.
+    std::vector<dmaplane_cqe> nine; // (it may have come with the first)
+    std::erase_if(other, [&](const dmaplane_cqe& c) {
+        return c.user_data == 9 ? (nine.push_back(c), true) : false;
+    });
+    if (nine.empty())
+        nine = reap_range(ch, 9, 1, other);
+    CHECK(nine[0].res == -ECANCELED);
+    recv_op(ch, server, nullptr, 0, 0, 8);
+    ch.publish();
+    REQUIRE(ch.enter(1) == 0);
+    CHECK(reap_range(ch, 8, 1, other)[0].res == -ENOTCONN);
+    CHECK(peer.hear() == 'd');
+    CHECK(destroy(dev, server) == 0);
+    CHECK(other.empty());
 }
 
 } // TEST_SUITE("hostile-rdma")

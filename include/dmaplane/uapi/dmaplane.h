@@ -489,6 +489,11 @@ struct dmaplane_channel_create {
  * it may be submitted again once earlier operations have completed. Work
  * still waiting when the endpoint is destroyed or its connection is lost
  * completes with -ECANCELED.
+ * A RECV completed by a SEND with invalidate (the peer invalidating one of
+ * this side's registrations) completes with -EPROTO and puts the endpoint
+ * in its error state with error -EPROTO, as any other protocol violation
+ * (such as a flow control one); the module then closes the connection:
+ * receives still posted complete with -ECANCELED, the peer is disconnected.
  */
 struct dmaplane_sqe {
 	__u8 opcode;
@@ -900,7 +905,8 @@ struct dmaplane_listen {
  *      of either family), reserved (0).
  * Out: state; error (-errno that put it in the error state: ECONNRESET the
  *      peer disconnected, ETIMEDOUT retries exhausted, ENODEV the device
- *      went away, EIO other; 0 when connected); device, port, qp_num,
+ *      went away, EPROTO the peer broke the protocol (flow control, a SEND
+ *      with invalidate), EIO other; 0 when connected); device, port, qp_num,
  *      dest_qp_num; local and peer addresses (IPv4 only: family 0 for an
  *      IPv6 endpoint); attr in effect; the peer's private data; counters of
  *      operations posted, completed and failed.

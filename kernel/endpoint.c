@@ -436,20 +436,28 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 
 /**
  * dmaplane_ep_conn_param() - the parameters of rdma_connect() or
- * rdma_accept().
+ * rdma_accept(), with the user's private data behind the flow control
+ * header when the endpoint has flow control.
  * @ep: the endpoint, with its CM ID on a device.
  * @p: filled in.
- * @priv: the private data to send.
- * @len: its length.
+ * @buf: DMAPLANE_PRIVATE_DATA_MAX bytes for the private data with the
+ *	 header (it must live until the call).
+ * @user: the user's private data.
+ * @len: its length (it fits behind the header: the caller checked).
  */
 void dmaplane_ep_conn_param(struct dmaplane_ep *ep, struct rdma_conn_param *p,
-			    const void *priv, u32 len)
+			    u8 *buf, const u8 *user, u32 len)
 {
 	const struct ib_device_attr *da = &ep->cm_id->device->attrs;
 
 	memset(p, 0, sizeof(*p));
-	p->private_data = priv;
+	p->private_data = user;
 	p->private_data_len = len;
+	if (ep->attr.credits) {
+		p->private_data = buf;
+		p->private_data_len = dmaplane_fc_hdr_build(buf,
+				ep->attr.credits, user, len);
+	}
 	p->responder_resources = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
 				       da->max_qp_rd_atom);
 	p->initiator_depth = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
@@ -598,20 +606,14 @@ static int dmaplane_ep_connect(struct dmaplane_ep *ep, struct rdma_cm_id *id,
 			       unsigned long deadline)
 {
 	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
-	u32 priv_len = args->private_len;
 	struct rdma_conn_param param;
 	int ret;
 
 	mutex_lock(&ep->teardown_lock);
 	ret = dmaplane_ep_create_qp(ep, id);
 	if (!ret) {
-		if (ep->attr.credits)
-			priv_len = dmaplane_fc_hdr_build(priv, ep->attr.credits,
-							 args->private_data,
-							 args->private_len);
-		else
-			memcpy(priv, args->private_data, priv_len);
-		dmaplane_ep_conn_param(ep, &param, priv, priv_len);
+		dmaplane_ep_conn_param(ep, &param, priv, args->private_data,
+				       args->private_len);
 		ret = rdma_connect(id, &param);
 	}
 	mutex_unlock(&ep->teardown_lock);

@@ -301,7 +301,7 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id);
 void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
 			    struct rdma_conn_param *p,
-			    const void *priv, u32 len);
+			    u8 *buf, const u8 *user, u32 len);
 int dmaplane_ep_save_private(struct dmaplane_ep *ep,
 			     const struct rdma_cm_event *ev);
 int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev);

@@ -214,6 +214,7 @@ void dmaplane_fc_progress_locked(struct dmaplane_ep *ep,
 			n = 0;
 		}
 		list_move_tail(&req->node, done);
+		ep->rq_queued--;
 		fc->held_head = (fc->held_head + 1) % fc->window;
 		fc->held_count--;
 		fc->returned++;
@@ -297,12 +298,15 @@ static void dmaplane_fc_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		if (ret)
 			dmaplane_ep_set_error_locked(ep, ret);
 	}
-	if (wc->opcode == IB_WC_RECV_RDMA_WITH_IMM) {
+	if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
+		/* The peer invalidated a registration of ours: never allowed. */
+		dmaplane_ep_protocol_error_locked(ep);
+	} else if (wc->opcode == IB_WC_RECV_RDMA_WITH_IMM) {
 		struct dmaplane_fc_held *h;
 
 		/* A peer writing beyond its credits breaks the protocol. */
 		if (fc->held_count == fc->window) {
-			dmaplane_ep_set_error_locked(ep, -EPROTO);
+			dmaplane_ep_protocol_error_locked(ep);
 			goto out;
 		}
 		h = &fc->held[(fc->held_head + fc->held_count) % fc->window];
@@ -317,7 +321,7 @@ static void dmaplane_fc_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		    granted - fc->consumed <= DMAPLANE_CREDITS_MAX)
 			fc->peer_granted = granted;
 	} else {
-		dmaplane_ep_set_error_locked(ep, -EPROTO);	/* a SEND */
+		dmaplane_ep_protocol_error_locked(ep);	/* a SEND */
 	}
 out:
 	dmaplane_ep_progress_locked(ep, &done);

@@ -3,6 +3,8 @@
  * The debugfs tree (root only, for people and scripts):
  *
  *   dmaplane/counters                 module-wide counters
+ *   dmaplane/fault_reg_timeout        (writable) this many registrations
+ *                                     time out (fault injection for tests)
  *   dmaplane/contexts/<id>/info       pid of the opener
  *   dmaplane/contexts/<id>/buffers    kind, size, placement of each buffer
  *   dmaplane/contexts/<id>/channels   ring state and counters
@@ -15,6 +17,7 @@
 #include <linux/seq_file.h>
 
 #include "debugfs.h"
+#include "rdma.h"
 #include "stats.h"
 
 static struct dentry *dmaplane_debugfs_root;
@@ -102,6 +105,9 @@ void dmaplane_debugfs_init(void)
 		return;
 	debugfs_create_file("counters", 0400, dmaplane_debugfs_root, NULL,
 			    &dmaplane_counters_fops);
+	debugfs_create_atomic_t("fault_reg_timeout", 0600,
+				dmaplane_debugfs_root,
+				&dmaplane_fault_reg_timeout);
 	dmaplane_debugfs_contexts = debugfs_create_dir("contexts",
 						       dmaplane_debugfs_root);
 }

@@ -77,6 +77,43 @@ void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err)
 	}
 }
 
+static void dmaplane_ep_stop_fn(struct work_struct *work)
+{
+	struct dmaplane_ep *ep = container_of(work, struct dmaplane_ep,
+					      stop_work);
+
+	mutex_lock(&ep->teardown_lock);
+	if (!ep->torn_down && ep->cm_id)
+		rdma_disconnect(ep->cm_id);
+	mutex_unlock(&ep->teardown_lock);
+	dmaplane_ep_put(ep);
+}
+
+/**
+ * dmaplane_ep_protocol_error_locked() - the peer broke the protocol: enter
+ * the error state (-EPROTO) and stop the connection, so that the peer
+ * cannot go on using the receives already posted: the QP moves to the error
+ * state (what is posted flushes) and the peer is disconnected, from
+ * process context (dmaplane_rdma_defer()).
+ * @ep: the endpoint.
+ */
+void dmaplane_ep_protocol_error_locked(struct dmaplane_ep *ep)
+{
+	lockdep_assert_held(&ep->lock);
+	if (ep->state == DMAPLANE_EP_ERROR)
+		return;	/* the QP is already stopping */
+	dmaplane_ep_set_error_locked(ep, -EPROTO);
+	dmaplane_obj_get(&ep->obj);	/* the work's; the state is final */
+	dmaplane_rdma_defer(&ep->stop_work);
+}
+
+/* A CM step a connecting thread waits for is done. */
+static void dmaplane_ep_cm_step(struct dmaplane_ep *ep, int status)
+{
+	ep->cm_status = status;
+	complete(&ep->cm_done);
+}
+
 /**
  * dmaplane_ep_shutdown() - stop the endpoint for good: fail what was not
  * posted, drain the QP so that everything posted completes, then free the
@@ -91,6 +128,7 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 {
 	struct ib_device *dev;
 	LIST_HEAD(unposted);
+	int err;
 
 	mutex_lock(&ep->teardown_lock);
 	if (ep->torn_down) {
@@ -102,6 +140,7 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 	dmaplane_ep_set_error_locked(ep, why);
 	if (why == -ENODEV)
 		ep->error = why;	/* the root cause, whatever came first */
+	err = ep->error;
 	dmaplane_ep_drop_pending_locked(ep, &unposted);
 	spin_unlock_bh(&ep->lock);
 	dmaplane_ep_finish(ep, &unposted);
@@ -153,6 +192,11 @@ void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why)
 	ep->cm_id = NULL;
 	if (ep->pd)
 		dmaplane_pd_del_user(ep->pd, &ep->user);
+	/*
+	 * A connect waiting for its answer (not under this lock) gets none
+	 * now that the ID is gone: wake it.
+	 */
+	dmaplane_ep_cm_step(ep, err);
 	mutex_unlock(&ep->teardown_lock);
 }
 
@@ -276,6 +320,7 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	INIT_LIST_HEAD(&ep->rq_pending);
 	INIT_LIST_HEAD(&ep->accept_node);
 	INIT_WORK(&ep->orphan_work, dmaplane_ep_orphan_fn);
+	INIT_WORK(&ep->stop_work, dmaplane_ep_stop_fn);
 	init_completion(&ep->cm_done);
 	ep->state = DMAPLANE_EP_CONNECTING;
 	ep->attr = *attr;
@@ -391,32 +436,34 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 
 /**
  * dmaplane_ep_conn_param() - the parameters of rdma_connect() or
- * rdma_accept().
+ * rdma_accept(), with the user's private data behind the flow control
+ * header when the endpoint has flow control.
  * @ep: the endpoint, with its CM ID on a device.
  * @p: filled in.
- * @priv: the private data to send.
- * @len: its length.
+ * @buf: DMAPLANE_PRIVATE_DATA_MAX bytes for the private data with the
+ *	 header (it must live until the call).
+ * @user: the user's private data.
+ * @len: its length (it fits behind the header: the caller checked).
  */
 void dmaplane_ep_conn_param(struct dmaplane_ep *ep, struct rdma_conn_param *p,
-			    const void *priv, u32 len)
+			    u8 *buf, const u8 *user, u32 len)
 {
 	const struct ib_device_attr *da = &ep->cm_id->device->attrs;
 
 	memset(p, 0, sizeof(*p));
-	p->private_data = priv;
+	p->private_data = user;
 	p->private_data_len = len;
+	if (ep->attr.credits) {
+		p->private_data = buf;
+		p->private_data_len = dmaplane_fc_hdr_build(buf,
+				ep->attr.credits, user, len);
+	}
 	p->responder_resources = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
 				       da->max_qp_rd_atom);
 	p->initiator_depth = min_t(u32, DMAPLANE_EP_RD_ATOMIC,
 				   da->max_qp_init_rd_atom);
 	p->retry_count = ep->attr.retry_count;
 	p->rnr_retry_count = ep->attr.rnr_retry;
-}
-
-static void dmaplane_ep_cm_step(struct dmaplane_ep *ep, int status)
-{
-	ep->cm_status = status;
-	complete(&ep->cm_done);
 }
 
 /**
@@ -546,6 +593,43 @@ static int dmaplane_ep_wait(struct dmaplane_ep *ep, unsigned long deadline)
 	return ep->cm_status;
 }
 
+/*
+ * Create the QP, send the connect request and wait for the answer. Device
+ * removal finds the endpoint as soon as its QP is listed on the PD: the
+ * teardown lock keeps it out while the QP is made and the request sent,
+ * never across the wait (a peer may take the whole timeout to answer, or
+ * never answer). A teardown that runs meanwhile destroys the CM ID (no
+ * answer comes after that) and wakes the wait; its reason is the result.
+ */
+static int dmaplane_ep_connect(struct dmaplane_ep *ep, struct rdma_cm_id *id,
+			       const struct dmaplane_endpoint_connect *args,
+			       unsigned long deadline)
+{
+	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
+	struct rdma_conn_param param;
+	int ret;
+
+	mutex_lock(&ep->teardown_lock);
+	ret = dmaplane_ep_create_qp(ep, id);
+	if (!ret) {
+		dmaplane_ep_conn_param(ep, &param, priv, args->private_data,
+				       args->private_len);
+		ret = rdma_connect(id, &param);
+	}
+	mutex_unlock(&ep->teardown_lock);
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, deadline);
+
+	mutex_lock(&ep->teardown_lock);
+	if (ep->torn_down) {
+		spin_lock_bh(&ep->lock);
+		ret = ep->error;
+		spin_unlock_bh(&ep->lock);
+	}
+	mutex_unlock(&ep->teardown_lock);
+	return ret;
+}
+
 /**
  * dmaplane_ioctl_endpoint_connect() - DMAPLANE_IOC_ENDPOINT_CONNECT.
  * @ctx: the calling context.
@@ -557,11 +641,8 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 {
 	struct dmaplane_endpoint_connect *args = data;
 	const struct dmaplane_addr *old[2] = { &args->dst, &args->src };
-	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
-	u32 priv_len = args->private_len;
 	struct dmaplane_sockaddr addrs[2];
 	struct sockaddr_storage src, dst;
-	struct rdma_conn_param param;
 	struct dmaplane_channel *ch;
 	struct dmaplane_ep *ep;
 	struct rdma_cm_id *id;
@@ -609,10 +690,10 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	}
 	ep->cm_id = id;
 	/*
-	 * Device removal may find the endpoint once it has a QP: it waits
-	 * here (at most timeout_ms) instead of tearing down under our feet.
+	 * Until dmaplane_ep_create_qp() lists the endpoint on its PD, nothing
+	 * but this thread and the CM handler knows it: address and route are
+	 * resolved without the teardown lock.
 	 */
-	mutex_lock(&ep->teardown_lock);
 	deadline = jiffies + msecs_to_jiffies(timeout_ms);
 	ret = rdma_resolve_addr(id, src.ss_family ? (struct sockaddr *)&src :
 			       NULL, (struct sockaddr *)&dst, timeout_ms);
@@ -624,28 +705,15 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
 	if (ret)
-		goto out_unlock;
+		goto out_shutdown;
 	if (args->device[0] &&
 	    strcmp(dev_name(&id->device->dev), (const char *)args->device)) {
 		ret = -ENODEV;
-		goto out_unlock;
+		goto out_shutdown;
 	}
-	ret = dmaplane_ep_create_qp(ep, id);
+	ret = dmaplane_ep_connect(ep, id, args, deadline);
 	if (ret)
-		goto out_unlock;
-	if (ep->attr.credits)
-		priv_len = dmaplane_fc_hdr_build(priv, ep->attr.credits,
-						 args->private_data,
-						 args->private_len);
-	else
-		memcpy(priv, args->private_data, priv_len);
-	dmaplane_ep_conn_param(ep, &param, priv, priv_len);
-	ret = rdma_connect(id, &param);
-	if (!ret)
-		ret = dmaplane_ep_wait(ep, deadline);
-	if (ret)
-		goto out_unlock;
-	mutex_unlock(&ep->teardown_lock);
+		goto out_shutdown;
 	ret = dmaplane_obj_publish(&ep->obj, &args->handle);
 	if (ret)
 		goto out_shutdown;
@@ -655,8 +723,6 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	dmaplane_ep_put(ep);	/* the table holds it now */
 	return 0;
 
-out_unlock:
-	mutex_unlock(&ep->teardown_lock);
 out_shutdown:
 	dmaplane_ep_shutdown(ep, ret);
 out_put:

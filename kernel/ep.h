@@ -7,7 +7,10 @@
  * Lock order. A lock is taken only with none of those below it held:
  *
  *   ep->teardown_lock	(mutex) serialises dmaplane_ep_shutdown(); held
- *			across connect and accept. rdma.c's mutexes
+ *			while CONNECT makes the QP and sends its request
+ *			(never across the wait for the answer: a teardown
+ *			then wakes that wait) and across accept (which waits
+ *			for nothing). rdma.c's mutexes
  *			(dmaplane_rdma_lock, the device's lock, pd->lock)
  *			nest inside it, never the other way round.
  *   ch->submit_lock	(channel.c, mutex) dmaplane_rdma_submit() and
@@ -131,7 +134,7 @@ struct dmaplane_fc {
  * @qp:		its queue pair.
  * @teardown_lock: serialises dmaplane_ep_shutdown().
  * @torn_down:	shutdown ran.
- * @lock:	protects everything below down to @rq_free.
+ * @lock:	protects everything below down to @rq_queued.
  * @state:	DMAPLANE_EP_CONNECTING, _CONNECTED or _ERROR.
  * @error:	why it is in the error state (-errno).
  * @sq_pending:	send requests waiting for send-queue room (or, with flow
@@ -142,6 +145,10 @@ struct dmaplane_fc {
  * @sq_free:	send work requests that may still be posted.
  * @unsignaled:	unsignalled work requests posted since the last signalled.
  * @rq_free:	receives that may still be posted.
+ * @sq_queued:	work requests of the requests on @sq_pending (at most
+ *		DMAPLANE_EP_QUEUE_FACTOR * sq_depth).
+ * @rq_queued:	requests on @rq_pending (at most
+ *		DMAPLANE_EP_QUEUE_FACTOR * rq_depth).
  * @attr:	options in effect.
  * @cm_done:	signalled by CM events a connecting thread waits for.
  * @cm_status:	result of the last such event.
@@ -151,6 +158,7 @@ struct dmaplane_fc {
  *		when the endpoint is freed).
  * @accept_node: in the listener's connection list.
  * @orphan_work: tears down an endpoint nobody will take.
+ * @stop_work:	disconnects an endpoint whose peer broke the protocol.
  * @posted:	operations handed to the device.
  * @completed:	operations completed.
  * @failed:	of which with an error.
@@ -194,6 +202,8 @@ struct dmaplane_ep {
 	u32 sq_free;
 	u32 unsignaled;
 	u32 rq_free;
+	u32 sq_queued;
+	u32 rq_queued;
 
 	struct dmaplane_endpoint_attr attr;
 	struct completion cm_done;
@@ -203,6 +213,7 @@ struct dmaplane_ep {
 	struct dmaplane_listener *listener;
 	struct list_head accept_node;
 	struct work_struct orphan_work;
+	struct work_struct stop_work;
 	atomic64_t posted;
 	atomic64_t completed;
 	atomic64_t failed;
@@ -280,6 +291,7 @@ struct dmaplane_rdma_req {
 void dmaplane_ep_put(struct dmaplane_ep *ep);
 struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle);
 void dmaplane_ep_set_error_locked(struct dmaplane_ep *ep, int err);
+void dmaplane_ep_protocol_error_locked(struct dmaplane_ep *ep);
 void dmaplane_ep_shutdown(struct dmaplane_ep *ep, int why);
 void dmaplane_ep_orphan(struct dmaplane_ep *ep);
 int dmaplane_ep_check_attr(struct dmaplane_endpoint_attr *a);
@@ -289,7 +301,7 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id);
 void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
 			    struct rdma_conn_param *p,
-			    const void *priv, u32 len);
+			    u8 *buf, const u8 *user, u32 len);
 int dmaplane_ep_save_private(struct dmaplane_ep *ep,
 			     const struct rdma_cm_event *ev);
 int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev);

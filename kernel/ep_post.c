@@ -171,6 +171,7 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 		if (req->credit && !dmaplane_fc_take_credit_locked(ep))
 			break;	/* it and everything after it wait */
 		list_move_tail(&req->node, &ep->sq_posted);
+		ep->sq_queued -= req->nr_wrs;
 		ep->sq_free -= req->nr_wrs;
 		req->wrs[req->nr_wrs - 1].wr.next = NULL;
 		if (last)
@@ -233,6 +234,7 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 					       struct dmaplane_rdma_req, node)) &&
 	       ep->rq_free) {
 		list_del_init(&req->node);
+		ep->rq_queued--;
 		ep->rq_free--;
 		req->rwr.next = NULL;
 		req->ts_start = now;
@@ -275,6 +277,8 @@ void dmaplane_ep_drop_pending_locked(struct dmaplane_ep *ep,
 		req->status = -ECANCELED;
 	list_splice_tail_init(&ep->sq_pending, out);
 	list_splice_tail_init(&ep->rq_pending, out);
+	ep->sq_queued = 0;
+	ep->rq_queued = 0;
 	if (ep->fc && ep->fc->stalled) {	/* the episode ends here */
 		ep->fc->stalled = false;
 		ep->fc->stall_ns += ktime_get_ns() - ep->fc->stall_start;
@@ -395,13 +399,24 @@ void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 		.ts_start = req->ts_start,
 		.ts_complete = dmaplane_channel_now(ep->ch),
 	};
-	int err = dmaplane_wc_errno(wc->status);
+	int err = dmaplane_wc_errno(wc->status), fatal = 0;
 	LIST_HEAD(failed);
 
 	if (err) {
 		r.res = err;
 		r.aux = wc->status;
 		atomic64_inc(&ep->failed);
+		if (wc->status != IB_WC_WR_FLUSH_ERR)
+			fatal = -EIO;
+	} else if (wc->wc_flags & IB_WC_WITH_INVALIDATE) {
+		/*
+		 * A SEND with invalidate: the peer had the device invalidate
+		 * one of this side's registrations, which the module never
+		 * allows. A protocol violation, as in flow control.
+		 */
+		r.res = -EPROTO;
+		atomic64_inc(&ep->failed);
+		fatal = -EPROTO;
 	} else {
 		r.res = wc->byte_len;
 		if (wc->wc_flags & IB_WC_WITH_IMM) {
@@ -416,9 +431,12 @@ void dmaplane_ep_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 	dmaplane_channel_complete(ep->ch, &r, 1);
 	spin_lock_bh(&ep->lock);
 	ep->rq_free++;
-	if (err && wc->status != IB_WC_WR_FLUSH_ERR) {
+	if (fatal) {
 		atomic64_inc(&dmaplane_stats.errors);
-		dmaplane_ep_set_error_locked(ep, -EIO);
+		if (fatal == -EPROTO)
+			dmaplane_ep_protocol_error_locked(ep);
+		else
+			dmaplane_ep_set_error_locked(ep, fatal);
 	}
 	dmaplane_ep_progress_locked(ep, &failed);
 	spin_unlock_bh(&ep->lock);
@@ -509,8 +527,14 @@ void dmaplane_rdma_submit(struct dmaplane_channel *ch,
 	if (ep->state != DMAPLANE_EP_CONNECTED) {
 		ret = -ENOTCONN;
 	} else {
-		list_add_tail(&req->node, req->recv ? &ep->rq_pending :
-						      &ep->sq_pending);
+		/* dmaplane_ep_build() checked the room, under submit_lock. */
+		if (req->recv) {
+			list_add_tail(&req->node, &ep->rq_pending);
+			ep->rq_queued++;
+		} else {
+			list_add_tail(&req->node, &ep->sq_pending);
+			ep->sq_queued += req->nr_wrs;
+		}
 		atomic64_inc(&ep->posted);
 	}
 	spin_unlock_bh(&ep->lock);

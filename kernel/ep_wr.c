@@ -50,6 +50,27 @@ static int dmaplane_ep_range(struct dmaplane_ep *ep, struct dmaplane_ctx *ctx,
 	return 0;
 }
 
+/*
+ * Whether @ep may queue one more request of @nr_wrs work requests (a
+ * receive: one RECV) until it is posted. Entries of one endpoint are
+ * consumed under its channel's submit_lock, so nothing adds to its queues
+ * between this check and dmaplane_rdma_submit() queueing the request;
+ * completions only take requests off.
+ */
+static bool dmaplane_ep_queue_room(struct dmaplane_ep *ep, bool recv,
+				   u32 nr_wrs)
+{
+	bool room;
+
+	lockdep_assert_held(&ep->ch->submit_lock);
+	spin_lock_bh(&ep->lock);
+	room = recv ? ep->rq_queued < DMAPLANE_EP_QUEUE_FACTOR * ep->attr.rq_depth :
+		      ep->sq_queued + nr_wrs <=
+		      DMAPLANE_EP_QUEUE_FACTOR * ep->attr.sq_depth;
+	spin_unlock_bh(&ep->lock);
+	return room;
+}
+
 /**
  * dmaplane_ep_build() - check an RDMA entry (and its OP_SGEs) and build its
  * request.
@@ -59,7 +80,9 @@ static int dmaplane_ep_range(struct dmaplane_ep *ep, struct dmaplane_ctx *ctx,
  * @now: consumption time (timestamped channels), else 0.
  * @out: the request.
  *
- * Return: 0 and *@out, or -errno for the entry's completion.
+ * Context: under the channel's submit_lock.
+ * Return: 0 and *@out, or -errno for the entry's completion (-ENOBUFS: the
+ * endpoint holds as much waiting work as it may).
  */
 int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 		      u32 n, u64 now, struct dmaplane_rdma_req **out)
@@ -142,9 +165,14 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 		goto out_put;
 	}
 	nr_sges = n + nr_wrs - 1;
+	if (!dmaplane_ep_queue_room(ep, op == DMAPLANE_OP_RECV, nr_wrs)) {
+		ret = -ENOBUFS;
+		goto out_put;
+	}
 
+	/* Charged to the submitter: it may wait long (for a credit). */
 	req = kzalloc(sizeof(*req) + nr_wrs * sizeof(*req->wrs) +
-		      nr_sges * sizeof(*req->sges), GFP_KERNEL);
+		      nr_sges * sizeof(*req->sges), GFP_KERNEL_ACCOUNT);
 	if (!req) {
 		ret = -ENOMEM;
 		goto out_put;

@@ -227,7 +227,6 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	u8 priv[DMAPLANE_PRIVATE_DATA_MAX];
 	struct rdma_conn_param param;
 	struct dmaplane_ep *ep;
-	u32 priv_len;
 	int ret;
 
 	/*
@@ -267,14 +266,8 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	if (!ret)
 		ret = dmaplane_ep_create_qp(ep, id);
 	if (!ret) {
-		if (ep->attr.credits)
-			priv_len = dmaplane_fc_hdr_build(priv, ep->attr.credits,
-							 l->private_data,
-							 l->private_len);
-		else
-			priv_len = l->private_len;
-		dmaplane_ep_conn_param(ep, &param, ep->attr.credits ? priv :
-				       l->private_data, priv_len);
+		dmaplane_ep_conn_param(ep, &param, priv, l->private_data,
+				       l->private_len);
 		ret = rdma_accept(id, &param);
 	}
 	if (ret) {

@@ -36,6 +36,16 @@ struct dmaplane_rdma_dev {
 	bool dead;
 };
 
+/* How long a registration work request may take, and then its flush. */
+#define DMAPLANE_REG_TIMEOUT	(10 * HZ)
+
+/*
+ * Fault injection for tests (debugfs fault_reg_timeout): this many more
+ * registrations are handled as if their work request had timed out, right
+ * after it was posted.
+ */
+atomic_t dmaplane_fault_reg_timeout = ATOMIC_INIT(0);
+
 static struct ib_client dmaplane_ib_client;
 static LIST_HEAD(dmaplane_rdma_devs);
 static DEFINE_MUTEX(dmaplane_rdma_lock);	/* protects dmaplane_rdma_devs */
@@ -650,37 +660,63 @@ void dmaplane_pd_del_user(struct dmaplane_pd *pd,
 	mutex_unlock(&pd->lock);
 }
 
+/*
+ * A registration work request did not complete in time. The device may
+ * still hold it, and so reach the MR it names, which the caller frees on
+ * failure: flush it (the QP to the error state) and wait, bounded, for its
+ * completion; then destroy the QP, after which the device touches nothing
+ * a work request of it named, whether the flush came or not. A late
+ * completion must not answer the next registration either: registrations
+ * on this PD fail from now on.
+ */
+static void dmaplane_pd_reg_abort(struct dmaplane_pd *pd)
+{
+	struct ib_qp_attr attr = { .qp_state = IB_QPS_ERR };
+
+	lockdep_assert_held(&pd->reg_lock);
+	pd->reg_broken = true;
+	if (!ib_modify_qp(pd->reg_qp, &attr, IB_QP_STATE))
+		wait_for_completion_timeout(&pd->reg_done, DMAPLANE_REG_TIMEOUT);
+	ib_destroy_qp(pd->reg_qp);
+	pd->reg_qp = NULL;
+}
+
 /**
  * dmaplane_pd_post_reg() - post a fast registration and wait for it.
  * @pd: the PD (its device alive: the caller is a listed user or holds
  *	the PD's device through a lookup).
  * @wr: the IB_WR_REG_MR work request.
  *
- * Return: 0, -EIO when the device failed it, -ETIMEDOUT, -ENODEV.
+ * When it returns, the device is done with @wr and its MR, whatever the
+ * result: the caller may free them.
+ *
+ * Return: 0, -EIO when the device failed it (or an earlier one timed out),
+ * -ETIMEDOUT, -ENODEV.
  */
 int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 {
 	int ret;
 
 	mutex_lock(&pd->reg_lock);
-	if (!pd->reg_qp || pd->reg_broken) {
-		mutex_unlock(&pd->reg_lock);
-		return pd->reg_qp ? -EIO : -ENODEV;
+	if (pd->reg_broken || !pd->reg_qp) {
+		ret = pd->reg_broken ? -EIO : -ENODEV;
+		goto out_unlock;
 	}
 	reinit_completion(&pd->reg_done);
 	wr->wr.wr_cqe = &pd->reg_cqe;
 	wr->wr.send_flags = IB_SEND_SIGNALED;
 	wr->wr.next = NULL;
 	ret = ib_post_send(pd->reg_qp, &wr->wr, NULL);
-	if (!ret) {
-		if (!wait_for_completion_timeout(&pd->reg_done, 10 * HZ)) {
-			/* A late completion must not answer the next one. */
-			pd->reg_broken = true;
-			ret = -ETIMEDOUT;
-		}
-		else if (pd->reg_status != IB_WC_SUCCESS)
-			ret = -EIO;
+	if (ret)
+		goto out_unlock;
+	if (atomic_add_unless(&dmaplane_fault_reg_timeout, -1, 0) ||
+	    !wait_for_completion_timeout(&pd->reg_done, DMAPLANE_REG_TIMEOUT)) {
+		dmaplane_pd_reg_abort(pd);
+		ret = -ETIMEDOUT;
+	} else if (pd->reg_status != IB_WC_SUCCESS) {
+		ret = -EIO;
 	}
+out_unlock:
 	mutex_unlock(&pd->reg_lock);
 	return ret;
 }

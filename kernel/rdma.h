@@ -2,6 +2,7 @@
 #ifndef DMAPLANE_RDMA_H
 #define DMAPLANE_RDMA_H
 
+#include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/kref.h>
 #include <linux/list.h>
@@ -40,7 +41,8 @@ struct dmaplane_rdma_user {
  * @reg_cqe:	completion of the registration in flight.
  * @reg_done:	signalled by it.
  * @reg_status:	its work completion status.
- * @reg_broken:	a registration timed out: the QP answers no more.
+ * @reg_broken:	a registration timed out: its QP was flushed and destroyed
+ *		(@reg_qp NULL), later registrations fail with -EIO.
  * @reg_lock:	one registration work request at a time.
  * @dev_node:	in the device's PD list.
  * @lock:	protects @users and @dead.
@@ -66,6 +68,8 @@ struct dmaplane_pd {
 	struct list_head users;
 	bool dead;
 };
+
+extern atomic_t dmaplane_fault_reg_timeout;
 
 int dmaplane_rdma_init(void);
 void dmaplane_rdma_exit(void);

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -323,6 +324,51 @@ inline void recv_op(raw_channel& ch, std::uint32_t ep, const mr* local, std::uin
     e->dst_handle = local ? local->handle : 0;
     e->dst_offset = off;
     e->length = len;
+}
+
+inline dmaplane_endpoint_stats ep_stats_of(const device& dev, std::uint32_t ep) {
+    dmaplane_endpoint_stats s{};
+    s.handle = ep;
+    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_STATS, &s);
+    REQUIRE_MESSAGE(err == 0, "ENDPOINT_STATS: ", strerror(err));
+    return s;
+}
+
+// Objects of every open file not yet freed (module-wide).
+inline std::uint64_t live_objects(const device& dev) {
+    dmaplane_info i{};
+    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_GET_INFO, &i) == 0);
+    return i.live_objects;
+}
+
+// Reaps until `n` completions that `want` picks arrived (30 s at most),
+// putting the others into `other`.
+template <typename Want>
+std::vector<dmaplane_cqe> reap_if(raw_channel& ch, Want want, std::size_t n,
+                                  std::vector<dmaplane_cqe>& other) {
+    std::vector<dmaplane_cqe> got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got.size() < n) {
+        std::vector<dmaplane_cqe> v;
+        if (!ch.reap(v)) {
+            REQUIRE(std::chrono::steady_clock::now() < deadline);
+            const int err = ch.enter(0, 1, DMAPLANE_ENTER_TIMEOUT, 100'000'000);
+            REQUIRE((err == 0 || err == ETIME));
+            continue;
+        }
+        for (const auto& c : v)
+            (want(c) ? got : other).push_back(c);
+    }
+    return got;
+}
+
+// Reaps until `n` completions with user_data in [lo, lo + n) arrived,
+// putting the others into `other`.
+inline std::vector<dmaplane_cqe> reap_range(raw_channel& ch, std::uint64_t lo, std::size_t n,
+                                            std::vector<dmaplane_cqe>& other) {
+    return reap_if(
+        ch, [&](const dmaplane_cqe& c) { return c.user_data >= lo && c.user_data < lo + n; }, n,
+        other);
 }
 
 // Completions of `n` entries, by user_data.

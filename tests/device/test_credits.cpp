@@ -20,14 +20,6 @@
 
 namespace {
 
-dmaplane_endpoint_stats ep_stats(const device& dev, std::uint32_t ep) {
-    dmaplane_endpoint_stats s{};
-    s.handle = ep;
-    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_STATS, &s);
-    REQUIRE_MESSAGE(err == 0, "ENDPOINT_STATS: ", strerror(err));
-    return s;
-}
-
 // A counter of the rxe device itself (RNR NAKs sent and received).
 std::uint64_t hw_counter(const char* name) {
     std::ifstream f(std::string("/sys/class/infiniband/rxe0/ports/1/hw_counters/") + name);
@@ -44,26 +36,6 @@ dmaplane_endpoint_attr credit_attr(std::uint32_t credits, std::uint32_t batch = 
     a.credit_batch = batch;
     a.credit_low = low;
     return a;
-}
-
-// Reaps until `n` completions with user_data in [lo, lo + n) arrived,
-// putting the others into `other`.
-std::vector<dmaplane_cqe> reap_range(raw_channel& ch, std::uint64_t lo, std::size_t n,
-                                     std::vector<dmaplane_cqe>& other) {
-    std::vector<dmaplane_cqe> got;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (got.size() < n) {
-        std::vector<dmaplane_cqe> v;
-        if (!ch.reap(v)) {
-            REQUIRE(std::chrono::steady_clock::now() < deadline);
-            const int err = ch.enter(0, 1, DMAPLANE_ENTER_TIMEOUT, 100'000'000);
-            REQUIRE((err == 0 || err == ETIME));
-            continue;
-        }
-        for (const auto& c : v)
-            (c.user_data >= lo && c.user_data < lo + n ? got : other).push_back(c);
-    }
-    return got;
 }
 
 } // namespace
@@ -101,18 +73,18 @@ TEST_CASE("credits: a sender without credit waits in order and resumes; nothing 
     for (const auto& c : first)
         CHECK(c.res == len);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (ep_stats(dev, lb.server).held < window)
+    while (ep_stats_of(dev, lb.server).held < window)
         REQUIRE(std::chrono::steady_clock::now() < deadline);
     // The receiver takes nothing for a while: the sender stays stalled.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto cs = ep_stats(dev, lb.client);
+    auto cs = ep_stats_of(dev, lb.client);
     CHECK(cs.credits == window);
     CHECK(cs.credits_consumed == window);
     CHECK(cs.credits_available == 0);
     CHECK(cs.waiting == n - window);
     CHECK(cs.stalls >= 1);
     CHECK(cs.stall_ns >= 1'000'000'000ull);
-    auto ss = ep_stats(dev, lb.server);
+    auto ss = ep_stats_of(dev, lb.server);
     CHECK(ss.held == window);
     CHECK(ss.credits_granted == window); // the private data's window only
     CHECK(lb.ch.ready() == 0);           // nothing completed meanwhile
@@ -161,8 +133,8 @@ TEST_CASE("credits: a sender without credit waits in order and resumes; nothing 
     REQUIRE(buffer_rw(dev, dst, 0, back.data(), back.size(), false) == 0);
     CHECK(back == data);
 
-    cs = ep_stats(dev, lb.client);
-    ss = ep_stats(dev, lb.server);
+    cs = ep_stats_of(dev, lb.client);
+    ss = ep_stats_of(dev, lb.server);
     CHECK(cs.credits_consumed == n);
     CHECK(cs.waiting == 0);
     CHECK(cs.grants_received >= 1);
@@ -214,8 +186,8 @@ static void long_stream(std::uint32_t wait_flags) {
             }
         }
     }
-    auto cs = ep_stats(dev, lb.client);
-    auto ss = ep_stats(dev, lb.server);
+    auto cs = ep_stats_of(dev, lb.client);
+    auto ss = ep_stats_of(dev, lb.server);
     CHECK(cs.credits_consumed == n);
     CHECK(cs.stalls >= 1);
     CHECK(ss.credits_granted >= n);
@@ -240,8 +212,8 @@ TEST_CASE("credits: negotiation, what a credit endpoint refuses, and bad options
         // Private data still travels, without the flow control header.
         CHECK(std::strcmp(reinterpret_cast<const char*>(lb.conn.peer_private_data),
                           "credits=16") == 0);
-        CHECK(ep_stats(dev, lb.client).credits_available == 64);
-        CHECK(ep_stats(dev, lb.server).credits_available == 16);
+        CHECK(ep_stats_of(dev, lb.client).credits_available == 64);
+        CHECK(ep_stats_of(dev, lb.server).credits_available == 16);
 
         // The module owns the receive queue: SEND and RECV with a buffer are refused.
         const std::uint32_t b = make_buffer(dev, 4096);
@@ -313,9 +285,9 @@ TEST_CASE("credits: teardown with writes waiting for credit and writes held for 
         std::vector<dmaplane_cqe> other;
         reap_range(lb.ch, 100, window, other);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (ep_stats(dev, lb.server).held < window)
+        while (ep_stats_of(dev, lb.server).held < window)
             REQUIRE(std::chrono::steady_clock::now() < deadline);
-        CHECK(ep_stats(dev, lb.client).waiting == n - window);
+        CHECK(ep_stats_of(dev, lb.client).waiting == n - window);
 
         // Destroying the sender completes what waits with ECANCELED.
         REQUIRE(destroy(dev, lb.client) == 0);

@@ -52,12 +52,6 @@ void fill(const device& dev, std::uint32_t h, std::uint64_t off, const std::vect
     REQUIRE(buffer_rw(dev, h, off, const_cast<std::uint8_t*>(v.data()), v.size(), true) == 0);
 }
 
-std::uint64_t live_objects(const device& dev) {
-    dmaplane_info i{};
-    REQUIRE(xioctl(dev.native_handle(), DMAPLANE_IOC_GET_INFO, &i) == 0);
-    return i.live_objects;
-}
-
 } // namespace
 
 TEST_CASE("rdma: registration of every buffer kind, and bad input") {

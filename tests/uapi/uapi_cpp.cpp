@@ -565,6 +565,7 @@ static_assert(DMAPLANE_ADDR_EXT == 1);
 static_assert(DMAPLANE_CHANNEL_HISTOGRAMS == 8);
 static_assert(DMAPLANE_CREDIT_CTRL_SLOTS == 8);
 static_assert(DMAPLANE_CREDITS_MAX == 4096);
+static_assert(DMAPLANE_EP_QUEUE_FACTOR == 8);
 static_assert(DMAPLANE_PRIVATE_DATA_MAX_CREDITS == 40);
 static_assert(DMAPLANE_HIST_SUB_BITS == 5);
 static_assert(DMAPLANE_HIST_BUCKETS == 1024);

@@ -506,6 +506,19 @@ struct dmaplane_channel_create {
  * A SEND longer than the peer's receive fails on both sides: the sender
  * with -EREMOTEIO (aux REM_INV_REQ_ERR, or REM_OP_ERR on rxe), the
  * receiver with aux LOC_LEN_ERR (LOC_QP_OP_ERR on rxe).
+ * An endpoint holds a bounded amount of work that waits to be posted (for
+ * send-queue room, a credit, or a receive slot or write to take): at most
+ * DMAPLANE_EP_QUEUE_FACTOR * sq_depth send work requests (an operation
+ * counts one per max_message piece) and DMAPLANE_EP_QUEUE_FACTOR *
+ * rq_depth RECVs. An entry beyond that completes at once with -ENOBUFS;
+ * it may be submitted again once earlier operations have completed. Work
+ * still waiting when the endpoint is destroyed or its connection is lost
+ * completes with -ECANCELED.
+ * A RECV completed by a SEND with invalidate (the peer invalidating one of
+ * this side's registrations) completes with -EPROTO and puts the endpoint
+ * in its error state with error -EPROTO, as any other protocol violation
+ * (such as a flow control one); the module then closes the connection:
+ * receives still posted complete with -ECANCELED, the peer is disconnected.
  */
 struct dmaplane_sqe {
 	__u8 opcode;
@@ -738,7 +751,10 @@ struct dmaplane_rdma_port {
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more pages than the device maps in one region),
  *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
- *      limits), ENOMEM.
+ *      limits), ENOMEM, ETIMEDOUT (the device did not complete the
+ *      registration in 10 s: its work request is flushed before this
+ *      returns, and later registrations of this open file on the device
+ *      fail with EIO), EIO (the device failed it).
  *
  * The registration's scatterlist is charged to the caller's memory cgroup;
  * the device's page list is the driver's allocation, which no memory
@@ -786,6 +802,9 @@ struct dmaplane_sockaddr {
 
 /* flags of ENDPOINT_CONNECT, LISTEN and ENDPOINT_QUERY */
 #define DMAPLANE_ADDR_EXT		(1U << 0) /* addresses at addr_ext */
+
+/* What an endpoint may hold waiting to be posted, in units of its depths. */
+#define DMAPLANE_EP_QUEUE_FACTOR	8
 
 /*
  * Endpoint options. Zero picks the default; the module lowers depths to
@@ -851,7 +870,8 @@ struct dmaplane_endpoint_attr {
  *      the listener sent back; zero-padded by the transport).
  * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
- *      ENODEV (route on another device than asked), EINTR, EBADF
+ *      ENODEV (route on another device than asked, or the device went
+ *      away during the connect: that ends the wait at once), EINTR, EBADF
  *      (channel), EXDEV (channel of another open file), EAFNOSUPPORT (a
  *      family other than AF_INET in dst or src; with DMAPLANE_ADDR_EXT,
  *      other than AF_INET and AF_INET6, or AF_INET6 in a kernel without
@@ -917,7 +937,8 @@ struct dmaplane_listen {
  *      of either family), reserved (0).
  * Out: state; error (-errno that put it in the error state: ECONNRESET the
  *      peer disconnected, ETIMEDOUT retries exhausted, ENODEV the device
- *      went away, EIO other; 0 when connected); device, port, qp_num,
+ *      went away, EPROTO the peer broke the protocol (flow control, a SEND
+ *      with invalidate), EIO other; 0 when connected); device, port, qp_num,
  *      dest_qp_num; local and peer addresses (IPv4 only: family 0 for an
  *      IPv6 endpoint); attr in effect; the peer's private data; counters of
  *      operations posted, completed and failed.

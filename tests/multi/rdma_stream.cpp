@@ -206,10 +206,13 @@ int client(const char* ip, std::uint32_t pieces, bool peer_loss) {
     conn.attr.retry_count = 3;
     const auto t_connect = std::chrono::steady_clock::now();
     int err;
-    while ((err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &conn)) ==
-               ECONNREFUSED &&
+    // The other guest may not be up yet: no listener (ECONNREFUSED), or on a
+    // loaded host not even answering ARP or the CM request in time.
+    while (((err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &conn)) ==
+                ECONNREFUSED ||
+            err == ETIMEDOUT || err == EHOSTUNREACH) &&
            std::chrono::steady_clock::now() - t_connect < std::chrono::seconds(60)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200)); // server not up yet
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
         conn.handle = 0;
         conn.peer_private_len = 0;
         std::memset(conn.peer_private_data, 0, sizeof(conn.peer_private_data));

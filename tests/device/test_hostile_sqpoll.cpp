@@ -167,7 +167,7 @@ TEST_SUITE("hostile-sqpoll") {
 TEST_CASE("an SQPOLL thread joins its creator's cgroup, nice value and CPUs") {
     device probe = open_device();
     const auto before = info_of(probe);
-    REQUIRE(before.max_sqpoll_per_context >= 3);
+    REQUIRE(before.max_sqpoll_per_user >= 3);
     if (access("/sys/devices/system/node/node0/cpu0", F_OK) != 0 ||
         access("/sys/devices/system/node/node1/cpu1", F_OK) != 0) {
         MESSAGE("needs CPUs 0 and 1 on nodes 0 and 1 (tools/vmrun's guest)");
@@ -190,15 +190,14 @@ TEST_CASE("an SQPOLL thread joins its creator's cgroup, nice value and CPUs") {
         CPU_SET(1, &one);
         if (sched_setaffinity(0, sizeof(one), &one) != 0)
             return 4;
-        auto d = device::open();
-        if (!d)
-            return 5;
         const auto old = sqpoll_threads();
         int fds[3];
         const int nodes[3] = {1, 0, -1};
-        for (int i = 0; i < 3; ++i)
-            if (create_sqpoll(d->native_handle(), &fds[i], 100, nodes[i]) != 0)
+        for (int i = 0; i < 3; ++i) { // an open file each: max_sqpoll_per_context may be 1
+            auto d = device::open();
+            if (!d || create_sqpoll(d->native_handle(), &fds[i], 100, nodes[i]) != 0)
                 return 6;
+        }
         const auto mine = new_threads(old, sqpoll_threads());
         if (mine.size() != 3)
             return 7;

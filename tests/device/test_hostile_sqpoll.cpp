@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
 // SQPOLL threads against a hostile member of the device group: a thread
-// belongs to the task that created its channel (its cgroup, nice value and
-// CPUs), their number is bounded per open file, per user and by
+// belongs to the task that created its channel (its cgroup, whose cpu.max
+// throttles it, its nice value and CPUs), their number is bounded per open file, per user and by
 // RLIMIT_NPROC (EAGAIN), the slots come back on close, and a SIGKILLed
 // owner leaves no thread behind.
 
@@ -160,6 +160,14 @@ std::string cpus_of(pid_t tid) {
     return {};
 }
 
+// Nanoseconds /proc/<tid>/schedstat says the thread has been on a CPU.
+double runtime_s(pid_t tid) {
+    std::istringstream in(slurp("/proc/" + std::to_string(tid) + "/schedstat"));
+    double ns = -1;
+    in >> ns;
+    return ns / 1e9;
+}
+
 } // namespace
 
 TEST_SUITE("hostile-sqpoll") {
@@ -226,6 +234,50 @@ TEST_CASE("an SQPOLL thread joins its creator's cgroup, nice value and CPUs") {
         if (!put(root + "/cgroup.procs", "0") || rmdir(cg.c_str()) != 0)
             return 14;
         return 0;
+    });
+    CHECK(rc == 0);
+    CHECK(info_of(probe).live_sqpoll_threads == before.live_sqpoll_threads);
+}
+
+TEST_CASE("the creator's cpu.max throttles its busy-polling SQPOLL thread") {
+    device probe = open_device();
+    const auto before = info_of(probe);
+    const cgroup2 hierarchy;
+    const std::string& root = hierarchy.root;
+    REQUIRE_MESSAGE(put(root + "/cgroup.subtree_control", "+cpu"),
+                    "cannot enable the cpu controller: ", strerror(errno));
+    // The child: in a cgroup of its own with 10 ms of CPU per 100 ms; its
+    // thread busy-polls (10 s idle time) while the child sleeps 2 s.
+    const int rc = in_child([&root] {
+        const std::string cg = root + "/dmaplane-sqpoll-cpu-" + std::to_string(getpid());
+        if (mkdir(cg.c_str(), 0755) != 0 || !put(cg + "/cpu.max", "10000 100000") ||
+            !put(cg + "/cgroup.procs", "0"))
+            return 2;
+        auto d = device::open();
+        if (!d)
+            return 3;
+        const auto old = sqpoll_threads();
+        int fd = -1;
+        if (create_sqpoll(d->native_handle(), &fd, 10000) != 0)
+            return 4;
+        const auto mine = new_threads(old, sqpoll_threads());
+        if (mine.size() != 1)
+            return 5;
+        const auto t0 = std::chrono::steady_clock::now();
+        const double ran0 = runtime_s(mine[0]);
+        std::this_thread::sleep_for(2s);
+        const double ran = runtime_s(mine[0]) - ran0;
+        const double wall =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::fprintf(stderr, "SQPOLL thread under cpu.max 10%%: %.3f s on a CPU in %.3f s (%.0f%%)\n",
+                     ran, wall, 100 * ran / wall);
+        close(fd);
+        if (!gone_within(mine, 2000ms))
+            return 6;
+        if (!put(root + "/cgroup.procs", "0") || rmdir(cg.c_str()) != 0)
+            return 7;
+        // Unthrottled it would be on a CPU the whole time.
+        return ran0 >= 0 && ran > 0 && ran < 0.3 * wall ? 0 : 10;
     });
     CHECK(rc == 0);
     CHECK(info_of(probe).live_sqpoll_threads == before.live_sqpoll_threads);

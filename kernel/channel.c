@@ -53,6 +53,7 @@
 #include "hist.h"
 #include "local.h"
 #include "opdef.h"
+#include "sqpoll.h"
 #include "trace.h"
 
 /* Shared header layout: each index word on its own cache line. */
@@ -756,8 +757,7 @@ static int dmaplane_channel_release(struct inode *inode, struct file *file)
 	spin_lock(&ch->work_lock);
 	WRITE_ONCE(ch->dead, true);
 	spin_unlock(&ch->work_lock);
-	if (ch->sqpoll)
-		kthread_stop(ch->sqpoll);
+	dmaplane_sqpoll_stop(ch);
 	spin_lock(&ch->work_lock);
 	list_splice_init(&ch->work_list, &cancelled);
 	spin_unlock(&ch->work_lock);
@@ -972,15 +972,9 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	}
 	if (args->flags & DMAPLANE_CHANNEL_SQPOLL) {
-		ch->sqpoll = kthread_create_on_node(dmaplane_sqpoll_fn, ch,
-						    ch->node, "dmaplane-sqpoll");
-		if (IS_ERR(ch->sqpoll)) {
-			ret = PTR_ERR(ch->sqpoll);
-			ch->sqpoll = NULL;
+		ret = dmaplane_sqpoll_create(ch, dmaplane_sqpoll_fn);
+		if (ret)
 			goto out_fd;
-		}
-		if (ch->node != NUMA_NO_NODE)
-			set_cpus_allowed_ptr(ch->sqpoll, cpumask_of_node(ch->node));
 	}
 	ch->dev_file = get_file(ctx->file);
 	file = anon_inode_getfile("[dmaplane-channel]", &dmaplane_channel_fops,
@@ -988,8 +982,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		fput(ch->dev_file);
-		if (ch->sqpoll)
-			kthread_stop(ch->sqpoll);
+		dmaplane_sqpoll_stop(ch);
 		goto out_fd;
 	}
 	if (ch->sqpoll)

@@ -91,7 +91,9 @@ struct dmaplane_poller {
  *		entries, long entries between pieces, the SQPOLL thread
  *		between entries (set once, read lock-free as well).
  * @work:	the worker.
- * @sqpoll:	polling thread (SQPOLL channels).
+ * @sqpoll:	polling thread (SQPOLL channels), the creator's (sqpoll.c);
+ *		NULL again once stopped.
+ * @sqpoll_uid:	the creator's real uid, whose thread slot it holds.
  * @sqpoll_wait: where it sleeps when idle.
  * @st_enters:	ENTER calls.
  * @st_submitted: entries consumed.
@@ -151,6 +153,7 @@ struct dmaplane_channel {
 	struct work_struct work;
 
 	struct task_struct *sqpoll;
+	kuid_t sqpoll_uid;
 	wait_queue_head_t sqpoll_wait;
 
 	atomic64_t st_enters;

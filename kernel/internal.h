@@ -37,6 +37,8 @@ struct dmaplane_limits {
 	unsigned int max_ring_entries;
 	unsigned int max_channels_per_context;
 	unsigned int inline_bytes;
+	unsigned int max_sqpoll_per_context;
+	unsigned int max_sqpoll_per_user;
 };
 
 /* Module-wide accounting; the only module-wide mutable state. */
@@ -47,6 +49,7 @@ struct dmaplane_stats {
 	atomic64_t numa_local_allocs;
 	atomic64_t numa_remote_allocs;
 	atomic64_t numa_fallback_allocs;
+	atomic64_t live_sqpoll_threads;
 	atomic64_t buffers_created;
 	atomic64_t buffers_freed;
 	atomic64_t dmabuf_exports;
@@ -90,6 +93,7 @@ extern struct dmaplane_stats dmaplane_stats;
  * @file:	the open file of /dev/dmaplane this context belongs to.
  * @nr_objects:	objects charged to this context (published or not).
  * @nr_channels: channels created through this context and not yet freed.
+ * @nr_sqpoll:	SQPOLL threads of its channels, running or about to.
  * @bytes:	buffer bytes charged to this context.
  * @closed:	the open file is gone: nothing more is published (set and
  *		read under the handle table's lock).
@@ -109,6 +113,7 @@ struct dmaplane_ctx {
 	struct file *file;
 	atomic_t nr_objects;
 	atomic_t nr_channels;
+	atomic_t nr_sqpoll;
 	atomic64_t bytes;
 	bool closed;
 	u64 id;

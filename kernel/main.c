@@ -42,6 +42,8 @@ struct dmaplane_limits dmaplane_limits = {
 	.max_ring_entries = 8192,
 	.max_channels_per_context = 64,
 	.inline_bytes = 64 << 10,
+	.max_sqpoll_per_context = 4,
+	.max_sqpoll_per_user = 16,
 };
 
 struct dmaplane_stats dmaplane_stats = {
@@ -51,6 +53,7 @@ struct dmaplane_stats dmaplane_stats = {
 	.numa_local_allocs = ATOMIC64_INIT(0),
 	.numa_remote_allocs = ATOMIC64_INIT(0),
 	.numa_fallback_allocs = ATOMIC64_INIT(0),
+	.live_sqpoll_threads = ATOMIC64_INIT(0),
 };
 
 
@@ -80,6 +83,14 @@ MODULE_PARM_DESC(max_channels_per_context,
 module_param_named(inline_bytes, dmaplane_limits.inline_bytes, uint, 0444);
 MODULE_PARM_DESC(inline_bytes,
 		 "Channel operations up to this length run inline (default 64 KiB)");
+module_param_named(max_sqpoll_per_context,
+		   dmaplane_limits.max_sqpoll_per_context, uint, 0444);
+MODULE_PARM_DESC(max_sqpoll_per_context,
+		 "SQPOLL threads one open file may run (default 4)");
+module_param_named(max_sqpoll_per_user, dmaplane_limits.max_sqpoll_per_user,
+		   uint, 0444);
+MODULE_PARM_DESC(max_sqpoll_per_user,
+		 "SQPOLL threads one user (real uid) may run (default 16)");
 
 /* Read-only view of the live counters, for leak checks without an open. */
 static int dmaplane_param_set_ro(const char *val,
@@ -108,6 +119,9 @@ MODULE_PARM_DESC(live_objects, "Objects not yet freed (read-only)");
 module_param_cb(live_bytes, &dmaplane_counter_ops,
 		&dmaplane_stats.live_bytes, 0444);
 MODULE_PARM_DESC(live_bytes, "Buffer bytes not yet freed (read-only)");
+module_param_cb(live_sqpoll_threads, &dmaplane_counter_ops,
+		&dmaplane_stats.live_sqpoll_threads, 0444);
+MODULE_PARM_DESC(live_sqpoll_threads, "SQPOLL threads running (read-only)");
 
 static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
 {
@@ -137,6 +151,10 @@ static int dmaplane_ioctl_get_info(struct dmaplane_ctx *ctx, void *data)
 		atomic64_read(&dmaplane_stats.numa_remote_allocs);
 	info->numa_fallback_allocs =
 		atomic64_read(&dmaplane_stats.numa_fallback_allocs);
+	info->max_sqpoll_per_context = dmaplane_limits.max_sqpoll_per_context;
+	info->max_sqpoll_per_user = dmaplane_limits.max_sqpoll_per_user;
+	info->live_sqpoll_threads =
+		atomic64_read(&dmaplane_stats.live_sqpoll_threads);
 	return 0;
 }
 

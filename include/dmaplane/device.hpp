@@ -76,6 +76,12 @@ struct device_info {
     /// Buffers created with pages outside the nodes their policy asked for,
     /// module-wide.
     std::uint64_t numa_fallback_allocs = 0;
+    /// SQPOLL threads one open file may run (channel_options::sqpoll).
+    std::uint32_t max_sqpoll_per_context = 0;
+    /// SQPOLL threads one user (real uid) may run, all open files together.
+    std::uint32_t max_sqpoll_per_user = 0;
+    /// SQPOLL threads running, module-wide.
+    std::uint64_t live_sqpoll_threads = 0;
 
     /// True when every bit of `feature_bit` (one DMAPLANE_FEAT_* or several
     /// or-ed together) is set in features; false for 0.
@@ -238,6 +244,9 @@ public:
         out.numa_local_allocs = raw.numa_local_allocs;
         out.numa_remote_allocs = raw.numa_remote_allocs;
         out.numa_fallback_allocs = raw.numa_fallback_allocs;
+        out.max_sqpoll_per_context = raw.max_sqpoll_per_context;
+        out.max_sqpoll_per_user = raw.max_sqpoll_per_user;
+        out.live_sqpoll_threads = raw.live_sqpoll_threads;
         return out;
     }
 

@@ -51,6 +51,8 @@ TEST_CASE("GET_INFO reports the module parameters") {
     CHECK(info->max_buffer_bytes == mib);
     CHECK(info->max_context_bytes == 4 * mib);
     CHECK(info->max_total_bytes == 6 * mib);
+    CHECK(info->max_sqpoll_per_context == 2);
+    CHECK(info->max_sqpoll_per_user == 3);
 }
 
 TEST_CASE("too many objects on one file fails with EMFILE, then recovers") {

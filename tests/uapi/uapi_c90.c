@@ -43,7 +43,10 @@ DMAPLANE_FIELD_CHECK(dmaplane_info, max_channels_per_context, 76, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_info, numa_local_allocs, 80, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, numa_remote_allocs, 88, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_info, numa_fallback_allocs, 96, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 104, 56);
+DMAPLANE_FIELD_CHECK(dmaplane_info, max_sqpoll_per_context, 104, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_info, max_sqpoll_per_user, 108, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_info, live_sqpoll_threads, 112, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_info, reserved, 120, 40);
 DMAPLANE_SIZE_CHECK(dmaplane_info, 160);
 
 /* struct dmaplane_buffer_create: 96 bytes. */

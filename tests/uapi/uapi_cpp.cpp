@@ -41,7 +41,10 @@ DMAPLANE_FIELD_ASSERT(dmaplane_info, max_channels_per_context, 76, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_local_allocs, 80, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_remote_allocs, 88, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_info, numa_fallback_allocs, 96, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 104, 56);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, max_sqpoll_per_context, 104, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, max_sqpoll_per_user, 108, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, live_sqpoll_threads, 112, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_info, reserved, 120, 40);
 static_assert(sizeof(dmaplane_info) == 160);
 static_assert(plain_abi_struct<dmaplane_info>());
 
@@ -672,6 +675,6 @@ int main() {
         return 1;
     // A value-initialised structure is all zero: a valid GET_INFO request.
     constexpr dmaplane_info zero{};
-    static_assert(zero.flags == 0 && zero.__pad0 == 0 && zero.reserved[6] == 0);
+    static_assert(zero.flags == 0 && zero.__pad0 == 0 && zero.reserved[4] == 0);
     return 0;
 }

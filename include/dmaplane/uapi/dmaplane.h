@@ -92,7 +92,12 @@ struct dmaplane_info {
 	__u64 numa_remote_allocs;	/* out */
 	__u64 numa_fallback_allocs;	/* out */
 
-	__u64 reserved[7];		/* in: must be 0; out: 0 in ABI v1 */
+	/* SQPOLL threads (see DMAPLANE_IOC_CHANNEL_CREATE). */
+	__u32 max_sqpoll_per_context;	/* out: threads one open file may run */
+	__u32 max_sqpoll_per_user;	/* out: threads one user (real uid) may run */
+	__u64 live_sqpoll_threads;	/* out: threads running, module-wide */
+
+	__u64 reserved[5];		/* in: must be 0; out: 0 in ABI v1 */
 };
 
 /* Buffer kinds (dmaplane_buffer_create.kind, dmaplane_buffer_info.kind). */
@@ -415,7 +420,21 @@ struct dmaplane_ring_offsets {
  *      region_size (bytes to mmap at offset 0 of fd), sq_off, cq_off,
  *      stats_size (HISTOGRAMS: bytes of the read-only statistics area to
  *      mmap at DMAPLANE_STATS_MMAP_OFFSET of fd; else 0).
- * Errors: EINVAL, ENODEV (node), EMFILE, ENOSPC, ENOMEM.
+ * Errors: EINVAL, ENODEV (node), EMFILE (max_channels_per_context),
+ *      EAGAIN (SQPOLL: a thread limit, as fork() at RLIMIT_NPROC: the open
+ *      file runs max_sqpoll_per_context threads, the caller's real uid
+ *      max_sqpoll_per_user over all open files, or the uid's processes and
+ *      SQPOLL threads together reach the caller's RLIMIT_NPROC, with fork's
+ *      exemptions: uid 0, CAP_SYS_RESOURCE, CAP_SYS_ADMIN), ENOSPC, ENOMEM.
+ *
+ * The SQPOLL thread is the caller's: before it first runs it joins all of
+ * the caller's cgroups (cpu.max, cpuset, memory and pids limits apply to
+ * it), it runs at the caller's nice value, and only on the CPUs of node
+ * (DMAPLANE_CHANNEL_NODE) that the caller may run on, or on all the
+ * caller's CPUs when node has none of them or no node is given. It
+ * busy-polls for at most sq_idle_ms at a time. Closing fd (and unmapping
+ * the region) stops it and gives its slot back; GET_INFO reports
+ * live_sqpoll_threads.
  *
  * The region and the statistics area count against the byte limits
  * (ENOSPC) and are charged to the caller's memory cgroup, as is what the

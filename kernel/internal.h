@@ -26,6 +26,7 @@
 	 DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA |		\
 	 DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS |		\
 	 DMAPLANE_FEAT_OBSERVE | DMAPLANE_FEAT_BUSY_POLL |		\
+	 DMAPLANE_FEAT_DOMAINS |					\
 	 (IS_ENABLED(CONFIG_IPV6) ? DMAPLANE_FEAT_INET6 : 0))
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
@@ -90,6 +91,8 @@ extern struct dmaplane_stats dmaplane_stats;
  * @file:	the open file of /dev/dmaplane this context belongs to.
  * @nr_objects:	objects charged to this context (published or not).
  * @nr_channels: channels created through this context and not yet freed.
+ * @nr_domains:	protection domains created through this context and not
+ *		yet freed (rdma.c; at most DMAPLANE_DOMAINS_MAX).
  * @bytes:	buffer bytes charged to this context.
  * @closed:	the open file is gone: nothing more is published (set and
  *		read under the handle table's lock).
@@ -109,6 +112,7 @@ struct dmaplane_ctx {
 	struct file *file;
 	atomic_t nr_objects;
 	atomic_t nr_channels;
+	atomic_t nr_domains;
 	atomic64_t bytes;
 	bool closed;
 	u64 id;
@@ -125,6 +129,7 @@ struct dmaplane_ctx {
 #define DMAPLANE_OBJ_MR		3
 #define DMAPLANE_OBJ_ENDPOINT	4
 #define DMAPLANE_OBJ_LISTENER	5
+#define DMAPLANE_OBJ_DOMAIN	6
 
 struct dmaplane_obj;
 struct dmaplane_object_record;

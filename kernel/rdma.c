@@ -7,6 +7,7 @@
  */
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -507,12 +508,19 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 	return dmaplane_pd_reg_qp_up(pd);
 }
 
-/* Free a PD that is on no list (its device reference goes too). */
+/*
+ * Free a PD that is on no list (its device reference goes too, and a
+ * domain's charge on its context).
+ */
 static void dmaplane_pd_destroy(struct dmaplane_pd *pd)
 {
 	struct dmaplane_rdma_dev *d = pd->dev;
 
 	dmaplane_pd_teardown(pd);
+	if (pd->domain) {
+		atomic_dec(&pd->ctx->nr_domains);
+		dmaplane_ctx_put(pd->ctx);
+	}
 	mutex_destroy(&pd->lock);
 	mutex_destroy(&pd->reg_lock);
 	kfree(pd);
@@ -539,20 +547,63 @@ void dmaplane_pd_put(struct dmaplane_pd *pd)
 	kref_put_mutex(&pd->ref, dmaplane_pd_free, &pd->dev->lock);
 }
 
-/**
- * dmaplane_pd_get() - the context's PD on a device, created on first use.
- * @ctx: the context.
- * @ibdev: a device the core has told us about.
- *
- * Return: the PD with a reference, or ERR_PTR(-ENODEV) when the device is
- * going away, or another errno.
- */
-struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
-				    struct ib_device *ibdev)
+/* A new PD of @ctx on @d, listed; d->lock held. */
+static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
+					   struct dmaplane_ctx *ctx,
+					   struct ib_device *ibdev, bool domain)
+{
+	struct dmaplane_pd *pd;
+	int ret;
+
+	lockdep_assert_held(&d->lock);
+	/*
+	 * A domain's verbs objects are the driver's allocations, which no
+	 * memory cgroup sees: bounded per context instead.
+	 */
+	if (domain && atomic_inc_return(&ctx->nr_domains) >
+		      DMAPLANE_DOMAINS_MAX) {
+		atomic_dec(&ctx->nr_domains);
+		return ERR_PTR(-EMFILE);
+	}
+	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
+	if (!pd) {
+		if (domain)
+			atomic_dec(&ctx->nr_domains);
+		return ERR_PTR(-ENOMEM);
+	}
+	kref_init(&pd->ref);
+	kref_get(&d->ref);	/* the PD's own */
+	pd->dev = d;
+	pd->ctx = ctx;
+	pd->domain = domain;
+	if (domain)
+		kref_get(&ctx->ref);	/* dropped with the charge */
+	pd->ibdev = ibdev;
+	pd->port = rdma_start_port(ibdev);
+	mutex_init(&pd->lock);
+	mutex_init(&pd->reg_lock);
+	INIT_LIST_HEAD(&pd->users);
+	init_completion(&pd->reg_done);
+	pd->reg_cqe.done = dmaplane_pd_reg_done;
+	/* Keys of consecutive registrations differ; where they start, not. */
+	pd->reg_key = get_random_u8();
+	/* Set up under d->lock: the device cannot go away meanwhile. */
+	ret = dmaplane_pd_setup(pd);
+	if (ret) {
+		dmaplane_pd_destroy(pd);
+		return ERR_PTR(ret);
+	}
+	list_add_tail(&pd->dev_node, &d->pds);
+	return pd;
+}
+
+/* The context's default PD on @ibdev (@domain: a new domain's PD). */
+static struct dmaplane_pd *dmaplane_pd_find(struct dmaplane_ctx *ctx,
+					    struct ib_device *ibdev,
+					    bool domain)
 {
 	struct dmaplane_rdma_dev *d = dmaplane_rdma_dev_find(ibdev);
 	struct dmaplane_pd *pd;
-	int ret;
 
 	/* (Not ib_get_client_data(): it is not valid once remove() ran.) */
 	if (!d)
@@ -562,36 +613,15 @@ struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 		pd = ERR_PTR(-ENODEV);
 		goto out_unlock;
 	}
-	list_for_each_entry(pd, &d->pds, dev_node) {
-		if (pd->ctx == ctx) {
-			kref_get(&pd->ref);
-			goto out_unlock;
+	if (!domain) {
+		list_for_each_entry(pd, &d->pds, dev_node) {
+			if (pd->ctx == ctx && !pd->domain) {
+				kref_get(&pd->ref);
+				goto out_unlock;
+			}
 		}
 	}
-	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
-	if (!pd) {
-		pd = ERR_PTR(-ENOMEM);
-		goto out_unlock;
-	}
-	kref_init(&pd->ref);
-	kref_get(&d->ref);	/* the PD's own */
-	pd->dev = d;
-	pd->ctx = ctx;
-	pd->ibdev = ibdev;
-	pd->port = rdma_start_port(ibdev);
-	mutex_init(&pd->lock);
-	mutex_init(&pd->reg_lock);
-	INIT_LIST_HEAD(&pd->users);
-	init_completion(&pd->reg_done);
-	pd->reg_cqe.done = dmaplane_pd_reg_done;
-	/* Set up under d->lock: the device cannot go away meanwhile. */
-	ret = dmaplane_pd_setup(pd);
-	if (ret) {
-		dmaplane_pd_destroy(pd);
-		pd = ERR_PTR(ret);
-		goto out_unlock;
-	}
-	list_add_tail(&pd->dev_node, &d->pds);
+	pd = dmaplane_pd_new(d, ctx, ibdev, domain);
 out_unlock:
 	mutex_unlock(&d->lock);
 	kref_put(&d->ref, dmaplane_rdma_dev_free);	/* the lookup's */
@@ -599,16 +629,35 @@ out_unlock:
 }
 
 /**
- * dmaplane_pd_get_by_name() - the context's PD on the device named @name.
+ * dmaplane_pd_get() - the context's default PD on a device, created on
+ * first use.
+ * @ctx: the context.
+ * @ibdev: a device the core has told us about.
+ *
+ * Return: the PD with a reference, or ERR_PTR(-ENODEV) when the device is
+ * going away, or another errno.
+ */
+struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
+				    struct ib_device *ibdev)
+{
+	return dmaplane_pd_find(ctx, ibdev, false);
+}
+
+/**
+ * dmaplane_pd_get_by_name() - the context's default PD on the device named
+ * @name, or a new domain's PD there.
  * @ctx: the context.
  * @name: device name from userspace.
  * @size: size of the @name field (must hold a NUL).
+ * @domain: make a new PD for a domain (charged to @ctx).
  *
  * Return: the PD with a reference, ERR_PTR(-EINVAL) for an unterminated or
- * empty name, ERR_PTR(-ENODEV) for no such device.
+ * empty name, ERR_PTR(-ENODEV) for no such device, ERR_PTR(-EMFILE) when
+ * @ctx has DMAPLANE_DOMAINS_MAX domains, or another errno.
  */
 struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
-					    const u8 *name, size_t size)
+					    const u8 *name, size_t size,
+					    bool domain)
 {
 	struct ib_device *ibdev;
 	struct dmaplane_pd *pd;
@@ -618,7 +667,7 @@ struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
 	ibdev = ib_device_get_by_name((const char *)name, RDMA_DRIVER_UNKNOWN);
 	if (!ibdev)
 		return ERR_PTR(-ENODEV);
-	pd = dmaplane_pd_get(ctx, ibdev);
+	pd = dmaplane_pd_find(ctx, ibdev, domain);
 	ib_device_put(ibdev);
 	return pd;
 }
@@ -685,7 +734,9 @@ static void dmaplane_pd_reg_abort(struct dmaplane_pd *pd)
  * dmaplane_pd_post_reg() - post a fast registration and wait for it.
  * @pd: the PD (its device alive: the caller is a listed user or holds
  *	the PD's device through a lookup).
- * @wr: the IB_WR_REG_MR work request.
+ * @wr: the IB_WR_REG_MR work request; its MR's keys get the PD's next key
+ *	byte (any DMAPLANE_DOMAIN_KEYS consecutive registrations of a PD
+ *	differ), and @wr->key the new rkey.
  *
  * When it returns, the device is done with @wr and its MR, whatever the
  * result: the caller may free them.
@@ -702,6 +753,12 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 		ret = pd->reg_broken ? -EIO : -ENODEV;
 		goto out_unlock;
 	}
+	/*
+	 * A fresh key: a token of an earlier registration (which the device
+	 * may have had at the same index) does not name this one.
+	 */
+	ib_update_fast_reg_key(wr->mr, ++pd->reg_key);
+	wr->key = wr->mr->rkey;
 	reinit_completion(&pd->reg_done);
 	wr->wr.wr_cqe = &pd->reg_cqe;
 	wr->wr.send_flags = IB_SEND_SIGNALED;

@@ -27,6 +27,9 @@
  * @lock:	protects @pds and @dead.
  * @pds:	struct dmaplane_pd of every context on this device.
  * @dead:	our remove callback ran: no new PDs.
+ * @reg_key:	key byte of the last registration on the device; the next
+ *		one takes the next value (PDs come and go, MR indexes are the
+ *		device's: a reused index gets another key).
  */
 struct dmaplane_rdma_dev {
 	struct kref ref;
@@ -35,6 +38,7 @@ struct dmaplane_rdma_dev {
 	struct mutex lock;
 	struct list_head pds;
 	bool dead;
+	atomic_t reg_key;
 };
 
 /* How long a registration work request may take, and then its flush. */
@@ -73,6 +77,8 @@ static int dmaplane_rdma_add(struct ib_device *ibdev)
 	mutex_init(&d->lock);
 	INIT_LIST_HEAD(&d->pds);
 	d->ibdev = ibdev;
+	/* Keys of consecutive registrations differ; where they start, not. */
+	atomic_set(&d->reg_key, get_random_u8());
 	mutex_lock(&dmaplane_rdma_lock);
 	list_add_tail(&d->node, &dmaplane_rdma_devs);
 	mutex_unlock(&dmaplane_rdma_lock);
@@ -585,8 +591,6 @@ static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
 	INIT_LIST_HEAD(&pd->users);
 	init_completion(&pd->reg_done);
 	pd->reg_cqe.done = dmaplane_pd_reg_done;
-	/* Keys of consecutive registrations differ; where they start, not. */
-	pd->reg_key = get_random_u8();
 	/* Set up under d->lock: the device cannot go away meanwhile. */
 	ret = dmaplane_pd_setup(pd);
 	if (ret) {
@@ -734,8 +738,8 @@ static void dmaplane_pd_reg_abort(struct dmaplane_pd *pd)
  * dmaplane_pd_post_reg() - post a fast registration and wait for it.
  * @pd: the PD (its device alive: the caller is a listed user or holds
  *	the PD's device through a lookup).
- * @wr: the IB_WR_REG_MR work request; its MR's keys get the PD's next key
- *	byte (any DMAPLANE_DOMAIN_KEYS consecutive registrations of a PD
+ * @wr: the IB_WR_REG_MR work request; its MR's keys get the device's next
+ *	key byte (any DMAPLANE_MR_KEYS consecutive registrations on a device
  *	differ), and @wr->key the new rkey.
  *
  * When it returns, the device is done with @wr and its MR, whatever the
@@ -757,7 +761,7 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 	 * A fresh key: a token of an earlier registration (which the device
 	 * may have had at the same index) does not name this one.
 	 */
-	ib_update_fast_reg_key(wr->mr, ++pd->reg_key);
+	ib_update_fast_reg_key(wr->mr, (u8)atomic_inc_return(&pd->dev->reg_key));
 	wr->key = wr->mr->rkey;
 	reinit_completion(&pd->reg_done);
 	wr->wr.wr_cqe = &pd->reg_cqe;

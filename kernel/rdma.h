@@ -49,8 +49,6 @@ struct dmaplane_rdma_user {
  * @reg_broken:	a registration timed out: its QP was flushed and destroyed
  *		(@reg_qp NULL), later registrations fail with -EIO.
  * @reg_lock:	one registration work request at a time.
- * @reg_key:	key byte of the last registration (under @reg_lock); the
- *		next one takes the next value.
  * @dev_node:	in the device's PD list.
  * @lock:	protects @users and @dead.
  * @users:	struct dmaplane_rdma_user, endpoints before registrations.
@@ -71,7 +69,6 @@ struct dmaplane_pd {
 	int reg_status;
 	bool reg_broken;
 	struct mutex reg_lock;
-	u8 reg_key;
 	struct list_head dev_node;
 	struct mutex lock;
 	struct list_head users;

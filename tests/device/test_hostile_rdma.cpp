@@ -384,11 +384,11 @@ TEST_CASE("every registration gets a fresh key") {
         last = m.token;
         REQUIRE(destroy(dev, m.handle) == 0);
     }
-    // In a domain: any DMAPLANE_DOMAIN_KEYS consecutive registrations
-    // carry different keys.
+    // In a domain: any DMAPLANE_MR_KEYS consecutive registrations on the
+    // device carry different keys.
     const std::uint32_t dom = make_domain(dev);
-    std::vector<bool> seen(DMAPLANE_DOMAIN_KEYS);
-    for (unsigned i = 0; i < DMAPLANE_DOMAIN_KEYS; i++) {
+    std::vector<bool> seen(DMAPLANE_MR_KEYS);
+    for (unsigned i = 0; i < DMAPLANE_MR_KEYS; i++) {
         mr m;
         REQUIRE(try_register_in(dev, dom, buf, 4096, &m) == 0);
         CHECK_FALSE(seen[m.token & 0xff]);

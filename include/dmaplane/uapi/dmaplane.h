@@ -746,14 +746,14 @@ struct dmaplane_rdma_port {
  * them may use the token of any remote-enabled default-domain registration.
  * To keep peers apart, give each peer its own domain
  * (DMAPLANE_IOC_DOMAIN_CREATE) and register what that peer may touch in it.
- * Every registration gets a fresh key: any DMAPLANE_DOMAIN_KEYS consecutive
- * registrations of one domain carry different keys, so a token of an
- * earlier registration never names a later one, even when the device
+ * Every registration gets a fresh key: any DMAPLANE_MR_KEYS consecutive
+ * registrations on one device carry different keys, so a token of an
+ * earlier registration does not name a later one, even when the device
  * reuses the region.
  */
 
-/* Distinct keys of consecutive registrations of one domain. */
-#define DMAPLANE_DOMAIN_KEYS		256
+/* Distinct keys of consecutive registrations on one device. */
+#define DMAPLANE_MR_KEYS		256
 
 /* Domains one open file may hold (destroyed ones still in use count). */
 #define DMAPLANE_DOMAINS_MAX		64

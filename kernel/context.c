@@ -34,6 +34,7 @@ struct dmaplane_ctx *dmaplane_ctx_create(struct file *file)
 	atomic_set(&ctx->nr_objects, 0);
 	atomic_set(&ctx->nr_channels, 0);
 	atomic_set(&ctx->nr_sqpoll, 0);
+	atomic_set(&ctx->nr_domains, 0);
 	atomic64_set(&ctx->bytes, 0);
 	ctx->file = file;
 	ctx->id = atomic64_inc_return(&dmaplane_next_ctx_id);
@@ -52,6 +53,7 @@ static void dmaplane_ctx_free(struct kref *ref)
 	struct dmaplane_ctx *ctx = container_of(ref, struct dmaplane_ctx, ref);
 
 	WARN_ON_ONCE(atomic_read(&ctx->nr_objects));
+	WARN_ON_ONCE(atomic_read(&ctx->nr_domains));
 	WARN_ON_ONCE(atomic64_read(&ctx->bytes));
 	kfree(ctx);
 }

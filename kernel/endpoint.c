@@ -26,6 +26,7 @@
 #include "cq.h"
 #include "context.h"
 #include "credit.h"
+#include "domain.h"
 #include "endpoint.h"
 #include "ep.h"
 #include "listener.h"
@@ -378,10 +379,16 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	ep->sq_free = a->sq_depth;
 	ep->rq_free = a->rq_depth;
 
-	pd = dmaplane_pd_get(ep->obj.ctx, ibdev);
-	if (IS_ERR(pd))
-		return PTR_ERR(pd);
-	ep->pd = pd;
+	if (!ep->pd) {
+		pd = dmaplane_pd_get(ep->obj.ctx, ibdev);
+		if (IS_ERR(pd))
+			return PTR_ERR(pd);
+		ep->pd = pd;
+	} else if (ep->pd->ibdev != ibdev) {
+		/* A domain's endpoint: its connection is on another device. */
+		return -ENODEV;
+	}
+	pd = ep->pd;
 	ret = dmaplane_pd_add_user(pd, &ep->user, true);
 	if (ret)
 		return ret;
@@ -645,12 +652,14 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	struct sockaddr_storage src, dst;
 	struct dmaplane_channel *ch;
 	struct dmaplane_ep *ep;
+	struct dmaplane_pd *pd;
 	struct rdma_cm_id *id;
 	unsigned long deadline;
 	u32 timeout_ms = args->timeout_ms ?: 5000;
 	int ret;
 
-	if ((args->flags & ~DMAPLANE_ADDR_EXT) || args->handle ||
+	if ((args->flags & ~(DMAPLANE_ADDR_EXT | DMAPLANE_EP_DOMAIN)) ||
+	    args->handle ||
 	    args->peer_private_len ||
 	    memchr_inv(args->peer_private_data, 0,
 		       sizeof(args->peer_private_data)) || args->reserved ||
@@ -674,13 +683,24 @@ int dmaplane_ioctl_endpoint_connect(struct dmaplane_ctx *ctx, void *data)
 	if (args->attr.credits &&
 	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS)
 		return -EINVAL;
+	pd = dmaplane_domain_pd(ctx, args->flags & DMAPLANE_EP_DOMAIN,
+				args->domain);
+	if (IS_ERR(pd))
+		return PTR_ERR(pd);
 	ch = dmaplane_channel_get_fd(ctx, args->channel);
-	if (IS_ERR(ch))
-		return PTR_ERR(ch);
+	if (IS_ERR(ch)) {
+		ep = ERR_CAST(ch);
+		goto out_pd;
+	}
 	ep = dmaplane_ep_alloc(ctx, ch, &args->attr);
 	dmaplane_channel_put(ch);
-	if (IS_ERR(ep))
+out_pd:
+	if (IS_ERR(ep)) {
+		if (pd)
+			dmaplane_pd_put(pd);
 		return PTR_ERR(ep);
+	}
+	ep->pd = pd;	/* NULL: the default PD of the route's device */
 
 	id = rdma_create_id(current->nsproxy->net_ns, dmaplane_cm_handler,
 			    &ep->obj, RDMA_PS_TCP, IB_QPT_RC);

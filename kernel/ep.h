@@ -128,7 +128,8 @@ struct dmaplane_fc {
  * @obj:	object header.
  * @user:	in its PD's user list (once it has a QP).
  * @ch:		the channel its completions go to (holds a reference).
- * @pd:		the context's PD on the endpoint's device (a reference).
+ * @pd:		its PD (a reference): its domain's, else the context's default
+ *		PD on the endpoint's device once it has a QP.
  * @cm_id:	its rdma_cm ID.
  * @cq:		its completion queue (send and receive).
  * @qp:		its queue pair.

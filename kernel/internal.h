@@ -26,6 +26,7 @@
 	 DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA |		\
 	 DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS |		\
 	 DMAPLANE_FEAT_OBSERVE | DMAPLANE_FEAT_BUSY_POLL |		\
+	 DMAPLANE_FEAT_DOMAINS |					\
 	 (IS_ENABLED(CONFIG_IPV6) ? DMAPLANE_FEAT_INET6 : 0))
 
 /* Limits, set at load time (module parameters, read-only afterwards). */
@@ -94,6 +95,8 @@ extern struct dmaplane_stats dmaplane_stats;
  * @nr_objects:	objects charged to this context (published or not).
  * @nr_channels: channels created through this context and not yet freed.
  * @nr_sqpoll:	SQPOLL threads of its channels, running or about to.
+ * @nr_domains:	protection domains created through this context and not
+ *		yet freed (rdma.c; at most DMAPLANE_DOMAINS_MAX).
  * @bytes:	buffer bytes charged to this context.
  * @closed:	the open file is gone: nothing more is published (set and
  *		read under the handle table's lock).
@@ -114,6 +117,7 @@ struct dmaplane_ctx {
 	atomic_t nr_objects;
 	atomic_t nr_channels;
 	atomic_t nr_sqpoll;
+	atomic_t nr_domains;
 	atomic64_t bytes;
 	bool closed;
 	u64 id;
@@ -130,6 +134,7 @@ struct dmaplane_ctx {
 #define DMAPLANE_OBJ_MR		3
 #define DMAPLANE_OBJ_ENDPOINT	4
 #define DMAPLANE_OBJ_LISTENER	5
+#define DMAPLANE_OBJ_DOMAIN	6
 
 struct dmaplane_obj;
 struct dmaplane_object_record;

@@ -16,6 +16,7 @@
 #include "cq.h"
 #include "context.h"
 #include "credit.h"
+#include "domain.h"
 #include "ep.h"
 #include "listener.h"
 #include "sockaddr.h"
@@ -258,6 +259,10 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 		goto out_reject;
 	dmaplane_obj_get(&l->obj);
 	ep->listener = l;
+	if (l->pd) {
+		dmaplane_pd_hold(l->pd);
+		ep->pd = l->pd;
+	}
 	ep->cm_id = id;
 	id->context = &ep->obj;
 	/* Device removal finding the new QP waits until the accept is done. */
@@ -383,6 +388,8 @@ static void dmaplane_listener_release(struct dmaplane_obj *obj)
 	struct dmaplane_listener *l = container_of(obj, struct dmaplane_listener,
 						   obj);
 
+	if (l->pd)
+		dmaplane_pd_put(l->pd);
 	dmaplane_channel_put(l->ch);
 	mutex_destroy(&l->lock);
 	kfree(l);
@@ -409,10 +416,12 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 	struct dmaplane_listener *l;
 	struct dmaplane_channel *ch;
 	struct sockaddr_storage ss;
+	struct dmaplane_pd *pd;
 	struct rdma_cm_id *id;
 	int ret;
 
-	if ((args->flags & ~DMAPLANE_ADDR_EXT) || args->handle ||
+	if ((args->flags & ~(DMAPLANE_ADDR_EXT | DMAPLANE_EP_DOMAIN)) ||
+	    args->handle ||
 	    args->__pad0 || args->reserved ||
 	    !args->backlog || args->backlog > 1024 ||
 	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
@@ -429,21 +438,25 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 	if (args->attr.credits &&
 	    args->private_len > DMAPLANE_PRIVATE_DATA_MAX_CREDITS)
 		return -EINVAL;
+	pd = dmaplane_domain_pd(ctx, args->flags & DMAPLANE_EP_DOMAIN,
+				args->domain);
+	if (IS_ERR(pd))
+		return PTR_ERR(pd);
 	ch = dmaplane_channel_get_fd(ctx, args->channel);
-	if (IS_ERR(ch))
-		return PTR_ERR(ch);
-	l = kzalloc(sizeof(*l), GFP_KERNEL_ACCOUNT);
-	if (!l) {
-		dmaplane_channel_put(ch);
-		return -ENOMEM;
+	if (IS_ERR(ch)) {
+		ret = PTR_ERR(ch);
+		goto out_pd;
 	}
-	ret = dmaplane_obj_init(ctx, &l->obj, &dmaplane_listener_obj_ops);
+	l = kzalloc(sizeof(*l), GFP_KERNEL_ACCOUNT);
+	ret = l ? dmaplane_obj_init(ctx, &l->obj, &dmaplane_listener_obj_ops) :
+		  -ENOMEM;
 	if (ret) {
 		dmaplane_channel_put(ch);
 		kfree(l);
-		return ret;
+		goto out_pd;
 	}
 	l->ch = ch;
+	l->pd = pd;	/* dmaplane_listener_release() drops it */
 	mutex_init(&l->lock);
 	spin_lock_init(&l->qlock);
 	INIT_LIST_HEAD(&l->conns);
@@ -487,5 +500,10 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 
 out_put:
 	dmaplane_obj_put(&l->obj);
+	return ret;
+
+out_pd:
+	if (pd)
+		dmaplane_pd_put(pd);
 	return ret;
 }

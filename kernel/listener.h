@@ -10,6 +10,7 @@
 
 struct dmaplane_channel;
 struct dmaplane_ep;
+struct dmaplane_pd;
 struct rdma_cm_event;
 struct rdma_cm_id;
 
@@ -17,6 +18,8 @@ struct rdma_cm_id;
  * struct dmaplane_listener - a listening rdma_cm ID.
  * @obj:	object header.
  * @ch:		channel of ACCEPT entries and accepted endpoints (a reference).
+ * @pd:		the domain's PD accepted endpoints are in (a reference), or
+ *		NULL: each in the context's default PD on its device.
  * @cm_id:	the listening ID; NULL once claimed for destruction.
  * @lock:	protects @cm_id (destroy against device removal).
  * @attr:	options of accepted endpoints.
@@ -33,6 +36,7 @@ struct rdma_cm_id;
 struct dmaplane_listener {
 	struct dmaplane_obj obj;
 	struct dmaplane_channel *ch;
+	struct dmaplane_pd *pd;
 	struct rdma_cm_id *cm_id;
 	struct mutex lock;
 	struct dmaplane_endpoint_attr attr;

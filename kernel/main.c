@@ -27,6 +27,7 @@
 #include "endpoint.h"
 #include "listener.h"
 #include "mr.h"
+#include "domain.h"
 #include "rdma.h"
 #include "stats.h"
 #include "xfer.h"
@@ -188,6 +189,7 @@ union dmaplane_ioctl_arg {
 	struct dmaplane_endpoint_stats endpoint_stats;
 	struct dmaplane_module_stats module_stats;
 	struct dmaplane_snapshot snapshot;
+	struct dmaplane_domain_create domain_create;
 };
 
 struct dmaplane_ioctl_desc {
@@ -222,6 +224,7 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       dmaplane_ioctl_endpoint_stats),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_MODULE_STATS, dmaplane_ioctl_module_stats),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_SNAPSHOT, dmaplane_ioctl_snapshot),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_DOMAIN_CREATE, dmaplane_ioctl_domain_create),
 };
 
 static long dmaplane_ioctl(struct file *file, unsigned int cmd,

@@ -17,6 +17,7 @@
 
 #include "buffer.h"
 #include "context.h"
+#include "domain.h"
 #include "mr.h"
 #include "rdma.h"
 #include "xfer.h"
@@ -238,9 +239,9 @@ static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 	mr->mr->iova &= mr->page_size - 1;
 	mr->iova = mr->mr->iova;
 
+	/* dmaplane_pd_post_reg() gives it a fresh key. */
 	wr.wr.opcode = IB_WR_REG_MR;
 	wr.mr = mr->mr;
-	wr.key = mr->mr->rkey;
 	wr.access = (mr->access & DMAPLANE_ACCESS_LOCAL_WRITE ?
 		     IB_ACCESS_LOCAL_WRITE : 0) |
 		    (mr->access & DMAPLANE_ACCESS_REMOTE_READ ?
@@ -262,6 +263,45 @@ static const struct dmaplane_obj_ops dmaplane_mr_obj_ops = {
 	.release = dmaplane_mr_release,
 };
 
+/*
+ * The PD a registration goes in: the named domain's (the device field
+ * empty or naming its device), or the context's default one on the device.
+ */
+static struct dmaplane_pd *dmaplane_mr_pd(struct dmaplane_ctx *ctx,
+					  const struct dmaplane_mr_register *args)
+{
+	struct ib_device *ibdev;
+	struct dmaplane_pd *pd;
+	int ret = 0;
+
+	pd = dmaplane_domain_pd(ctx, args->flags & DMAPLANE_MR_DOMAIN,
+				args->domain);
+	if (!pd)
+		return dmaplane_pd_get_by_name(ctx, args->device,
+					       sizeof(args->device), false);
+	if (IS_ERR(pd) || !args->device[0])
+		return pd;
+	/*
+	 * By device, not by name: the PD's device may be gone (its pointer
+	 * is then only compared; the PD is dead and takes no registration).
+	 */
+	if (!memchr(args->device, 0, sizeof(args->device)))
+		ret = -EINVAL;
+	ibdev = ret ? NULL : ib_device_get_by_name((const char *)args->device,
+						   RDMA_DRIVER_UNKNOWN);
+	if (!ret && !ibdev)
+		ret = -ENODEV;
+	else if (ibdev && ibdev != pd->ibdev)
+		ret = -EXDEV;
+	if (ibdev)
+		ib_device_put(ibdev);
+	if (ret) {
+		dmaplane_pd_put(pd);
+		return ERR_PTR(ret);
+	}
+	return pd;
+}
+
 /**
  * dmaplane_ioctl_mr_register() - DMAPLANE_IOC_MR_REGISTER.
  * @ctx: the calling context.
@@ -278,9 +318,9 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 	u32 access = args->access;
 	int ret;
 
-	if (args->flags || args->handle || args->token || args->page_size ||
-	    args->__pad0 || memchr_inv(args->reserved, 0, sizeof(args->reserved)) ||
-	    (access & ~(DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ |
+	if ((args->flags & ~DMAPLANE_MR_DOMAIN) || args->handle ||
+	    args->token || args->page_size || args->__pad0 || args->__pad1 ||
+	    args->reserved || (access & ~(DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ |
 			DMAPLANE_ACCESS_REMOTE_WRITE)) || !args->length)
 		return -EINVAL;
 	if (access & DMAPLANE_ACCESS_REMOTE_WRITE)
@@ -295,7 +335,7 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 		dmaplane_buffer_put(buf);
 		return ret;
 	}
-	pd = dmaplane_pd_get_by_name(ctx, args->device, sizeof(args->device));
+	pd = dmaplane_mr_pd(ctx, args);
 	if (IS_ERR(pd)) {
 		dmaplane_buffer_put(buf);
 		return PTR_ERR(pd);

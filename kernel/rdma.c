@@ -7,6 +7,7 @@
  */
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -26,6 +27,9 @@
  * @lock:	protects @pds and @dead.
  * @pds:	struct dmaplane_pd of every context on this device.
  * @dead:	our remove callback ran: no new PDs.
+ * @reg_key:	key byte of the last registration on the device; the next
+ *		one takes the next value (PDs come and go, MR indexes are the
+ *		device's: a reused index gets another key).
  */
 struct dmaplane_rdma_dev {
 	struct kref ref;
@@ -34,6 +38,7 @@ struct dmaplane_rdma_dev {
 	struct mutex lock;
 	struct list_head pds;
 	bool dead;
+	atomic_t reg_key;
 };
 
 /* How long a registration work request may take, and then its flush. */
@@ -72,6 +77,8 @@ static int dmaplane_rdma_add(struct ib_device *ibdev)
 	mutex_init(&d->lock);
 	INIT_LIST_HEAD(&d->pds);
 	d->ibdev = ibdev;
+	/* Keys of consecutive registrations differ; where they start, not. */
+	atomic_set(&d->reg_key, get_random_u8());
 	mutex_lock(&dmaplane_rdma_lock);
 	list_add_tail(&d->node, &dmaplane_rdma_devs);
 	mutex_unlock(&dmaplane_rdma_lock);
@@ -507,12 +514,19 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 	return dmaplane_pd_reg_qp_up(pd);
 }
 
-/* Free a PD that is on no list (its device reference goes too). */
+/*
+ * Free a PD that is on no list (its device reference goes too, and a
+ * domain's charge on its context).
+ */
 static void dmaplane_pd_destroy(struct dmaplane_pd *pd)
 {
 	struct dmaplane_rdma_dev *d = pd->dev;
 
 	dmaplane_pd_teardown(pd);
+	if (pd->domain) {
+		atomic_dec(&pd->ctx->nr_domains);
+		dmaplane_ctx_put(pd->ctx);
+	}
 	mutex_destroy(&pd->lock);
 	mutex_destroy(&pd->reg_lock);
 	kfree(pd);
@@ -539,44 +553,37 @@ void dmaplane_pd_put(struct dmaplane_pd *pd)
 	kref_put_mutex(&pd->ref, dmaplane_pd_free, &pd->dev->lock);
 }
 
-/**
- * dmaplane_pd_get() - the context's PD on a device, created on first use.
- * @ctx: the context.
- * @ibdev: a device the core has told us about.
- *
- * Return: the PD with a reference, or ERR_PTR(-ENODEV) when the device is
- * going away, or another errno.
- */
-struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
-				    struct ib_device *ibdev)
+/* A new PD of @ctx on @d, listed; d->lock held. */
+static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
+					   struct dmaplane_ctx *ctx,
+					   struct ib_device *ibdev, bool domain)
 {
-	struct dmaplane_rdma_dev *d = dmaplane_rdma_dev_find(ibdev);
 	struct dmaplane_pd *pd;
 	int ret;
 
-	/* (Not ib_get_client_data(): it is not valid once remove() ran.) */
-	if (!d)
-		return ERR_PTR(-ENODEV);
-	mutex_lock(&d->lock);
-	if (d->dead) {
-		pd = ERR_PTR(-ENODEV);
-		goto out_unlock;
-	}
-	list_for_each_entry(pd, &d->pds, dev_node) {
-		if (pd->ctx == ctx) {
-			kref_get(&pd->ref);
-			goto out_unlock;
-		}
+	lockdep_assert_held(&d->lock);
+	/*
+	 * A domain's verbs objects are the driver's allocations, which no
+	 * memory cgroup sees: bounded per context instead.
+	 */
+	if (domain && atomic_inc_return(&ctx->nr_domains) >
+		      DMAPLANE_DOMAINS_MAX) {
+		atomic_dec(&ctx->nr_domains);
+		return ERR_PTR(-EMFILE);
 	}
 	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
 	if (!pd) {
-		pd = ERR_PTR(-ENOMEM);
-		goto out_unlock;
+		if (domain)
+			atomic_dec(&ctx->nr_domains);
+		return ERR_PTR(-ENOMEM);
 	}
 	kref_init(&pd->ref);
 	kref_get(&d->ref);	/* the PD's own */
 	pd->dev = d;
 	pd->ctx = ctx;
+	pd->domain = domain;
+	if (domain)
+		kref_get(&ctx->ref);	/* dropped with the charge */
 	pd->ibdev = ibdev;
 	pd->port = rdma_start_port(ibdev);
 	mutex_init(&pd->lock);
@@ -588,10 +595,37 @@ struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 	ret = dmaplane_pd_setup(pd);
 	if (ret) {
 		dmaplane_pd_destroy(pd);
-		pd = ERR_PTR(ret);
-		goto out_unlock;
+		return ERR_PTR(ret);
 	}
 	list_add_tail(&pd->dev_node, &d->pds);
+	return pd;
+}
+
+/* The context's default PD on @ibdev (@domain: a new domain's PD). */
+static struct dmaplane_pd *dmaplane_pd_find(struct dmaplane_ctx *ctx,
+					    struct ib_device *ibdev,
+					    bool domain)
+{
+	struct dmaplane_rdma_dev *d = dmaplane_rdma_dev_find(ibdev);
+	struct dmaplane_pd *pd;
+
+	/* (Not ib_get_client_data(): it is not valid once remove() ran.) */
+	if (!d)
+		return ERR_PTR(-ENODEV);
+	mutex_lock(&d->lock);
+	if (d->dead) {
+		pd = ERR_PTR(-ENODEV);
+		goto out_unlock;
+	}
+	if (!domain) {
+		list_for_each_entry(pd, &d->pds, dev_node) {
+			if (pd->ctx == ctx && !pd->domain) {
+				kref_get(&pd->ref);
+				goto out_unlock;
+			}
+		}
+	}
+	pd = dmaplane_pd_new(d, ctx, ibdev, domain);
 out_unlock:
 	mutex_unlock(&d->lock);
 	kref_put(&d->ref, dmaplane_rdma_dev_free);	/* the lookup's */
@@ -599,16 +633,35 @@ out_unlock:
 }
 
 /**
- * dmaplane_pd_get_by_name() - the context's PD on the device named @name.
+ * dmaplane_pd_get() - the context's default PD on a device, created on
+ * first use.
+ * @ctx: the context.
+ * @ibdev: a device the core has told us about.
+ *
+ * Return: the PD with a reference, or ERR_PTR(-ENODEV) when the device is
+ * going away, or another errno.
+ */
+struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
+				    struct ib_device *ibdev)
+{
+	return dmaplane_pd_find(ctx, ibdev, false);
+}
+
+/**
+ * dmaplane_pd_get_by_name() - the context's default PD on the device named
+ * @name, or a new domain's PD there.
  * @ctx: the context.
  * @name: device name from userspace.
  * @size: size of the @name field (must hold a NUL).
+ * @domain: make a new PD for a domain (charged to @ctx).
  *
  * Return: the PD with a reference, ERR_PTR(-EINVAL) for an unterminated or
- * empty name, ERR_PTR(-ENODEV) for no such device.
+ * empty name, ERR_PTR(-ENODEV) for no such device, ERR_PTR(-EMFILE) when
+ * @ctx has DMAPLANE_DOMAINS_MAX domains, or another errno.
  */
 struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
-					    const u8 *name, size_t size)
+					    const u8 *name, size_t size,
+					    bool domain)
 {
 	struct ib_device *ibdev;
 	struct dmaplane_pd *pd;
@@ -618,7 +671,7 @@ struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
 	ibdev = ib_device_get_by_name((const char *)name, RDMA_DRIVER_UNKNOWN);
 	if (!ibdev)
 		return ERR_PTR(-ENODEV);
-	pd = dmaplane_pd_get(ctx, ibdev);
+	pd = dmaplane_pd_find(ctx, ibdev, domain);
 	ib_device_put(ibdev);
 	return pd;
 }
@@ -685,7 +738,9 @@ static void dmaplane_pd_reg_abort(struct dmaplane_pd *pd)
  * dmaplane_pd_post_reg() - post a fast registration and wait for it.
  * @pd: the PD (its device alive: the caller is a listed user or holds
  *	the PD's device through a lookup).
- * @wr: the IB_WR_REG_MR work request.
+ * @wr: the IB_WR_REG_MR work request; its MR's keys get the device's next
+ *	key byte (any DMAPLANE_MR_KEYS consecutive registrations on a device
+ *	differ), and @wr->key the new rkey.
  *
  * When it returns, the device is done with @wr and its MR, whatever the
  * result: the caller may free them.
@@ -702,6 +757,12 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 		ret = pd->reg_broken ? -EIO : -ENODEV;
 		goto out_unlock;
 	}
+	/*
+	 * A fresh key: a token of an earlier registration (which the device
+	 * may have had at the same index) does not name this one.
+	 */
+	ib_update_fast_reg_key(wr->mr, (u8)atomic_inc_return(&pd->dev->reg_key));
+	wr->key = wr->mr->rkey;
 	reinit_completion(&pd->reg_done);
 	wr->wr.wr_cqe = &pd->reg_cqe;
 	wr->wr.send_flags = IB_SEND_SIGNALED;

@@ -29,11 +29,16 @@ struct dmaplane_rdma_user {
 };
 
 /**
- * struct dmaplane_pd - one context's protection domain on one device, with
- * the self-connected queue pair that posts its fast registrations.
- * @ref:	held by every endpoint and registration in it.
+ * struct dmaplane_pd - a protection domain on one device, with the
+ * self-connected queue pair that posts its fast registrations: a context's
+ * default one on the device, or a domain the context created.
+ * @ref:	held by every endpoint, listener, registration and domain
+ *		object in it.
  * @dev:	the device entry (holds a reference on it).
- * @ctx:	the context (no reference: its objects keep it alive).
+ * @ctx:	the context (a default PD holds no reference: its objects keep
+ *		it alive; a domain's PD holds one, as it is charged to it).
+ * @domain:	a domain's PD (DMAPLANE_IOC_DOMAIN_CREATE), never found by
+ *		dmaplane_pd_get(); counted in the context's nr_domains.
  * @ibdev:	the device; valid while @pd is set.
  * @port:	port of the registration queue pair.
  * @pd:		the verbs PD; NULL once the device went away.
@@ -53,6 +58,7 @@ struct dmaplane_pd {
 	struct kref ref;
 	struct dmaplane_rdma_dev *dev;
 	struct dmaplane_ctx *ctx;
+	bool domain;
 	struct ib_device *ibdev;
 	u32 port;
 	struct ib_pd *pd;
@@ -81,8 +87,16 @@ int dmaplane_ioctl_rdma_port(struct dmaplane_ctx *ctx, void *data);
 struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 				    struct ib_device *ibdev);
 struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
-					    const u8 *name, size_t size);
+					    const u8 *name, size_t size,
+					    bool domain);
 void dmaplane_pd_put(struct dmaplane_pd *pd);
+
+/* Another reference on a PD the caller holds one on. */
+static inline void dmaplane_pd_hold(struct dmaplane_pd *pd)
+{
+	kref_get(&pd->ref);
+}
+
 int dmaplane_pd_add_user(struct dmaplane_pd *pd,
 			 struct dmaplane_rdma_user *user, bool first);
 void dmaplane_pd_del_user(struct dmaplane_pd *pd,

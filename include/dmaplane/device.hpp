@@ -27,6 +27,7 @@
 #include "dmaplane/buffer.hpp"
 #include "dmaplane/detail/format.hpp"
 #include "dmaplane/detail/sys.hpp"
+#include "dmaplane/domain.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/result.hpp"
@@ -91,7 +92,7 @@ struct device_info {
 };
 
 /// The name dmaplanectl and to_string(device_info) give feature bit `bit`
-/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "inet6"), or an
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "domains"), or an
 /// empty view for a bit this library does not know.
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
@@ -100,8 +101,9 @@ struct device_info {
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
         "credits",       "histograms",    "observe",      "busy_poll",       "inet6",
+        "domains",
     };
-    static_assert(std::size(names) == 20 && DMAPLANE_FEAT_INET6 == 1U << 19,
+    static_assert(std::size(names) == 21 && DMAPLANE_FEAT_DOMAINS == 1U << 20,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }
@@ -416,7 +418,64 @@ public:
     [[nodiscard]] result<memory_region> register_memory(const buffer_source auto& range,
                                                         std::string_view rdma_device,
                                                         mr_access access) const noexcept {
-        const buffer_view v = as_view(range);
+        return register_in(as_view(range), rdma_device, nullptr, access);
+    }
+
+    /// Registers the range `range` names in the protection domain `dom`
+    /// (on its RDMA device), allowing `access`: only endpoints of `dom`,
+    /// and their peers, can reach it (DMAPLANE_IOC_MR_REGISTER with
+    /// DMAPLANE_MR_DOMAIN). Otherwise as the overload by device name.
+    ///
+    /// Errors, before any system call: EBADF (empty buffer or domain), EXDEV
+    /// (a buffer or domain of another open file), EINVAL (empty range, an
+    /// unknown access bit). From the module: ENOENT (no such buffer or
+    /// domain: destroyed), ENODEV (the domain's RDMA device went away),
+    /// ERANGE, EACCES, E2BIG, EOPNOTSUPP, EMFILE, ENOMEM, as above.
+    /// Thread-safety: as for the other const members.
+    [[nodiscard]] result<memory_region> register_memory(const buffer_source auto& range,
+                                                        const domain& dom,
+                                                        mr_access access) const noexcept {
+        return register_in(as_view(range), {}, &dom, access);
+    }
+
+    /// A new protection domain on the RDMA device `rdma_device`
+    /// (DMAPLANE_IOC_DOMAIN_CREATE); see domain.
+    ///
+    /// Errors, before any system call: EINVAL (rdma_device empty,
+    /// DMAPLANE_RDMA_NAME_MAX characters or longer, or holding a NUL). From
+    /// the module: ENODEV (no such RDMA device), EMFILE
+    /// (DMAPLANE_DOMAINS_MAX domains of this open file alive, destroyed
+    /// ones still in use included, or the handle limit), ENOTTY (a module
+    /// without DMAPLANE_FEAT_DOMAINS), ENOMEM; EBADF on an empty device;
+    /// std::bad_alloc if memory runs out for the name (aborts with
+    /// -fno-exceptions). Thread-safety: as for the other const members.
+    [[nodiscard]] result<domain> create_domain(std::string_view rdma_device) const noexcept {
+        dmaplane_domain_create raw{};
+        if (rdma_device.empty() || !detail::copy_name(rdma_device, raw.device))
+            return make_error(EINVAL);
+        std::string name(rdma_device); // before the handle exists: nothing leaks
+        result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_DOMAIN_CREATE, &raw);
+        if (!rc)
+            return unexpected{rc.error()};
+        return domain{fd_.get(), raw.handle, std::move(name)};
+    }
+
+    /// The most records one DMAPLANE_IOC_SNAPSHOT takes (the module's
+    /// DMAPLANE_SNAPSHOT_MAX, kernel/stats.c; a larger capacity is EINVAL).
+    static constexpr std::uint32_t max_snapshot_records = DMAPLANE_SNAPSHOT_MAX;
+
+    /// The open file's descriptor (still owned by the device), or -1.
+    [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
+
+    /// True when the device holds an open file.
+    explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
+
+private:
+    // DMAPLANE_IOC_MR_REGISTER of `v` on `rdma_device` or in `dom`.
+    [[nodiscard]] result<memory_region> register_in(const buffer_view& v,
+                                                    std::string_view rdma_device,
+                                                    const domain* dom,
+                                                    mr_access access) const noexcept {
         constexpr auto known =
             mr_access::local_write | mr_access::remote_read | mr_access::remote_write;
         if (v.handle == 0)
@@ -424,7 +483,12 @@ public:
         if (v.fd != fd_.get())
             return make_error(EXDEV);
         dmaplane_mr_register raw{};
-        if (v.length == 0 || rdma_device.empty() || !detail::copy_name(rdma_device, raw.device) ||
+        if (result<void> named =
+                detail::name_domain(dom, fd_.get(), DMAPLANE_MR_DOMAIN, raw.flags, raw.domain);
+            !named)
+            return unexpected{named.error()};
+        if (v.length == 0 || (dom == nullptr && rdma_device.empty()) ||
+            !detail::copy_name(rdma_device, raw.device) ||
             (access | known) != known)
             return make_error(EINVAL);
         raw.buffer = v.handle;
@@ -439,17 +503,6 @@ public:
         return memory_region{fd_.get(), raw.handle, v.length, raw.token, access, raw.page_size};
     }
 
-    /// The most records one DMAPLANE_IOC_SNAPSHOT takes (the module's
-    /// DMAPLANE_SNAPSHOT_MAX, kernel/stats.c; a larger capacity is EINVAL).
-    static constexpr std::uint32_t max_snapshot_records = DMAPLANE_SNAPSHOT_MAX;
-
-    /// The open file's descriptor (still owned by the device), or -1.
-    [[nodiscard]] int native_handle() const noexcept { return fd_.get(); }
-
-    /// True when the device holds an open file.
-    explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
-
-private:
     // A snapshot record as the library describes it.
     static object_record to_record(const dmaplane_object_record& r) noexcept {
         object_record out;

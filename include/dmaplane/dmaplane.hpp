@@ -10,6 +10,7 @@
 #include "dmaplane/buffer.hpp"
 #include "dmaplane/channel.hpp"
 #include "dmaplane/device.hpp"
+#include "dmaplane/domain.hpp"
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/fd.hpp"
 #include "dmaplane/histogram.hpp"

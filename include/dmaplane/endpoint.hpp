@@ -33,6 +33,7 @@
 #include "dmaplane/detail/object.hpp"
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/device.hpp"
+#include "dmaplane/domain.hpp"
 #include "dmaplane/inet_address.hpp"
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/prep.hpp"
@@ -705,6 +706,11 @@ struct connect_options {
     /// DMAPLANE_PRIVATE_DATA_MAX_CREDITS with flow control, whose request
     /// takes the rest).
     std::span<const std::byte> private_data{};
+    /// The protection domain the endpoint is in (not owned; see domain):
+    /// its operations and its peer reach only that domain's registrations,
+    /// and the route must resolve to the domain's RDMA device (ENODEV
+    /// otherwise). nullptr: the open file's default domain on the device.
+    const domain* in_domain = nullptr;
 };
 
 namespace detail {
@@ -722,12 +728,13 @@ namespace detail {
 /// established or fails; a signal interrupts it (EINTR, not retried:
 /// nothing is left behind, call again).
 ///
-/// Errors, before any system call: EBADF (empty device or channel), EXDEV
-/// (a channel of another open file), EINVAL (private data too long, a
-/// device name too long or holding a NUL, a timeout out of range). From
-/// the module: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
-/// EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it), ENODEV
-/// (route on another device than asked), EINTR, EINVAL (bad options, a
+/// Errors, before any system call: EBADF (empty device, channel or
+/// domain), EXDEV (a channel or domain of another open file), EINVAL
+/// (private data too long, a device name too long or holding a NUL, a
+/// timeout out of range). From the module: ECONNREFUSED (nobody
+/// listening, or rejected), ETIMEDOUT, EHOSTUNREACH / ENETUNREACH (no
+/// route, no RDMA device for it), ENODEV (route on another device than
+/// asked or than the domain's), ENOENT (the domain was destroyed), EINTR, EINVAL (bad options, a
 /// source of another family than `dst`; IPv6 from a module without
 /// DMAPLANE_FEAT_INET6), EAFNOSUPPORT (IPv6 in a kernel without it),
 /// EMFILE, ENOMEM. Thread-safety: as for device's const members.
@@ -745,6 +752,10 @@ namespace detail {
         !detail::copy_name(options.rdma_device, raw.device) || timeout_ms < 0 ||
         timeout_ms > 600000)
         return make_error(EINVAL);
+    if (result<void> named = detail::name_domain(options.in_domain, dev.native_handle(),
+                                                 DMAPLANE_EP_DOMAIN, raw.flags, raw.domain);
+        !named)
+        return unexpected{named.error()};
     raw.channel = ch.native_handle();
     // IPv6 goes through DMAPLANE_ADDR_EXT; IPv4 alone through the fields
     // every module version takes.
@@ -753,7 +764,7 @@ namespace detail {
         addrs[0] = dst.to_sockaddr();
         if (options.src)
             addrs[1] = options.src->to_sockaddr();
-        raw.flags = DMAPLANE_ADDR_EXT;
+        raw.flags |= DMAPLANE_ADDR_EXT;
         raw.addr_ext = reinterpret_cast<std::uintptr_t>(addrs.data());
     } else {
         raw.dst = dst.to_raw();

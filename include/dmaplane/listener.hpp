@@ -23,6 +23,7 @@
 #include "dmaplane/detail/object.hpp"
 #include "dmaplane/detail/sys.hpp"
 #include "dmaplane/device.hpp"
+#include "dmaplane/domain.hpp"
 #include "dmaplane/endpoint.hpp"
 #include "dmaplane/inet_address.hpp"
 #include "dmaplane/prep.hpp"
@@ -43,6 +44,10 @@ struct listen_options {
     /// DMAPLANE_PRIVATE_DATA_MAX bytes; DMAPLANE_PRIVATE_DATA_MAX_CREDITS
     /// with flow control).
     std::span<const std::byte> private_data{};
+    /// The protection domain accepted endpoints are in (not owned; see
+    /// domain); connections arriving on another RDMA device are rejected.
+    /// nullptr: each in the open file's default domain on its device.
+    const domain* in_domain = nullptr;
 };
 
 /// The awaitable ACCEPT of a listener (listener::accept()): `co_await` it
@@ -204,9 +209,10 @@ private:
 /// the kernel's rdma_cm (DMAPLANE_IOC_LISTEN); accepted endpoints are
 /// bound to `ch`.
 ///
-/// Errors, before any system call: EBADF (empty device or channel), EXDEV
-/// (a channel of another open file), EINVAL (private data too long). From
-/// the module: EADDRNOTAVAIL (an address no interface has, a port in use,
+/// Errors, before any system call: EBADF (empty device, channel or
+/// domain), EXDEV (a channel or domain of another open file), EINVAL
+/// (private data too long). From the module: ENOENT (the domain was
+/// destroyed), EADDRNOTAVAIL (an address no interface has, a port in use,
 /// no free port), EACCES (a port below 1024 without CAP_NET_BIND_SERVICE),
 /// EAFNOSUPPORT, EINVAL (IPv6 from a module without DMAPLANE_FEAT_INET6,
 /// backlog out of range, bad options), EMFILE, ENOMEM. Thread-safety: as
@@ -222,10 +228,14 @@ private:
     if (options.private_data.size() > detail::private_data_max(options.options) ||
         !detail::copy_private(options.private_data, raw.private_data, raw.private_len))
         return make_error(EINVAL);
+    if (result<void> named = detail::name_domain(options.in_domain, dev.native_handle(),
+                                                 DMAPLANE_EP_DOMAIN, raw.flags, raw.domain);
+        !named)
+        return unexpected{named.error()};
     raw.channel = ch.native_handle();
     dmaplane_sockaddr addr = address.to_sockaddr();
     if (address.is_v6()) {
-        raw.flags = DMAPLANE_ADDR_EXT;
+        raw.flags |= DMAPLANE_ADDR_EXT;
         raw.addr_ext = reinterpret_cast<std::uintptr_t>(&addr);
     } else {
         raw.addr = address.to_raw();

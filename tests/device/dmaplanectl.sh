@@ -90,6 +90,7 @@ if run info_json "$@" --json info; then
 		has info_json "\"$f\""
 	done
 	if [ $host = 0 ]; then
+		has info_json '"domains"'
 		has info_json '"rdma_devices":[{"name":"rxe0"'
 		has info_json '"state":"ACTIVE"'
 		has info_json '"type":"RoCE v2"'

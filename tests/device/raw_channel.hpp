@@ -89,10 +89,13 @@ struct mr {
     std::uint32_t page_size = 0;
 };
 
+// MR_REGISTER on the device `name`, or with `dom` in that domain.
 inline int try_register(const device& dev, std::uint32_t buf, std::uint32_t access, std::uint64_t off,
-                 std::uint64_t len, mr* out, const char* name = "rxe0") {
+                 std::uint64_t len, mr* out, const char* name = "rxe0", std::uint32_t dom = 0) {
     dmaplane_mr_register a{};
     std::strncpy(reinterpret_cast<char*>(a.device), name, sizeof(a.device) - 1);
+    a.flags = dom ? DMAPLANE_MR_DOMAIN : 0;
+    a.domain = dom;
     a.buffer = buf;
     a.access = access;
     a.offset = off;

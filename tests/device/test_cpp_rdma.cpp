@@ -618,3 +618,85 @@ TEST_CASE("C++ rdma: WRITE_IMM and receives under busy-polling waits") {
     REQUIRE(st.has_value());
     CHECK(st->failed == 0);
 }
+
+namespace {
+
+// The first 256 bytes of `local` written by `ep` to `tok` at `off`.
+result<rdma_completion> write_256(channel& ch, endpoint& ep, memory_region& local,
+                                  remote_token tok, std::uint64_t off) {
+    auto t = [](endpoint& e, memory_region& l, remote_token r,
+                std::uint64_t o) -> task<result<rdma_completion>> {
+        co_return co_await e.write(*l.region(0, 256), r, o);
+    }(ep, local, tok, off);
+    REQUIRE(drive(ch, t));
+    return value_of(t);
+}
+
+} // namespace
+
+TEST_CASE("C++ rdma: a listener's domain holds its endpoints to the domain's registrations") {
+    dmaplane::device dev = open_device();
+    auto c = channel::create(dev, {.sq_entries = 64});
+    REQUIRE(c.has_value());
+    channel ch = std::move(*c);
+    auto d = dev.create_domain("rxe0");
+    REQUIRE_MESSAGE(d.has_value(), d.error().message());
+    CHECK(d->rdma_device() == "rxe0");
+    CHECK(d->device_fd() == dev.native_handle());
+    auto mem = dev.allocate({mem_size, dmaplane::buffer_kind::pages, {}});
+    REQUIRE(mem.has_value());
+    auto in_domain = dev.register_memory(*mem, *d, all_access);
+    REQUIRE_MESSAGE(in_domain.has_value(), in_domain.error().message());
+    auto outside = dev.register_memory(*mem, "rxe0", all_access);
+    REQUIRE(outside.has_value());
+    CHECK(in_domain->token() != outside->token());
+
+    dmaplane::listen_options lo;
+    lo.in_domain = &*d;
+    auto l = dmaplane::listen(dev, ch, self_address(), lo);
+    REQUIRE_MESSAGE(l.has_value(), l.error().message());
+    auto client = dmaplane::connect(dev, ch, self_address().with_port(l->port()));
+    REQUIRE_MESSAGE(client.has_value(), client.error().message());
+    auto t = [](dmaplane::listener& l2) -> task<result<endpoint>> {
+        co_return co_await l2.accept();
+    }(*l);
+    REQUIRE(drive(ch, t));
+    auto server = value_of(t);
+    REQUIRE(server.has_value());
+
+    // The client (default domain) writes into the domain's registration
+    // through the server's connection.
+    std::vector<std::byte> src(256);
+    pattern(src, 3);
+    REQUIRE(mem->write(0, src).has_value());
+    auto wr = write_256(ch, *client, *outside, in_domain->token(), 4096);
+    REQUIRE_MESSAGE(wr.has_value(), wr.error().message());
+    std::vector<std::byte> back(256);
+    REQUIRE(mem->read(4096, back).has_value());
+    CHECK(back == src);
+
+    // The server (in the domain) cannot name a registration outside it.
+    auto xr = write_256(ch, *server, *outside, outside->token(), 0);
+    REQUIRE(!xr.has_value());
+    CHECK(xr.error() == std::errc::cross_device_link);
+
+    // Arguments the library refuses before any system call.
+    const dmaplane::domain empty;
+    CHECK(dev.register_memory(*mem, empty, all_access).error() ==
+          std::errc::bad_file_descriptor);
+    dmaplane::connect_options co;
+    co.in_domain = &empty;
+    CHECK(dmaplane::connect(dev, ch, self_address().with_port(l->port()), co).error() ==
+          std::errc::bad_file_descriptor);
+    CHECK(dev.create_domain("").error() == std::errc::invalid_argument);
+    dmaplane::device other = open_device();
+    auto od = other.create_domain("rxe0");
+    REQUIRE(od.has_value());
+    CHECK(dev.register_memory(*mem, *od, all_access).error() == std::errc::cross_device_link);
+    // From the module.
+    CHECK(dev.create_domain("nosuchdev").error() == std::errc::no_such_device);
+    // Destroyed while in use: the endpoint in it keeps working.
+    CHECK(d->destroy().has_value());
+    CHECK(!*d);
+    CHECK(write_256(ch, *client, *outside, in_domain->token(), 8192).has_value());
+}

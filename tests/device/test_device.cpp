@@ -81,7 +81,7 @@ TEST_CASE("GET_INFO describes the module") {
         DMAPLANE_FEAT_TOPOLOGY | DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_CHANNEL_SQPOLL |
         DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA | DMAPLANE_FEAT_CREDITS |
         DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE | DMAPLANE_FEAT_BUSY_POLL |
-        DMAPLANE_FEAT_INET6;
+        DMAPLANE_FEAT_INET6 | DMAPLANE_FEAT_DOMAINS;
     CHECK(info.has(implemented));
     // Bits this build does not implement stay clear.
     CHECK((info.features & ~implemented) == 0);

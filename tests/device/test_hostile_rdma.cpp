@@ -4,7 +4,9 @@
 // guest: a peer that never grants credits cannot make an endpoint hold
 // unbounded memory, device removal does not wait for a connect nobody
 // answers, a registration whose work request times out is flushed before
-// it is freed, and a peer's SEND with invalidate stops the endpoint.
+// it is freed, a peer's SEND with invalidate stops the endpoint, and
+// protection domains keep a peer away from the registrations of the
+// others, with a fresh key for every registration.
 
 #include "raw_channel.hpp"
 
@@ -210,9 +212,264 @@ struct peer_process {
     }
 };
 
+// A new protection domain of `dev` on rxe0.
+std::uint32_t make_domain(const device& dev) {
+    dmaplane_domain_create d{};
+    std::strcpy(reinterpret_cast<char*>(d.device), rxe);
+    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &d);
+    REQUIRE_MESSAGE(err == 0, "DOMAIN_CREATE: ", strerror(err));
+    return d.handle;
+}
+
+// MR_REGISTER of [0, len) of `buf` in domain `dom` (device left empty).
+int try_register_in(const device& dev, std::uint32_t dom, std::uint32_t buf, std::uint64_t len,
+                    mr* out) {
+    return try_register(dev, buf, all_access, 0, len, out, "", dom);
+}
+
+// A listener of `dev` on `ch` in domain `dom` (0: the default domain).
+dmaplane_listen listen_in(const device& dev, raw_channel& ch, std::uint32_t dom) {
+    dmaplane_listen l{};
+    l.channel = ch.fd;
+    l.addr = inet(addr, 0);
+    l.backlog = 2;
+    l.flags = dom ? DMAPLANE_EP_DOMAIN : 0;
+    l.domain = dom;
+    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_LISTEN, &l);
+    REQUIRE_MESSAGE(err == 0, "LISTEN: ", strerror(err));
+    return l;
+}
+
+// CONNECT of `dev` on `ch` to `port`, in domain `dom` (0: the default one).
+int connect_in(const device& dev, raw_channel& ch, std::uint16_t port, std::uint32_t dom,
+               std::uint32_t* handle) {
+    dmaplane_endpoint_connect c{};
+    c.channel = ch.fd;
+    c.dst = inet(addr, port);
+    c.flags = dom ? DMAPLANE_EP_DOMAIN : 0;
+    c.domain = dom;
+    const int err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+    if (!err)
+        *handle = c.handle;
+    return err;
+}
+
+// The endpoint the next ACCEPT on `listener` takes.
+std::uint32_t accept_on(raw_channel& ch, std::uint32_t listener) {
+    op(ch, DMAPLANE_OP_ACCEPT, listener, 0xacce);
+    auto c = ch.run(1);
+    REQUIRE_MESSAGE(c[0].res > 0, "ACCEPT: ", c[0].res);
+    return static_cast<std::uint32_t>(c[0].res);
+}
+
+// The completion of one WRITE of `len` bytes from `local` to `token`.
+dmaplane_cqe write_once(raw_channel& ch, std::uint32_t ep, const mr& local, std::uint64_t token,
+                        std::uint64_t len, std::uint64_t ud) {
+    write_op(ch, DMAPLANE_OP_RDMA_WRITE, ep, local, 0, len, token, 0, ud);
+    return ch.run(1)[0];
+}
+
+// Handles of a domain with a listener, a connection through it (both
+// ends in the domain) and a registration in it.
+struct domain_objects {
+    std::uint32_t dom, listener, client, server, buf, mr;
+};
+
+domain_objects domain_in_use(const device& dev, raw_channel& ch, std::uint16_t* port = nullptr) {
+    domain_objects o{};
+    o.dom = make_domain(dev);
+    dmaplane_listen l = listen_in(dev, ch, o.dom);
+    o.listener = l.handle;
+    if (port)
+        *port = l.addr.port;
+    REQUIRE(connect_in(dev, ch, l.addr.port, o.dom, &o.client) == 0);
+    o.server = accept_on(ch, l.handle);
+    o.buf = make_buffer(dev, 4096);
+    mr m;
+    REQUIRE(try_register_in(dev, o.dom, o.buf, 4096, &m) == 0);
+    o.mr = m.handle;
+    return o;
+}
+
 } // namespace
 
 TEST_SUITE("hostile-rdma") {
+
+TEST_CASE("a registration is reachable only from the endpoints of its domain") {
+    device dev = open_device();
+    const std::uint64_t before = live_objects(dev);
+    raw_channel ch(dev, 64);
+    // Two peers, A's and B's, each served by an endpoint of `dev` in a
+    // domain of its own; the peers are in the default domain of another
+    // open file.
+    const std::uint32_t dom_a = make_domain(dev), dom_b = make_domain(dev);
+    dmaplane_listen la = listen_in(dev, ch, dom_a), lb = listen_in(dev, ch, dom_b);
+    device peers = open_device();
+    raw_channel pch(peers, 64);
+    std::uint32_t peer_a = 0, peer_b = 0;
+    REQUIRE(connect_in(peers, pch, la.addr.port, 0, &peer_a) == 0);
+    const std::uint32_t ep_a = accept_on(ch, la.handle);
+    REQUIRE(connect_in(peers, pch, lb.addr.port, 0, &peer_b) == 0);
+    const std::uint32_t ep_b = accept_on(ch, lb.handle);
+
+    const std::uint32_t buf = make_buffer(dev, 8192);
+    mr in_a, in_b;
+    REQUIRE(try_register_in(dev, dom_a, buf, 4096, &in_a) == 0);
+    REQUIRE(try_register_in(dev, dom_b, buf, 8192, &in_b) == 0);
+    const std::uint32_t pbuf = make_buffer(peers, 4096);
+    mr src = reg(peers, pbuf, 4096, all_access);
+    std::vector<std::uint8_t> data(64, 0xb7), back(64);
+    REQUIRE(buffer_rw(peers, pbuf, 0, data.data(), data.size(), true) == 0);
+
+    // B's peer reaches B's registration...
+    CHECK(write_once(pch, peer_b, src, in_b.token, 64, 1).res == 64);
+    REQUIRE(buffer_rw(dev, buf, 0, back.data(), back.size(), false) == 0);
+    CHECK(back == data);
+    // ...and A's peer A's.
+    CHECK(write_once(pch, peer_a, src, in_a.token, 64, 2).res == 64);
+
+    // An entry of B's endpoint naming A's registration is refused at once.
+    auto c = write_once(ch, ep_b, in_a, in_b.token, 64, 3);
+    CHECK(c.res == -EXDEV);
+    CHECK(query(dev, ep_b).state == DMAPLANE_EP_CONNECTED);
+
+    // B's peer with A's token: the device refuses it (a remote access
+    // error ends the peer's connection), and A's memory is untouched.
+    std::vector<std::uint8_t> other(64, 0x11);
+    REQUIRE(buffer_rw(dev, buf, 0, other.data(), other.size(), true) == 0);
+    c = write_once(pch, peer_b, src, in_a.token, 64, 4);
+    CHECK(c.res == -EACCES);
+    CHECK(c.aux == IBV_WC_REM_ACCESS_ERR);
+    REQUIRE(buffer_rw(dev, buf, 0, back.data(), back.size(), false) == 0);
+    CHECK(back == other);
+    // A's peer still reaches A's registration.
+    CHECK(write_once(pch, peer_a, src, in_a.token, 64, 5).res == 64);
+
+    // Destroying a domain in use unpublishes its handle only: nothing new
+    // names it, what is in it keeps working.
+    CHECK(destroy(dev, dom_a) == 0);
+    CHECK(try_register_in(dev, dom_a, buf, 4096, nullptr) == ENOENT);
+    std::uint32_t none = 0;
+    CHECK(connect_in(dev, ch, la.addr.port, dom_a, &none) == ENOENT);
+    CHECK(write_once(pch, peer_a, src, in_a.token, 64, 6).res == 64);
+    // A handle of another type is no domain.
+    CHECK(try_register_in(dev, buf, buf, 4096, nullptr) == ENOENT);
+    // A domain handle without the flag, a flag that is not one: EINVAL.
+    dmaplane_mr_register bad{};
+    std::strcpy(reinterpret_cast<char*>(bad.device), rxe);
+    bad.buffer = buf;
+    bad.length = 4096;
+    bad.domain = dom_b;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, &bad) == EINVAL);
+
+    for (const std::uint32_t h : {ep_a, ep_b, la.handle, lb.handle, in_a.handle, in_b.handle,
+                                  dom_b, buf})
+        CHECK(destroy(dev, h) == 0);
+    for (const std::uint32_t h : {peer_a, peer_b, src.handle, pbuf})
+        CHECK(destroy(peers, h) == 0);
+    CHECK(live_objects(dev) == before + 2); // the two channels
+}
+
+TEST_CASE("every registration gets a fresh key") {
+    device dev = open_device();
+    const std::uint64_t before = live_objects(dev);
+    const std::uint32_t buf = make_buffer(dev, 4096);
+    // The same range again and again, in the default domain: the device
+    // may give the same region back, never the previous token.
+    std::uint64_t last = 0;
+    for (int i = 0; i < 64; i++) {
+        mr m = reg(dev, buf, 4096, all_access);
+        CHECK(m.token != last);
+        CHECK((m.token & 0xff) != (last & 0xff));
+        last = m.token;
+        REQUIRE(destroy(dev, m.handle) == 0);
+    }
+    // In a domain: any DMAPLANE_MR_KEYS consecutive registrations on the
+    // device carry different keys.
+    const std::uint32_t dom = make_domain(dev);
+    std::vector<bool> seen(DMAPLANE_MR_KEYS);
+    for (unsigned i = 0; i < DMAPLANE_MR_KEYS; i++) {
+        mr m;
+        REQUIRE(try_register_in(dev, dom, buf, 4096, &m) == 0);
+        CHECK_FALSE(seen[m.token & 0xff]);
+        seen[m.token & 0xff] = true;
+        REQUIRE(destroy(dev, m.handle) == 0);
+    }
+    CHECK(destroy(dev, dom) == 0);
+    CHECK(destroy(dev, buf) == 0);
+    CHECK(live_objects(dev) == before);
+}
+
+TEST_CASE("domains are bounded per open file, in-use destroyed ones included") {
+    device dev = open_device();
+    const std::uint64_t before = live_objects(dev);
+    std::vector<std::uint32_t> doms;
+    for (unsigned i = 0; i < DMAPLANE_DOMAINS_MAX; i++)
+        doms.push_back(make_domain(dev));
+    dmaplane_domain_create d{};
+    std::strcpy(reinterpret_cast<char*>(d.device), rxe);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &d) == EMFILE);
+    {
+        // Another open file has a bound of its own.
+        device other = open_device();
+        CHECK(xioctl(other.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &d) == 0);
+        d.handle = 0;
+    }
+    // A destroyed domain whose registration lives still counts...
+    const std::uint32_t buf = make_buffer(dev, 4096);
+    mr m;
+    REQUIRE(try_register_in(dev, doms[0], buf, 4096, &m) == 0);
+    CHECK(destroy(dev, doms[0]) == 0);
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &d) == EMFILE);
+    // ...until the registration goes.
+    CHECK(destroy(dev, m.handle) == 0);
+    d.handle = 0;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &d) == 0);
+    doms[0] = d.handle;
+    // Bad arguments.
+    dmaplane_domain_create bad{};
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &bad) == EINVAL);
+    std::strcpy(reinterpret_cast<char*>(bad.device), "nosuchdev");
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &bad) == ENODEV);
+    std::strcpy(reinterpret_cast<char*>(bad.device), rxe);
+    bad.reserved[1] = 1;
+    CHECK(xioctl(dev.native_handle(), DMAPLANE_IOC_DOMAIN_CREATE, &bad) == EINVAL);
+    for (const std::uint32_t h : doms)
+        CHECK(destroy(dev, h) == 0);
+    CHECK(destroy(dev, buf) == 0);
+    CHECK(live_objects(dev) == before);
+}
+
+TEST_CASE("closing a file and removing the device with domains in use stay clean") {
+    const std::uint64_t before = live_objects(open_device());
+    {
+        // Closed with everything in place.
+        device dev = open_device();
+        raw_channel ch(dev, 16);
+        (void)domain_in_use(dev, ch);
+    }
+    device dev = open_device();
+    raw_channel ch(dev, 16);
+    std::uint16_t port = 0;
+    const auto [dom, l, client, server, buf, m] = domain_in_use(dev, ch, &port);
+    REQUIRE(std::system("rdma link delete rxe0") == 0);
+    // Everything of the domain is in its error state; the handle stays.
+    CHECK(query(dev, client).state == DMAPLANE_EP_ERROR);
+    CHECK(try_register_in(dev, dom, buf, 4096, nullptr) == ENODEV);
+    REQUIRE(std::system("rdma link add rxe0 type rxe netdev d0") == 0);
+    // A domain of the old device does not reach the new one.
+    CHECK(try_register_in(dev, dom, buf, 4096, nullptr) == ENODEV);
+    // (The route resolves to the new device, the domain is on the old one.)
+    std::uint32_t none = 0;
+    CHECK(connect_in(dev, ch, port, dom, &none) == ENODEV);
+    for (const std::uint32_t h : {client, server, l, m, dom, buf})
+        CHECK(destroy(dev, h) == 0);
+    CHECK(live_objects(dev) == before + 1); // the channel
+    // The new device works with a new domain.
+    const std::uint32_t fresh = make_domain(dev);
+    const std::uint32_t b2 = make_buffer(dev, 4096);
+    CHECK(try_register_in(dev, fresh, b2, 4096, nullptr) == 0);
+}
 
 TEST_CASE("a peer that grants no credit cannot make an endpoint queue without bound") {
     device dev = open_device();

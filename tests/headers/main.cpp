@@ -14,6 +14,7 @@ int header_mapping();
 int header_topology();
 int header_rdma();
 int header_memory_region();
+int header_domain();
 int header_endpoint();
 int header_listener();
 int header_ring();
@@ -46,6 +47,7 @@ int main() {
         {"topology.hpp", header_topology},
         {"rdma.hpp", header_rdma},
         {"memory_region.hpp", header_memory_region},
+        {"domain.hpp", header_domain},
         {"endpoint.hpp", header_endpoint},
         {"listener.hpp", header_listener},
         {"ring.hpp", header_ring},

@@ -296,7 +296,9 @@ DMAPLANE_FIELD_CHECK(dmaplane_mr_register, handle, 92, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_mr_register, token, 96, 8);
 DMAPLANE_FIELD_CHECK(dmaplane_mr_register, page_size, 104, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_mr_register, __pad0, 108, 4);
-DMAPLANE_FIELD_CHECK(dmaplane_mr_register, reserved, 112, 16);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, domain, 112, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, __pad1, 116, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_mr_register, reserved, 120, 8);
 DMAPLANE_SIZE_CHECK(dmaplane_mr_register, 128);
 /* struct dmaplane_addr: 16 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_addr, family, 0, 2);
@@ -339,7 +341,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, handle, 216, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_len, 220, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, peer_private_data, 224, 56);
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, addr_ext, 280, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, reserved, 288, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, domain, 288, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_endpoint_connect, reserved, 292, 4);
 DMAPLANE_SIZE_CHECK(dmaplane_endpoint_connect, 296);
 /* struct dmaplane_listen: 160 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_listen, channel, 0, 4);
@@ -352,7 +355,8 @@ DMAPLANE_FIELD_CHECK(dmaplane_listen, private_data, 80, 56);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, handle, 136, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, __pad0, 140, 4);
 DMAPLANE_FIELD_CHECK(dmaplane_listen, addr_ext, 144, 8);
-DMAPLANE_FIELD_CHECK(dmaplane_listen, reserved, 152, 8);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, domain, 152, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_listen, reserved, 156, 4);
 DMAPLANE_SIZE_CHECK(dmaplane_listen, 160);
 /* struct dmaplane_endpoint_query: 288 bytes. */
 DMAPLANE_FIELD_CHECK(dmaplane_endpoint_query, handle, 0, 4);
@@ -517,6 +521,16 @@ DMAPLANE_SIZE_CHECK(dmaplane_snapshot, 48);
 DMAPLANE_LAYOUT_CHECK(ioc_endpoint_stats, DMAPLANE_IOC_ENDPOINT_STATS == 0xC090D910UL);
 DMAPLANE_LAYOUT_CHECK(ioc_module_stats, DMAPLANE_IOC_MODULE_STATS == 0xC0E0D911UL);
 DMAPLANE_LAYOUT_CHECK(ioc_snapshot, DMAPLANE_IOC_SNAPSHOT == 0xC030D912UL);
+/* struct dmaplane_domain_create: 88 = 0x58 bytes. */
+DMAPLANE_FIELD_CHECK(dmaplane_domain_create, device, 0, 64);
+DMAPLANE_FIELD_CHECK(dmaplane_domain_create, flags, 64, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_domain_create, handle, 68, 4);
+DMAPLANE_FIELD_CHECK(dmaplane_domain_create, reserved, 72, 16);
+DMAPLANE_SIZE_CHECK(dmaplane_domain_create, 88);
+DMAPLANE_LAYOUT_CHECK(ioc_domain_create, DMAPLANE_IOC_DOMAIN_CREATE == 0xC058D913UL);
+DMAPLANE_LAYOUT_CHECK(feat_domains, DMAPLANE_FEAT_DOMAINS == 1048576);
+DMAPLANE_LAYOUT_CHECK(mr_domain, DMAPLANE_MR_DOMAIN == 1);
+DMAPLANE_LAYOUT_CHECK(ep_domain, DMAPLANE_EP_DOMAIN == 2);
 DMAPLANE_LAYOUT_CHECK(ioc_channel_hist, DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943UL);
 DMAPLANE_LAYOUT_CHECK(feat_credits, DMAPLANE_FEAT_CREDITS == 32768);
 DMAPLANE_LAYOUT_CHECK(feat_histograms, DMAPLANE_FEAT_HISTOGRAMS == 65536);

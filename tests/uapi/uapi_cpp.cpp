@@ -320,7 +320,9 @@ DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, handle, 92, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, token, 96, 8);
 DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, page_size, 104, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, __pad0, 108, 4);
-DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, reserved, 112, 16);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, domain, 112, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, __pad1, 116, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_mr_register, reserved, 120, 8);
 static_assert(sizeof(dmaplane_mr_register) == 128);
 static_assert(plain_abi_struct<dmaplane_mr_register>());
 // struct dmaplane_addr: 16 bytes.
@@ -370,7 +372,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, handle, 216, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_len, 220, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, peer_private_data, 224, 56);
 DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, addr_ext, 280, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, reserved, 288, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, domain, 288, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_endpoint_connect, reserved, 292, 4);
 static_assert(sizeof(dmaplane_endpoint_connect) == 296);
 static_assert(plain_abi_struct<dmaplane_endpoint_connect>());
 // struct dmaplane_listen: 160 bytes.
@@ -384,7 +387,8 @@ DMAPLANE_FIELD_ASSERT(dmaplane_listen, private_data, 80, 56);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, handle, 136, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, __pad0, 140, 4);
 DMAPLANE_FIELD_ASSERT(dmaplane_listen, addr_ext, 144, 8);
-DMAPLANE_FIELD_ASSERT(dmaplane_listen, reserved, 152, 8);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, domain, 152, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_listen, reserved, 156, 4);
 static_assert(sizeof(dmaplane_listen) == 160);
 static_assert(plain_abi_struct<dmaplane_listen>());
 // struct dmaplane_endpoint_query: 288 bytes.
@@ -558,6 +562,17 @@ static_assert(plain_abi_struct<dmaplane_snapshot>());
 static_assert(DMAPLANE_IOC_ENDPOINT_STATS == 0xC090D910UL);
 static_assert(DMAPLANE_IOC_MODULE_STATS == 0xC0E0D911UL);
 static_assert(DMAPLANE_IOC_SNAPSHOT == 0xC030D912UL);
+// struct dmaplane_domain_create: 88 = 0x58 bytes.
+DMAPLANE_FIELD_ASSERT(dmaplane_domain_create, device, 0, 64);
+DMAPLANE_FIELD_ASSERT(dmaplane_domain_create, flags, 64, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_domain_create, handle, 68, 4);
+DMAPLANE_FIELD_ASSERT(dmaplane_domain_create, reserved, 72, 16);
+static_assert(sizeof(dmaplane_domain_create) == 88);
+static_assert(plain_abi_struct<dmaplane_domain_create>());
+static_assert(DMAPLANE_IOC_DOMAIN_CREATE == 0xC058D913UL);
+static_assert(DMAPLANE_FEAT_DOMAINS == 1048576);
+static_assert(DMAPLANE_MR_DOMAIN == 1);
+static_assert(DMAPLANE_EP_DOMAIN == 2);
 static_assert(DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943UL);
 static_assert(DMAPLANE_FEAT_CREDITS == 32768);
 static_assert(DMAPLANE_FEAT_HISTOGRAMS == 65536);

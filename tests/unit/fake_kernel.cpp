@@ -533,7 +533,7 @@ int mr_register(dmaplane_mr_register* arg) {
     const std::uint32_t known = DMAPLANE_ACCESS_LOCAL_WRITE | DMAPLANE_ACCESS_REMOTE_READ |
                                 DMAPLANE_ACCESS_REMOTE_WRITE;
     if (arg->flags != 0 || arg->handle != 0 || arg->token != 0 || arg->page_size != 0 ||
-        arg->__pad0 != 0 || !zero(arg->reserved, sizeof arg->reserved) ||
+        arg->__pad0 != 0 || arg->domain != 0 || arg->__pad1 != 0 || arg->reserved != 0 ||
         (arg->access & ~known) != 0 || arg->length == 0 || !terminated(arg->device))
         return fail(EINVAL);
     auto b = buffers.find(arg->buffer);
@@ -618,7 +618,7 @@ int listen_on(dmaplane_listen* arg) {
     listens.push_back(*arg);
     dmaplane_sockaddr addr{};
     if ((arg->flags & ~DMAPLANE_ADDR_EXT) != 0 || arg->handle != 0 || arg->__pad0 != 0 ||
-        arg->reserved != 0 || arg->backlog == 0 || arg->backlog > 1024 ||
+        arg->domain != 0 || arg->reserved != 0 || arg->backlog == 0 || arg->backlog > 1024 ||
         arg->private_len > DMAPLANE_PRIVATE_DATA_MAX)
         return fail(EINVAL);
     if (const int err = addrs_in(arg->flags, arg->addr_ext, {&arg->addr}, &addr); err != 0)
@@ -660,7 +660,8 @@ int endpoint_connect(dmaplane_endpoint_connect* arg) {
     dmaplane_sockaddr addrs[2] = {};
     if ((arg->flags & ~DMAPLANE_ADDR_EXT) != 0 || arg->handle != 0 ||
         arg->peer_private_len != 0 ||
-        !zero(arg->peer_private_data, sizeof arg->peer_private_data) || arg->reserved != 0 ||
+        !zero(arg->peer_private_data, sizeof arg->peer_private_data) || arg->domain != 0 ||
+        arg->reserved != 0 ||
         arg->private_len > DMAPLANE_PRIVATE_DATA_MAX ||
         !zero(arg->private_data + arg->private_len, DMAPLANE_PRIVATE_DATA_MAX - arg->private_len) ||
         !terminated(arg->device) || arg->timeout_ms > 600000)

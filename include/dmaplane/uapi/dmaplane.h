@@ -51,6 +51,7 @@
 #define DMAPLANE_FEAT_OBSERVE		(1U << 17) /* tracepoints, debugfs, module stats */
 #define DMAPLANE_FEAT_BUSY_POLL		(1U << 18) /* DMAPLANE_ENTER_POLL */
 #define DMAPLANE_FEAT_INET6		(1U << 19) /* IPv6: DMAPLANE_ADDR_EXT */
+#define DMAPLANE_FEAT_DOMAINS		(1U << 20) /* protection domains, rkey rotation */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -496,7 +497,8 @@ struct dmaplane_channel_create {
  * RDMA operations (on an endpoint; submitted on the channel the endpoint
  * is bound to, where they complete; another channel: EXDEV). Local
  * ranges name a registration (DMAPLANE_IOC_MR_REGISTER) by handle, with an
- * offset into it; value is the peer's remote token and the remote offset
+ * offset into it (a registration of another domain than the endpoint's:
+ * EXDEV); value is the peer's remote token and the remote offset
  * is relative to the peer's registration:
  *  RDMA_WRITE:     endpoint, src_handle/src_offset/length (local),
  *                  value (token), dst_offset (remote offset).
@@ -751,7 +753,57 @@ struct dmaplane_rdma_port {
  * DMAPLANE_IOC_OBJECT_DESTROY: an endpoint's outstanding operations then
  * complete with -ECANCELED, and a registration lives on until the
  * operations that use it have completed.
+ *
+ * Protection domains (DMAPLANE_FEAT_DOMAINS). Registrations and endpoints
+ * live in a protection domain of one device: an endpoint's queue pair
+ * reaches, and its peer's RDMA operations reach, only the registrations of
+ * its own domain (the device itself refuses the others: the peer's
+ * operation fails with a remote access error, the local entry with
+ * EXDEV). Without a domain, registrations and endpoints are in the open
+ * file's default domain on their device, one per (open file, device): ALL
+ * the default-domain endpoints of the file share it, so the peer of any of
+ * them may use the token of any remote-enabled default-domain registration.
+ * To keep peers apart, give each peer its own domain
+ * (DMAPLANE_IOC_DOMAIN_CREATE) and register what that peer may touch in it.
+ * Every registration gets a fresh key: any DMAPLANE_MR_KEYS consecutive
+ * registrations on one device carry different keys, so a token of an
+ * earlier registration does not name a later one, even when the device
+ * reuses the region.
  */
+
+/* Distinct keys of consecutive registrations on one device. */
+#define DMAPLANE_MR_KEYS		256
+
+/* Domains one open file may hold (destroyed ones still in use count). */
+#define DMAPLANE_DOMAINS_MAX		64
+
+/*
+ * DMAPLANE_IOC_DOMAIN_CREATE - a new protection domain on a device
+ * (DMAPLANE_FEAT_DOMAINS).
+ * In:  device (NUL-terminated name), flags (0), reserved (0).
+ * Out: handle. Registrations (DMAPLANE_MR_DOMAIN), connecting endpoints
+ *      and listeners (DMAPLANE_EP_DOMAIN) name it; endpoints accepted from
+ *      a listener are in the listener's domain.
+ * DMAPLANE_IOC_OBJECT_DESTROY unpublishes the handle at once (new
+ * registrations and endpoints can no longer name it); the domain itself
+ * lives on, and its registrations and endpoints keep working, until the
+ * last of them is destroyed. Its memory and the device's protection domain
+ * and registration queue pair are charged to the caller: the first to its
+ * memory cgroup, the rest against DMAPLANE_DOMAINS_MAX.
+ * Errors: ENODEV (no such device, or it is going away), EINVAL, EMFILE
+ *      (DMAPLANE_DOMAINS_MAX domains of this open file exist, destroyed
+ *      ones still in use included, or the object limit), ENOMEM, or the
+ *      device's error making the domain.
+ */
+struct dmaplane_domain_create {
+	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */
+	__u32 flags;			/* in: must be 0 */
+	__u32 handle;			/* out */
+	__u64 reserved[2];		/* in: must be 0 */
+};
+
+/* dmaplane_mr_register.flags */
+#define DMAPLANE_MR_DOMAIN		(1U << 0) /* in the domain named by domain */
 
 /* dmaplane_mr_register.access */
 #define DMAPLANE_ACCESS_LOCAL_WRITE	(1U << 0) /* READ into it, RECV into it */
@@ -763,10 +815,14 @@ struct dmaplane_rdma_port {
  * buffer of this open file with an RDMA device (fast registration).
  * In:  device (NUL-terminated name), buffer (handle), offset, length (> 0),
  *      access (DMAPLANE_ACCESS_*; LOCAL_WRITE is implied by REMOTE_WRITE),
- *      flags (0), reserved (0).
- * Out: handle, token (0 without remote access), page_size (bytes per entry
- *      of the device's page list).
- * Errors: ENODEV (no such device), ENOENT (no such buffer), EINVAL, ERANGE
+ *      flags (0, or DMAPLANE_MR_DOMAIN: register in the domain named by
+ *      domain; device is then empty or the domain's device), domain (with
+ *      DMAPLANE_MR_DOMAIN, else 0), reserved (0). Without a domain, the
+ *      registration is in the open file's default domain on the device.
+ * Out: handle, token (0 without remote access; a fresh key every time),
+ *      page_size (bytes per entry of the device's page list).
+ * Errors: ENODEV (no such device), ENOENT (no such buffer or domain),
+ *      EXDEV (device names another device than the domain's), EINVAL, ERANGE
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more pages than the device maps in one region),
  *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
@@ -787,12 +843,14 @@ struct dmaplane_mr_register {
 	__u32 access;			/* in */
 	__u64 offset;			/* in */
 	__u64 length;			/* in */
-	__u32 flags;			/* in: must be 0 */
+	__u32 flags;			/* in: 0 or DMAPLANE_MR_DOMAIN */
 	__u32 handle;			/* out */
 	__u64 token;			/* out */
 	__u32 page_size;		/* out */
 	__u32 __pad0;
-	__u64 reserved[2];		/* in: must be 0 */
+	__u32 domain;			/* in: with DMAPLANE_MR_DOMAIN; else 0 */
+	__u32 __pad1;			/* in: must be 0 */
+	__u64 reserved;			/* in: must be 0 */
 };
 
 /* An IPv4 (family 2, AF_INET) endpoint address. */
@@ -821,6 +879,8 @@ struct dmaplane_sockaddr {
 
 /* flags of ENDPOINT_CONNECT, LISTEN and ENDPOINT_QUERY */
 #define DMAPLANE_ADDR_EXT		(1U << 0) /* addresses at addr_ext */
+/* flags of ENDPOINT_CONNECT and LISTEN */
+#define DMAPLANE_EP_DOMAIN		(1U << 1) /* in the domain named by domain */
 
 /* What an endpoint may hold waiting to be posted, in units of its depths. */
 #define DMAPLANE_EP_QUEUE_FACTOR	8
@@ -884,13 +944,16 @@ struct dmaplane_endpoint_attr {
  *      0: 5000), private_len/private_data (sent to the listener), flags
  *      (0, or DMAPLANE_ADDR_EXT: dst and src are 0 and addr_ext points to
  *      struct dmaplane_sockaddr[2], the destination and the source; a
- *      source must be of the destination's family).
+ *      source must be of the destination's family; DMAPLANE_EP_DOMAIN: the
+ *      endpoint is in the domain named by domain, else in the open file's
+ *      default domain on the device the route resolves to).
  * Out: handle, attr (in effect), peer_private_len/peer_private_data (what
  *      the listener sent back; zero-padded by the transport).
  * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
- *      ENODEV (route on another device than asked, or the device went
- *      away during the connect: that ends the wait at once), EINTR, EBADF
+ *      ENODEV (route on another device than asked or than the domain's,
+ *      or the device went away during the connect: that ends the wait at
+ *      once), ENOENT (no such domain), EINTR, EBADF
  *      (channel), EXDEV (channel of another open file), EAFNOSUPPORT (a
  *      family other than AF_INET in dst or src; with DMAPLANE_ADDR_EXT,
  *      other than AF_INET and AF_INET6, or AF_INET6 in a kernel without
@@ -911,7 +974,8 @@ struct dmaplane_endpoint_connect {
 	__u32 peer_private_len;		/* out */
 	__u8 peer_private_data[DMAPLANE_PRIVATE_DATA_MAX]; /* out */
 	__u64 addr_ext;			/* in: with DMAPLANE_ADDR_EXT; else 0 */
-	__u64 reserved;			/* in: must be 0 */
+	__u32 domain;			/* in: with DMAPLANE_EP_DOMAIN; else 0 */
+	__u32 reserved;			/* in: must be 0 */
 };
 
 /*
@@ -923,12 +987,17 @@ struct dmaplane_endpoint_connect {
  *      rejected), private_len/private_data (sent back to every connecting
  *      peer), flags (0, or DMAPLANE_ADDR_EXT: addr is 0 and addr_ext
  *      points to one struct dmaplane_sockaddr; :: listens on every IPv6
- *      address, and IPv4 ones too unless net.ipv6.bindv6only is 1).
+ *      address, and IPv4 ones too unless net.ipv6.bindv6only is 1;
+ *      DMAPLANE_EP_DOMAIN: accepted endpoints are in the domain named by
+ *      domain, and connections arriving on another device than the
+ *      domain's are rejected; else each is in the open file's default
+ *      domain on its device).
  * Out: handle, addr.port (or the port of the struct at addr_ext: the port
  *      in use).
  * Errors: EADDRNOTAVAIL (no local interface has the address, the port is
  *      taken, or no port is free: rdma_cm answers all so), EACCES (a port
- *      below 1024 without CAP_NET_BIND_SERVICE), EAFNOSUPPORT, EBADF,
+ *      below 1024 without CAP_NET_BIND_SERVICE), ENOENT (no such domain),
+ *      EAFNOSUPPORT, EBADF,
  *      EXDEV, EFAULT, EINVAL, ENOMEM.
  */
 struct dmaplane_listen {
@@ -942,7 +1011,8 @@ struct dmaplane_listen {
 	__u32 handle;			/* out */
 	__u32 __pad0;
 	__u64 addr_ext;			/* in: with DMAPLANE_ADDR_EXT; else 0 */
-	__u64 reserved;			/* in: must be 0 */
+	__u32 domain;			/* in: with DMAPLANE_EP_DOMAIN; else 0 */
+	__u32 reserved;			/* in: must be 0 */
 };
 
 /* dmaplane_endpoint_query.state */
@@ -1206,6 +1276,8 @@ struct dmaplane_snapshot {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x11, struct dmaplane_module_stats)
 #define DMAPLANE_IOC_SNAPSHOT \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x12, struct dmaplane_snapshot)
+#define DMAPLANE_IOC_DOMAIN_CREATE \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x13, struct dmaplane_domain_create)
 
 /* On a channel fd. */
 #define DMAPLANE_IOC_CHANNEL_ENTER \

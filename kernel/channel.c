@@ -161,7 +161,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	u32 tail, avail, done = 0, inline_ops = 0, nres = 0;
 	const struct dmaplane_opdef *def;
 	struct dmaplane_ep *plug = NULL;
-	bool waiting = false;
+	bool waiting = false, nomem = false;
 	u64 now = 0;
 
 	lockdep_assert_held(&ch->submit_lock);
@@ -293,6 +293,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		if (!n) {
 			/* No memory for the entry: give the unused slots back. */
 			dmaplane_channel_unreserve(ch, avail - done);
+			nomem = true;
 			break;
 		}
 
@@ -323,6 +324,9 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		atomic64_inc(&ch->st_busy);
 		return -EBUSY;
 	}
+	/* Not 0: a caller that retries at once must not spin on it. */
+	if (!done && nomem)
+		return -ENOMEM;
 	return done;
 }
 

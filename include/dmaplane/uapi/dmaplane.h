@@ -589,8 +589,10 @@ struct dmaplane_cqe {
  * signals end it as they end a sleeping wait; timeouts of 2^63 ns or more
  * count as 2^63 - 1.
  * Out: submitted (entries consumed), completions (unread CQEs on return).
- * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
- *      field; a corrupt SQ tail: more than sq_entries ahead of head),
+ * Errors: EBUSY (nothing could be consumed: the CQ is full), ENOMEM
+ *      (nothing could be consumed: no memory for the first entry, which
+ *      stays in the SQ), EINVAL (bad field; a corrupt SQ tail: more than
+ *      sq_entries ahead of head),
  *      ETIME, EINTR (also a signal while another ENTER of the channel
  *      consumes: nothing was consumed). Entries consumed before a wait is
  *      interrupted stay consumed: submitted says how many.

@@ -145,7 +145,7 @@ static void dmaplane_listener_accept(struct dmaplane_channel *ch,
 		ret = -EINVAL;
 	else if (l->ch != ch)
 		ret = -EXDEV;
-	a = ret ? NULL : kmalloc(sizeof(*a), GFP_KERNEL);
+	a = ret ? NULL : kmalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
 	if (!ret && !a)
 		ret = -ENOMEM;
 	if (ret) {

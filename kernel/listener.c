@@ -57,7 +57,8 @@ static void dmaplane_listener_hand(struct dmaplane_listener *l,
 	int ret;
 
 	ret = dmaplane_obj_publish(&ep->obj, &handle);
-	r.res = ret ? ret : handle;
+	/* (Not "ret ? ret : handle": that is unsigned, -ENOMEM a handle.) */
+	r.res = ret ?: (s64)handle;
 	r.ts_complete = dmaplane_channel_now(l->ch);
 	kfree(a);
 	dmaplane_channel_complete(l->ch, &r, 1);

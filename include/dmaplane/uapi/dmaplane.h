@@ -513,7 +513,11 @@ struct dmaplane_channel_create {
  * rq_depth RECVs. An entry beyond that completes at once with -ENOBUFS;
  * it may be submitted again once earlier operations have completed. Work
  * still waiting when the endpoint is destroyed or its connection is lost
- * completes with -ECANCELED.
+ * completes with -ECANCELED; an entry submitted while the endpoint is not
+ * connected (its error state included) completes with -ENOTCONN. Work the
+ * device refuses to post completes with the post's -errno (-ENOMEM); a
+ * refused flow control grant or module receive puts the endpoint in its
+ * error state with that errno.
  * A RECV completed by a SEND with invalidate (the peer invalidating one of
  * this side's registrations) completes with -EPROTO and puts the endpoint
  * in its error state with error -EPROTO, as any other protocol violation

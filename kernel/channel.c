@@ -50,6 +50,7 @@
 #include "context.h"
 #include "cq.h"
 #include "endpoint.h"
+#include "fault.h"
 #include "hist.h"
 #include "local.h"
 #include "opdef.h"
@@ -267,7 +268,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			const struct dmaplane_sqe *shared =
 				&ch->sqes[ch->sq_head & (ch->sq_entries - 1)];
 
-			req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
+			req = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+					kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT));
 			if (!req)
 				break;
 			memcpy(&req->sqe, shared, sizeof(req->sqe));
@@ -594,7 +596,8 @@ static __poll_t dmaplane_channel_poll(struct file *file, poll_table *pt)
  */
 static void *dmaplane_channel_area_alloc(size_t size)
 {
-	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	return dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			__vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO));
 }
 
 static int dmaplane_channel_area_mmap(struct vm_area_struct *vma, void *area,
@@ -918,7 +921,8 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		atomic_dec(&ctx->nr_channels);
 		return -EMFILE;
 	}
-	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	ch = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			       kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT));
 	if (!ch) {
 		atomic_dec(&ctx->nr_channels);
 		return -ENOMEM;
@@ -970,14 +974,16 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	} while (!ch->id);
 	dmaplane_ctx_add_channel(&ch->obj);
 
-	fd = get_unused_fd_flags(O_CLOEXEC);
+	fd = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -EMFILE, get_unused_fd_flags(O_CLOEXEC));
 	if (fd < 0) {
 		ret = fd;
 		goto out_put;
 	}
 	if (args->flags & DMAPLANE_CHANNEL_SQPOLL) {
-		ch->sqpoll = kthread_create_on_node(dmaplane_sqpoll_fn, ch,
-						    ch->node, "dmaplane-sqpoll");
+		ch->sqpoll = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, ERR_PTR(-ENOMEM),
+				kthread_create_on_node(dmaplane_sqpoll_fn, ch,
+						       ch->node,
+						       "dmaplane-sqpoll"));
 		if (IS_ERR(ch->sqpoll)) {
 			ret = PTR_ERR(ch->sqpoll);
 			ch->sqpoll = NULL;
@@ -987,8 +993,10 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 			set_cpus_allowed_ptr(ch->sqpoll, cpumask_of_node(ch->node));
 	}
 	ch->dev_file = get_file(ctx->file);
-	file = anon_inode_getfile("[dmaplane-channel]", &dmaplane_channel_fops,
-				  ch, O_RDWR | O_CLOEXEC);
+	file = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, ERR_PTR(-ENOMEM),
+			anon_inode_getfile("[dmaplane-channel]",
+					   &dmaplane_channel_fops, ch,
+					   O_RDWR | O_CLOEXEC));
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		fput(ch->dev_file);

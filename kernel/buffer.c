@@ -25,6 +25,7 @@
 #include "buffer.h"
 #include "compat.h"
 #include "dmadev.h"
+#include "fault.h"
 #include "numa.h"
 #include "trace.h"
 
@@ -121,7 +122,8 @@ struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
 	struct dmaplane_buffer *buf;
 	int ret;
 
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
+	buf = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			      kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT));
 	if (!buf)
 		return ERR_PTR(-ENOMEM);
 	buf->kind = kind;
@@ -129,8 +131,9 @@ struct dmaplane_buffer *dmaplane_buffer_alloc(struct dmaplane_ctx *ctx,
 	buf->node = 0;
 	mutex_init(&buf->lock);
 	INIT_LIST_HEAD(&buf->attachments);
-	buf->node_pages = kcalloc(nr_node_ids, sizeof(*buf->node_pages),
-				  GFP_KERNEL_ACCOUNT);
+	buf->node_pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kcalloc(nr_node_ids, sizeof(*buf->node_pages),
+				GFP_KERNEL_ACCOUNT));
 	if (!buf->node_pages) {
 		kfree(buf);
 		return ERR_PTR(-ENOMEM);
@@ -225,7 +228,8 @@ static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
 		max_order = max(min_order, min_t(unsigned int, max_order,
 						 share ? ilog2(share) : 0));
 	}
-	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	buf->pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT));
 	if (!buf->pages)
 		return -ENOMEM;
 
@@ -243,7 +247,9 @@ static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf,
 			gfp |= __GFP_NORETRY;
 		if (req->strict)
 			gfp |= __GFP_THISNODE;
-		if (nid == NUMA_NO_NODE && req->policy == DMAPLANE_NUMA_ANY)
+		if (dmaplane_fault(DMAPLANE_FAULT_ALLOC))
+			page = NULL;
+		else if (nid == NUMA_NO_NODE && req->policy == DMAPLANE_NUMA_ANY)
 			page = alloc_pages(gfp, order);	/* task mempolicy */
 		else
 			page = alloc_pages_node(nid, gfp, order);
@@ -317,7 +323,8 @@ static int dmaplane_buffer_pin_user(struct dmaplane_buffer *buf, u64 addr)
 	unsigned long i;
 	int ret;
 
-	buf->pages = kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	buf->pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvcalloc(nr, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT));
 	if (!buf->pages)
 		return -ENOMEM;
 	if (mmap_read_lock_killable(mm))
@@ -332,9 +339,11 @@ static int dmaplane_buffer_pin_user(struct dmaplane_buffer *buf, u64 addr)
 			ret = -EINTR;
 			break;
 		}
-		got = dmaplane_pin_user_pages(addr + (buf->nr_pages << PAGE_SHIFT),
-					      want, FOLL_WRITE | FOLL_LONGTERM,
-					      buf->pages + buf->nr_pages);
+		got = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			dmaplane_pin_user_pages(addr +
+						(buf->nr_pages << PAGE_SHIFT),
+						want, FOLL_WRITE | FOLL_LONGTERM,
+						buf->pages + buf->nr_pages));
 		if (got <= 0)
 			ret = got ? got : -EFAULT;
 		else
@@ -357,9 +366,10 @@ static int dmaplane_buffer_alloc_coherent(struct dmaplane_buffer *buf,
 	/* dma_get_sgtable() keeps lengths in unsigned int. */
 	if (buf->size > UINT_MAX)
 		return -E2BIG;
-	buf->cpu_addr = dma_alloc_coherent(buf->dma_dev, buf->size,
+	buf->cpu_addr = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			dma_alloc_coherent(buf->dma_dev, buf->size,
 					   &buf->dma_addr,
-					   GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+					   GFP_KERNEL_ACCOUNT | __GFP_NOWARN));
 	if (!buf->cpu_addr)
 		return -ENOMEM;
 	buf->nr_chunks = 1;

@@ -50,6 +50,7 @@
 #include "context.h"
 #include "cq.h"
 #include "endpoint.h"
+#include "fault.h"
 #include "hist.h"
 #include "local.h"
 #include "opdef.h"
@@ -162,7 +163,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 	u32 tail, avail, done = 0, inline_ops = 0, nres = 0;
 	const struct dmaplane_opdef *def;
 	struct dmaplane_ep *plug = NULL;
-	bool waiting = false;
+	bool waiting = false, nomem = false;
 	u64 now = 0;
 
 	lockdep_assert_held(&ch->submit_lock);
@@ -268,7 +269,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 			const struct dmaplane_sqe *shared =
 				&ch->sqes[ch->sq_head & (ch->sq_entries - 1)];
 
-			req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
+			req = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+					kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT));
 			if (!req)
 				break;
 			memcpy(&req->sqe, shared, sizeof(req->sqe));
@@ -294,6 +296,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		if (!n) {
 			/* No memory for the entry: give the unused slots back. */
 			dmaplane_channel_unreserve(ch, avail - done);
+			nomem = true;
 			break;
 		}
 
@@ -324,6 +327,9 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		atomic64_inc(&ch->st_busy);
 		return -EBUSY;
 	}
+	/* Not 0: a caller that retries at once must not spin on it. */
+	if (!done && nomem)
+		return -ENOMEM;
 	return done;
 }
 
@@ -591,7 +597,8 @@ static __poll_t dmaplane_channel_poll(struct file *file, poll_table *pt)
  */
 static void *dmaplane_channel_area_alloc(size_t size)
 {
-	return __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	return dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			__vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO));
 }
 
 static int dmaplane_channel_area_mmap(struct vm_area_struct *vma, void *area,
@@ -914,7 +921,8 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 		atomic_dec(&ctx->nr_channels);
 		return -EMFILE;
 	}
-	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	ch = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			       kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT));
 	if (!ch) {
 		atomic_dec(&ctx->nr_channels);
 		return -ENOMEM;
@@ -966,7 +974,7 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 	} while (!ch->id);
 	dmaplane_ctx_add_channel(&ch->obj);
 
-	fd = get_unused_fd_flags(O_CLOEXEC);
+	fd = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -EMFILE, get_unused_fd_flags(O_CLOEXEC));
 	if (fd < 0) {
 		ret = fd;
 		goto out_put;
@@ -977,8 +985,10 @@ int dmaplane_ioctl_channel_create(struct dmaplane_ctx *ctx, void *data)
 			goto out_fd;
 	}
 	ch->dev_file = get_file(ctx->file);
-	file = anon_inode_getfile("[dmaplane-channel]", &dmaplane_channel_fops,
-				  ch, O_RDWR | O_CLOEXEC);
+	file = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, ERR_PTR(-ENOMEM),
+			anon_inode_getfile("[dmaplane-channel]",
+					   &dmaplane_channel_fops, ch,
+					   O_RDWR | O_CLOEXEC));
 	if (IS_ERR(file)) {
 		ret = PTR_ERR(file);
 		fput(ch->dev_file);

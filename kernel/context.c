@@ -9,6 +9,7 @@
 #include <linux/slab.h>
 
 #include "context.h"
+#include "fault.h"
 
 /* Contexts whose file is open, for monitoring (snapshots, debugfs). */
 static LIST_HEAD(dmaplane_ctx_list);
@@ -211,8 +212,10 @@ int dmaplane_obj_publish(struct dmaplane_obj *obj, u32 *handle)
 	 * see it with its handle not yet filled in. Handles stay below 2^23 so
 	 * that they fit an mmap offset.
 	 */
-	ret = xa_alloc(&obj->ctx->objects, handle, NULL,
-		       XA_LIMIT(1, DMAPLANE_MAX_HANDLE), GFP_KERNEL_ACCOUNT);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			xa_alloc(&obj->ctx->objects, handle, NULL,
+				 XA_LIMIT(1, DMAPLANE_MAX_HANDLE),
+				 GFP_KERNEL_ACCOUNT));
 	if (ret)
 		return ret == -EBUSY ? -EMFILE : ret;
 	obj->handle = *handle;

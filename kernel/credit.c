@@ -28,6 +28,7 @@
 #include "cq.h"
 #include "credit.h"
 #include "ep.h"
+#include "fault.h"
 #include "rdma.h"
 #include "trace.h"
 
@@ -164,7 +165,7 @@ static void dmaplane_fc_send_grant_locked(struct dmaplane_ep *ep)
 	ib_dma_sync_single_for_device(dev, fc->tx_dma, DMAPLANE_FC_MSG_LEN,
 				      DMA_TO_DEVICE);
 	/* The grant has an SQ slot of its own (the QP has one extra). */
-	ret = ib_post_send(ep->qp, &wr, NULL);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_POST, -ENOMEM, ib_post_send(ep->qp, &wr, NULL));
 	if (ret) {
 		dmaplane_ep_set_error_locked(ep, ret);
 		return;
@@ -253,7 +254,8 @@ static int dmaplane_fc_post_slot(struct dmaplane_ep *ep,
 				 struct dmaplane_fc_slot *slot)
 {
 	slot->wr.next = NULL;
-	return ib_post_recv(ep->qp, &slot->wr, NULL);
+	return dmaplane_fault_or(DMAPLANE_FAULT_POST, -ENOMEM,
+				 ib_post_recv(ep->qp, &slot->wr, NULL));
 }
 
 /* One of the module's receives completed: a write arrived, or a grant. */
@@ -342,7 +344,7 @@ int dmaplane_fc_setup(struct dmaplane_ep *ep)
 	u32 window = ep->attr.credits, i;
 	struct dmaplane_fc *fc;
 
-	fc = kzalloc(sizeof(*fc), GFP_KERNEL_ACCOUNT);
+	fc = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*fc), GFP_KERNEL_ACCOUNT));
 	if (!fc)
 		return -ENOMEM;
 	fc->window = window;
@@ -352,24 +354,35 @@ int dmaplane_fc_setup(struct dmaplane_ep *ep)
 	fc->granted = window;
 	fc->peer_granted = ep->peer_window;
 	fc->tx_cqe.done = dmaplane_fc_grant_done;
-	fc->slots = kvcalloc(fc->nslots, sizeof(*fc->slots), GFP_KERNEL_ACCOUNT);
-	fc->held = kvcalloc(window, sizeof(*fc->held), GFP_KERNEL_ACCOUNT);
-	fc->rx = kcalloc(fc->nslots, DMAPLANE_FC_MSG_LEN, GFP_KERNEL_ACCOUNT);
-	fc->tx = kzalloc(DMAPLANE_FC_MSG_LEN, GFP_KERNEL_ACCOUNT);
+	fc->slots = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvcalloc(fc->nslots, sizeof(*fc->slots),
+				 GFP_KERNEL_ACCOUNT));
+	fc->held = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvcalloc(window, sizeof(*fc->held), GFP_KERNEL_ACCOUNT));
+	fc->rx = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kcalloc(fc->nslots, DMAPLANE_FC_MSG_LEN,
+				GFP_KERNEL_ACCOUNT));
+	fc->tx = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kzalloc(DMAPLANE_FC_MSG_LEN, GFP_KERNEL_ACCOUNT));
 	/* Published under the lock: the CQ handler looks at ep->fc. */
 	spin_lock_bh(&ep->lock);
 	ep->fc = fc;
 	spin_unlock_bh(&ep->lock);
 	if (!fc->slots || !fc->held || !fc->rx || !fc->tx)
 		return -ENOMEM;
-	fc->rx_dma = ib_dma_map_single(dev, fc->rx,
-				       fc->nslots * DMAPLANE_FC_MSG_LEN,
-				       DMA_FROM_DEVICE);
-	if (ib_dma_mapping_error(dev, fc->rx_dma))
+	/* (A failed mapping is never made, so it needs no unmap.) */
+	fc->rx_dma = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, DMA_MAPPING_ERROR,
+			ib_dma_map_single(dev, fc->rx,
+					  fc->nslots * DMAPLANE_FC_MSG_LEN,
+					  DMA_FROM_DEVICE));
+	if (fc->rx_dma == DMA_MAPPING_ERROR ||
+	    ib_dma_mapping_error(dev, fc->rx_dma))
 		return -ENOMEM;
-	fc->tx_dma = ib_dma_map_single(dev, fc->tx, DMAPLANE_FC_MSG_LEN,
-				       DMA_TO_DEVICE);
-	if (ib_dma_mapping_error(dev, fc->tx_dma)) {
+	fc->tx_dma = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, DMA_MAPPING_ERROR,
+			ib_dma_map_single(dev, fc->tx, DMAPLANE_FC_MSG_LEN,
+					  DMA_TO_DEVICE));
+	if (fc->tx_dma == DMA_MAPPING_ERROR ||
+	    ib_dma_mapping_error(dev, fc->tx_dma)) {
 		ib_dma_unmap_single(dev, fc->rx_dma,
 				    fc->nslots * DMAPLANE_FC_MSG_LEN,
 				    DMA_FROM_DEVICE);
@@ -392,7 +405,8 @@ int dmaplane_fc_setup(struct dmaplane_ep *ep)
 		if (i + 1 < fc->nslots)
 			slot->wr.next = &fc->slots[i + 1].wr;
 	}
-	return ib_post_recv(ep->qp, &fc->slots[0].wr, NULL);
+	return dmaplane_fault_or(DMAPLANE_FAULT_POST, -ENOMEM,
+				 ib_post_recv(ep->qp, &fc->slots[0].wr, NULL));
 }
 
 /**

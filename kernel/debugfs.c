@@ -5,6 +5,7 @@
  *   dmaplane/counters                 module-wide counters
  *   dmaplane/fault_reg_timeout        (writable) this many registrations
  *                                     time out (fault injection for tests)
+ *   dmaplane/fault_*                  fault injection (fault.c)
  *   dmaplane/contexts/<id>/info       pid of the opener
  *   dmaplane/contexts/<id>/buffers    kind, size, placement of each buffer
  *   dmaplane/contexts/<id>/channels   ring state and counters
@@ -17,6 +18,7 @@
 #include <linux/seq_file.h>
 
 #include "debugfs.h"
+#include "fault.h"
 #include "rdma.h"
 #include "stats.h"
 
@@ -108,6 +110,7 @@ void dmaplane_debugfs_init(void)
 	debugfs_create_atomic_t("fault_reg_timeout", 0600,
 				dmaplane_debugfs_root,
 				&dmaplane_fault_reg_timeout);
+	dmaplane_fault_debugfs_init(dmaplane_debugfs_root);
 	dmaplane_debugfs_contexts = debugfs_create_dir("contexts",
 						       dmaplane_debugfs_root);
 }
@@ -118,4 +121,5 @@ void dmaplane_debugfs_exit(void)
 	debugfs_remove(dmaplane_debugfs_root);
 	dmaplane_debugfs_root = NULL;
 	dmaplane_debugfs_contexts = NULL;
+	dmaplane_fault_exit();
 }

@@ -28,6 +28,7 @@
 #include "compat.h"
 #include "dmabuf.h"
 #include "dmadev.h"
+#include "fault.h"
 #include "trace.h"
 
 DMAPLANE_IMPORT_NS(DMA_BUF);
@@ -55,11 +56,13 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 	struct dmaplane_attachment *a;
 	int ret;
 
-	a = kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT);
+	a = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT));
 	if (!a)
 		return -ENOMEM;
 	a->dev = attach->dev;
-	if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
+	if (dmaplane_fault(DMAPLANE_FAULT_ALLOC))
+		ret = -ENOMEM;
+	else if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
 		ret = dma_get_sgtable(buf->dma_dev, &a->sgt, buf->cpu_addr,
 				      buf->dma_addr, buf->size);
 	else
@@ -107,7 +110,8 @@ static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
 		mutex_unlock(&buf->lock);
 		return ERR_PTR(-EBUSY);
 	}
-	ret = dma_map_sgtable(a->dev, &a->sgt, dir, 0);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
+				dma_map_sgtable(a->dev, &a->sgt, dir, 0));
 	if (!ret) {
 		a->dir = dir;
 		a->mapped = true;
@@ -251,7 +255,7 @@ int dmaplane_ioctl_buffer_export(struct dmaplane_ctx *ctx, void *data)
 	info.size = buf->size;
 	info.flags = (args->flags & DMAPLANE_EXPORT_RDWR) ? O_RDWR : O_RDONLY;
 	info.priv = buf;	/* the lookup's reference now belongs to the dma-buf */
-	dmabuf = dma_buf_export(&info);
+	dmabuf = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, ERR_PTR(-ENOMEM), dma_buf_export(&info));
 	if (IS_ERR(dmabuf)) {
 		dmaplane_buffer_put(buf);
 		return PTR_ERR(dmabuf);

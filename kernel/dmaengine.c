@@ -30,6 +30,7 @@
 
 #include "buffer.h"
 #include "dmaengine.h"
+#include "fault.h"
 
 static bool dmaplane_use_dma_engine = true;
 module_param_named(dma_engine, dmaplane_use_dma_engine, bool, 0444);
@@ -90,19 +91,22 @@ static int dmaplane_dmaengine_map(struct dmaplane_buffer *buf, u64 off, u64 len,
 	unsigned long i;
 	int ret;
 
-	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT));
 	if (!pages)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		pages[i] = dmaplane_buffer_page(buf, first + i);
-	ret = sg_alloc_table_from_pages_segment(sgt, pages, n,
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			sg_alloc_table_from_pages_segment(sgt, pages, n,
 						off & ~PAGE_MASK, len,
 						dma_get_max_seg_size(dev),
-						GFP_KERNEL_ACCOUNT);
+						GFP_KERNEL_ACCOUNT));
 	kvfree(pages);
 	if (ret)
 		return ret;
-	ret = dma_map_sgtable(dev, sgt, dir, 0);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
+				dma_map_sgtable(dev, sgt, dir, 0));
 	if (ret)
 		sg_free_table(sgt);
 	return ret;

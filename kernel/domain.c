@@ -13,6 +13,7 @@
 
 #include "context.h"
 #include "domain.h"
+#include "fault.h"
 
 /**
  * struct dmaplane_domain - a protection domain handle.
@@ -56,7 +57,8 @@ int dmaplane_ioctl_domain_create(struct dmaplane_ctx *ctx, void *data)
 	if (args->flags || args->handle ||
 	    memchr_inv(args->reserved, 0, sizeof(args->reserved)))
 		return -EINVAL;
-	dom = kzalloc(sizeof(*dom), GFP_KERNEL_ACCOUNT);
+	dom = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+				kzalloc(sizeof(*dom), GFP_KERNEL_ACCOUNT));
 	if (!dom)
 		return -ENOMEM;
 	ret = dmaplane_obj_init(ctx, &dom->obj, &dmaplane_domain_obj_ops);

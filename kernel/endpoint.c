@@ -29,6 +29,7 @@
 #include "domain.h"
 #include "endpoint.h"
 #include "ep.h"
+#include "fault.h"
 #include "listener.h"
 #include "rdma.h"
 #include "sockaddr.h"
@@ -299,7 +300,7 @@ struct dmaplane_ep *dmaplane_ep_alloc(struct dmaplane_ctx *ctx,
 	struct dmaplane_ep *ep;
 	int ret;
 
-	ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
+	ep = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT));
 	if (!ep)
 		return ERR_PTR(-ENOMEM);
 	ret = dmaplane_obj_init(ctx, &ep->obj, &dmaplane_ep_obj_ops);
@@ -404,8 +405,9 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	BUILD_BUG_ON(IB_POLL_SOFTIRQ != 0);
 	cq_attr.cqe = a->sq_depth + a->rq_depth + 3;
 	irq_poll_init(&ep->iop, DMAPLANE_EP_POLL_BUDGET, dmaplane_ep_iop_poll);
-	ep->cq = ib_create_cq(ibdev, dmaplane_ep_cq_comp, dmaplane_ep_cq_event,
-			      ep, &cq_attr);
+	ep->cq = dmaplane_fault_or(DMAPLANE_FAULT_CM, ERR_PTR(-ENOMEM),
+			ib_create_cq(ibdev, dmaplane_ep_cq_comp,
+				     dmaplane_ep_cq_event, ep, &cq_attr));
 	if (IS_ERR(ep->cq)) {
 		ret = PTR_ERR(ep->cq);
 		ep->cq = NULL;
@@ -425,7 +427,7 @@ int dmaplane_ep_create_qp(struct dmaplane_ep *ep, struct rdma_cm_id *id)
 	init.cap.max_recv_sge = a->max_sge;
 	init.sq_sig_type = IB_SIGNAL_REQ_WR;
 	init.qp_type = IB_QPT_RC;
-	ret = rdma_create_qp(id, pd->pd, &init);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM, rdma_create_qp(id, pd->pd, &init));
 	if (ret)
 		return ret;
 	ep->qp = id->qp;
@@ -527,8 +529,11 @@ int dmaplane_cm_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 
 	switch (ev->event) {
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		/* An injected fault: as if the resolution had failed. */
+		dmaplane_ep_cm_step(ep, dmaplane_fault_or(DMAPLANE_FAULT_CM, -EHOSTUNREACH, 0));
+		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
-		dmaplane_ep_cm_step(ep, 0);
+		dmaplane_ep_cm_step(ep, dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENETUNREACH, 0));
 		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:
 		dmaplane_ep_cm_step(ep, ev->status == -ETIMEDOUT ?
@@ -621,7 +626,7 @@ static int dmaplane_ep_connect(struct dmaplane_ep *ep, struct rdma_cm_id *id,
 	if (!ret) {
 		dmaplane_ep_conn_param(ep, &param, priv, args->private_data,
 				       args->private_len);
-		ret = rdma_connect(id, &param);
+		ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM, rdma_connect(id, &param));
 	}
 	mutex_unlock(&ep->teardown_lock);
 	if (!ret)
@@ -702,8 +707,10 @@ out_pd:
 	}
 	ep->pd = pd;	/* NULL: the default PD of the route's device */
 
-	id = rdma_create_id(current->nsproxy->net_ns, dmaplane_cm_handler,
-			    &ep->obj, RDMA_PS_TCP, IB_QPT_RC);
+	id = dmaplane_fault_or(DMAPLANE_FAULT_CM, ERR_PTR(-ENOMEM),
+			rdma_create_id(current->nsproxy->net_ns,
+				       dmaplane_cm_handler, &ep->obj,
+				       RDMA_PS_TCP, IB_QPT_RC));
 	if (IS_ERR(id)) {
 		ret = PTR_ERR(id);
 		goto out_put;
@@ -715,13 +722,16 @@ out_pd:
 	 * resolved without the teardown lock.
 	 */
 	deadline = jiffies + msecs_to_jiffies(timeout_ms);
-	ret = rdma_resolve_addr(id, src.ss_family ? (struct sockaddr *)&src :
-			       NULL, (struct sockaddr *)&dst, timeout_ms);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM,
+			rdma_resolve_addr(id, src.ss_family ?
+					  (struct sockaddr *)&src : NULL,
+					  (struct sockaddr *)&dst, timeout_ms));
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
 	if (!ret)
-		ret = rdma_resolve_route(id, jiffies_to_msecs(
-				max_t(long, (long)(deadline - jiffies), 1)));
+		ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM,
+			rdma_resolve_route(id, jiffies_to_msecs(
+				max_t(long, (long)(deadline - jiffies), 1))));
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, deadline);
 	if (ret)

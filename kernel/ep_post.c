@@ -30,6 +30,7 @@
 #include "credit.h"
 #include "endpoint.h"
 #include "ep.h"
+#include "fault.h"
 #include "listener.h"
 #include "mr.h"
 #include "trace.h"
@@ -192,7 +193,12 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 	if (first) {
 		last->wrs[last->nr_wrs - 1].wr.send_flags |= IB_SEND_SIGNALED;
 		ep->unsignaled = 0;
-		ret = ib_post_send(ep->qp, &first->wrs[0].wr, &bad_send);
+		if (dmaplane_fault(DMAPLANE_FAULT_POST)) {
+			bad_send = &first->wrs[0].wr;
+			ret = -ENOMEM;
+		} else {
+			ret = ib_post_send(ep->qp, &first->wrs[0].wr, &bad_send);
+		}
 		if (ret) {
 			struct dmaplane_rdma_req *tmp;
 			bool bad = false;
@@ -245,7 +251,12 @@ static void dmaplane_ep_kick_locked(struct dmaplane_ep *ep,
 		rlast = &req->rwr;
 	}
 	if (rfirst) {
-		ret = ib_post_recv(ep->qp, rfirst, &bad_recv);
+		if (dmaplane_fault(DMAPLANE_FAULT_POST)) {
+			bad_recv = rfirst;
+			ret = -ENOMEM;
+		} else {
+			ret = ib_post_recv(ep->qp, rfirst, &bad_recv);
+		}
 		if (ret) {
 			const struct ib_recv_wr *w;
 

@@ -10,6 +10,7 @@
 
 #include "endpoint.h"
 #include "ep.h"
+#include "fault.h"
 #include "mr.h"
 
 #include "dmaplane/uapi/dmaplane_ops.h"
@@ -171,8 +172,10 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 	}
 
 	/* Charged to the submitter: it may wait long (for a credit). */
-	req = kzalloc(sizeof(*req) + nr_wrs * sizeof(*req->wrs) +
-		      nr_sges * sizeof(*req->sges), GFP_KERNEL_ACCOUNT);
+	req = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kzalloc(sizeof(*req) + nr_wrs * sizeof(*req->wrs) +
+				nr_sges * sizeof(*req->sges),
+				GFP_KERNEL_ACCOUNT));
 	if (!req) {
 		ret = -ENOMEM;
 		goto out_put;

@@ -18,6 +18,7 @@
 #include "credit.h"
 #include "domain.h"
 #include "ep.h"
+#include "fault.h"
 #include "listener.h"
 #include "sockaddr.h"
 
@@ -58,7 +59,8 @@ static void dmaplane_listener_hand(struct dmaplane_listener *l,
 	int ret;
 
 	ret = dmaplane_obj_publish(&ep->obj, &handle);
-	r.res = ret ? ret : handle;
+	/* (Not "ret ? ret : handle": that is unsigned, -ENOMEM a handle.) */
+	r.res = ret ?: (s64)handle;
 	r.ts_complete = dmaplane_channel_now(l->ch);
 	kfree(a);
 	dmaplane_channel_complete(l->ch, &r, 1);
@@ -146,7 +148,8 @@ static void dmaplane_listener_accept(struct dmaplane_channel *ch,
 		ret = -EINVAL;
 	else if (l->ch != ch)
 		ret = -EXDEV;
-	a = ret ? NULL : kmalloc(sizeof(*a), GFP_KERNEL);
+	a = ret ? NULL : dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+					   kmalloc(sizeof(*a), GFP_KERNEL_ACCOUNT));
 	if (!ret && !a)
 		ret = -ENOMEM;
 	if (ret) {
@@ -273,7 +276,7 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	if (!ret) {
 		dmaplane_ep_conn_param(ep, &param, priv, l->private_data,
 				       l->private_len);
-		ret = rdma_accept(id, &param);
+		ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM, rdma_accept(id, &param));
 	}
 	if (ret) {
 		/*
@@ -447,7 +450,8 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 		ret = PTR_ERR(ch);
 		goto out_pd;
 	}
-	l = kzalloc(sizeof(*l), GFP_KERNEL_ACCOUNT);
+	l = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			      kzalloc(sizeof(*l), GFP_KERNEL_ACCOUNT));
 	ret = l ? dmaplane_obj_init(ctx, &l->obj, &dmaplane_listener_obj_ops) :
 		  -ENOMEM;
 	if (ret) {
@@ -466,13 +470,16 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 	l->private_len = args->private_len;
 	memcpy(l->private_data, args->private_data, args->private_len);
 
-	id = rdma_create_id(current->nsproxy->net_ns, dmaplane_cm_handler,
-			    &l->obj, RDMA_PS_TCP, IB_QPT_RC);
+	id = dmaplane_fault_or(DMAPLANE_FAULT_CM, ERR_PTR(-ENOMEM),
+			rdma_create_id(current->nsproxy->net_ns,
+				       dmaplane_cm_handler, &l->obj,
+				       RDMA_PS_TCP, IB_QPT_RC));
 	if (IS_ERR(id)) {
 		ret = PTR_ERR(id);
 		goto out_put;
 	}
-	ret = rdma_bind_addr(id, (struct sockaddr *)&ss);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM,
+				rdma_bind_addr(id, (struct sockaddr *)&ss));
 	if (!ret) {
 		/* The port in use, told before anyone can connect. */
 		dmaplane_ss_to_sockaddr(&id->route.addr.src_addr, &addr);
@@ -484,7 +491,8 @@ int dmaplane_ioctl_listen(struct dmaplane_ctx *ctx, void *data)
 			ret = -EFAULT;
 	}
 	if (!ret)
-		ret = rdma_listen(id, args->backlog);
+		ret = dmaplane_fault_or(DMAPLANE_FAULT_CM, -ENOMEM,
+					rdma_listen(id, args->backlog));
 	if (ret) {
 		rdma_destroy_id(id);
 		goto out_put;

@@ -18,6 +18,7 @@
 #include "buffer.h"
 #include "context.h"
 #include "domain.h"
+#include "fault.h"
 #include "mr.h"
 #include "rdma.h"
 #include "xfer.h"
@@ -138,7 +139,8 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 
 	if (n > UINT_MAX)
 		return -E2BIG;
-	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT));
 	if (!pages)
 		return -ENOMEM;
 	if (buf->kind == DMAPLANE_BUF_KIND_IMPORTED) {
@@ -154,15 +156,18 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 		for (i = 0; i < n; i++)
 			pages[i] = dmaplane_buffer_page(buf, first + i);
 	}
-	if (!ret)
+	if (!ret && dmaplane_fault(DMAPLANE_FAULT_ALLOC))
+		ret = -ENOMEM;
+	else if (!ret)
 		ret = sg_alloc_table_from_pages_segment(&mr->sgt, pages, n,
 				offset_in_page(mr->offset), mr->length,
 				UINT_MAX & PAGE_MASK, GFP_KERNEL_ACCOUNT);
 	kvfree(pages);
 	if (ret)
 		return ret;
-	mr->nents = ib_dma_map_sg(ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
-				  DMA_BIDIRECTIONAL);
+	mr->nents = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, 0,
+			ib_dma_map_sg(ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
+				      DMA_BIDIRECTIONAL));
 	return mr->nents ? 0 : -ENOMEM;
 }
 
@@ -226,13 +231,16 @@ static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 	if (ret)
 		return ret;
 	mr->charged = PAGE_ALIGN(npages * sizeof(u64));
-	mr->mr = ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG, npages);
+	mr->mr = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
+			ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG, npages));
 	if (IS_ERR(mr->mr)) {
 		ret = PTR_ERR(mr->mr);
 		mr->mr = NULL;
 		return ret;
 	}
-	n = ib_map_mr_sg(mr->mr, mr->sgt.sgl, mr->nents, NULL, mr->page_size);
+	n = dmaplane_fault_or(DMAPLANE_FAULT_REG, -ENOMEM,
+			ib_map_mr_sg(mr->mr, mr->sgt.sgl, mr->nents, NULL,
+				     mr->page_size));
 	if (n != mr->nents)
 		return n < 0 ? n : -E2BIG;
 	/* Zero-based but for the first byte's offset in its page. */
@@ -340,7 +348,7 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 		dmaplane_buffer_put(buf);
 		return PTR_ERR(pd);
 	}
-	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
+	mr = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT));
 	if (!mr) {
 		ret = -ENOMEM;
 		goto out_put;

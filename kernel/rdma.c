@@ -16,6 +16,7 @@
 #include <rdma/ib_verbs.h>
 
 #include "context.h"
+#include "fault.h"
 #include "rdma.h"
 
 /**
@@ -485,13 +486,15 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 	struct ib_qp_init_attr init = {};
 	int ret;
 
-	pd->pd = ib_alloc_pd(pd->ibdev, 0);
+	pd->pd = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
+				   ib_alloc_pd(pd->ibdev, 0));
 	if (IS_ERR(pd->pd)) {
 		ret = PTR_ERR(pd->pd);
 		pd->pd = NULL;
 		return ret;
 	}
-	pd->reg_cq = ib_alloc_cq(pd->ibdev, pd, 4, 0, IB_POLL_SOFTIRQ);
+	pd->reg_cq = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
+			ib_alloc_cq(pd->ibdev, pd, 4, 0, IB_POLL_SOFTIRQ));
 	if (IS_ERR(pd->reg_cq)) {
 		ret = PTR_ERR(pd->reg_cq);
 		pd->reg_cq = NULL;
@@ -505,7 +508,8 @@ static int dmaplane_pd_setup(struct dmaplane_pd *pd)
 	init.cap.max_recv_sge = 1;
 	init.sq_sig_type = IB_SIGNAL_REQ_WR;
 	init.qp_type = IB_QPT_RC;
-	pd->reg_qp = ib_create_qp(pd->pd, &init);
+	pd->reg_qp = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
+				       ib_create_qp(pd->pd, &init));
 	if (IS_ERR(pd->reg_qp)) {
 		ret = PTR_ERR(pd->reg_qp);
 		pd->reg_qp = NULL;
@@ -571,7 +575,7 @@ static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
 		atomic_dec(&ctx->nr_domains);
 		return ERR_PTR(-EMFILE);
 	}
-	pd = kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT);
+	pd = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*pd), GFP_KERNEL_ACCOUNT));
 	if (!pd) {
 		if (domain)
 			atomic_dec(&ctx->nr_domains);
@@ -767,7 +771,8 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 	wr->wr.wr_cqe = &pd->reg_cqe;
 	wr->wr.send_flags = IB_SEND_SIGNALED;
 	wr->wr.next = NULL;
-	ret = ib_post_send(pd->reg_qp, &wr->wr, NULL);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_POST, -ENOMEM,
+				ib_post_send(pd->reg_qp, &wr->wr, NULL));
 	if (ret)
 		goto out_unlock;
 	if (atomic_add_unless(&dmaplane_fault_reg_timeout, -1, 0) ||

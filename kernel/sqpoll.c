@@ -21,6 +21,7 @@
 #include <linux/xarray.h>
 
 #include "cq.h"
+#include "fault.h"
 #include "sqpoll.h"
 
 /* Real uid -> SQPOLL threads it runs (xa_mk_value), under the mutex. */
@@ -144,7 +145,9 @@ int dmaplane_sqpoll_create(struct dmaplane_channel *ch,
 	ret = dmaplane_sqpoll_charge(ch->obj.ctx, uid);
 	if (ret)
 		return ret;
-	t = kthread_create_on_node(fn, ch, ch->node, "dmaplane-sqpoll");
+	t = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, ERR_PTR(-ENOMEM),
+			      kthread_create_on_node(fn, ch, ch->node,
+						     "dmaplane-sqpoll"));
 	if (IS_ERR(t)) {
 		ret = PTR_ERR(t);
 		goto out_uncharge;

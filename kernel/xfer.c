@@ -17,6 +17,7 @@
 
 #include "buffer.h"
 #include "compat.h"
+#include "fault.h"
 #include "xfer.h"
 
 /**
@@ -95,7 +96,8 @@ int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf
 		return -EACCES;
 	if (!dmaplane_import_trusted(buf->import))
 		return -EOPNOTSUPP;
-	ret = dmaplane_dma_buf_vmap(buf->import, &c->map);
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+				dmaplane_dma_buf_vmap(buf->import, &c->map));
 	if (ret)
 		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	if (c->map.is_iomem) {

@@ -534,7 +534,11 @@ struct dmaplane_channel_create {
  * rq_depth RECVs. An entry beyond that completes at once with -ENOBUFS;
  * it may be submitted again once earlier operations have completed. Work
  * still waiting when the endpoint is destroyed or its connection is lost
- * completes with -ECANCELED.
+ * completes with -ECANCELED; an entry submitted while the endpoint is not
+ * connected (its error state included) completes with -ENOTCONN. Work the
+ * device refuses to post completes with the post's -errno (-ENOMEM); a
+ * refused flow control grant or module receive puts the endpoint in its
+ * error state with that errno.
  * A RECV completed by a SEND with invalidate (the peer invalidating one of
  * this side's registrations) completes with -EPROTO and puts the endpoint
  * in its error state with error -EPROTO, as any other protocol violation
@@ -610,8 +614,10 @@ struct dmaplane_cqe {
  * signals end it as they end a sleeping wait; timeouts of 2^63 ns or more
  * count as 2^63 - 1.
  * Out: submitted (entries consumed), completions (unread CQEs on return).
- * Errors: EBUSY (nothing could be consumed: the CQ is full), EINVAL (bad
- *      field; a corrupt SQ tail: more than sq_entries ahead of head),
+ * Errors: EBUSY (nothing could be consumed: the CQ is full), ENOMEM
+ *      (nothing could be consumed: no memory for the first entry, which
+ *      stays in the SQ), EINVAL (bad field; a corrupt SQ tail: more than
+ *      sq_entries ahead of head),
  *      ETIME, EINTR (also a signal while another ENTER of the channel
  *      consumes: nothing was consumed). Entries consumed before a wait is
  *      interrupted stay consumed: submitted says how many.

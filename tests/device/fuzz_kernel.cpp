@@ -185,6 +185,7 @@ private:
     tally& t_;
     bool verbose_;
     bool child_ = false;
+    bool sane_ = false; // this batch's entries are well formed (most run)
     pool p_;
     dmaplane_info info_{};
     char* scratch_ = nullptr;
@@ -235,7 +236,7 @@ private:
         }
     }
     template <class T, class H> u32 pick_handle(std::vector<T>& v, H handle_of) {
-        if (!v.empty() && r_.percent(85))
+        if (!v.empty() && (sane_ || r_.percent(85)))
             return handle_of(r_.pick(v));
         switch (r_.below(4)) {
         case 0: return 0;
@@ -321,12 +322,15 @@ private:
         d.handle = h;
         if (r_.percent(3))
             d.flags = 1;
-        if (call(p_.dev, DMAPLANE_IOC_OBJECT_DESTROY, &d) == 0) {
-            erase_handle(p_.buffers, h, &buffer_obj::handle);
-            erase_handle(p_.mrs, h, &mr_obj::handle);
-            erase_handle(p_.endpoints, h, &endpoint_obj::handle);
-            std::erase(p_.listeners, h);
-        }
+        if (call(p_.dev, DMAPLANE_IOC_OBJECT_DESTROY, &d) == 0)
+            forget(h);
+    }
+
+    void forget(u32 h) {
+        erase_handle(p_.buffers, h, &buffer_obj::handle);
+        erase_handle(p_.mrs, h, &mr_obj::handle);
+        erase_handle(p_.endpoints, h, &endpoint_obj::handle);
+        std::erase(p_.listeners, h);
     }
 
     void buffer_destroy() {
@@ -627,11 +631,12 @@ private:
 
     dmaplane_sqe make_sqe(int channel) {
         dmaplane_sqe e{};
-        const u32 op = static_cast<u32>(r_.percent(3) ? r_.below(256) : r_.below(DMAPLANE_OP_LAST + 1));
+        const u32 op = static_cast<u32>(!sane_ && r_.percent(3) ? r_.below(256)
+                                                                : r_.below(DMAPLANE_OP_LAST + 1));
         e.opcode = static_cast<std::uint8_t>(op);
         const dmaplane_op_rule* rule = dmaplane_op_rule_of(op);
         u32 fields = rule ? rule->fields : static_cast<u32>(r_.next());
-        if (r_.percent(5))
+        if (!sane_ && r_.percent(5))
             fields |= 1u << r_.below(9); // a field this opcode may not set
         const bool rdma = rule && (rule->props & DMAPLANE_OPP_RDMA);
         auto local_handle = [&] {
@@ -648,7 +653,8 @@ private:
         // a token: one of ours (loopback: the peer is us), or anything
         u64 remote_len = page;
         if (fields & DMAPLANE_SQE_F_VALUE) {
-            if (rule && (rule->props & DMAPLANE_OPP_REMOTE) && !p_.mrs.empty() && r_.percent(85)) {
+            if (rule && (rule->props & DMAPLANE_OPP_REMOTE) && !p_.mrs.empty() &&
+                (sane_ || r_.percent(85))) {
                 const mr_obj& m = r_.pick(p_.mrs);
                 e.value = m.token;
                 remote_len = m.length;
@@ -660,14 +666,22 @@ private:
         const bool remote_src = op == DMAPLANE_OP_RDMA_READ;
         const u64 dst_size = remote_dst ? remote_len : buffer_size_of(e.dst_handle);
         const u64 src_size = remote_src ? remote_len : buffer_size_of(e.src_handle);
+        auto offset = [&](u64 size) {
+            if (sane_)
+                return r_.percent(50) ? 0 : r_.below(size / 2 + 1) & ~63ull;
+            return r_.percent(50) ? 0 : pick_offset(size);
+        };
         if (fields & DMAPLANE_SQE_F_DST_OFFSET)
-            e.dst_offset = r_.percent(50) ? 0 : pick_offset(dst_size);
+            e.dst_offset = offset(dst_size);
         if (fields & DMAPLANE_SQE_F_SRC_OFFSET)
-            e.src_offset = r_.percent(50) ? 0 : pick_offset(src_size);
+            e.src_offset = offset(src_size);
         if (fields & DMAPLANE_SQE_F_LENGTH) {
             const u64 room = std::min(dst_size > e.dst_offset ? dst_size - e.dst_offset : 0,
                                       src_size > e.src_offset ? src_size - e.src_offset : 0);
-            e.length = r_.percent(40) && room ? 1 + r_.below(room) : pick_length(room, 0);
+            if (sane_)
+                e.length = room ? 1 + r_.below(std::min<u64>(room, 256 << 10)) : 0;
+            else
+                e.length = r_.percent(40) && room ? 1 + r_.below(room) : pick_length(room, 0);
         }
         if (fields & DMAPLANE_SQE_F_IMM)
             e.imm = static_cast<u32>(r_.next());
@@ -676,7 +690,10 @@ private:
                              ? pick_handle(p_.listeners, [](u32 h) { return h; })
                              : pick_endpoint(channel);
         const u32 allowed = rule ? rule->sqe_flags : 0xffu;
-        e.flags = static_cast<std::uint8_t>(r_.next() & allowed & (r_.percent(30) ? 0xffu : 0u));
+        e.flags = static_cast<std::uint8_t>(r_.next() & allowed &
+                                            (r_.percent(sane_ ? 15 : 30) ? 0xffu : 0u));
+        if (sane_)
+            return e;
         if (r_.percent(3))
             e.flags = static_cast<std::uint8_t>(r_.next());
         if (r_.percent(2))
@@ -687,8 +704,9 @@ private:
     }
 
     // A batch: mostly valid chains, SG lists and fences.
-    std::vector<dmaplane_sqe> make_batch(std::size_t n, int channel) {
+    std::vector<dmaplane_sqe> make_batch(std::size_t n, int channel, bool sane = false) {
         std::vector<dmaplane_sqe> v;
+        sane_ = sane || r_.percent(50);
         while (v.size() < n) {
             dmaplane_sqe e = make_sqe(channel);
             v.push_back(e);
@@ -712,6 +730,7 @@ private:
                 }
             }
         }
+        sane_ = false;
         return v;
     }
 
@@ -840,6 +859,37 @@ private:
         t.join();
     }
 
+    // Another thread destroys objects while this one submits work on them.
+    void race_destroy() {
+        count("race_destroy");
+        if (p_.channels.empty())
+            return;
+        channel_obj& ch = r_.pick(p_.channels);
+        std::vector<u32> victims;
+        for (int i = 0; i < 1 + static_cast<int>(r_.below(4)); ++i)
+            victims.push_back(any_handle());
+        std::vector<u32> gone;
+        const int dev = p_.dev;
+        const auto delay = std::chrono::microseconds(r_.below(3000));
+        std::thread t([&, dev, delay] {
+            std::this_thread::sleep_for(delay);
+            for (u32 h : victims) {
+                dmaplane_object_destroy d{};
+                d.handle = h;
+                if (::ioctl(dev, DMAPLANE_IOC_OBJECT_DESTROY, &d) == 0)
+                    gone.push_back(h);
+            }
+        });
+        for (int i = 0; i < 3; ++i) {
+            push(ch, make_batch(1 + r_.below(8), ch.fd, true));
+            enter(ch, 8);
+        }
+        t.join();
+        for (u32 h : gone)
+            forget(h);
+        reap(ch, [](const dmaplane_cqe&) {});
+    }
+
     // Two threads ENTER the same channel at once.
     void concurrent_enter() {
         count("concurrent_enter");
@@ -865,12 +915,14 @@ private:
             return;
         channel_obj& ch = r_.pick(p_.channels);
         std::vector<dmaplane_sqe> v;
+        sane_ = true; // work that really runs
         for (int i = 0; i < 8; ++i) {
             dmaplane_sqe e = make_sqe(ch.fd);
             if (e.length && e.length < (4u << 20) && r_.percent(50))
                 e.length = 4u << 20;
             v.push_back(e);
         }
+        sane_ = false;
         const std::size_t n = push(ch, v);
         enter(ch, static_cast<u32>(n));
         for (int i = 0; i < 1 + static_cast<int>(r_.below(3)); ++i)
@@ -1088,7 +1140,7 @@ private:
             {3, &fuzzer::scribble},        {2, &fuzzer::concurrent_enter},
             {3, &fuzzer::destroy_in_flight}, {6, &fuzzer::queries},
             {1, &fuzzer::close_fd},        {1, &fuzzer::fork_child},
-            {1, &fuzzer::kill_child},
+            {1, &fuzzer::kill_child},      {3, &fuzzer::race_destroy},
         };
         unsigned total = 0;
         for (const auto& a : actions)

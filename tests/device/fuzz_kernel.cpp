@@ -57,6 +57,7 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr u64 page = 4096;
 constexpr const char* loop_ip = "169.254.77.1"; // tools/vmrun's guest address
+constexpr const char* loop_ip6 = "fd77::1";
 constexpr const char* rxe_name = "rxe0";
 
 // splitmix64: small, seedable, good enough to pick actions.
@@ -402,6 +403,50 @@ private:
             p_.maps.push_back({m, len, true});
     }
 
+    // Mappings the kernel must refuse or bound: past the ring, the statistics
+    // area where there is none, private, executable, grown, made writable.
+    void mmap_odd() {
+        count("mmap_odd");
+        int fd = p_.dev;
+        u64 off = 0, len = page;
+        if (!p_.channels.empty() && r_.percent(70)) {
+            const channel_obj& ch = r_.pick(p_.channels);
+            fd = ch.fd;
+            static constexpr u64 stats = DMAPLANE_STATS_MMAP_OFFSET;
+            const u64 offs[] = {0, page, ch.region_size, stats, stats + page, r_.below(64) * page};
+            off = offs[r_.below(std::size(offs))];
+            const u64 lens[] = {ch.region_size, ch.region_size + page, page,
+                                ch.c.stats_size + page, page * (1 + r_.below(64))};
+            len = lens[r_.below(std::size(lens))];
+        } else if (!p_.buffers.empty()) {
+            dmaplane_buffer_info a{};
+            a.handle = r_.pick(p_.buffers).handle;
+            if (call(p_.dev, DMAPLANE_IOC_BUFFER_INFO, &a))
+                return;
+            off = a.mmap_offset + (r_.percent(50) ? 0 : r_.below(a.size / page + 2) * page);
+            len = r_.percent(50) ? a.size : page * (1 + r_.below(a.size / page + 2));
+        }
+        const int prots[] = {PROT_READ, PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC, PROT_NONE};
+        const int prot = prots[r_.below(std::size(prots))];
+        const int flags = r_.percent(70) ? MAP_SHARED : MAP_PRIVATE;
+        void* m = mmap(nullptr, len, prot, flags, fd, static_cast<off_t>(off));
+        if (m == MAP_FAILED) {
+            ++t_.errnos[errno];
+            return;
+        }
+        // none of these may succeed on a VM_DONTEXPAND or read-only mapping
+        void* grown = mremap(m, len, len + page, MREMAP_MAYMOVE);
+        if (grown != MAP_FAILED) {
+            m = grown;
+            len += page;
+        } else {
+            ++t_.errnos[errno];
+        }
+        if (mprotect(m, len, PROT_READ | PROT_WRITE))
+            ++t_.errnos[errno];
+        munmap(m, len);
+    }
+
     void dmabuf_export() {
         count("dmabuf_export");
         dmaplane_buffer_export e{};
@@ -562,8 +607,23 @@ private:
         }
         dmaplane_listen l{};
         l.channel = ch.fd;
-        l.addr.family = AF_INET;
-        inet_pton(AF_INET, loop_ip, &l.addr.ipv4);
+        // IPv4 in the old fields, or IPv6 (now and then something odd) at addr_ext
+        const bool v6 = r_.percent(25);
+        dmaplane_sockaddr where{};
+        std::array<dmaplane_sockaddr, 2> to{};
+        if (v6) {
+            l.flags = DMAPLANE_ADDR_EXT;
+            where.family = AF_INET6;
+            inet_pton(AF_INET6, loop_ip6, where.addr);
+            if (r_.percent(5))
+                where.family = static_cast<std::uint16_t>(r_.below(64));
+            if (r_.percent(5))
+                where.scope_id = static_cast<u32>(r_.below(8));
+            l.addr_ext = r_.percent(97) ? reinterpret_cast<u64>(&where) : 8;
+        } else {
+            l.addr.family = AF_INET;
+            inet_pton(AF_INET, loop_ip, &l.addr.ipv4);
+        }
         l.attr = attr;
         if (r_.percent(20))
             l.attr.credits = r_.percent(50) ? 0 : static_cast<u32>(1 + r_.below(64));
@@ -574,9 +634,17 @@ private:
 
         dmaplane_endpoint_connect c{};
         c.channel = ch.fd;
-        c.dst = l.addr;
-        if (r_.percent(5))
-            c.dst.port = static_cast<std::uint16_t>(l.addr.port + 1); // nobody there
+        if (v6) {
+            c.flags = DMAPLANE_ADDR_EXT;
+            to[0] = where;
+            if (r_.percent(10))
+                to[1].family = r_.percent(50) ? AF_INET : AF_INET6; // a source of no address
+            c.addr_ext = reinterpret_cast<u64>(to.data());
+        } else {
+            c.dst = l.addr;
+        }
+        if (r_.percent(5)) // nobody there
+            (v6 ? to[0].port : c.dst.port) = static_cast<std::uint16_t>((v6 ? where.port : l.addr.port) + 1);
         std::strcpy(reinterpret_cast<char*>(c.device), rxe_name);
         c.attr = attr;
         c.timeout_ms = 3000;
@@ -939,6 +1007,10 @@ private:
         case 0: {
             dmaplane_endpoint_query q{};
             q.handle = pick_handle(p_.endpoints, [](auto& e) { return e.handle; });
+            if (r_.percent(30)) {
+                q.flags = DMAPLANE_ADDR_EXT;
+                q.addr_ext = r_.percent(90) ? reinterpret_cast<u64>(scratch_) : 16;
+            }
             call(p_.dev, DMAPLANE_IOC_ENDPOINT_QUERY, &q);
             break;
         }
@@ -1141,6 +1213,7 @@ private:
             {3, &fuzzer::destroy_in_flight}, {6, &fuzzer::queries},
             {1, &fuzzer::close_fd},        {1, &fuzzer::fork_child},
             {1, &fuzzer::kill_child},      {3, &fuzzer::race_destroy},
+            {2, &fuzzer::mmap_odd},
         };
         unsigned total = 0;
         for (const auto& a : actions)

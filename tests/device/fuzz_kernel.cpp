@@ -19,8 +19,8 @@
 //   fuzz_kernel [--seed S] [--seconds N] [--round-seconds N] [--verbose]
 //
 // The seed is printed first; the same seed replays the same choices (up to
-// timing). Exit status 0: no leak, no stuck call; 1: a leak; 3: a call
-// stuck for 60 s.
+// timing). Exit status 0: no leak, no stuck call; 1: a leak, or a child
+// that took more than 15 s to end after SIGKILL; 3: a call stuck for 60 s.
 
 #include "dmaplane/uapi/dmaplane.h"
 #include "dmaplane/uapi/dmaplane_ops.h"
@@ -81,6 +81,7 @@ struct tally {
     std::map<long long, u64> cqes; // completion results < 0, by -res
     std::array<u64, 256> done{}, failed{}; // completions by opcode (user_data's low byte)
     u64 completions = 0, forks = 0, kills = 0, rounds = 0, scribbles = 0;
+    double slowest_kill = 0; // seconds from SIGKILL to the child reaped
 };
 
 // The action being run, for the watchdog (async-signal-safe to read).
@@ -1142,6 +1143,8 @@ private:
                 p_ = pool{}; // the inherited fds stay open until the kill
                 open_device();
             }
+            if (r_.percent(30))
+                block();
             run(clock_type::now() + std::chrono::seconds(30));
             _exit(0);
         }
@@ -1150,8 +1153,35 @@ private:
         ++t_.forks;
         std::this_thread::sleep_for(std::chrono::milliseconds(1 + r_.below(300)));
         ::kill(pid, SIGKILL);
+        const auto killed = clock_type::now();
         ++t_.kills;
         reap_child(pid, std::chrono::seconds(30));
+        // no wait a user controls may hold off SIGKILL
+        const double took = std::chrono::duration<double>(clock_type::now() - killed).count();
+        t_.slowest_kill = std::max(t_.slowest_kill, took);
+    }
+
+    // Calls that wait long: an ENTER for completions that never come, a
+    // CONNECT to an address nobody answers.
+    void block() {
+        count("block");
+        if (r_.percent(50) && channel_create(true)) {
+            channel_obj& ch = p_.channels.back();
+            dmaplane_channel_enter e{};
+            e.min_complete = 1 + static_cast<u32>(r_.below(1000));
+            e.flags = DMAPLANE_ENTER_GETEVENTS | DMAPLANE_ENTER_TIMEOUT |
+                      (r_.percent(30) ? DMAPLANE_ENTER_POLL : 0u);
+            e.timeout_ns = 20'000'000'000ull;
+            call(ch.fd, DMAPLANE_IOC_CHANNEL_ENTER, &e);
+        } else if (channel_create(true)) {
+            dmaplane_endpoint_connect c{};
+            c.channel = p_.channels.back().fd;
+            c.dst.family = AF_INET;
+            c.dst.port = 4791;
+            inet_pton(AF_INET, "169.254.77.9", &c.dst.ipv4);
+            c.timeout_ms = 20000;
+            call(p_.dev, DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+        }
     }
 
     void reap_child(pid_t pid, std::chrono::seconds limit) {
@@ -1283,6 +1313,7 @@ void print_tally(const tally& t, double seconds) {
                 static_cast<unsigned long long>(t.completions),
                 static_cast<unsigned long long>(t.forks), static_cast<unsigned long long>(t.kills),
                 static_cast<unsigned long long>(t.scribbles));
+    std::printf("fuzz_kernel: slowest SIGKILLed child reaped after %.3f s\n", t.slowest_kill);
     std::printf("fuzz_kernel: actions:");
     for (const auto& [k, v] : t.ops)
         std::printf(" %s=%llu", k.c_str(), static_cast<unsigned long long>(v));
@@ -1374,6 +1405,11 @@ int main(int argc, char** argv) {
                         static_cast<unsigned long long>(round_seed));
     }
     print_tally(t, std::chrono::duration<double>(clock_type::now() - start).count());
+    if (t.slowest_kill > 15) {
+        std::fprintf(stderr, "fuzz_kernel: a SIGKILLed child took %.1f s to end (seed %llu)\n",
+                     t.slowest_kill, static_cast<unsigned long long>(seed));
+        return 1;
+    }
     std::printf("fuzz_kernel: clean: every round's counters came back to zero\n");
     return 0;
 }

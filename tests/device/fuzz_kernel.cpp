@@ -143,7 +143,7 @@ struct pool {
 
 class fuzzer {
 public:
-    fuzzer(u64 seed, tally& t, bool verbose) : r_{seed}, t_(t), verbose_(verbose) {
+    fuzzer(u64 seed, tally& t) : r_{seed}, t_(t) {
         scratch_len_ = 4 << 20;
         // the scratch area, then an inaccessible guard page: reads from the
         // kernel that run past the end fault there, not in our own memory
@@ -185,7 +185,6 @@ public:
 private:
     prng r_;
     tally& t_;
-    bool verbose_;
     bool child_ = false;
     bool sane_ = false; // this batch's entries are well formed (most run)
     pool p_;
@@ -1381,7 +1380,7 @@ int main(int argc, char** argv) {
                                              std::chrono::duration_cast<clock_type::duration>(
                                                  std::chrono::duration<double>(round_seconds)));
         {
-            fuzzer f(round_seed, t, verbose);
+            fuzzer f(round_seed, t);
             f.open_device();
             f.run(until);
             f.teardown();

@@ -6,15 +6,17 @@
 // Each round opens the device, builds real state (buffers of every kind,
 // buffer mappings, exported and imported dma-bufs, channels with and
 // without SQPOLL and their rings mapped, registrations, loopback endpoint
-// pairs with and without credits) and then runs weighted random actions on
-// it: submissions of entries built from DMAPLANE_OP_TABLE with mutated
-// handles, offsets, lengths, tokens and flags; ENTERs with random counts;
-// a thread scribbling on the ring while ENTER runs; destroys and closes
-// with work in flight; forked children that use and close what they
-// inherit; children SIGKILLed mid-batch. A round ends by closing every fd,
-// after which the module's live counters (contexts, objects, bytes) and the
-// process's pinned pages must come back to zero. The guest harness fails
-// the run on any Oops, BUG, WARNING or hung task.
+// pairs with and without credits, a second open file) and then runs
+// weighted random actions on it: submissions of entries built from
+// DMAPLANE_OP_TABLE with mutated handles, offsets, lengths, tokens and
+// flags; ENTERs with random counts; a thread scribbling on the ring while
+// ENTER runs; destroys and closes with work in flight, and destroys racing
+// submissions from another thread; odd mappings; dma-buf mmap, sync and
+// naming; forked children that use and close what they inherit; children
+// SIGKILLed mid-batch or blocked in ENTER or CONNECT. A round ends by
+// closing every fd, after which the module's live counters (contexts,
+// objects, bytes) and the process's pinned pages must come back to zero.
+// The guest harness fails the run on any Oops, BUG, WARNING or hung task.
 //
 //   fuzz_kernel [--seed S] [--seconds N] [--round-seconds N] [--verbose]
 //
@@ -43,6 +45,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/dma-buf.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -132,6 +135,7 @@ struct mapping {
 // The live objects of one open file (and the process's own memory they use).
 struct pool {
     int dev = -1;
+    int dev2 = -1; // a second open file: imports, handles and channels of another file
     std::vector<buffer_obj> buffers;
     std::vector<mr_obj> mrs;
     std::vector<channel_obj> channels;
@@ -166,6 +170,8 @@ public:
         dmaplane_info i{};
         if (ioctl(p_.dev, DMAPLANE_IOC_GET_INFO, &i) == 0)
             info_ = i;
+        if (r_.percent(50))
+            p_.dev2 = ::open("/dev/dmaplane", O_RDWR | O_CLOEXEC);
     }
 
     // Runs random actions until `until`; in a child, `steps` bounds it too.
@@ -471,8 +477,68 @@ private:
         a.fd = fd;
         if (r_.percent(3))
             a.flags = 1;
+        // into the other open file: it outlives the exporter's handle and file
+        if (p_.dev2 >= 0 && r_.percent(30)) {
+            if (call(p_.dev2, DMAPLANE_IOC_BUFFER_IMPORT, &a) == 0 && r_.percent(50)) {
+                dmaplane_buffer_rw rw{};
+                rw.handle = a.handle;
+                rw.length = std::min<u64>(a.size, page);
+                rw.user_ptr = reinterpret_cast<u64>(scratch_);
+                call(p_.dev2, DMAPLANE_IOC_BUFFER_RW, &rw);
+            }
+            return;
+        }
         if (call(p_.dev, DMAPLANE_IOC_BUFFER_IMPORT, &a) == 0)
             p_.buffers.push_back({a.handle, a.size, DMAPLANE_BUF_KIND_IMPORTED});
+    }
+
+    // The exported dma-buf used as userspace may: mapped, synced, named.
+    void dmabuf_use() {
+        count("dmabuf_use");
+        if (p_.fds.empty())
+            return;
+        const int fd = r_.pick(p_.fds);
+        const off_t end = lseek(fd, 0, SEEK_END); // a dma-buf's size (else an error)
+        const u64 size = end > 0 ? static_cast<u64>(end) : page;
+        switch (r_.below(3)) {
+        case 0: {
+            const u64 off = r_.percent(60) ? 0 : r_.below(size / page + 2) * page;
+            const u64 len = r_.percent(60) && off < size ? size - off
+                                                         : page * (1 + r_.below(size / page + 1));
+            const int prot = r_.percent(50) ? PROT_READ : PROT_READ | PROT_WRITE;
+            void* m = mmap(nullptr, len, prot, r_.percent(90) ? MAP_SHARED : MAP_PRIVATE, fd,
+                           static_cast<off_t>(off));
+            if (m == MAP_FAILED) {
+                ++t_.errnos[errno];
+                return;
+            }
+            if (end > 0 && off + len <= size) {
+                volatile char* c = static_cast<char*>(m);
+                (void)c[len - 1];
+                if (prot & PROT_WRITE)
+                    c[0] = 1;
+            }
+            if (r_.percent(50))
+                munmap(m, len);
+            else
+                p_.maps.push_back({m, len, true});
+            break;
+        }
+        case 1: {
+            dma_buf_sync sync{};
+            sync.flags = r_.percent(90) ? (r_.below(4) | (r_.percent(50) ? DMA_BUF_SYNC_END : 0))
+                                        : r_.next();
+            call(fd, DMA_BUF_IOCTL_SYNC, &sync);
+            break;
+        }
+        default: {
+            char name[DMA_BUF_NAME_LEN + 8];
+            std::memset(name, 'a' + static_cast<int>(r_.below(26)), sizeof(name));
+            name[r_.below(sizeof(name))] = 0;
+            call(fd, DMA_BUF_SET_NAME_B, name);
+            break;
+        }
+        }
     }
 
     void import_other() {
@@ -487,6 +553,29 @@ private:
         else
             fd = static_cast<int>(r_.below(1024));
         dmabuf_import(fd);
+    }
+
+    // Handles and channels of one open file given to the other.
+    void cross_file() {
+        count("cross_file");
+        if (p_.dev2 < 0)
+            return;
+        if (!p_.channels.empty() && r_.percent(50)) {
+            dmaplane_endpoint_connect c{};
+            c.channel = r_.pick(p_.channels).fd;
+            c.dst.family = AF_INET;
+            c.dst.port = 1;
+            inet_pton(AF_INET, loop_ip, &c.dst.ipv4);
+            c.timeout_ms = 500;
+            call(p_.dev2, DMAPLANE_IOC_ENDPOINT_CONNECT, &c);
+            return;
+        }
+        dmaplane_mr_register a{};
+        std::strcpy(reinterpret_cast<char*>(a.device), rxe_name);
+        a.buffer = pick_handle(p_.buffers, [](auto& b) { return b.handle; });
+        a.length = page;
+        a.access = 7;
+        call(p_.dev2, DMAPLANE_IOC_MR_REGISTER, &a);
     }
 
     bool channel_create(bool for_endpoints = false) {
@@ -1215,6 +1304,8 @@ private:
             order.push_back(ch.fd);
         }
         order.insert(order.end(), p_.fds.begin(), p_.fds.end());
+        if (p_.dev2 >= 0)
+            order.push_back(p_.dev2);
         for (std::size_t i = order.size(); i > 1; --i)
             std::swap(order[i - 1], order[r_.below(i)]);
         for (int fd : order)
@@ -1242,7 +1333,8 @@ private:
             {3, &fuzzer::destroy_in_flight}, {6, &fuzzer::queries},
             {1, &fuzzer::close_fd},        {1, &fuzzer::fork_child},
             {1, &fuzzer::kill_child},      {3, &fuzzer::race_destroy},
-            {2, &fuzzer::mmap_odd},
+            {2, &fuzzer::mmap_odd},        {2, &fuzzer::dmabuf_use},
+            {1, &fuzzer::cross_file},
         };
         unsigned total = 0;
         for (const auto& a : actions)

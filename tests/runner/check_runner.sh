@@ -8,7 +8,7 @@
 #  - a lockdep report ("INFO: ...") and an IOMMU fault fail a run too;
 #  - a kmemleak report naming the module fails a run (faked here by the
 #    guest command: Debian's kernel has no kmemleak), one that does not
-#    name it does not;
+#    name it does not, and a kmemleak that cannot scan fails it;
 #  - --iommu boots with DMAR on and the PCI devices in IOMMU groups.
 #   check_runner.sh VMRUN MODULE LOGDIR
 set -u
@@ -49,5 +49,6 @@ expect 1 kmemleak -- "$(leak 'dmaplane_buffer_create [dmaplane]')"
 grep -q "kmemleak found 1 object(s) the module leaked" "$logs/kmemleak.out" ||
 	{ echo "FAIL: no reason given for the leak"; failed=1; }
 expect 0 kmemleak-other -- "$(leak 'kmalloc_trace')"
+expect 1 kmemleak-off -- 'echo @@DMAPLANE-KMEMLEAK-FAILED loaded'
 expect 0 iommu --iommu -- 'test -L /sys/bus/pci/devices/0000:00:01.0/iommu_group && dmesg | grep -q "DMAR: IOMMU enabled"'
 exit $failed

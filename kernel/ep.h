@@ -10,7 +10,9 @@
  *			while CONNECT makes the QP and sends its request
  *			(never across the wait for the answer: a teardown
  *			then wakes that wait) and across accept (which waits
- *			for nothing). rdma.c's mutexes
+ *			for nothing; taken there in the CM handler, under
+ *			the new ID's handler mutex, as a nested class: see
+ *			dmaplane_listener_request()). rdma.c's mutexes
  *			(dmaplane_rdma_lock, the device's lock, pd->lock)
  *			nest inside it, never the other way round.
  *   ch->submit_lock	(channel.c, mutex) dmaplane_rdma_submit() and

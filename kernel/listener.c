@@ -268,8 +268,16 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	}
 	ep->cm_id = id;
 	id->context = &ep->obj;
-	/* Device removal finding the new QP waits until the accept is done. */
-	mutex_lock(&ep->teardown_lock);
+	/*
+	 * Device removal finding the new QP waits until the accept is done.
+	 * Nested: this handler holds the new ID's handler mutex, and a
+	 * teardown holds its endpoint's lock while rdma_destroy_id() takes
+	 * that mutex. No teardown can hold this lock: the endpoint is
+	 * unreachable until dmaplane_ep_create_qp() adds it to its PD, and
+	 * from then on a teardown finds the ID gone (on failure, below) or
+	 * waits for this lock, which is dropped before the mutex is.
+	 */
+	mutex_lock_nested(&ep->teardown_lock, SINGLE_DEPTH_NESTING);
 	ret = dmaplane_ep_save_private(ep, ev);
 	if (!ret)
 		ret = dmaplane_ep_create_qp(ep, id);
@@ -292,8 +300,11 @@ static int dmaplane_listener_request(struct dmaplane_listener *l,
 	}
 	mutex_unlock(&ep->teardown_lock);
 	if (ret) {
-		dmaplane_ep_shutdown(ep, ret);
-		dmaplane_ep_put(ep);
+		/*
+		 * Not dmaplane_ep_shutdown() here: taking the teardown lock
+		 * under the handler mutex would order the two both ways.
+		 */
+		dmaplane_ep_orphan(ep);	/* drops the initial reference */
 		goto out_reject;
 	}
 	spin_lock(&l->qlock);

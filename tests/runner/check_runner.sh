@@ -4,7 +4,12 @@
 #  - a kernel "WARNING:" line in the console fails the run (exit 1) even
 #    though the guest command succeeded;
 #  - the guest command's exit status comes back;
-#  - a guest that does not finish is killed at the timeout (exit 124).
+#  - a guest that does not finish is killed at the timeout (exit 124);
+#  - a lockdep report ("INFO: ...") and an IOMMU fault fail a run too;
+#  - a kmemleak report naming the module fails a run (faked here by the
+#    guest command: Debian's kernel has no kmemleak), one that does not
+#    name it does not, and a kmemleak that cannot scan fails it;
+#  - --iommu boots with DMAR on and the PCI devices in IOMMU groups.
 #   check_runner.sh VMRUN MODULE LOGDIR
 set -u
 vmrun=$1 module=$2 logs=$3
@@ -32,4 +37,18 @@ grep -q "kernel reported a problem" "$logs/warning.out" || { echo "FAIL: no reas
 expect 7 status -- 'exit 7'
 expect 124 timeout --timeout 20 -- 'sleep 600'
 expect 0 clean -- 'test -c /dev/dmaplane'
+expect 1 lockdep -- 'echo "INFO: trying to register non-static key." > /dev/kmsg; true'
+expect 1 dmar-fault -- 'echo "DMAR: [DMA Write NO_PASID] Request device [00:01.0] fault addr 0xdead000 [fault reason 0x05] PTE Write access is not set" > /dev/kmsg; true'
+leak() {
+	echo "echo @@DMAPLANE-KMEMLEAK-BEGIN loaded;"
+	echo "echo \"unreferenced object 0xffff888003a1c000 (size 64):\";"
+	echo "echo \"    [<ffffffffc0012345>] $1+0x45/0x300\";"
+	echo "echo @@DMAPLANE-KMEMLEAK-END"
+}
+expect 1 kmemleak -- "$(leak 'dmaplane_buffer_create [dmaplane]')"
+grep -q "kmemleak found 1 object(s) the module leaked" "$logs/kmemleak.out" ||
+	{ echo "FAIL: no reason given for the leak"; failed=1; }
+expect 0 kmemleak-other -- "$(leak 'kmalloc_trace')"
+expect 1 kmemleak-off -- 'echo @@DMAPLANE-KMEMLEAK-FAILED loaded'
+expect 0 iommu --iommu -- 'test -L /sys/bus/pci/devices/0000:00:01.0/iommu_group && dmesg | grep -q "DMAR: IOMMU enabled"'
 exit $failed

@@ -163,12 +163,18 @@ static void long_stream(std::uint32_t wait_flags) {
     mr m = reg(dev, buf, 64 * len, all_access);
 
     // Writes and receives interleaved in batches; the receiver always lags.
+    // At most `in_flight` of each outstanding: what an endpoint holds waiting
+    // is bounded (ENOBUFS past it), and a slow kernel (a debug one) drains
+    // them slower than this loop submits.
+    constexpr std::uint32_t in_flight = 64;
     std::uint32_t sent = 0, posted = 0, next_imm = 0, writes_done = 0;
     while (writes_done < n || next_imm < n) {
-        for (std::uint32_t i = 0; i < 16 && sent < n; i++, sent++)
+        for (std::uint32_t i = 0; i < 16 && sent < n && sent - writes_done < in_flight;
+             i++, sent++)
             write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, m, (sent % 64) * len, len,
                      m.token, (sent % 64) * len, 1'000'000 + sent, sent);
-        for (std::uint32_t i = 0; i < 12 && posted < n; i++, posted++)
+        for (std::uint32_t i = 0; i < 12 && posted < n && posted - next_imm < in_flight;
+             i++, posted++)
             recv_op(lb.ch, lb.server, nullptr, 0, 0, 2'000'000 + posted);
         lb.ch.publish();
         int err = lb.ch.enter(lb.ch.sq_tail - lb.ch.word(lb.ch.c.sq_off.head), 1,

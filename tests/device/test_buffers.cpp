@@ -852,7 +852,9 @@ TEST_CASE("topology: real node ids, CPUs, memory, distances") {
     }
     for (std::uint32_t i = 0; i < 2; ++i) {
         CHECK((nodes[i].flags & DMAPLANE_NODE_HAS_MEMORY) != 0);
-        CHECK(nodes[i].mem_total > 900 * mib);
+        // vmrun gives each 1 GiB; a debug kernel's KASAN shadow and debug
+        // structures take about 300 MiB of it.
+        CHECK(nodes[i].mem_total > 512 * mib);
         CHECK(nodes[i].mem_free <= nodes[i].mem_total);
         CHECK(nodes[i].mem_free > 0);
     }

@@ -563,10 +563,13 @@ struct sender {
         c.attr.sq_depth = 2 * o.max_depth() + 16;
         int err;
         const auto t0 = clock_type::now();
-        while ((err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c)) ==
-                   ECONNREFUSED &&
+        // Not listening yet (refused), or the other guest not even up (ARP or
+        // the CM request unanswered in the connect's 5 s: timed out, no route).
+        while (((err = xioctl(dev.native_handle(), DMAPLANE_IOC_ENDPOINT_CONNECT, &c)) ==
+                    ECONNREFUSED ||
+                err == ETIMEDOUT || err == EHOSTUNREACH) &&
                clock_type::now() - t0 < stuck) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200)); // no listener yet
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
             c.handle = 0;
             c.peer_private_len = 0;
             std::memset(c.peer_private_data, 0, sizeof c.peer_private_data);

@@ -204,6 +204,22 @@ static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
 	return size;
 }
 
+/*
+ * Page-list entries to ask the driver for. rxe in 6.1 keeps its page list
+ * in maps of 256 entries, and a copy that ends exactly at the end of the
+ * last map reads the pointer of the map after it (rxe_mr_copy: map++, then
+ * map[0]->buf), one past its array: KASAN reports it on every transfer
+ * that reaches the last byte of a registration of 256 or 512 entries. One
+ * entry more gives that read a map to land on; rxe does not check the
+ * count against its page-list limit, and nothing maps into that entry.
+ */
+static u32 dmaplane_mr_alloc_entries(struct ib_device *ibdev, u64 npages)
+{
+	if (ibdev->ops.driver_id == RDMA_DRIVER_RXE)
+		return npages + 1;
+	return npages;
+}
+
 static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 {
 	struct ib_device *ibdev = mr->pd->ibdev;
@@ -232,7 +248,8 @@ static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 		return ret;
 	mr->charged = PAGE_ALIGN(npages * sizeof(u64));
 	mr->mr = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
-			ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG, npages));
+			ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG,
+				    dmaplane_mr_alloc_entries(ibdev, npages)));
 	if (IS_ERR(mr->mr)) {
 		ret = PTR_ERR(mr->mr);
 		mr->mr = NULL;

@@ -27,6 +27,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 namespace {
@@ -1274,5 +1275,63 @@ TEST_CASE("rdma: busy-polling ENTER while endpoints are destroyed: no hang, all 
         CHECK(error == 0);
         CHECK(waits > 0);
         CHECK(query(dev, p.client).state == DMAPLANE_EP_CONNECTED); // untouched
+    }
+}
+
+// rxe (6.1) keeps a registration's page list in maps of 256 entries and,
+// when a copy ends exactly at the end of the last map, reads one map
+// pointer past its array (KASAN: slab-out-of-bounds in rxe_mr_copy; the
+// fuzzer found it on the debug kernel). The module gives rxe one spare
+// entry; this is the shape that reached it: whole-registration WRITEs and
+// READs over 256 and 512 page-list entries of 4 KiB. On Debian's kernel the
+// bytes are checked; on the debug kernel (tools/dev test-debug) KASAN checks
+// the reads.
+TEST_CASE("endpoint: transfers ending at the last byte of 256- and 512-entry registrations") {
+    device dev = open_device();
+    loopback lb(dev);
+    for (const std::size_t pages : {256u, 512u}) {
+        CAPTURE(pages);
+        const std::size_t len = pages * 4096;
+        // Both sides touched from the top down, alternately, so that no two
+        // neighbours are one physical run and the registration takes one
+        // 4 KiB entry per page.
+        std::vector<void*> mem;
+        std::vector<std::uint32_t> bufs;
+        std::vector<mr> mrs;
+        for (int side = 0; side < 2; side++) {
+            void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            REQUIRE(m != MAP_FAILED);
+            madvise(m, len, MADV_NOHUGEPAGE);
+            mem.push_back(m);
+        }
+        for (std::size_t p = pages; p-- > 0;)
+            for (int side = 0; side < 2; side++)
+                std::memset(static_cast<char*>(mem[side]) + p * 4096, side ? 0 : int(p * 7 + 1),
+                            4096);
+        for (int side = 0; side < 2; side++) {
+            bufs.push_back(make_buffer(dev, len, DMAPLANE_BUF_KIND_USER, mem[side]));
+            mrs.push_back(reg(dev, bufs.back(), len, all_access));
+            MESSAGE("registration of ", pages, " pages: page-list entries of ",
+                    mrs.back().page_size, " bytes");
+        }
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, mrs[0], 0, len, mrs[1].token, 0, 1);
+        auto c = complete(lb.ch, 1);
+        REQUIRE(c[0].res == static_cast<std::int64_t>(len));
+        CHECK(std::memcmp(mem[0], mem[1], len) == 0);
+        // And back: the responder reads to the source's last byte.
+        std::memset(mem[0], 0, len);
+        dmaplane_sqe* e = op(lb.ch, DMAPLANE_OP_RDMA_READ, lb.client, 2);
+        e->dst_handle = mrs[0].handle;
+        e->length = len;
+        e->value = mrs[1].token;
+        c = complete(lb.ch, 1);
+        REQUIRE(c[0].res == static_cast<std::int64_t>(len));
+        CHECK(std::memcmp(mem[0], mem[1], len) == 0);
+        for (const auto& m : mrs)
+            CHECK(destroy(dev, m.handle) == 0);
+        for (const auto b : bufs)
+            CHECK(destroy(dev, b) == 0);
+        for (void* m : mem)
+            munmap(m, len);
     }
 }

@@ -6,7 +6,11 @@
  * data is the buffer, with a reference held until the dma-buf is
  * released. Each attachment gets its own scatter table, mapped for the
  * importing device in map_dma_buf; begin/end_cpu_access sync every mapped
- * attachment, so CPU access through any mapping is coherent with DMA.
+ * attachment, so CPU access through any mapping is coherent with DMA. The
+ * importer gets a copy of that table, not the table itself: the dma-buf
+ * core may scramble the page links of what it hands an importer
+ * (CONFIG_DMABUF_DEBUG, so that an importer that uses the pages shows),
+ * and the syncs and the unmap here need them intact.
  *
  * Import: any dma-buf fd becomes a buffer of kind IMPORTED, attached to
  * and mapped for the module's DMA device (so later subsystems can hand
@@ -38,6 +42,7 @@ DMAPLANE_IMPORT_NS(DMA_BUF);
  * @node:	in dmaplane_buffer.attachments (under dmaplane_buffer.lock).
  * @dev:	the importing device.
  * @sgt:	the buffer's pages, mapped for @dev while @mapped.
+ * @out:	the copy of @sgt handed to the importer while @mapped.
  * @dir:	direction of the current mapping.
  * @mapped:	@sgt is DMA-mapped for @dev.
  */
@@ -45,6 +50,7 @@ struct dmaplane_attachment {
 	struct list_head node;
 	struct device *dev;
 	struct sg_table sgt;
+	struct sg_table out;
 	enum dma_data_direction dir;
 	bool mapped;
 };
@@ -91,11 +97,39 @@ static void dmaplane_dmabuf_detach(struct dma_buf *dmabuf,
 
 	mutex_lock(&buf->lock);
 	list_del(&a->node);
-	if (a->mapped)
+	if (a->mapped) {
 		dma_unmap_sgtable(a->dev, &a->sgt, a->dir, 0);
+		sg_free_table(&a->out);
+	}
 	mutex_unlock(&buf->lock);
 	sg_free_table(&a->sgt);
 	kfree(a);
+}
+
+/* The importer's copy of a mapped table: pages, offsets, lengths, DMA. */
+static int dmaplane_dmabuf_copy_table(struct sg_table *out,
+				      const struct sg_table *sgt)
+{
+	struct scatterlist *d, *s;
+	unsigned int i;
+	int ret;
+
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			sg_alloc_table(out, sgt->orig_nents, GFP_KERNEL_ACCOUNT));
+	if (ret)
+		return ret;
+	d = out->sgl;
+	for_each_sgtable_sg(sgt, s, i) {
+		sg_set_page(d, sg_page(s), s->length, s->offset);
+		sg_dma_address(d) = sg_dma_address(s);
+		sg_dma_len(d) = sg_dma_len(s);
+#ifdef CONFIG_PCI_P2PDMA
+		d->dma_flags = s->dma_flags;
+#endif
+		d = sg_next(d);
+	}
+	out->nents = sgt->nents;
+	return 0;
 }
 
 static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
@@ -113,11 +147,16 @@ static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
 	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
 				dma_map_sgtable(a->dev, &a->sgt, dir, 0));
 	if (!ret) {
+		ret = dmaplane_dmabuf_copy_table(&a->out, &a->sgt);
+		if (ret)
+			dma_unmap_sgtable(a->dev, &a->sgt, dir, 0);
+	}
+	if (!ret) {
 		a->dir = dir;
 		a->mapped = true;
 	}
 	mutex_unlock(&buf->lock);
-	return ret ? ERR_PTR(ret) : &a->sgt;
+	return ret ? ERR_PTR(ret) : &a->out;
 }
 
 static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
@@ -128,7 +167,8 @@ static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
 	struct dmaplane_attachment *a = attach->priv;
 
 	mutex_lock(&buf->lock);
-	dma_unmap_sgtable(a->dev, sgt, dir, 0);
+	dma_unmap_sgtable(a->dev, &a->sgt, a->dir, 0);
+	sg_free_table(&a->out);
 	a->mapped = false;
 	mutex_unlock(&buf->lock);
 }

@@ -12,10 +12,13 @@
  * entries.
  */
 #include <linux/dma-buf.h>
+#include <linux/iosys-map.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include "buffer.h"
+#include "compat.h"
 #include "context.h"
 #include "domain.h"
 #include "fault.h"
@@ -108,22 +111,35 @@ void dmaplane_mr_put(struct dmaplane_mr *mr)
 	dmaplane_obj_put(&mr->obj);
 }
 
-/* The pages of an imported dma-buf from a page-backed exporter. */
+/*
+ * The pages of an imported dma-buf from a page-backed exporter, found
+ * through the exporter's kernel mapping (dma_buf_vmap), not through the
+ * scatter table: an importer may use only the DMA addresses of that table
+ * (CONFIG_DMABUF_DEBUG scrambles its page links to catch those that do).
+ * The pages stay the exporter's, kept by the import's mapped attachment.
+ */
 static int dmaplane_mr_import_pages(struct dmaplane_buffer *buf,
 				    unsigned long first, unsigned long n,
 				    struct page **pages)
 {
-	struct sg_page_iter piter;
-	unsigned long i = 0, k = 0;
+	struct iosys_map map;
+	unsigned long k;
+	int ret;
 
 	if (!dmaplane_import_trusted(buf->import))
 		return -EOPNOTSUPP;
-	for_each_sgtable_page(buf->import_sgt, &piter, 0) {
-		if (i >= first && k < n)
-			pages[k++] = sg_page_iter_page(&piter);
-		if (++i >= first + n)
+	ret = dmaplane_dma_buf_vmap(buf->import, &map);
+	if (ret)
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	for (k = 0; k < n && !map.is_iomem; k++) {
+		const void *va = map.vaddr + ((first + k) << PAGE_SHIFT);
+
+		pages[k] = is_vmalloc_addr(va) ? vmalloc_to_page(va) :
+			   virt_addr_valid(va) ? virt_to_page(va) : NULL;
+		if (!pages[k])
 			break;
 	}
+	dmaplane_dma_buf_vunmap(buf->import, &map);
 	return k == n ? 0 : -EOPNOTSUPP;
 }
 

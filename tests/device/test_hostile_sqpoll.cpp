@@ -161,11 +161,21 @@ std::string cpus_of(pid_t tid) {
 }
 
 // Nanoseconds /proc/<tid>/schedstat says the thread has been on a CPU.
+// CPU time of a thread: utime + stime of /proc/TID/stat (schedstat needs
+// CONFIG_SCHED_INFO, which a small debug kernel may lack); -1 if unreadable.
 double runtime_s(pid_t tid) {
-    std::istringstream in(slurp("/proc/" + std::to_string(tid) + "/schedstat"));
-    double ns = -1;
-    in >> ns;
-    return ns / 1e9;
+    const std::string stat = slurp("/proc/" + std::to_string(tid) + "/stat");
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos)
+        return -1;
+    std::istringstream in(stat.substr(paren + 1));
+    std::string field;
+    double ticks = 0;
+    // After the name: state (3rd field) ... utime (14th), stime (15th).
+    for (int i = 3; i <= 15 && in >> field; i++)
+        if (i >= 14)
+            ticks += std::stod(field);
+    return in ? ticks / static_cast<double>(sysconf(_SC_CLK_TCK)) : -1;
 }
 
 } // namespace

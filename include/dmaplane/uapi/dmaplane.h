@@ -52,6 +52,7 @@
 #define DMAPLANE_FEAT_BUSY_POLL		(1U << 18) /* DMAPLANE_ENTER_POLL */
 #define DMAPLANE_FEAT_INET6		(1U << 19) /* IPv6: DMAPLANE_ADDR_EXT */
 #define DMAPLANE_FEAT_DOMAINS		(1U << 20) /* protection domains, rkey rotation */
+#define DMAPLANE_FEAT_REMOTE_ADDR	(1U << 21) /* DMAPLANE_SQE_REMOTE_ADDR: verbs peers */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -474,6 +475,7 @@ struct dmaplane_channel_create {
 #define DMAPLANE_SQE_LINK		(1U << 0) /* next entry runs only if this succeeds */
 #define DMAPLANE_SQE_FENCE		(1U << 1) /* start after all earlier entries completed */
 #define DMAPLANE_SQE_SG_MORE		(1U << 2) /* the next entry is an OP_SGE of this one */
+#define DMAPLANE_SQE_REMOTE_ADDR	(1U << 3) /* value is an rkey, the remote offset an address */
 
 /*
  * Local ranges one RDMA operation may name (the entry and its OP_SGEs), and
@@ -499,7 +501,8 @@ struct dmaplane_channel_create {
  * ranges name a registration (DMAPLANE_IOC_MR_REGISTER) by handle, with an
  * offset into it (a registration of another domain than the endpoint's:
  * EXDEV); value is the peer's remote token and the remote offset
- * is relative to the peer's registration:
+ * is relative to the peer's registration, unless the entry has
+ * DMAPLANE_SQE_REMOTE_ADDR (below):
  *  RDMA_WRITE:     endpoint, src_handle/src_offset/length (local),
  *                  value (token), dst_offset (remote offset).
  *  RDMA_WRITE_IMM: as RDMA_WRITE plus imm (host order; delivered in the
@@ -515,6 +518,22 @@ struct dmaplane_channel_create {
  *  ACCEPT:         endpoint (a listener handle); completes with the handle
  *                  of the next established connection (an endpoint bound
  *                  to the listener's channel) in res.
+ * A peer that is not dmaplane (libibverbs, UCX, NIXL...) describes its
+ * registration as ibv_reg_mr() gives it: an rkey and the 64-bit address of
+ * its first byte in the peer's address space (its virtual address, or the
+ * iova of ibv_reg_mr_iova(): 0 for a zero-based one). With
+ * DMAPLANE_SQE_REMOTE_ADDR (DMAPLANE_FEAT_REMOTE_ADDR; RDMA_WRITE,
+ * RDMA_WRITE_IMM and RDMA_READ only, EINVAL on any other opcode) value is
+ * that rkey (its upper 32 bits must be 0: EINVAL) and the remote offset
+ * field is the absolute remote address of the first byte; an address
+ * whose end (address + length) overflows 64 bits fails with EINVAL before
+ * anything is posted. The peer's device checks the range, as it checks a
+ * dmaplane token: a range outside the peer's registration, an rkey it
+ * never registered (or deregistered meanwhile) and missing rights fail
+ * with -EACCES and aux DMAPLANE_WC_REM_ACCESS_ERR, and the endpoint
+ * goes to its error state, as with a dmaplane peer. How a verbs peer names
+ * a dmaplane registration: dmaplane_token_rkey() and dmaplane_token_addr()
+ * below DMAPLANE_IOC_MR_REGISTER.
  * RDMA entries do not take DMAPLANE_SQE_LINK (EINVAL); DMAPLANE_SQE_FENCE
  * on them is the verbs fence: start after earlier READs on the endpoint.
  * Operations on one endpoint start in submission order; WRITE and READ
@@ -858,6 +877,26 @@ struct dmaplane_mr_register {
 	__u32 __pad1;			/* in: must be 0 */
 	__u64 reserved;			/* in: must be 0 */
 };
+
+/*
+ * A registration as a verbs peer names it in its own work requests: the
+ * rkey (ibv_send_wr.wr.rdma.rkey) and the remote address of byte @offset
+ * of the registration (wr.rdma.remote_addr), both from the token MR_REGISTER
+ * returned (which must be non-zero: remote access). The token's upper 32
+ * bits are the address of byte 0, its lower 32 bits the rkey; the address
+ * is not the buffer's virtual address (the module never shows one), and
+ * the peer's device refuses bytes outside [0, length) of the registration.
+ * A dmaplane peer uses the token itself.
+ */
+static __inline__ __u32 dmaplane_token_rkey(__u64 token)
+{
+	return (__u32)(token & 0xffffffffU);
+}
+
+static __inline__ __u64 dmaplane_token_addr(__u64 token, __u64 offset)
+{
+	return (token >> 32) + offset;
+}
 
 /* An IPv4 (family 2, AF_INET) endpoint address. */
 struct dmaplane_addr {

@@ -566,22 +566,23 @@ TEST_CASE("interop: bad foreign entries fail with EINVAL before anything is post
 }
 
 TEST_CASE("interop: the peer deregisters its memory while we write into it") {
-    // 16 writes of 64 KiB into its 1 MiB: some are in flight when it deregisters.
+    // 64 writes of 64 KiB into its 1 MiB: some are in flight when it deregisters.
     interop_pair p(false, false, 16 * mem_size);
     dm_side& dm = p.dm;
     dm.put(0, pattern_bytes(mem_size, 1));
     CHECK(dm.foreign(DMAPLANE_OP_RDMA_WRITE, 0, mem_size, p.far, 0).res ==
           static_cast<std::int64_t>(mem_size));
-    // 16 writes in flight, the peer deregisters, one more after that.
-    for (std::uint64_t i = 0; i < 16; ++i)
+    // 64 writes in flight, the peer deregisters, one more after that.
+    constexpr std::uint32_t n = 64;
+    for (std::uint64_t i = 0; i < n; ++i)
         dmaplane::prep_rdma_foreign(*dm.ch.next(), DMAPLANE_OP_RDMA_WRITE, dm.ep,
                                     {dm.dev.native_handle(), dm.m.handle, 0, mem_size}, p.far,
-                                    i * mem_size, 100 + i);
+                                    (i % 16) * mem_size, 100 + i);
     dm.ch.publish();
-    REQUIRE(dm.ch.enter(16) == 0);
+    REQUIRE(dm.ch.enter(n) == 0);
     CHECK(p.peer->ask("dereg") == "OK");
     std::vector<dmaplane_cqe> other;
-    auto done = reap_range(dm.ch, 100, 16, other);
+    auto done = reap_range(dm.ch, 100, n, other);
     CHECK(other.empty());
     const dmaplane_cqe last = dm.foreign(DMAPLANE_OP_RDMA_WRITE, 0, 4096, p.far, 0);
     // Every write completed; those after the deregistration failed with a
@@ -599,7 +600,7 @@ TEST_CASE("interop: the peer deregisters its memory while we write into it") {
     for (const dmaplane_cqe& c : done)
         if (c.res == -EACCES)
             CHECK(c.aux == DMAPLANE_WC_REM_ACCESS_ERR);
-    MESSAGE("writes in flight that failed: ", failed, " of 16");
+    MESSAGE("writes in flight that failed: ", failed, " of ", n);
     CHECK(dm.state() == DMAPLANE_EP_ERROR);
 }
 

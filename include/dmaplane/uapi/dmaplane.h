@@ -888,9 +888,15 @@ struct dmaplane_mr_register {
  * the peer's device refuses bytes outside [0, length) of the registration.
  * A dmaplane peer uses the token itself.
  */
+#ifdef __cplusplus
+#define DMAPLANE_TO_U32(x) static_cast<__u32>(x)
+#else
+#define DMAPLANE_TO_U32(x) ((__u32)(x))
+#endif
+
 static __inline__ __u32 dmaplane_token_rkey(__u64 token)
 {
-	return (__u32)(token & 0xffffffffU);
+	return DMAPLANE_TO_U32(token & 0xffffffffU);
 }
 
 static __inline__ __u64 dmaplane_token_addr(__u64 token, __u64 offset)
@@ -970,7 +976,28 @@ struct dmaplane_endpoint_attr {
  * carries the request: DMAPLANE_PRIVATE_DATA_MAX_CREDITS bytes remain for
  * the user); a listener accepts it with its own window (its credits, or
  * 64 when 0) and, when its credits are set, rejects connectors that do not
- * ask. On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
+ * ask (the connector sees a consumer-defined reject: rdma_cm's
+ * RDMA_CM_EVENT_REJECTED, CONNECT's ECONNREFUSED). A connector with
+ * credits whose listener answers without the header (a peer that does not
+ * speak the protocol, such as a plain verbs program) fails with EPROTO,
+ * and the connection is closed (the peer sees it disconnected).
+ *
+ * Private data on the wire, for a peer that is not dmaplane: without
+ * credits, exactly the user's bytes both ways (CONNECT's and LISTEN's
+ * private_data, up to DMAPLANE_PRIVATE_DATA_MAX; the transport may pad
+ * them with zeros, as RoCE's CM pads a request to 56 bytes). With credits,
+ * the 16-byte header below first, then the user's bytes; every field is
+ * little-endian. Grants then travel as SENDs of 16 bytes (the magic, 0,
+ * the cumulative u64 count of credits granted) into the receives each
+ * module keeps posted. Only dmaplane speaks this today (tested): give a
+ * verbs peer an endpoint without credits.
+ *   bytes 0-3   magic 0x43465044 ("DPFC" in memory order)
+ *   byte  4     version 1
+ *   byte  5     module receives for grants (DMAPLANE_CREDIT_CTRL_SLOTS)
+ *   bytes 6-7   0
+ *   bytes 8-11  window: the credits this side grants, 1..DMAPLANE_CREDITS_MAX
+ *   bytes 12-15 0
+ * On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
  * RECV entries of length 0 take WRITE_IMMs; rnr_retry is 7 (the module's
  * receives do not run out by design; should they, the device retries).
  */
@@ -994,7 +1021,10 @@ struct dmaplane_endpoint_attr {
  *      default domain on the device the route resolves to).
  * Out: handle, attr (in effect), peer_private_len/peer_private_data (what
  *      the listener sent back; zero-padded by the transport).
- * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
+ * Errors: ECONNREFUSED (nobody listening, or rejected), EPROTO (attr.credits
+ *      set and the listener answered without the flow control header:
+ *      it does not speak the credit protocol; the connection is closed),
+ *      ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
  *      ENODEV (route on another device than asked or than the domain's,
  *      or the device went away during the connect: that ends the wait at

@@ -480,7 +480,7 @@ int dmaplane_rdma_group_check(struct dmaplane_channel *ch,
 		return -E2BIG;
 	/* An entry without an endpoint (a stray OP_SGE) starts nothing. */
 	if (!rule || !(rule->fields & DMAPLANE_SQE_F_ENDPOINT) ||
-	    (sqe->flags & ~DMAPLANE_SQE_FLAGS_RDMA) || sqe->__resv0 ||
+	    (sqe->flags & ~DMAPLANE_SQE_FLAGS_REMOTE) || sqe->__resv0 ||
 	    sqe->__resv1 || (sqes[n - 1].flags & DMAPLANE_SQE_SG_MORE))
 		return -EINVAL;
 	return 0;

@@ -95,6 +95,8 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 	const struct dmaplane_op_rule *rule = dmaplane_op_rule_of(op);
 	bool dst = rule->props & DMAPLANE_OPP_LOCAL_DST;
 	bool remote = rule->props & DMAPLANE_OPP_REMOTE;
+	/* The opcode's rule allowed the flag only where there is a remote. */
+	bool foreign = sqe->flags & DMAPLANE_SQE_REMOTE_ADDR;
 	/* An OP_SGE entry names a range on the same side, nothing else. */
 	u32 sge_fields = dmaplane_op_local_fields(rule->props) |
 			 DMAPLANE_SQE_F_LENGTH;
@@ -110,6 +112,9 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 		roff = dst ? sqe->src_offset : sqe->dst_offset;
 		if (!(u32)sqe->value)
 			return -EINVAL;	/* no rkey: not a remote token */
+		/* A verbs peer's rkey alone; roff is its absolute address. */
+		if (foreign && sqe->value >> 32)
+			return -EINVAL;
 	}
 	for (i = 1; i < n; i++) {
 		const struct dmaplane_sqe *e = &sqes[i];
@@ -149,7 +154,9 @@ int dmaplane_ep_build(struct dmaplane_ep *ep, const struct dmaplane_sqe *sqes,
 			ret = -EINVAL;
 			goto out_put;
 		}
-		if (check_add_overflow(sqe->value >> 32, roff, &remote_addr) ||
+		/* A token's upper half is the address of its byte 0. */
+		if (check_add_overflow(foreign ? 0 : sqe->value >> 32, roff,
+				       &remote_addr) ||
 		    check_add_overflow(remote_addr, total, &end)) {
 			ret = -EINVAL;
 			goto out_put;

@@ -568,14 +568,14 @@ public:
     /// `remote_offset` on (res: bytes written). See rdma_operation.
     [[nodiscard]] rdma_operation write(const mr_range& local, const remote_token& remote,
                                        std::uint64_t remote_offset = 0) noexcept {
-        return make(DMAPLANE_OP_RDMA_WRITE, {&local, 1}, &remote, remote_offset, 0);
+        return make(DMAPLANE_OP_RDMA_WRITE, {&local, 1}, side_of(remote), remote_offset, 0);
     }
 
     /// RDMA WRITE gathering `local` in order (at most max_rdma_ranges
     /// ranges; the span must stay valid until the operation is queued).
     [[nodiscard]] rdma_operation write(std::span<const mr_range> local, const remote_token& remote,
                                        std::uint64_t remote_offset = 0) noexcept {
-        return make(DMAPLANE_OP_RDMA_WRITE, local, &remote, remote_offset, 0);
+        return make(DMAPLANE_OP_RDMA_WRITE, local, side_of(remote), remote_offset, 0);
     }
 
     /// RDMA WRITE, then `imm` to the peer: its oldest posted receive
@@ -584,7 +584,7 @@ public:
     [[nodiscard]] rdma_operation write_imm(const mr_range& local, const remote_token& remote,
                                            std::uint64_t remote_offset,
                                            std::uint32_t imm) noexcept {
-        return make(DMAPLANE_OP_RDMA_WRITE_IMM, {&local, 1}, &remote, remote_offset, imm);
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, {&local, 1}, side_of(remote), remote_offset, imm);
     }
 
     /// write_imm() gathering `local` (an empty span: no bytes).
@@ -592,42 +592,89 @@ public:
                                            const remote_token& remote,
                                            std::uint64_t remote_offset,
                                            std::uint32_t imm) noexcept {
-        return make(DMAPLANE_OP_RDMA_WRITE_IMM, local, &remote, remote_offset, imm);
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, local, side_of(remote), remote_offset, imm);
     }
 
     /// RDMA READ of local.length bytes of the peer's registration `remote`
     /// from `remote_offset` on into `local` (which needs local_write).
     [[nodiscard]] rdma_operation read(const mr_range& local, const remote_token& remote,
                                       std::uint64_t remote_offset = 0) noexcept {
-        return make(DMAPLANE_OP_RDMA_READ, {&local, 1}, &remote, remote_offset, 0);
+        return make(DMAPLANE_OP_RDMA_READ, {&local, 1}, side_of(remote), remote_offset, 0);
     }
 
     /// RDMA READ scattering into `local` in order.
     [[nodiscard]] rdma_operation read(std::span<const mr_range> local, const remote_token& remote,
                                       std::uint64_t remote_offset = 0) noexcept {
-        return make(DMAPLANE_OP_RDMA_READ, local, &remote, remote_offset, 0);
+        return make(DMAPLANE_OP_RDMA_READ, local, side_of(remote), remote_offset, 0);
+    }
+
+    /// RDMA WRITE of `local` to bytes [remote_offset, remote_offset +
+    /// length) of a verbs peer's region `remote` (an rkey and address from
+    /// ibv_reg_mr(); DMAPLANE_SQE_REMOTE_ADDR). ERANGE when the range
+    /// leaves `remote`, EINVAL for rkey 0 or an address that overflows;
+    /// the peer's device refuses what it did not register (remote_access).
+    [[nodiscard]] rdma_operation write(const mr_range& local, const foreign_region& remote,
+                                       std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE, {&local, 1}, side_of(remote), remote_offset, 0);
+    }
+
+    /// write() to a verbs peer's region, gathering `local`.
+    [[nodiscard]] rdma_operation write(std::span<const mr_range> local,
+                                       const foreign_region& remote,
+                                       std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE, local, side_of(remote), remote_offset, 0);
+    }
+
+    /// write_imm() to a verbs peer's region: the peer's receive completes
+    /// with IBV_WC_RECV_RDMA_WITH_IMM and `imm` (network order on the wire).
+    [[nodiscard]] rdma_operation write_imm(const mr_range& local, const foreign_region& remote,
+                                           std::uint64_t remote_offset,
+                                           std::uint32_t imm) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, {&local, 1}, side_of(remote), remote_offset, imm);
+    }
+
+    /// write_imm() to a verbs peer's region, gathering `local`.
+    [[nodiscard]] rdma_operation write_imm(std::span<const mr_range> local,
+                                           const foreign_region& remote,
+                                           std::uint64_t remote_offset,
+                                           std::uint32_t imm) noexcept {
+        return make(DMAPLANE_OP_RDMA_WRITE_IMM, local, side_of(remote), remote_offset, imm);
+    }
+
+    /// RDMA READ of local.length bytes of a verbs peer's region `remote`
+    /// from `remote_offset` on into `local`; errors as for write().
+    [[nodiscard]] rdma_operation read(const mr_range& local, const foreign_region& remote,
+                                      std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_READ, {&local, 1}, side_of(remote), remote_offset, 0);
+    }
+
+    /// read() from a verbs peer's region, scattering into `local`.
+    [[nodiscard]] rdma_operation read(std::span<const mr_range> local,
+                                      const foreign_region& remote,
+                                      std::uint64_t remote_offset = 0) noexcept {
+        return make(DMAPLANE_OP_RDMA_READ, local, side_of(remote), remote_offset, 0);
     }
 
     /// SEND of `local` (mr_range{}: zero bytes) into the peer's oldest
     /// posted receive.
     [[nodiscard]] rdma_operation send(const mr_range& local = {}) noexcept {
-        return make(DMAPLANE_OP_SEND, {&local, 1}, nullptr, 0, 0);
+        return make(DMAPLANE_OP_SEND, {&local, 1}, std::nullopt, 0, 0);
     }
 
     /// SEND gathering `local`.
     [[nodiscard]] rdma_operation send(std::span<const mr_range> local) noexcept {
-        return make(DMAPLANE_OP_SEND, local, nullptr, 0, 0);
+        return make(DMAPLANE_OP_SEND, local, std::nullopt, 0, 0);
     }
 
     /// A receive into `local` (which needs local_write) for the peer's next
     /// SEND or WRITE_IMM; mr_range{} (the default): for a WRITE_IMM only.
     [[nodiscard]] rdma_operation recv(const mr_range& local = {}) noexcept {
-        return make(DMAPLANE_OP_RECV, {&local, 1}, nullptr, 0, 0);
+        return make(DMAPLANE_OP_RECV, {&local, 1}, std::nullopt, 0, 0);
     }
 
     /// A receive scattering into `local`.
     [[nodiscard]] rdma_operation recv(std::span<const mr_range> local) noexcept {
-        return make(DMAPLANE_OP_RECV, local, nullptr, 0, 0);
+        return make(DMAPLANE_OP_RECV, local, std::nullopt, 0, 0);
     }
 
 private:
@@ -639,9 +686,22 @@ private:
     endpoint(int fd, std::uint32_t handle, channel* ch) noexcept
         : object_(fd, handle), channel_(ch) {}
 
+    // The remote side of an entry: a dmaplane peer's token, or a verbs
+    // peer's rkey with the address its offsets start from.
+    struct remote_side {
+        std::uint64_t value = 0;
+        std::uint64_t length = 0;
+        std::uint64_t address = 0;
+        bool foreign = false;
+    };
+    static remote_side side_of(const remote_token& t) noexcept { return {t.value, t.length}; }
+    static remote_side side_of(const foreign_region& f) noexcept {
+        return {f.rkey, f.length, f.address, true};
+    }
+
     // Checks the ranges (and the remote side) and prepares the entry.
     rdma_operation make(std::uint8_t opcode, std::span<const mr_range> local,
-                        const remote_token* remote, std::uint64_t remote_offset,
+                        std::optional<remote_side> remote, std::uint64_t remote_offset,
                         std::uint32_t imm) noexcept {
         if (!object_ || channel_ == nullptr || !*channel_)
             return rdma_operation{EBADF};
@@ -661,9 +721,16 @@ private:
                 return rdma_operation{EXDEV};
             total += r.length;
         }
-        if (remote != nullptr) {
-            if (!*remote)
+        std::uint64_t remote_at = remote_offset;
+        if (remote) {
+            if (remote->value == 0)
                 return rdma_operation{EINVAL};
+            // A verbs peer's offsets are from its region's address on.
+            if (remote->foreign) {
+                remote_at = remote->address + remote_offset;
+                if (remote_at < remote_offset || remote_at + total < remote_at)
+                    return rdma_operation{EINVAL};
+            }
             if (remote_offset > remote->length || total > remote->length - remote_offset)
                 return rdma_operation{ERANGE};
         }
@@ -677,9 +744,11 @@ private:
         (dst ? sqe.dst_handle : sqe.src_handle) = first.handle;
         (dst ? sqe.dst_offset : sqe.src_offset) = first.offset;
         sqe.length = first.length;
-        if (remote != nullptr) {
+        if (remote) {
             sqe.value = remote->value;
-            (dst ? sqe.src_offset : sqe.dst_offset) = remote_offset;
+            (dst ? sqe.src_offset : sqe.dst_offset) = remote_at;
+            if (remote->foreign)
+                sqe.flags = DMAPLANE_SQE_REMOTE_ADDR;
         }
         if ((rule->fields & DMAPLANE_SQE_F_IMM) != 0)
             sqe.imm = imm;

@@ -4,7 +4,9 @@
 // device (DMAPLANE_IOC_MR_REGISTER), made by device::register_memory();
 // mr_range, a part of one that RDMA operations name as their local side;
 // remote_token, what a peer needs to name it as the remote side of its
-// RDMA WRITE and READ operations (sent to it by any means, as 16 bytes).
+// RDMA WRITE and READ operations (sent to it by any means, as 16 bytes);
+// foreign_region, a registration of a peer that is not dmaplane (an rkey
+// and an address, as ibv_reg_mr() describes it).
 
 #ifndef DMAPLANE_MEMORY_REGION_HPP
 #define DMAPLANE_MEMORY_REGION_HPP
@@ -94,6 +96,19 @@ struct remote_token {
     /// True when the token allows remote access at all.
     explicit constexpr operator bool() const noexcept { return value != 0; }
 
+    /// The rkey a verbs peer (libibverbs, UCX, NIXL...) puts in its work
+    /// requests to reach this registration (dmaplane_token_rkey()).
+    /// Errors: none. Thread-safety: pure.
+    [[nodiscard]] std::uint32_t rkey() const noexcept { return dmaplane_token_rkey(value); }
+
+    /// The remote address a verbs peer puts in its work requests for byte
+    /// `offset` of this registration (dmaplane_token_addr()); the peer's
+    /// device refuses bytes past length. Not a virtual address of anything.
+    /// Errors: none. Thread-safety: pure.
+    [[nodiscard]] std::uint64_t remote_address(std::uint64_t offset = 0) const noexcept {
+        return dmaplane_token_addr(value, offset);
+    }
+
     /// value then length, 8 bytes each, little-endian.
     /// Errors: none. Thread-safety: pure.
     [[nodiscard]] constexpr std::array<std::byte, serialized_size> to_bytes() const noexcept {
@@ -125,6 +140,32 @@ struct remote_token {
 };
 
 static_assert(std::is_trivially_copyable_v<remote_token>);
+
+/// A registration of a peer that is not dmaplane (plain libibverbs, UCX,
+/// NIXL, Mooncake...), as ibv_reg_mr() describes it: the remote side of
+/// endpoint::write(), write_imm() and read() with such a peer, whose
+/// offsets then run from 0 to length from `address` on
+/// (DMAPLANE_SQE_REMOTE_ADDR, DMAPLANE_FEAT_REMOTE_ADDR). Trivially
+/// copyable. Thread-safety: a plain value.
+struct foreign_region {
+    /// The peer's rkey (ibv_mr::rkey). 0 names nothing.
+    std::uint32_t rkey = 0;
+    /// The address of the region's first byte in the peer's work
+    /// requests: its virtual address for ibv_reg_mr(), the iova given to
+    /// ibv_reg_mr_iova() (0 for a zero-based registration).
+    std::uint64_t address = 0;
+    /// Bytes the peer registered.
+    std::uint64_t length = 0;
+
+    /// True when it names a region at all (a non-zero rkey).
+    explicit constexpr operator bool() const noexcept { return rkey != 0; }
+
+    /// Same rkey, address and length.
+    friend constexpr bool operator==(const foreign_region&, const foreign_region&) noexcept =
+        default;
+};
+
+static_assert(std::is_trivially_copyable_v<foreign_region>);
 
 /// A non-owning reference to bytes [offset, offset + length) of a
 /// registration (offsets relative to the registration, not the buffer),
@@ -216,6 +257,15 @@ public:
     /// What a peer needs to WRITE or READ this registration (value 0 when
     /// it allows no remote access, or when empty).
     [[nodiscard]] remote_token token() const noexcept { return {token_, length_}; }
+    /// The rkey a verbs peer names this registration by (0 when it allows
+    /// no remote access, or when empty). See remote_token::rkey().
+    [[nodiscard]] std::uint32_t rkey() const noexcept { return token().rkey(); }
+    /// The address a verbs peer puts in its work requests for byte
+    /// `offset` (see remote_token::remote_address()); meaningful only when
+    /// rkey() is non-zero.
+    [[nodiscard]] std::uint64_t remote_address(std::uint64_t offset = 0) const noexcept {
+        return token().remote_address(offset);
+    }
 
     /// The whole registration as a range (the empty range when empty).
     [[nodiscard]] mr_range range() const noexcept {

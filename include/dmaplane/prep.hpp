@@ -147,6 +147,30 @@ inline void prep_rdma_read(dmaplane_sqe& sqe, std::uint32_t endpoint, const mr_r
     sqe.user_data = user_data;
 }
 
+/// Makes `sqe` an RDMA WRITE (`opcode` DMAPLANE_OP_RDMA_WRITE or _IMM) or
+/// READ as prep_rdma_write(), prep_rdma_write_imm() (with `imm`) and
+/// prep_rdma_read() do, with a verbs peer's
+/// region as the remote side: value is its rkey, the remote offset field
+/// the address of byte `remote_offset` of it, and DMAPLANE_SQE_REMOTE_ADDR
+/// is set (DMAPLANE_FEAT_REMOTE_ADDR). Nothing is checked here; the module
+/// fails an address whose end overflows with EINVAL, the peer's device a
+/// range outside its region. Errors: none. Thread-safety: writes `sqe`.
+inline void prep_rdma_foreign(dmaplane_sqe& sqe, std::uint8_t opcode, std::uint32_t endpoint,
+                              const mr_range& local, const foreign_region& remote,
+                              std::uint64_t remote_offset, std::uint64_t user_data,
+                              std::uint32_t imm = 0) noexcept {
+    const remote_token rkey_only{remote.rkey, 0};
+    const std::uint64_t at = remote.address + remote_offset;
+    if (opcode == DMAPLANE_OP_RDMA_READ)
+        prep_rdma_read(sqe, endpoint, local, rkey_only, at, user_data);
+    else
+        prep_rdma_write(sqe, endpoint, local, rkey_only, at, user_data);
+    sqe.opcode = opcode;
+    if (opcode == DMAPLANE_OP_RDMA_WRITE_IMM)
+        sqe.imm = imm;
+    sqe.flags = static_cast<std::uint8_t>(sqe.flags | DMAPLANE_SQE_REMOTE_ADDR);
+}
+
 /// Makes `sqe` a SEND of `local` (the empty mr_range{}: zero bytes) on
 /// endpoint handle `endpoint` into the peer's oldest posted RECV;
 /// everything else 0. Its CQE's res is the bytes sent. Errors: none.

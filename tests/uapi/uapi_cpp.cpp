@@ -571,6 +571,8 @@ static_assert(sizeof(dmaplane_domain_create) == 88);
 static_assert(plain_abi_struct<dmaplane_domain_create>());
 static_assert(DMAPLANE_IOC_DOMAIN_CREATE == 0xC058D913UL);
 static_assert(DMAPLANE_FEAT_DOMAINS == 1048576);
+static_assert(DMAPLANE_FEAT_REMOTE_ADDR == 2097152);
+static_assert(DMAPLANE_SQE_REMOTE_ADDR == 8);
 static_assert(DMAPLANE_MR_DOMAIN == 1);
 static_assert(DMAPLANE_EP_DOMAIN == 2);
 static_assert(DMAPLANE_IOC_CHANNEL_HIST == 0xC078D943UL);

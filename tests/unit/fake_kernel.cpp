@@ -410,7 +410,7 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     const auto fail_with = [&](int err) { return rdma_cqe(sqe.user_data, -err, 0, 0); };
     const dmaplane_op_rule* rule = dmaplane_op_rule_of(sqe.opcode);
     if (sqe.opcode == DMAPLANE_OP_SGE || (group.back().flags & DMAPLANE_SQE_SG_MORE) != 0 ||
-        (sqe.flags & ~DMAPLANE_SQE_FLAGS_RDMA) != 0 || sqe.__resv0 != 0 || sqe.__resv1 != 0)
+        (sqe.flags & ~DMAPLANE_SQE_FLAGS_REMOTE) != 0 || sqe.__resv0 != 0 || sqe.__resv1 != 0)
         return fail_with(EINVAL);
     for (std::size_t i = 1; i < group.size(); ++i) {
         const dmaplane_sqe& e = group[i];
@@ -444,8 +444,11 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     const bool dst = (rule->props & DMAPLANE_OPP_LOCAL_DST) != 0;
     const bool remote = (rule->props & DMAPLANE_OPP_REMOTE) != 0;
     // Fields the opcode does not use must be zero.
+    // A verbs peer's rkey alone (upper half 0), and an absolute address.
+    const bool foreign = (sqe.flags & DMAPLANE_SQE_REMOTE_ADDR) != 0;
     if (dmaplane_sqe_allowed(&sqe, rule) == 0 ||
-        (remote && static_cast<std::uint32_t>(sqe.value) == 0))
+        (remote && static_cast<std::uint32_t>(sqe.value) == 0) ||
+        (foreign && (sqe.value >> 32) != 0))
         return fail_with(EINVAL);
     if (group.size() > ep.attr.max_sge)
         return fail_with(E2BIG);
@@ -467,6 +470,9 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
         total += r.length;
     if (remote && total == 0 && (rule->props & DMAPLANE_OPP_MAY_BE_EMPTY) == 0)
         return fail_with(EINVAL);
+    const std::uint64_t roff = dst ? sqe.src_offset : sqe.dst_offset;
+    if (foreign && roff + total < roff)
+        return fail_with(EINVAL);
     ++ep.posted;
     if (op == DMAPLANE_OP_RECV) {
         ep.recvs.push_back({sqe.user_data, std::move(ranges)});
@@ -487,8 +493,12 @@ std::optional<dmaplane_cqe> execute_rdma(channel_state& ch, const std::vector<dm
     }
     std::uint32_t status = std::exchange(fail_next_rdma, 0U);
     if (status == 0 && remote) {
-        const std::uint64_t roff = dst ? sqe.src_offset : sqe.dst_offset;
-        std::byte* far = remote_range(sqe.value, roff, total,
+        // Byte 0 of a fake registration is at the token's upper half: an
+        // address below it is outside, as on a device.
+        const std::uint64_t base = token_tag >> 32;
+        std::byte* far = remote_range(foreign ? (roff < base ? 0 : token_tag | sqe.value)
+                                              : sqe.value,
+                                      foreign ? roff - base : roff, total,
                                       op == DMAPLANE_OP_RDMA_READ ? DMAPLANE_ACCESS_REMOTE_READ
                                                                   : DMAPLANE_ACCESS_REMOTE_WRITE,
                                       status);

@@ -684,6 +684,90 @@ TEST_CASE_FIXTURE(fake_pair, "bad ranges and tokens fail before anything is queu
     CHECK(!op.status());
 }
 
+TEST_CASE_FIXTURE(fake_pair, "a verbs peer's region: rkey and address, and ours described") {
+    fill(bytes_a(), 0, buf_size, 3);
+    fill(bytes_b(), 0, buf_size, 200);
+    // The server's registration as a verbs peer describes its own.
+    const remote_token tb = mr_b.token();
+    CHECK(mr_b.rkey() == dmaplane_token_rkey(tb.value));
+    CHECK(mr_b.rkey() == tb.rkey());
+    CHECK(mr_b.remote_address(0) == dmaplane_token_addr(tb.value, 0));
+    CHECK(mr_b.remote_address(77) == tb.remote_address() + 77);
+    const dmaplane::foreign_region far{mr_b.rkey(), mr_b.remote_address(), mr_b.length()};
+    CHECK(far);
+    auto t = [](fake_pair& p, dmaplane::foreign_region f) -> task<bool> {
+        auto w = co_await p.client.write(*p.mr_a.region(0, 200), f, 1000);
+        DMAPLANE_CO_REQUIRE(w);
+        CHECK(w->bytes == 200);
+        auto r = co_await p.client.read(*p.mr_a.region(4000, 100), f, 3000);
+        DMAPLANE_CO_REQUIRE(r);
+        CHECK(r->bytes == 100);
+        rdma_operation rx = p.server.recv();
+        DMAPLANE_CO_REQUIRE(rx.start().has_value());
+        auto wi = co_await p.client.write_imm(*p.mr_a.region(500, 10), f, 2000, 42);
+        DMAPLANE_CO_REQUIRE(wi);
+        auto got = co_await rx;
+        DMAPLANE_CO_REQUIRE(got);
+        CHECK(got->imm == 42U);
+        co_return true;
+    }(*this, far);
+    CHECK(run(ch, std::move(t)));
+    CHECK(same(bytes_b(), 1000, bytes_a(), 0, 200));
+    CHECK(same(bytes_a(), 4000, bytes_b(), 3000, 100));
+    CHECK(same(bytes_b(), 2000, bytes_a(), 500, 10));
+
+    // The entry names the rkey and the absolute address, with the flag.
+    const fake_kernel::channel_state& st = *fake_kernel::find_channel(ch.native_handle());
+    const dmaplane_sqe* e = nullptr;
+    for (const dmaplane_sqe& c : st.consumed)
+        if (c.opcode == DMAPLANE_OP_RDMA_READ)
+            e = &c;
+    REQUIRE(e != nullptr);
+    CHECK(e->flags == DMAPLANE_SQE_REMOTE_ADDR);
+    CHECK(e->value == mr_b.rkey());
+    CHECK(e->src_offset == mr_b.remote_address(3000));
+
+    // prep_rdma_foreign() makes the same entry.
+    dmaplane_sqe sqe{};
+    dmaplane::prep_rdma_foreign(sqe, DMAPLANE_OP_RDMA_WRITE_IMM, 5, *mr_a.region(8, 16), far, 64,
+                                9, 77);
+    CHECK(sqe.opcode == DMAPLANE_OP_RDMA_WRITE_IMM);
+    CHECK(sqe.flags == DMAPLANE_SQE_REMOTE_ADDR);
+    CHECK(sqe.value == far.rkey);
+    CHECK(sqe.dst_offset == far.address + 64);
+    CHECK(sqe.src_offset == 8);
+    CHECK(sqe.imm == 77U);
+    CHECK(dmaplane_sqe_allowed(&sqe, dmaplane_op_rule_of(sqe.opcode)));
+    // The flag is allowed on WRITE, WRITE_IMM and READ only.
+    for (std::uint32_t op = 0; op <= DMAPLANE_OP_LAST; ++op) {
+        const bool remote = (dmaplane_op_rule_of(op)->props & DMAPLANE_OPP_REMOTE) != 0;
+        CHECK(((dmaplane_op_rule_of(op)->sqe_flags & DMAPLANE_SQE_REMOTE_ADDR) != 0) == remote);
+    }
+}
+
+TEST_CASE_FIXTURE(fake_pair, "a verbs peer's region: bad ranges, rkeys and addresses") {
+    const mr_range good = *mr_a.region(0, 100);
+    const dmaplane::foreign_region far{mr_b.rkey(), mr_b.remote_address(), mr_b.length()};
+    const auto fails = [&](rdma_operation&& op, std::errc e) {
+        CHECK(op.await_ready());
+        CHECK(op.await_resume().error() == e);
+    };
+    fails(client.write(good, far, buf_size - 99), std::errc::result_out_of_range);
+    fails(client.read(good, far, buf_size + 1), std::errc::result_out_of_range);
+    fails(client.write(good, dmaplane::foreign_region{}), std::errc::invalid_argument);
+    fails(client.write(good, dmaplane::foreign_region{far.rkey, ~std::uint64_t{0} - 50, 4096}, 0),
+          std::errc::invalid_argument);
+    fails(client.read(good, dmaplane::foreign_region{far.rkey, ~std::uint64_t{0}, 4096}, 8),
+          std::errc::invalid_argument);
+
+    // What the library lets through, the peer's device checks: a region
+    // the peer did not register (here: from address 0 on) is refused.
+    rdma_operation op = client.write(good, dmaplane::foreign_region{far.rkey, 0, 1 << 20}, 0);
+    auto r = run(ch, await_op(op));
+    CHECK(r.error() == std::errc::permission_denied);
+    CHECK(op.status() == dmaplane::wc_status::remote_access);
+}
+
 TEST_CASE_FIXTURE(fake_pair, "an operation needing more slots than the SQ has is E2BIG; a full SQ is EBUSY") {
     channel small = make({.sq_entries = 2});
     result<listener> l = dmaplane::listen(dev, small, inet_address{{127, 0, 0, 1}, 0});

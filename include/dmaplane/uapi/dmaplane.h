@@ -52,6 +52,7 @@
 #define DMAPLANE_FEAT_BUSY_POLL		(1U << 18) /* DMAPLANE_ENTER_POLL */
 #define DMAPLANE_FEAT_INET6		(1U << 19) /* IPv6: DMAPLANE_ADDR_EXT */
 #define DMAPLANE_FEAT_DOMAINS		(1U << 20) /* protection domains, rkey rotation */
+#define DMAPLANE_FEAT_REMOTE_ADDR	(1U << 21) /* DMAPLANE_SQE_REMOTE_ADDR: verbs peers */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -474,6 +475,7 @@ struct dmaplane_channel_create {
 #define DMAPLANE_SQE_LINK		(1U << 0) /* next entry runs only if this succeeds */
 #define DMAPLANE_SQE_FENCE		(1U << 1) /* start after all earlier entries completed */
 #define DMAPLANE_SQE_SG_MORE		(1U << 2) /* the next entry is an OP_SGE of this one */
+#define DMAPLANE_SQE_REMOTE_ADDR	(1U << 3) /* value is an rkey, the remote offset an address */
 
 /*
  * Local ranges one RDMA operation may name (the entry and its OP_SGEs), and
@@ -499,7 +501,8 @@ struct dmaplane_channel_create {
  * ranges name a registration (DMAPLANE_IOC_MR_REGISTER) by handle, with an
  * offset into it (a registration of another domain than the endpoint's:
  * EXDEV); value is the peer's remote token and the remote offset
- * is relative to the peer's registration:
+ * is relative to the peer's registration, unless the entry has
+ * DMAPLANE_SQE_REMOTE_ADDR (below):
  *  RDMA_WRITE:     endpoint, src_handle/src_offset/length (local),
  *                  value (token), dst_offset (remote offset).
  *  RDMA_WRITE_IMM: as RDMA_WRITE plus imm (host order; delivered in the
@@ -515,6 +518,22 @@ struct dmaplane_channel_create {
  *  ACCEPT:         endpoint (a listener handle); completes with the handle
  *                  of the next established connection (an endpoint bound
  *                  to the listener's channel) in res.
+ * A peer that is not dmaplane (libibverbs, UCX, NIXL...) describes its
+ * registration as ibv_reg_mr() gives it: an rkey and the 64-bit address of
+ * its first byte in the peer's address space (its virtual address, or the
+ * iova of ibv_reg_mr_iova(): 0 for a zero-based one). With
+ * DMAPLANE_SQE_REMOTE_ADDR (DMAPLANE_FEAT_REMOTE_ADDR; RDMA_WRITE,
+ * RDMA_WRITE_IMM and RDMA_READ only, EINVAL on any other opcode) value is
+ * that rkey (its upper 32 bits must be 0: EINVAL) and the remote offset
+ * field is the absolute remote address of the first byte; an address
+ * whose end (address + length) overflows 64 bits fails with EINVAL before
+ * anything is posted. The peer's device checks the range, as it checks a
+ * dmaplane token: a range outside the peer's registration, an rkey it
+ * never registered (or deregistered meanwhile) and missing rights fail
+ * with -EACCES and aux DMAPLANE_WC_REM_ACCESS_ERR, and the endpoint
+ * goes to its error state, as with a dmaplane peer. How a verbs peer names
+ * a dmaplane registration: dmaplane_token_rkey() and dmaplane_token_addr()
+ * below DMAPLANE_IOC_MR_REGISTER.
  * RDMA entries do not take DMAPLANE_SQE_LINK (EINVAL); DMAPLANE_SQE_FENCE
  * on them is the verbs fence: start after earlier READs on the endpoint.
  * Operations on one endpoint start in submission order; WRITE and READ
@@ -859,6 +878,32 @@ struct dmaplane_mr_register {
 	__u64 reserved;			/* in: must be 0 */
 };
 
+/*
+ * A registration as a verbs peer names it in its own work requests: the
+ * rkey (ibv_send_wr.wr.rdma.rkey) and the remote address of byte @offset
+ * of the registration (wr.rdma.remote_addr), both from the token MR_REGISTER
+ * returned (which must be non-zero: remote access). The token's upper 32
+ * bits are the address of byte 0, its lower 32 bits the rkey; the address
+ * is not the buffer's virtual address (the module never shows one), and
+ * the peer's device refuses bytes outside [0, length) of the registration.
+ * A dmaplane peer uses the token itself.
+ */
+#ifdef __cplusplus
+#define DMAPLANE_TO_U32(x) static_cast<__u32>(x)
+#else
+#define DMAPLANE_TO_U32(x) ((__u32)(x))
+#endif
+
+static __inline__ __u32 dmaplane_token_rkey(__u64 token)
+{
+	return DMAPLANE_TO_U32(token & 0xffffffffU);
+}
+
+static __inline__ __u64 dmaplane_token_addr(__u64 token, __u64 offset)
+{
+	return (token >> 32) + offset;
+}
+
 /* An IPv4 (family 2, AF_INET) endpoint address. */
 struct dmaplane_addr {
 	__u16 family;			/* 2 (AF_INET); 0: none */
@@ -931,7 +976,28 @@ struct dmaplane_endpoint_attr {
  * carries the request: DMAPLANE_PRIVATE_DATA_MAX_CREDITS bytes remain for
  * the user); a listener accepts it with its own window (its credits, or
  * 64 when 0) and, when its credits are set, rejects connectors that do not
- * ask. On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
+ * ask (the connector sees a consumer-defined reject: rdma_cm's
+ * RDMA_CM_EVENT_REJECTED, CONNECT's ECONNREFUSED). A connector with
+ * credits whose listener answers without the header (a peer that does not
+ * speak the protocol, such as a plain verbs program) fails with EPROTO,
+ * and the connection is closed (the peer sees it disconnected).
+ *
+ * Private data on the wire, for a peer that is not dmaplane: without
+ * credits, exactly the user's bytes both ways (CONNECT's and LISTEN's
+ * private_data, up to DMAPLANE_PRIVATE_DATA_MAX; the transport may pad
+ * them with zeros, as RoCE's CM pads a request to 56 bytes). With credits,
+ * the 16-byte header below first, then the user's bytes; every field is
+ * little-endian. Grants then travel as SENDs of 16 bytes (the magic, 0,
+ * the cumulative u64 count of credits granted) into the receives each
+ * module keeps posted. Only dmaplane speaks this today (tested): give a
+ * verbs peer an endpoint without credits.
+ *   bytes 0-3   magic 0x43465044 ("DPFC" in memory order)
+ *   byte  4     version 1
+ *   byte  5     module receives for grants (DMAPLANE_CREDIT_CTRL_SLOTS)
+ *   bytes 6-7   0
+ *   bytes 8-11  window: the credits this side grants, 1..DMAPLANE_CREDITS_MAX
+ *   bytes 12-15 0
+ * On such endpoints SEND and RECV with a buffer fail with EOPNOTSUPP:
  * RECV entries of length 0 take WRITE_IMMs; rnr_retry is 7 (the module's
  * receives do not run out by design; should they, the device retries).
  */
@@ -955,7 +1021,10 @@ struct dmaplane_endpoint_attr {
  *      default domain on the device the route resolves to).
  * Out: handle, attr (in effect), peer_private_len/peer_private_data (what
  *      the listener sent back; zero-padded by the transport).
- * Errors: ECONNREFUSED (nobody listening, or rejected), ETIMEDOUT,
+ * Errors: ECONNREFUSED (nobody listening, or rejected), EPROTO (attr.credits
+ *      set and the listener answered without the flow control header:
+ *      it does not speak the credit protocol; the connection is closed),
+ *      ETIMEDOUT,
  *      EHOSTUNREACH / ENETUNREACH (no route, no RDMA device for it),
  *      ENODEV (route on another device than asked or than the domain's,
  *      or the device went away during the connect: that ends the wait at

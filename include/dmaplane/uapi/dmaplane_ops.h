@@ -38,11 +38,14 @@
 
 #define DMAPLANE_SQE_FLAGS_LOCAL	(DMAPLANE_SQE_LINK | DMAPLANE_SQE_FENCE)
 #define DMAPLANE_SQE_FLAGS_RDMA		(DMAPLANE_SQE_FENCE | DMAPLANE_SQE_SG_MORE)
+/* Opcodes with a remote side may name it by rkey and address instead. */
+#define DMAPLANE_SQE_FLAGS_REMOTE	(DMAPLANE_SQE_FLAGS_RDMA | DMAPLANE_SQE_REMOTE_ADDR)
 
 /*
  * One row per opcode: X(OP, name, sqe flags, fields, props). The remote
  * offset of RDMA_WRITE(_IMM) travels in dst_offset, that of RDMA_READ in
- * src_offset. An OP_SGE entry may set the local side's handle and offset
+ * src_offset (with DMAPLANE_SQE_REMOTE_ADDR: the remote address, value
+ * the rkey). An OP_SGE entry may set the local side's handle and offset
  * of the entry it extends, and length (dmaplane_op_sge_fields()).
  * CHECKSUM's dst_offset needs a dst_handle (the kernel checks that).
  */
@@ -61,19 +64,19 @@
 	  DMAPLANE_SQE_F_USER_DATA | DMAPLANE_SQE_F_DST | DMAPLANE_SQE_F_SRC |	\
 	  DMAPLANE_SQE_F_LENGTH,						\
 	  DMAPLANE_OPP_LOCAL | DMAPLANE_OPP_MOVES_BYTES)			\
-	X(RDMA_WRITE, "rdma_write", DMAPLANE_SQE_FLAGS_RDMA,			\
+	X(RDMA_WRITE, "rdma_write", DMAPLANE_SQE_FLAGS_REMOTE,			\
 	  DMAPLANE_SQE_F_USER_DATA | DMAPLANE_SQE_F_ENDPOINT |			\
 	  DMAPLANE_SQE_F_SRC | DMAPLANE_SQE_F_LENGTH |				\
 	  DMAPLANE_SQE_F_DST_OFFSET | DMAPLANE_SQE_F_VALUE,			\
 	  DMAPLANE_OPP_RDMA | DMAPLANE_OPP_REMOTE | DMAPLANE_OPP_MOVES_BYTES)	\
-	X(RDMA_WRITE_IMM, "rdma_write_imm", DMAPLANE_SQE_FLAGS_RDMA,		\
+	X(RDMA_WRITE_IMM, "rdma_write_imm", DMAPLANE_SQE_FLAGS_REMOTE,		\
 	  DMAPLANE_SQE_F_USER_DATA | DMAPLANE_SQE_F_ENDPOINT |			\
 	  DMAPLANE_SQE_F_SRC | DMAPLANE_SQE_F_LENGTH |				\
 	  DMAPLANE_SQE_F_DST_OFFSET | DMAPLANE_SQE_F_VALUE |			\
 	  DMAPLANE_SQE_F_IMM,							\
 	  DMAPLANE_OPP_RDMA | DMAPLANE_OPP_REMOTE |				\
 	  DMAPLANE_OPP_MAY_BE_EMPTY | DMAPLANE_OPP_MOVES_BYTES)			\
-	X(RDMA_READ, "rdma_read", DMAPLANE_SQE_FLAGS_RDMA,			\
+	X(RDMA_READ, "rdma_read", DMAPLANE_SQE_FLAGS_REMOTE,			\
 	  DMAPLANE_SQE_F_USER_DATA | DMAPLANE_SQE_F_ENDPOINT |			\
 	  DMAPLANE_SQE_F_DST | DMAPLANE_SQE_F_LENGTH |				\
 	  DMAPLANE_SQE_F_SRC_OFFSET | DMAPLANE_SQE_F_VALUE,			\

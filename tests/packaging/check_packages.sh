@@ -73,7 +73,7 @@ tar -C "$work/pkg" -xf "$tarball"
 debs="$work/pkg/dmaplane-dkms_${version}_all.deb $work/pkg/libdmaplane-dev_${version}_all.deb
 $work/pkg/dmaplane-tools_${version}_$(dpkg --print-architecture).deb"
 step "lintian"
-lintian --fail-on error,warning --suppress-tags running-with-root-privileges \
+lintian --fail-on error,warning \
 	"$work/pkg/dmaplane_${version}_$(dpkg --print-architecture).changes" >"$work/lintian.log" 2>&1 ||
 	{ echo "FAIL: lintian:"; cat "$work/lintian.log"; exit 1; }
 grep -v '^running with root' "$work/lintian.log" || true
@@ -94,7 +94,7 @@ modinfo -F version "$ko" | grep -qx "$version" || { echo "FAIL: $ko is not versi
 modinfo -k "$kver" -n dmaplane 2>/dev/null | grep -q updates/dkms ||
 	{ echo "FAIL: modprobe does not resolve dmaplane to the DKMS module"; exit 1; }
 dkms status -m dmaplane -v "$version" -k "$kver"
-MANWIDTH=100 man dmaplanectl 2>/dev/null | col -b | grep -q '^       hist' ||
+MANWIDTH=100 man dmaplanectl 2>/dev/null | col -bx | grep -q '^       hist' ||
 	{ echo "FAIL: man dmaplanectl does not show the installed page"; exit 1; }
 [ -f /usr/share/bash-completion/completions/dmaplanectl ] || { echo "FAIL: no completion"; exit 1; }
 dmaplanectl --help | grep -q '^commands:' || { echo "FAIL: dmaplanectl --help"; exit 1; }

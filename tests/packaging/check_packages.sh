@@ -85,8 +85,13 @@ installed=1
 dpkg -i $debs >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
 getent group dmaplane >/dev/null || { echo "FAIL: no dmaplane group after install"; exit 1; }
 dkms status -m dmaplane -v "$version" | grep -q . || { echo "FAIL: dkms does not know dmaplane/$version"; exit 1; }
-dkms install -m dmaplane -v "$version" -k "$kver" >"$work/dkms.log" 2>&1 ||
-	{ cat "$work/dkms.log"; find /var/lib/dkms/dmaplane -name make.log -exec cat {} +; exit 1; }
+# The postinst builds for every kernel when the running one is not
+# installed (a container's or chroot's host kernel), else for the running
+# and the newest one; install for the guest's kernel if it did not.
+if ! dkms status -m dmaplane -v "$version" -k "$kver" | grep -q ": installed"; then
+	dkms install -m dmaplane -v "$version" -k "$kver" >"$work/dkms.log" 2>&1 ||
+		{ cat "$work/dkms.log"; find /var/lib/dkms/dmaplane -name make.log -exec cat {} +; exit 1; }
+fi
 ko=/lib/modules/$kver/updates/dkms/dmaplane.ko
 [ -f "$ko" ] || ko=$ko.xz
 [ -f "$ko" ] || { echo "FAIL: dkms installed no module under /lib/modules/$kver/updates/dkms"; exit 1; }

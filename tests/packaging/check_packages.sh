@@ -108,21 +108,8 @@ dmaplanectl --help | grep -q '^commands:' || { echo "FAIL: dmaplanectl --help"; 
 step "consumers: CMake, pkg-config, Meson wrap"
 mkdir -p "$work/cmake"
 cp "$src/examples/quickstart/main.cpp" "$work/cmake/"
-cat >"$work/cmake/CMakeLists.txt" <<'CMAKE'
-cmake_minimum_required(VERSION 3.16)
-project(consumer CXX)
-find_package(dmaplane 0.1 CONFIG REQUIRED)
-add_executable(quickstart main.cpp)
-target_link_libraries(quickstart PRIVATE dmaplane::dmaplane)
-get_target_property(inc dmaplane::dmaplane INTERFACE_INCLUDE_DIRECTORIES)
-get_target_property(feat dmaplane::dmaplane INTERFACE_COMPILE_FEATURES)
-get_target_property(opts dmaplane::dmaplane INTERFACE_COMPILE_OPTIONS)
-get_target_property(libs dmaplane::dmaplane INTERFACE_LINK_LIBRARIES)
-get_target_property(defs dmaplane::dmaplane INTERFACE_COMPILE_DEFINITIONS)
-message(STATUS "dmaplane ${dmaplane_VERSION}: include=${inc} features=${feat} options=${opts} libs=${libs} defs=${defs}")
-CMAKE
-sed -i "s/dmaplane 0.1 CONFIG/dmaplane ${version%.*} CONFIG/" "$work/cmake/CMakeLists.txt"
-cmake -S "$work/cmake" -B "$work/cmake/build" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; exit 1; }
+cp "$src/tests/consumer/CMakeLists.txt" "$work/cmake/"
+cmake -S "$work/cmake" -B "$work/cmake/build" -DWANT_VERSION="${version%.*}" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; exit 1; }
 grep -q "dmaplane $version: include=/usr/include features=cxx_std_20 options=opts-NOTFOUND libs=libs-NOTFOUND defs=defs-NOTFOUND" \
 	"$work/cmake.log" || { echo "FAIL: dmaplane::dmaplane carries more than the include directory and C++20:"; grep 'dmaplane ' "$work/cmake.log"; exit 1; }
 cmake --build "$work/cmake/build" >"$work/cmake-build.log" 2>&1 || { cat "$work/cmake-build.log"; exit 1; }

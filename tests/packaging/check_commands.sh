@@ -12,7 +12,7 @@ from_help=$(printf '%s\n' "$help" | sed -n '/^commands:/,$p' |
 
 # The man page as man(1) renders it: each command under COMMANDS opens an
 # indented paragraph with its name, followed by a description.
-page=$(MANWIDTH=100 MAN_KEEP_FORMATTING= man -l "$src/tools/dmaplanectl.1" 2>&1 | col -bx)
+page=$(MANWIDTH=100 man -l "$src/tools/dmaplanectl.1" 2>&1 | col -bx)
 from_man=$(printf '%s\n' "$page" | sed -n '/^COMMANDS/,/^[A-Z]/p' |
 	sed -n 's/^       \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' | sort -u | tr '\n' ' ')
 warnings=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z \

@@ -378,3 +378,4 @@ module_exit(dmaplane_exit);
 MODULE_DESCRIPTION("dmaplane: buffer orchestration for DMA and RDMA data paths");
 MODULE_AUTHOR("dmaplane developers");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(DMAPLANE_MODULE_VERSION);

@@ -4,8 +4,8 @@
 //
 //   $ quickstart [/dev/dmaplane]
 //
-// Exits non-zero with a message when the device cannot be opened or
-// speaks another ABI version.
+// Exits non-zero with a message when the device cannot be opened, lacks
+// a feature it needs, or speaks another ABI version.
 
 #include <dmaplane/dmaplane.hpp>
 
@@ -22,10 +22,11 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "quickstart: is the module loaded? (insmod dmaplane.ko)\n");
         return 1;
     }
-    auto info = dev->info();
+    // GET_INFO, and the feature bits of what this program uses: a module
+    // older than the library is reported here, naming what it lacks.
+    auto info = dev->require_features(DMAPLANE_FEAT_CONTEXT);
     if (!info) {
-        std::fprintf(stderr, "quickstart: GET_INFO on %s failed: %s\n", path,
-                     info.error().message().c_str());
+        std::fprintf(stderr, "quickstart: %s: %s\n", path, info.error().message().c_str());
         return 1;
     }
     if (info->abi_version != DMAPLANE_ABI_VERSION) {
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
                      info->abi_version, DMAPLANE_ABI_VERSION);
         return 1;
     }
-    std::printf("dmaplane device %s\n%s", path, dmaplane::to_string(*info).c_str());
+    std::printf("dmaplane device %s (library %s)\n%s", path, dmaplane::version_string,
+                dmaplane::to_string(*info).c_str());
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "dmaplane/memory_region.hpp"
 #include "dmaplane/result.hpp"
 #include "dmaplane/uapi/dmaplane.h"
+#include "dmaplane/version.hpp"
 
 namespace dmaplane {
 
@@ -44,7 +46,9 @@ inline constexpr char default_device_path[] = "/dev/" DMAPLANE_DEVICE_NAME;
 /// live_objects == 0 to a single caller).
 ///
 /// The library does not check abi_version; callers compare it with
-/// DMAPLANE_ABI_VERSION. Thread-safety: a plain value.
+/// DMAPLANE_ABI_VERSION, and ask for the features they use with
+/// device::require_features() (a module older than the program lacks
+/// their bits). Thread-safety: a plain value.
 struct device_info {
     /// The module's DMAPLANE_ABI_VERSION.
     std::uint32_t abi_version = 0;
@@ -106,6 +110,67 @@ struct device_info {
     static_assert(std::size(names) == 22 && DMAPLANE_FEAT_REMOTE_ADDR == 1U << 21,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
+}
+
+/// The error category of device::require_features(): the value of an error
+/// code in it is the set of DMAPLANE_FEAT_* bits the module lacks, and its
+/// message names them ("the dmaplane module lacks feature(s) rdma, credits
+/// that this program needs: load a newer dmaplane.ko (library 0.1.0)"). The
+/// codes compare equal to std::errc::not_supported.
+/// Thread-safety: the category is immutable.
+class missing_features_category final : public std::error_category {
+public:
+    /// "dmaplane.missing_features".
+    [[nodiscard]] const char* name() const noexcept override {
+        return "dmaplane.missing_features";
+    }
+
+    /// Names the missing bits of `missing` (a bit this library has no name
+    /// for is written "bit N").
+    [[nodiscard]] std::string message(int missing) const override {
+        std::string names;
+        for (unsigned bit = 0; bit < 31; ++bit) {
+            if ((static_cast<unsigned>(missing) & (1U << bit)) == 0)
+                continue;
+            if (!names.empty())
+                names += ", ";
+            const std::string_view name = feature_name(bit);
+            names += name.empty() ? "bit " + std::to_string(bit) : std::string(name);
+        }
+        return "the dmaplane module lacks feature(s) " + names +
+               " that this program needs: load a newer dmaplane.ko (library " +
+               DMAPLANE_VERSION_STRING ")";
+    }
+
+    /// std::errc::not_supported, whatever is missing.
+    [[nodiscard]] std::error_condition default_error_condition(int) const noexcept override {
+        return std::make_error_condition(std::errc::not_supported);
+    }
+};
+
+/// The one missing_features_category object.
+/// Errors: none. Thread-safety: safe from any thread.
+[[nodiscard]] inline const std::error_category& missing_features() noexcept {
+    static const missing_features_category category;
+    return category;
+}
+
+/// Success when `info` reports every bit of `needed` (DMAPLANE_FEAT_*
+/// or-ed together); otherwise an error in missing_features() whose value
+/// is the bits it lacks.
+///
+/// Errors: the missing_features() code (equal to std::errc::not_supported);
+/// EINVAL when `needed` asks for a bit above 30, which no module defines
+/// and an error code cannot carry. Thread-safety: pure.
+[[nodiscard]] inline result<void> require_features(const device_info& info,
+                                                   std::uint64_t needed) noexcept {
+    static_assert(DMAPLANE_FEAT_DOMAINS < (1ULL << 31), "feature bits fit an error code");
+    if (needed >> 31)
+        return make_error(EINVAL);
+    const std::uint64_t missing = needed & ~info.features;
+    if (missing != 0)
+        return unexpected{std::error_code(static_cast<int>(missing), missing_features())};
+    return {};
 }
 
 /// Module-wide counters since the module was loaded
@@ -250,6 +315,23 @@ public:
         out.max_sqpoll_per_user = raw.max_sqpoll_per_user;
         out.live_sqpoll_threads = raw.live_sqpoll_threads;
         return out;
+    }
+
+    /// info(), and then require_features(info, needed): what a program
+    /// calls once after open() with the DMAPLANE_FEAT_* bits of everything
+    /// it uses, so that an older module is reported up front, by name,
+    /// instead of as an ENOTTY or EINVAL from the first call it lacks.
+    ///
+    /// Errors: those of info(); a missing_features() code (equal to
+    /// std::errc::not_supported) naming the missing bits; EINVAL for a bit
+    /// above 30. Thread-safety: as for the other const members.
+    [[nodiscard]] result<device_info> require_features(std::uint64_t needed) const noexcept {
+        result<device_info> got = info();
+        if (!got)
+            return got;
+        if (result<void> ok = dmaplane::require_features(*got, needed); !ok)
+            return unexpected{ok.error()};
+        return got;
     }
 
     /// Module-wide counters since load (DMAPLANE_IOC_MODULE_STATS).

@@ -28,5 +28,6 @@
 #include "dmaplane/task.hpp"
 #include "dmaplane/tensor.hpp"
 #include "dmaplane/topology.hpp"
+#include "dmaplane/version.hpp"
 
 #endif // DMAPLANE_DMAPLANE_HPP

@@ -4,9 +4,9 @@
 # Meson build itself uses g++ with warning_level=3 and werror). Compiles
 # every C++ source of the project with clang++ at the same warning level,
 # -Werror, syntax only.
-#   check_clang.sh SOURCE_ROOT
+#   check_clang.sh SOURCE_ROOT GENERATED_INCLUDE (<dmaplane/version.hpp>)
 set -eu
-src=$1
+src=$1 gen=$2
 clangxx=$(command -v clang++ || command -v clang++-14 || true)
 [ -n "$clangxx" ] || { echo "FAIL: clang++ not installed (apt-get install clang)"; exit 1; }
 n=0
@@ -16,7 +16,7 @@ for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -nam
 	case "$f" in *no_exceptions*) extra="-fno-exceptions -fno-rtti" ;; esac
 	# shellcheck disable=SC2086
 	"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra \
-		-I"$src/include" -I/usr/include/libdrm "$f"
+		-I"$src/include" -I"$gen" -I/usr/include/libdrm "$f"
 	n=$((n + 1))
 done
 echo "ok: $n C++ sources clean under $("$clangxx" --version | head -n 1)"

@@ -4,7 +4,7 @@
 # meson.override_dependency, the consumer builds and runs, the subproject
 # defines no tests, benchmarks, examples or module target, and pushes no
 # compile flags onto the consumer. Then a top-level install provides the
-# headers and dmaplane.pc.
+# headers, dmaplane.pc and the CMake package (find_package from DESTDIR).
 #   check_consumer.sh SOURCE_ROOT CONSUMER_DIR WORKDIR
 set -eu
 src=$1 consumer=$2 work=$3
@@ -48,3 +48,24 @@ PKG_CONFIG_SYSROOT_DIR="$work/dest" PKG_CONFIG_PATH=$(dirname "$pc") \
 	sh -c "c++ -std=c++20 \$(pkg-config --cflags dmaplane) -include dmaplane/dmaplane.hpp '$work/pc.cpp' -o '$work/pc'" ||
 	{ echo "FAIL: cannot build against the installed pkg-config file"; exit 1; }
 echo "ok: installed headers and dmaplane.pc usable"
+
+# The CMake package from the same install, found under DESTDIR (its
+# include directory is relative to the config file): the unchanged
+# quickstart builds, and the target carries the include directory and C++20
+# and nothing else.
+[ -f "$work/dest/usr/include/dmaplane/version.hpp" ] || { echo "FAIL: version.hpp not installed"; exit 1; }
+mkdir -p "$work/cmake"
+cp "$src/examples/quickstart/main.cpp" "$work/cmake/"
+cp "$consumer/CMakeLists.txt" "$work/cmake/"
+cmake -S "$work/cmake" -B "$work/cmake/build" -DCMAKE_PREFIX_PATH="$work/dest/usr" \
+	>"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; exit 1; }
+grep -q "dmaplane $(cat "$src/VERSION"): include=$work/dest/usr/include features=cxx_std_20 options=opts-NOTFOUND libs=libs-NOTFOUND defs=defs-NOTFOUND" \
+	"$work/cmake.log" || { echo "FAIL: dmaplane::dmaplane is not the include directory and C++20 alone:"; grep 'dmaplane ' "$work/cmake.log"; exit 1; }
+cmake --build "$work/cmake/build" >"$work/cmake-build.log" 2>&1 || { cat "$work/cmake-build.log"; exit 1; }
+[ -x "$work/cmake/build/quickstart" ] || { echo "FAIL: no quickstart from CMake"; exit 1; }
+# A version the package does not satisfy is refused.
+if cmake -S "$work/cmake" -B "$work/cmake/build99" -DCMAKE_PREFIX_PATH="$work/dest/usr" \
+	-DWANT_VERSION=99 >"$work/cmake99.log" 2>&1; then
+	echo "FAIL: find_package(dmaplane 99) accepted $(cat "$src/VERSION")"; exit 1
+fi
+echo "ok: CMake find_package(dmaplane) builds the quickstart; version 99 refused"

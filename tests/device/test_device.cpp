@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -101,6 +102,47 @@ TEST_CASE("GET_INFO describes the module") {
     for (auto word : raw.reserved)
         CHECK(word == 0);
     CHECK(raw.__pad0 == 0);
+}
+
+TEST_CASE("require_features names the bits an older module lacks") {
+    device dev = open_device();
+    const device_info info = info_of(dev);
+
+    // Everything this module reports: the info comes back.
+    auto all = dev.require_features(info.features);
+    REQUIRE_MESSAGE(all.has_value(), all.error().message());
+    CHECK(all->features == info.features);
+    CHECK(dev.require_features(DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_CHANNEL).has_value());
+
+    // Bit 30, which no module defines, stands for a feature of a newer
+    // library than this module: the error says which, by number.
+    auto newer = dev.require_features(DMAPLANE_FEAT_CONTEXT | (1ULL << 30));
+    REQUIRE_FALSE(newer.has_value());
+    CHECK(newer.error() == std::errc::not_supported);
+    CHECK(&newer.error().category() == &dmaplane::missing_features());
+    CHECK(newer.error().value() == (1 << 30));
+    const std::string message = newer.error().message();
+    CHECK(message.find("lacks feature(s) bit 30 ") != std::string::npos);
+    CHECK(message.find("context") == std::string::npos);
+    CHECK(message.find(DMAPLANE_VERSION_STRING) != std::string::npos);
+
+    // A named bit this module leaves clear (the DMA engine one needs a
+    // memcpy channel the guest may not have), beside one it has.
+    for (unsigned bit = 0; bit < 21; ++bit) {
+        if (info.features & (1ULL << bit))
+            continue;
+        auto lacking = dev.require_features((1ULL << bit) | DMAPLANE_FEAT_RDMA);
+        REQUIRE_FALSE(lacking.has_value());
+        CHECK(lacking.error().value() == static_cast<int>(1U << bit));
+        CHECK(lacking.error().message().find(std::string(dmaplane::feature_name(bit)) +
+                                             " that this program needs") != std::string::npos);
+        break;
+    }
+
+    // Bits an error code cannot carry are refused as an invalid request.
+    auto wide = dev.require_features(1ULL << 40);
+    REQUIRE_FALSE(wide.has_value());
+    CHECK(wide.error() == std::errc::invalid_argument);
 }
 
 TEST_CASE("unknown ioctls fail with ENOTTY") {

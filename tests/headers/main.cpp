@@ -8,6 +8,7 @@
 
 int header_result();
 int header_fd();
+int header_version();
 int header_device();
 int header_buffer();
 int header_mapping();
@@ -41,6 +42,7 @@ int main() {
     const entry entries[] = {
         {"result.hpp", header_result},
         {"fd.hpp", header_fd},
+        {"version.hpp", header_version},
         {"device.hpp", header_device},
         {"buffer.hpp", header_buffer},
         {"mapping.hpp", header_mapping},

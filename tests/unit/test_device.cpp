@@ -225,3 +225,35 @@ TEST_CASE("arguments the library can judge are refused before the system call") 
                   .error() == std::errc::invalid_argument);
     }
 }
+
+TEST_CASE("require_features: success, or the missing bits by name") {
+    device_info info;
+    info.features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_RDMA;
+    CHECK(dmaplane::require_features(info, 0).has_value());
+    CHECK(dmaplane::require_features(info, DMAPLANE_FEAT_CHANNEL | DMAPLANE_FEAT_RDMA).has_value());
+
+    const auto missing = dmaplane::require_features(
+        info, DMAPLANE_FEAT_RDMA | DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_DOMAINS);
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error() == std::errc::not_supported);
+    CHECK(missing.error().value() == static_cast<int>(DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_DOMAINS));
+    CHECK(std::string_view(missing.error().category().name()) == "dmaplane.missing_features");
+    CHECK(missing.error().message() ==
+          "the dmaplane module lacks feature(s) credits, domains that this program needs: "
+          "load a newer dmaplane.ko (library " DMAPLANE_VERSION_STRING ")");
+
+    const auto unnamed = dmaplane::require_features(info, 1ULL << 29);
+    REQUIRE_FALSE(unnamed.has_value());
+    CHECK(unnamed.error().message().find("lacks feature(s) bit 29 that") != std::string::npos);
+
+    CHECK(dmaplane::require_features(info, 1ULL << 31).error() == std::errc::invalid_argument);
+}
+
+TEST_CASE("version macros agree with each other") {
+    static_assert(DMAPLANE_VERSION == DMAPLANE_VERSION_MAJOR * 10000 +
+                                          DMAPLANE_VERSION_MINOR * 100 + DMAPLANE_VERSION_PATCH);
+    const std::string expected = std::to_string(DMAPLANE_VERSION_MAJOR) + "." +
+                                 std::to_string(DMAPLANE_VERSION_MINOR) + "." +
+                                 std::to_string(DMAPLANE_VERSION_PATCH);
+    CHECK(std::string(dmaplane::version_string) == expected);
+}

@@ -29,7 +29,11 @@
  * Feature bits reported in dmaplane_info.features. A bit is set only when
  * this build of the module implements the feature. The constants are
  * unsigned int (C90 has no long long literals); the field is 64 bits wide
- * so that later revisions can add bits above 31.
+ * so that later revisions can add bits above 31. Userspace decides what it
+ * may use from these bits, never from a version number: the C++ library's
+ * device::require_features() fails with an error naming the bits an older
+ * module lacks (its error code carries bits 0-30; bit 31 and up will need
+ * another report).
  */
 #define DMAPLANE_FEAT_CONTEXT		(1U << 0) /* per-open contexts, handles */
 #define DMAPLANE_FEAT_BUFFER_PAGES	(1U << 1) /* page-backed buffers */

@@ -92,7 +92,7 @@ struct device_info {
 };
 
 /// The name dmaplanectl and to_string(device_info) give feature bit `bit`
-/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "domains"), or an
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "enter_arg"), or an
 /// empty view for a bit this library does not know.
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
@@ -101,9 +101,9 @@ struct device_info {
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
         "credits",       "histograms",    "observe",      "busy_poll",       "inet6",
-        "domains",
+        "domains",       "enter_arg",
     };
-    static_assert(std::size(names) == 21 && DMAPLANE_FEAT_DOMAINS == 1U << 20,
+    static_assert(std::size(names) == 22 && DMAPLANE_FEAT_ENTER_ARG == 1U << 21,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }

@@ -129,20 +129,21 @@ TEST_CASE("to_string(device_info)") {
 
 TEST_CASE("to_string(device_info) names every feature bit of the UAPI") {
     device_info info{};
-    info.features = 0x1fffff;
+    info.features = 0x3fffff;
     const std::string s = to_string(info);
     INFO(s);
-    CHECK(s.find("  features                0x00000000001fffff context buffer_pages buffer_huge "
+    CHECK(s.find("  features                0x00000000003fffff context buffer_pages buffer_huge "
                  "buffer_coherent buffer_user numa mmap dmabuf_export dmabuf_import "
                  "topology channel channel_sqpoll dma_engine rdma_devices rdma credits "
-                 "histograms observe busy_poll inet6 domains\n") != std::string::npos);
-    info.features = 1ULL << 21;
-    CHECK(to_string(info).find("0x0000000000200000 bit 21\n") != std::string::npos);
+                 "histograms observe busy_poll inet6 domains enter_arg\n") != std::string::npos);
+    info.features = 1ULL << 22;
+    CHECK(to_string(info).find("0x0000000000400000 bit 22\n") != std::string::npos);
     CHECK(dmaplane::feature_name(16) == "histograms");
     CHECK(dmaplane::feature_name(18) == "busy_poll");
     CHECK(dmaplane::feature_name(19) == "inet6");
     CHECK(dmaplane::feature_name(20) == "domains");
-    CHECK(dmaplane::feature_name(21).empty());
+    CHECK(dmaplane::feature_name(21) == "enter_arg");
+    CHECK(dmaplane::feature_name(22).empty());
     CHECK(dmaplane::feature_name(64).empty());
 }
 

@@ -80,9 +80,9 @@ static atomic_t dmaplane_next_channel_id = ATOMIC_INIT(0);
  * Check a local entry against its opcode's row (an unknown opcode, or an
  * RDMA one here, is EINVAL) and run the row's prepare hook.
  */
-static int dmaplane_channel_prep(struct dmaplane_channel *ch,
-				 const struct dmaplane_opdef *def,
-				 struct dmaplane_req *req)
+static __always_inline int
+dmaplane_channel_prep(struct dmaplane_channel *ch,
+		      const struct dmaplane_opdef *def, struct dmaplane_req *req)
 {
 	req->issue = NULL;
 	if (!def || !def->prep || !dmaplane_sqe_allowed(&req->sqe, &def->rule))
@@ -251,7 +251,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 				/* Pairs with userspace's acquire load of the SQ head. */
 				smp_store_release(ch->sq_head_user, ch->sq_head);
 				dmaplane_req_exec(ch, &one, 0, &results[nres++]);
-				dmaplane_req_put_buffers(&one);
+				if (one.dst || one.src)	/* not for a NOP */
+					dmaplane_req_put_buffers(&one);
 				if (nres == DMAPLANE_POST_BATCH) {
 					dmaplane_cq_post(ch, results, nres);
 					nres = 0;

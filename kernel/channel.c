@@ -31,6 +31,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/indirect_call_wrapper.h>
 #include <linux/kthread.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
@@ -79,15 +80,17 @@ static atomic_t dmaplane_next_channel_id = ATOMIC_INIT(0);
  * Check a local entry against its opcode's row (an unknown opcode, or an
  * RDMA one here, is EINVAL) and run the row's prepare hook.
  */
-static int dmaplane_channel_prep(struct dmaplane_channel *ch,
-				 const struct dmaplane_opdef *def,
-				 struct dmaplane_req *req)
+static __always_inline int
+dmaplane_channel_prep(struct dmaplane_channel *ch,
+		      const struct dmaplane_opdef *def, struct dmaplane_req *req)
 {
 	req->issue = NULL;
 	if (!def || !def->prep || !dmaplane_sqe_allowed(&req->sqe, &def->rule))
 		return -EINVAL;
 	req->issue = def->issue;
-	return def->prep(ch, req);
+	/* Direct calls for the common hooks: indirect ones are retpolines. */
+	return INDIRECT_CALL_2(def->prep, dmaplane_nop_prep, dmaplane_copy_prep,
+			       ch, req);
 }
 
 
@@ -248,7 +251,8 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 				/* Pairs with userspace's acquire load of the SQ head. */
 				smp_store_release(ch->sq_head_user, ch->sq_head);
 				dmaplane_req_exec(ch, &one, 0, &results[nres++]);
-				dmaplane_req_put_buffers(&one);
+				if (one.dst || one.src)	/* not for a NOP */
+					dmaplane_req_put_buffers(&one);
 				if (nres == DMAPLANE_POST_BATCH) {
 					dmaplane_cq_post(ch, results, nres);
 					nres = 0;
@@ -318,9 +322,10 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		dmaplane_cq_post(ch, results, nres);
 	if (plug)
 		dmaplane_ep_unplug(plug);
-	atomic64_add(done, &ch->st_submitted);
+	/* Both under submit_lock: plain counters, read lock-free. */
+	WRITE_ONCE(ch->st_submitted, ch->st_submitted + done);
+	WRITE_ONCE(ch->st_inline, ch->st_inline + inline_ops);
 	dmaplane_op_stats_add(ops_submitted, done);
-	atomic64_add(inline_ops, &ch->st_inline);
 	dmaplane_cq_notify(ch);
 	if (!done && waiting) {
 		/* An RDMA group needs more CQ room than there is. */
@@ -380,14 +385,76 @@ static long dmaplane_channel_busy_poll(struct dmaplane_channel *ch, u32 want,
 }
 
 
+/*
+ * The submitting half of both ENTERs, on checked arguments: consume up to
+ * @to_submit entries (or wake the SQPOLL thread). Return: entries consumed
+ * or -errno, when nothing was (EBUSY, ENOMEM, EINVAL, EINTR).
+ */
+static int dmaplane_channel_enter_submit(struct dmaplane_channel *ch,
+					 u32 to_submit, u32 flags)
+{
+	int submitted = 0;
+
+	atomic64_inc(&ch->st_enters);
+	if (ch->sqpoll) {
+		if (flags & DMAPLANE_ENTER_SQ_WAKEUP) {
+			atomic64_inc(&ch->st_wakeups);
+			wake_up(&ch->sqpoll_wait);
+		}
+	} else if (to_submit) {
+		/* Another ENTER may hold it through a batch of inline work. */
+		if (mutex_lock_interruptible(&ch->submit_lock))
+			return -EINTR;
+		submitted = dmaplane_channel_consume(ch, to_submit);
+		mutex_unlock(&ch->submit_lock);
+	}
+	return submitted;
+}
+
+/*
+ * The waiting half of both ENTERs: with GETEVENTS, until @min_complete
+ * CQEs are unread. Return: 0, -ETIME or -EINTR.
+ */
+static long dmaplane_channel_enter_wait(struct dmaplane_channel *ch,
+					u32 min_complete, u32 flags,
+					u64 timeout_ns)
+{
+	long ret = 0;
+
+	if ((flags & DMAPLANE_ENTER_GETEVENTS) && min_complete) {
+		if (flags & DMAPLANE_ENTER_POLL) {
+			u64 deadline = 0;
+
+			if (flags & DMAPLANE_ENTER_TIMEOUT)
+				deadline = ktime_get_ns() +
+					   min_t(u64, timeout_ns, KTIME_MAX);
+			ret = dmaplane_channel_busy_poll(ch, min_complete,
+							 deadline);
+		} else if (flags & DMAPLANE_ENTER_TIMEOUT) {
+			ret = wait_event_interruptible_hrtimeout(ch->cq_wait,
+				dmaplane_cq_ready(ch, min_complete),
+				ns_to_ktime(min_t(u64, timeout_ns, KTIME_MAX)));
+		} else {
+			ret = wait_event_interruptible(ch->cq_wait,
+				dmaplane_cq_ready(ch, min_complete));
+		}
+		if (ret == -ERESTARTSYS)
+			ret = -EINTR;
+	} else if (flags & DMAPLANE_ENTER_POLL) {
+		dmaplane_channel_poll_once(ch);
+		atomic64_inc(&ch->st_polls);
+	}
+	return ret;
+}
+
 static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 				   struct dmaplane_channel_enter __user *uarg)
 {
 	/* Every field is read from userspace before any use (not zeroed). */
 	struct dmaplane_channel_enter args __uninitialized;
 	u32 completions;
-	int submitted = 0;
-	long ret = 0;
+	int submitted;
+	long ret;
 
 	/*
 	 * Field by field in one user access window: no out-of-line copy
@@ -412,47 +479,13 @@ static long dmaplane_channel_enter(struct dmaplane_channel *ch,
 	    args.reserved[0] || args.reserved[1] ||
 	    args.min_complete > ch->cq_entries)
 		return -EINVAL;
-	atomic64_inc(&ch->st_enters);
 
-	if (ch->sqpoll) {
-		if (args.flags & DMAPLANE_ENTER_SQ_WAKEUP) {
-			atomic64_inc(&ch->st_wakeups);
-			wake_up(&ch->sqpoll_wait);
-		}
-	} else if (args.to_submit) {
-		/* Another ENTER may hold it through a batch of inline work. */
-		if (mutex_lock_interruptible(&ch->submit_lock))
-			return -EINTR;
-		submitted = dmaplane_channel_consume(ch, args.to_submit);
-		mutex_unlock(&ch->submit_lock);
-		if (submitted < 0)
-			return submitted;
-	}
-
-	if ((args.flags & DMAPLANE_ENTER_GETEVENTS) && args.min_complete) {
-		if (args.flags & DMAPLANE_ENTER_POLL) {
-			u64 deadline = 0;
-
-			if (args.flags & DMAPLANE_ENTER_TIMEOUT)
-				deadline = ktime_get_ns() +
-					   min_t(u64, args.timeout_ns, KTIME_MAX);
-			ret = dmaplane_channel_busy_poll(ch, args.min_complete,
-							 deadline);
-		} else if (args.flags & DMAPLANE_ENTER_TIMEOUT) {
-			ret = wait_event_interruptible_hrtimeout(ch->cq_wait,
-				dmaplane_cq_ready(ch, args.min_complete),
-				ns_to_ktime(min_t(u64, args.timeout_ns,
-						  KTIME_MAX)));
-		} else {
-			ret = wait_event_interruptible(ch->cq_wait,
-				dmaplane_cq_ready(ch, args.min_complete));
-		}
-		if (ret == -ERESTARTSYS)
-			ret = -EINTR;
-	} else if (args.flags & DMAPLANE_ENTER_POLL) {
-		dmaplane_channel_poll_once(ch);
-		atomic64_inc(&ch->st_polls);
-	}
+	submitted = dmaplane_channel_enter_submit(ch, args.to_submit,
+						  args.flags);
+	if (submitted < 0)
+		return submitted;
+	ret = dmaplane_channel_enter_wait(ch, args.min_complete, args.flags,
+					  args.timeout_ns);
 	completions = dmaplane_cq_unread(ch);
 	/*
 	 * What was consumed stays consumed: report it even on ETIME/EINTR.
@@ -471,6 +504,28 @@ efault:
 efault_read:
 	user_read_access_end();
 	return -EFAULT;
+}
+
+/*
+ * DMAPLANE_IOC_CHANNEL_ENTER_ARG: ENTER with its two counts in the ioctl's
+ * argument itself, nothing to read or write in user memory.
+ */
+static long dmaplane_channel_enter_arg(struct dmaplane_channel *ch,
+				       unsigned long arg)
+{
+	u32 to_submit = DMAPLANE_ENTER_ARG_SUBMIT(arg);
+	u32 min_complete = DMAPLANE_ENTER_ARG_COMPLETE(arg);
+	int submitted;
+	long ret;
+
+	if (min_complete > ch->cq_entries)
+		return -EINVAL;
+	submitted = dmaplane_channel_enter_submit(ch, to_submit, 0);
+	if (submitted < 0)
+		return submitted;
+	ret = dmaplane_channel_enter_wait(ch, min_complete,
+					  DMAPLANE_ENTER_GETEVENTS, 0);
+	return ret ? ret : submitted;
 }
 
 static long dmaplane_channel_set_eventfd(struct dmaplane_channel *ch,
@@ -505,9 +560,9 @@ static long dmaplane_channel_get_stats(struct dmaplane_channel *ch,
 {
 	struct dmaplane_channel_stats st = {
 		.enters = atomic64_read(&ch->st_enters),
-		.submitted = atomic64_read(&ch->st_submitted),
+		.submitted = READ_ONCE(ch->st_submitted),
 		.completed = READ_ONCE(ch->completed),
-		.inline_ops = atomic64_read(&ch->st_inline),
+		.inline_ops = READ_ONCE(ch->st_inline),
 		.async_ops = atomic64_read(&ch->st_async),
 		.sqpoll_wakeups = atomic64_read(&ch->st_wakeups),
 		.busy = atomic64_read(&ch->st_busy),
@@ -568,6 +623,8 @@ static long dmaplane_channel_ioctl(struct file *file, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
+	case DMAPLANE_IOC_CHANNEL_ENTER_ARG:
+		return dmaplane_channel_enter_arg(ch, arg);
 	case DMAPLANE_IOC_CHANNEL_ENTER:
 		return dmaplane_channel_enter(ch, uarg);
 	case DMAPLANE_IOC_CHANNEL_EVENTFD:
@@ -580,6 +637,17 @@ static long dmaplane_channel_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	}
 }
+
+#ifdef CONFIG_COMPAT
+/* A 32-bit argument has no room for ENTER_ARG's two counts. */
+static long dmaplane_channel_compat_ioctl(struct file *file, unsigned int cmd,
+					  unsigned long arg)
+{
+	if (cmd == DMAPLANE_IOC_CHANNEL_ENTER_ARG)
+		return -ENOTTY;
+	return compat_ptr_ioctl(file, cmd, arg);
+}
+#endif
 
 static __poll_t dmaplane_channel_poll(struct file *file, poll_table *pt)
 {
@@ -712,13 +780,14 @@ static void dmaplane_channel_show(struct seq_file *m, struct dmaplane_obj *obj)
 		container_of(obj, struct dmaplane_channel, obj);
 
 	lockdep_assert_held(&obj->ctx->chan_lock);
-	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %lld completed %llu inline %lld async %lld busy %lld polls %lld bytes %llu%s\n",
+	seq_printf(m, "channel %u flags %#x node %d sq %u/%u head %u tail %u cq %u head %u tail %u reserved %u submitted %llu completed %llu inline %llu async %lld busy %lld polls %lld bytes %llu%s\n",
 		   ch->id, ch->flags, ch->node, ch->sq_entries,
 		   ch->cq_entries, READ_ONCE(ch->sq_head),
 		   READ_ONCE(*ch->sq_tail_user), ch->cq_entries,
 		   READ_ONCE(*ch->cq_head_user), READ_ONCE(ch->cq_tail),
-		   READ_ONCE(ch->cq_reserved), atomic64_read(&ch->st_submitted),
-		   READ_ONCE(ch->completed), atomic64_read(&ch->st_inline),
+		   READ_ONCE(ch->cq_reserved) - READ_ONCE(ch->cq_filled),
+		   READ_ONCE(ch->st_submitted),
+		   READ_ONCE(ch->completed), READ_ONCE(ch->st_inline),
 		   atomic64_read(&ch->st_async), atomic64_read(&ch->st_busy),
 		   atomic64_read(&ch->st_polls), READ_ONCE(ch->bytes),
 		   ch->stats ? " histograms" : "");
@@ -734,7 +803,7 @@ static void dmaplane_channel_record(struct dmaplane_obj *obj,
 	lockdep_assert_held(&obj->ctx->chan_lock);
 	rec->id = ch->id;
 	rec->state = 1;
-	rec->a = atomic64_read(&ch->st_submitted);
+	rec->a = READ_ONCE(ch->st_submitted);
 	rec->b = READ_ONCE(ch->completed);
 	rec->c = READ_ONCE(ch->bytes);
 	rec->d = dmaplane_cq_unread(ch);
@@ -792,7 +861,9 @@ const struct file_operations dmaplane_channel_fops = {
 	.owner = THIS_MODULE,
 	.release = dmaplane_channel_release,
 	.unlocked_ioctl = dmaplane_channel_ioctl,
-	.compat_ioctl = compat_ptr_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl = dmaplane_channel_compat_ioctl,
+#endif
 	.poll = dmaplane_channel_poll,
 	.mmap = dmaplane_channel_mmap,
 	.llseek = noop_llseek,

@@ -49,11 +49,12 @@ bool dmaplane_cq_ready(struct dmaplane_channel *ch, u32 want)
 /**
  * dmaplane_cq_reserve() - reserve CQ slots for entries about to be
  * consumed: as many of @want as the CQ has room for, that is its size less
- * the unread CQEs and the slots already reserved. The head is userspace's,
- * so unread + reserved may exceed the CQ (a head moved back, or one that
+ * the unread CQEs and the slots still promised. The head is userspace's,
+ * so unread + promised may exceed the CQ (a head moved back, or one that
  * reads as a full CQ while consumed entries are still in flight): then
  * there is no room, never a wrapped-around lot of it.
- * @ch: the channel.
+ * @ch: the channel (its submit_lock held: the only writer of cq_reserved,
+ *	so no cq_lock is needed).
  * @want: entries the caller would consume.
  *
  * Return: slots reserved (give unused ones back with
@@ -62,14 +63,19 @@ bool dmaplane_cq_ready(struct dmaplane_channel *ch, u32 want)
  */
 u32 dmaplane_cq_reserve(struct dmaplane_channel *ch, u32 want)
 {
-	u32 used, room = 0;
+	u32 promised, used, room = 0;
 
-	spin_lock_bh(&ch->cq_lock);
-	if (!check_add_overflow(dmaplane_cq_unread(ch), ch->cq_reserved,
-				&used) && used < ch->cq_entries)
+	lockdep_assert_held(&ch->submit_lock);
+	/*
+	 * Pairs with the release of cq_filled in dmaplane_cq_post(): a post
+	 * counted here is in cq_tail (the unread count) as well. A stale
+	 * cq_filled only overstates what is promised: less room, never more.
+	 */
+	promised = ch->cq_reserved - smp_load_acquire(&ch->cq_filled);
+	if (!check_add_overflow(dmaplane_cq_unread(ch), promised, &used) &&
+	    used < ch->cq_entries)
 		room = min(want, ch->cq_entries - used);
-	ch->cq_reserved += room;
-	spin_unlock_bh(&ch->cq_lock);
+	WRITE_ONCE(ch->cq_reserved, ch->cq_reserved + room);
 	return room;
 }
 
@@ -136,16 +142,19 @@ void dmaplane_cq_post(struct dmaplane_channel *ch,
 	if (open)
 		dmaplane_hist_close(ch->hist, open);
 	ch->bytes += bytes;
-	ch->cq_tail += n;
-	ch->cq_reserved -= n;
+	WRITE_ONCE(ch->cq_tail, ch->cq_tail + n);
+	/* Pairs with the acquire in dmaplane_cq_reserve(): after cq_tail. */
+	smp_store_release(&ch->cq_filled, ch->cq_filled + n);
 	ch->cq_unnotified += n;
 	ch->completed += n;
 	/* Pairs with userspace's acquire load of the CQ tail. */
 	smp_store_release(ch->cq_tail_user, ch->cq_tail);
 	spin_unlock_bh(&ch->cq_lock);
 	dmaplane_op_stats_add(ops_completed, n);
-	dmaplane_op_stats_add(ops_failed, failed);
-	dmaplane_op_stats_add(bytes_moved, bytes);
+	if (failed)
+		dmaplane_op_stats_add(ops_failed, failed);
+	if (bytes)
+		dmaplane_op_stats_add(bytes_moved, bytes);
 }
 
 /**
@@ -322,8 +331,7 @@ void dmaplane_channel_complete(struct dmaplane_channel *ch,
  */
 void dmaplane_channel_unreserve(struct dmaplane_channel *ch, u32 n)
 {
-
 	spin_lock_bh(&ch->cq_lock);
-	ch->cq_reserved -= n;
+	smp_store_release(&ch->cq_filled, ch->cq_filled + n);
 	spin_unlock_bh(&ch->cq_lock);
 }

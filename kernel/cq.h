@@ -75,10 +75,14 @@ struct dmaplane_poller {
  * @cq_entries:	CQ size, a power of two >= @sq_entries.
  * @cq_tail:	the kernel's CQ tail (published to @cq_tail_user).
  * @submit_lock: serialises SQ consumption (ENTER against SQPOLL).
- * @cq_lock:	protects @cq_tail, @cq_reserved, @evfd and posting; taken with
+ * @cq_lock:	protects @cq_tail, @cq_filled, @evfd and posting; taken with
  *		bottom halves off (completions are posted in process and
  *		softirq context, never in hard irq).
- * @cq_reserved: CQ slots promised to consumed, not yet posted entries.
+ * @cq_reserved: CQ slots ever promised to consumed entries: only grows,
+ *		under @submit_lock (reserving takes no @cq_lock).
+ * @cq_filled:	of them, those posted or given back: only grows, under
+ *		@cq_lock, published after @cq_tail (release). The slots still
+ *		promised are @cq_reserved - @cq_filled (mod 2^32).
  * @cq_unnotified: CQEs posted since the eventfd was last signalled.
  * @completed:	CQEs posted in all (stats).
  * @cq_wait:	woken on every post (ENTER, poll).
@@ -96,8 +100,8 @@ struct dmaplane_poller {
  * @sqpoll_uid:	the creator's real uid, whose thread slot it holds.
  * @sqpoll_wait: where it sleeps when idle.
  * @st_enters:	ENTER calls.
- * @st_submitted: entries consumed.
- * @st_inline:	entries run in the submitting context.
+ * @st_submitted: entries consumed (under @submit_lock; read lock-free).
+ * @st_inline:	entries run in the submitting context (as @st_submitted).
  * @st_async:	entries run on the worker.
  * @st_wakeups:	ENTERs that woke the SQPOLL thread.
  * @st_busy:	consumptions refused with EBUSY.
@@ -141,6 +145,7 @@ struct dmaplane_channel {
 	struct mutex submit_lock;
 	spinlock_t cq_lock;
 	u32 cq_reserved;
+	u32 cq_filled;
 	u32 cq_unnotified;
 	u64 completed;
 	wait_queue_head_t cq_wait;
@@ -157,8 +162,8 @@ struct dmaplane_channel {
 	wait_queue_head_t sqpoll_wait;
 
 	atomic64_t st_enters;
-	atomic64_t st_submitted;
-	atomic64_t st_inline;
+	u64 st_submitted;
+	u64 st_inline;
 	atomic64_t st_async;
 	atomic64_t st_wakeups;
 	atomic64_t st_busy;

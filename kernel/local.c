@@ -10,6 +10,7 @@
  * The worker runs one channel's queued chains in submission order on the
  * module's unbound workqueue (on the channel's node).
  */
+#include <linux/indirect_call_wrapper.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -247,8 +248,11 @@ s64 dmaplane_req_exec(struct dmaplane_channel *ch, struct dmaplane_req *req,
 	u32 aux = 0;
 
 	out->ts_start = ts ? ktime_get_ns() : 0;
+	/* Direct calls for the common hooks: indirect ones are retpolines. */
 	if (!res)
-		res = req->issue(ch, req, &cqe_flags, &aux);
+		res = INDIRECT_CALL_2(req->issue, dmaplane_nop_issue,
+				      dmaplane_copy_issue, ch, req, &cqe_flags,
+				      &aux);
 	out->user_data = sqe->user_data;
 	out->res = res;
 	out->flags = cqe_flags;

@@ -6,8 +6,6 @@
  * for it, named DMAPLANE_HOOKS_<OP> below. A new opcode is one row in the
  * rules header and one line here.
  */
-#include <linux/nospec.h>
-
 #include "endpoint.h"
 #include "listener.h"
 #include "opdef.h"
@@ -33,21 +31,7 @@
 		DMAPLANE_HOOKS_##op					\
 	},
 
-static const struct dmaplane_opdef dmaplane_opdefs[] = {
+const struct dmaplane_opdef dmaplane_opdefs[] = {
 	DMAPLANE_OP_TABLE(DMAPLANE_OPDEF_ROW)
 };
-
-/**
- * dmaplane_opdef() - the table's row of an opcode read from a ring.
- * @opcode: DMAPLANE_OP_* (untrusted).
- *
- * Return: the row, or NULL for an unknown opcode.
- */
-const struct dmaplane_opdef *dmaplane_opdef(u32 opcode)
-{
-	BUILD_BUG_ON(ARRAY_SIZE(dmaplane_opdefs) != DMAPLANE_OP_LAST + 1);
-	if (opcode >= ARRAY_SIZE(dmaplane_opdefs))
-		return NULL;
-	return &dmaplane_opdefs[array_index_nospec(opcode,
-						   ARRAY_SIZE(dmaplane_opdefs))];
-}
+static_assert(ARRAY_SIZE(dmaplane_opdefs) == DMAPLANE_OP_LAST + 1);

@@ -8,6 +8,8 @@
 #ifndef DMAPLANE_OPDEF_H
 #define DMAPLANE_OPDEF_H
 
+#include <linux/nospec.h>
+
 #include "local.h"
 
 #include "dmaplane/uapi/dmaplane_ops.h"
@@ -30,6 +32,22 @@ struct dmaplane_opdef {
 		       u64 now, struct dmaplane_ep **plug);
 };
 
-const struct dmaplane_opdef *dmaplane_opdef(u32 opcode);
+/* One row per DMAPLANE_OP_* (opdef.c); read through dmaplane_opdef(). */
+extern const struct dmaplane_opdef dmaplane_opdefs[];
+
+/**
+ * dmaplane_opdef() - the table's row of an opcode read from a ring (inline:
+ * it is looked up for every entry).
+ * @opcode: DMAPLANE_OP_* (untrusted).
+ *
+ * Return: the row, or NULL for an unknown opcode.
+ */
+static inline const struct dmaplane_opdef *dmaplane_opdef(u32 opcode)
+{
+	if (opcode > DMAPLANE_OP_LAST)
+		return NULL;
+	return &dmaplane_opdefs[array_index_nospec(opcode,
+						   DMAPLANE_OP_LAST + 1)];
+}
 
 #endif /* DMAPLANE_OPDEF_H */

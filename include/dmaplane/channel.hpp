@@ -237,6 +237,7 @@ public:
         : fd_(std::move(other.fd_)), region_(std::move(other.region_)), sq_(std::move(other.sq_)),
           cq_(std::exchange(other.cq_, {})), device_fd_(std::exchange(other.device_fd_, -1)),
           sqpoll_(std::exchange(other.sqpoll_, false)),
+          enter_arg_(std::exchange(other.enter_arg_, false)),
           stats_size_(std::exchange(other.stats_size_, 0U)),
           awaiting_(std::exchange(other.awaiting_, 0U)),
           handler_(std::exchange(other.handler_, nullptr)),
@@ -251,6 +252,7 @@ public:
             fd_ = std::move(other.fd_);
             device_fd_ = std::exchange(other.device_fd_, -1);
             sqpoll_ = std::exchange(other.sqpoll_, false);
+            enter_arg_ = std::exchange(other.enter_arg_, false);
             stats_size_ = std::exchange(other.stats_size_, 0U);
             awaiting_ = std::exchange(other.awaiting_, 0U);
             handler_ = std::exchange(other.handler_, nullptr);
@@ -323,6 +325,12 @@ public:
         ch.region_ = std::move(region);
         ch.device_fd_ = dev.native_handle();
         ch.sqpoll_ = options.sqpoll;
+        // ENTERs with their counts in the ioctl's argument, where the
+        // module has them and the argument holds both (one GET_INFO here,
+        // none per ENTER).
+        if (const result<device_info> info = dev.info())
+            ch.enter_arg_ = sizeof(unsigned long) >= sizeof(std::uint64_t) &&
+                            info->has(DMAPLANE_FEAT_ENTER_ARG);
         ch.stats_size_ = options.histograms ? static_cast<std::size_t>(raw.stats_size) : 0U;
         return ch;
     }
@@ -358,7 +366,10 @@ public:
     /// (DMAPLANE_IOC_CHANNEL_ENTER with to_submit = sq().pending()), then,
     /// when min_complete > 0 and fewer CQEs than that are unread, waits
     /// until there are (GETEVENTS). Enters the kernel only when there is
-    /// something to submit or to wait for.
+    /// something to submit or to wait for. On a module with
+    /// DMAPLANE_FEAT_ENTER_ARG, an ENTER without a timeout or busy-polling
+    /// is DMAPLANE_IOC_CHANNEL_ENTER_ARG (the counts in the ioctl's
+    /// argument: nothing copied in or out), with the same results.
     ///
     /// SQPOLL channels: the kernel thread consumes the SQ; after publishing,
     /// a full fence, then the ENTER is made only to wake the thread (when
@@ -778,6 +789,11 @@ private:
                 return 0U;
             raw.to_submit = pending;
         }
+        // The common ENTER (no timeout, no busy-polling, not SQPOLL) takes
+        // its two counts in the ioctl's argument: nothing to copy.
+        const bool by_arg = enter_arg_ && !sqpoll_ && !poll && !(wait > 0 && timeout);
+        if (by_arg)
+            return enter_arg(pending, wait, min_complete);
         if (poll)
             raw.flags |= DMAPLANE_ENTER_POLL;
         raw.min_complete = wait;
@@ -812,12 +828,39 @@ private:
         return 0U;
     }
 
+    // DMAPLANE_ENTER_ARG(to_submit, min_complete), without its C casts.
+    [[nodiscard]] static std::uint64_t enter_arg_value(std::uint32_t to_submit,
+                                                       std::uint32_t min_complete) noexcept {
+        return std::uint64_t{to_submit} | (std::uint64_t{min_complete} << 32U);
+    }
+
+    // enter() by DMAPLANE_IOC_CHANNEL_ENTER_ARG: submit `pending`, wait
+    // for `wait` unread CQEs (0: none; min_complete is the caller's count).
+    result<std::uint32_t> enter_arg(std::uint32_t pending, std::uint32_t wait,
+                                    std::uint32_t min_complete) noexcept {
+        result<int> rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
+                                                  enter_arg_value(pending, wait));
+        if (rc)
+            return static_cast<std::uint32_t>(*rc);
+        if (rc.error() != std::errc::device_or_resource_busy || min_complete == 0)
+            return unexpected{rc.error()};
+        // EBUSY: as in enter(), wait for the completions without submitting.
+        if (cq_.available() >= min_complete)
+            return 0U;
+        rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
+                                      enter_arg_value(0U, wait));
+        if (!rc)
+            return unexpected{rc.error()};
+        return 0U;
+    }
+
     unique_fd fd_;
     mapping region_;
     sq_view sq_;
     cq_view cq_;
     int device_fd_ = -1;
     bool sqpoll_ = false;
+    bool enter_arg_ = false; // the module has DMAPLANE_FEAT_ENTER_ARG
     std::size_t stats_size_ = 0; // of the statistics area; 0 without histograms
     std::uint32_t awaiting_ = 0;
     completion_handler handler_ = nullptr;

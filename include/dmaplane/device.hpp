@@ -96,7 +96,7 @@ struct device_info {
 };
 
 /// The name dmaplanectl and to_string(device_info) give feature bit `bit`
-/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "remote_addr"), or an
+/// (DMAPLANE_FEAT_*: "context", "buffer_pages", ..., "remote_addr", "enter_arg"), or an
 /// empty view for a bit this library does not know.
 /// Errors: none. Thread-safety: pure.
 [[nodiscard]] constexpr std::string_view feature_name(unsigned bit) noexcept {
@@ -105,9 +105,9 @@ struct device_info {
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
         "credits",       "histograms",    "observe",      "busy_poll",       "inet6",
-        "domains",       "remote_addr",
+        "domains",       "remote_addr",   "enter_arg",
     };
-    static_assert(std::size(names) == 22 && DMAPLANE_FEAT_REMOTE_ADDR == 1U << 21,
+    static_assert(std::size(names) == 23 && DMAPLANE_FEAT_ENTER_ARG == 1U << 22,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }

@@ -74,6 +74,23 @@ void expect_pattern(const std::vector<std::uint8_t>& bytes, std::uint64_t patter
     CHECK(ok);
 }
 
+// Runs `wait` while another thread sends this one SIGUSR1 (a handler that
+// does nothing) after 100 ms; returns what `wait` returned.
+template <class F>
+int signalled_during(F&& wait) {
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {};
+    sigaction(SIGUSR1, &sa, nullptr);
+    const pthread_t self = pthread_self();
+    std::thread poke([self] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        pthread_kill(self, SIGUSR1);
+    });
+    const int rc = wait();
+    poke.join();
+    return rc;
+}
+
 } // namespace
 
 TEST_CASE("channel creation: sizes, layout, mmap bounds") {
@@ -368,6 +385,87 @@ TEST_CASE("back-pressure: EBUSY when the CQ is full, nothing lost") {
         CHECK(out[i].user_data == i);
 }
 
+// ENTER_ARG as a raw ioctl: its return value, or -errno.
+static int enter_arg(const raw_channel& ch, std::uint32_t to_submit, std::uint32_t min_complete) {
+    const int rc = ::ioctl(ch.fd, DMAPLANE_IOC_CHANNEL_ENTER_ARG,
+                           static_cast<unsigned long>(DMAPLANE_ENTER_ARG(to_submit, min_complete)));
+    return rc >= 0 ? rc : -errno;
+}
+
+TEST_CASE("ENTER_ARG: the counts in the argument, ENTER's results and errors") {
+    device dev = open_device();
+    REQUIRE((info_of(dev).features & DMAPLANE_FEAT_ENTER_ARG) != 0);
+    raw_channel ch(dev, 4, 8);
+    std::vector<dmaplane_cqe> out;
+    std::uint64_t ud = 0;
+
+    // Submits what is published (up to to_submit) and returns the count.
+    for (int i = 0; i < 3; ++i)
+        prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    const auto before = ch.stats();
+    CHECK(enter_arg(ch, 2, 0) == 2);
+    CHECK(ch.word(ch.c.sq_off.head) == ch.sq_tail - 1);
+    CHECK(enter_arg(ch, 100, 0) == 1);
+    CHECK(enter_arg(ch, 0, 0) == 0);
+    const auto after = ch.stats();
+    CHECK(after.enters - before.enters == 3);
+    CHECK(after.submitted - before.submitted == 3);
+    CHECK(after.completed - before.completed == 3);
+    REQUIRE(ch.reap(out) == 3);
+    for (std::uint64_t i = 0; i < 3; ++i)
+        CHECK(out[i].user_data == i);
+
+    // min_complete waits: a FILL past inline_bytes runs on the worker.
+    const auto buf = make_buffer(dev, 1 * mib);
+    prep_fill(ch.next(), buf, 0, 1 * mib, 0x5a, ud++);
+    ch.publish();
+    CHECK(enter_arg(ch, 1, 1) == 1);
+    REQUIRE(ch.reap(out) == 1);
+    CHECK(out.back().res == static_cast<std::int64_t>(1 * mib));
+    CHECK((out.back().flags & DMAPLANE_CQE_F_ASYNC) != 0);
+
+    // A wait for more than the CQ holds is EINVAL, and consumes nothing.
+    prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    CHECK(enter_arg(ch, 1, 9) == -EINVAL);
+    CHECK(ch.word(ch.c.sq_off.head) == ch.sq_tail - 1);
+    CHECK(enter_arg(ch, 1, 1) == 1);
+
+    // A full CQ is EBUSY with nothing consumed, as for ENTER.
+    for (int i = 0; i < 3; ++i)
+        prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    CHECK(enter_arg(ch, 3, 0) == 3);
+    for (int i = 0; i < 4; ++i)
+        prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    CHECK(enter_arg(ch, 4, 0) == 4);
+    REQUIRE(ch.ready() == 8);
+    prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    const auto busy = ch.stats().busy;
+    CHECK(enter_arg(ch, 1, 0) == -EBUSY);
+    CHECK(ch.stats().busy == busy + 1);
+    CHECK(ch.word(ch.c.sq_off.head) == ch.sq_tail - 1);
+    ch.reap(out);
+    CHECK(enter_arg(ch, 1, 1) == 1);
+    ch.reap(out);
+    REQUIRE(out.size() == ud);
+    for (std::uint64_t i = 0; i < ud; ++i)
+        CHECK(out[i].user_data == i);
+
+    // A signal ends a wait for what never comes with EINTR.
+    CHECK(signalled_during([&ch] { return enter_arg(ch, 0, 1); }) == -EINTR);
+
+    // The struct ENTER keeps working next to it.
+    prep(ch.next(), DMAPLANE_OP_NOP, ud++);
+    ch.publish();
+    std::uint32_t n = 0;
+    CHECK(ch.enter(1, 1, 0, 0, &n) == 0);
+    CHECK(n == 1);
+}
+
 TEST_CASE("timestamps are ordered and only where asked for") {
     device dev = open_device();
     raw_channel with(dev, 8, 0, DMAPLANE_CHANNEL_TIMESTAMPS);
@@ -416,16 +514,7 @@ TEST_CASE("eventfd and epoll wake-ups; waits time out and are interruptible") {
     CHECK(ch.enter(0, 1, DMAPLANE_ENTER_TIMEOUT, 50'000'000) == ETIME);
     CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(45));
     // And a signal ends the wait with EINTR.
-    struct sigaction sa{};
-    sa.sa_handler = [](int) {};
-    sigaction(SIGUSR1, &sa, nullptr);
-    const pthread_t self = pthread_self();
-    std::thread poke([self] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        pthread_kill(self, SIGUSR1);
-    });
-    CHECK(ch.enter(0, 1) == EINTR);
-    poke.join();
+    CHECK(signalled_during([&ch] { return ch.enter(0, 1); }) == EINTR);
     reg.fd = -1;
     REQUIRE(xioctl(ch.fd, DMAPLANE_IOC_CHANNEL_EVENTFD, &reg) == 0);
     close(ep);

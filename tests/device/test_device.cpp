@@ -83,7 +83,7 @@ TEST_CASE("GET_INFO describes the module") {
         DMAPLANE_FEAT_RDMA_DEVICES | DMAPLANE_FEAT_RDMA | DMAPLANE_FEAT_CREDITS |
         DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE | DMAPLANE_FEAT_BUSY_POLL |
         DMAPLANE_FEAT_INET6 | DMAPLANE_FEAT_DOMAINS |
-        DMAPLANE_FEAT_REMOTE_ADDR;
+        DMAPLANE_FEAT_REMOTE_ADDR | DMAPLANE_FEAT_ENTER_ARG;
     CHECK(info.has(implemented));
     // Bits this build does not implement stay clear.
     CHECK((info.features & ~implemented) == 0);

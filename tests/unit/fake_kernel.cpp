@@ -973,7 +973,8 @@ int get_info(dmaplane_info* info) {
     info->abi_version = DMAPLANE_ABI_VERSION;
     info->features = DMAPLANE_FEAT_CONTEXT | DMAPLANE_FEAT_BUFFER_PAGES | DMAPLANE_FEAT_CHANNEL |
                      DMAPLANE_FEAT_CREDITS | DMAPLANE_FEAT_HISTOGRAMS | DMAPLANE_FEAT_OBSERVE |
-                     (no_busy_poll ? 0U : DMAPLANE_FEAT_BUSY_POLL) | DMAPLANE_FEAT_INET6;
+                     (no_busy_poll ? 0U : DMAPLANE_FEAT_BUSY_POLL) | DMAPLANE_FEAT_INET6 |
+                     (enter_arg ? DMAPLANE_FEAT_ENTER_ARG : 0U);
     info->max_objects_per_context = 1024;
     info->max_buffer_bytes = 64 << 20;
     info->max_context_bytes = 256 << 20;
@@ -1365,6 +1366,7 @@ void reset() {
     snapshot_double = false;
     snapshot_calls = 0;
     no_busy_poll = false;
+    enter_arg = false;
 }
 
 void add_buffer(std::uint32_t handle, std::size_t size) {
@@ -1414,7 +1416,7 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
         case DMAPLANE_IOC_CHANNEL_CREATE:
             return channel_create(fd, static_cast<dmaplane_channel_create*>(arg));
         case DMAPLANE_IOC_GET_INFO:
-            if (device_path != nullptr)
+            if (device_path != nullptr || enter_arg)
                 return get_info(static_cast<dmaplane_info*>(arg));
             break;
         case DMAPLANE_IOC_BUFFER_CREATE:
@@ -1456,6 +1458,21 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
         switch (request) {
         case DMAPLANE_IOC_CHANNEL_ENTER:
             return channel_enter(*ch, static_cast<dmaplane_channel_enter*>(arg));
+        case DMAPLANE_IOC_CHANNEL_ENTER_ARG: {
+            if (!enter_arg)
+                return fail(ENOTTY);
+            // The argument is the counts, not a pointer.
+            const auto value = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(arg));
+            dmaplane_channel_enter e{};
+            e.to_submit = DMAPLANE_ENTER_ARG_SUBMIT(value);
+            e.min_complete = DMAPLANE_ENTER_ARG_COMPLETE(value);
+            e.flags = DMAPLANE_ENTER_GETEVENTS;
+            if (e.min_complete > ch->cq_entries)
+                return fail(EINVAL);
+            ++ch->arg_enters;
+            const int rc = channel_enter(*ch, &e);
+            return rc < 0 ? rc : static_cast<int>(e.submitted);
+        }
         case DMAPLANE_IOC_CHANNEL_EVENTFD: {
             auto* e = static_cast<dmaplane_channel_eventfd*>(arg);
             if (e->flags != 0 || e->reserved[0] != 0 || e->reserved[1] != 0)

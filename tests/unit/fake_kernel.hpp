@@ -52,6 +52,7 @@ struct channel_state {
     std::uint64_t polls = 0;            // poll passes of busy-polling ENTERs
     std::deque<dmaplane_cqe> in_flight; // deferred completions
     std::vector<dmaplane_channel_enter> enters; // every ENTER, as passed in
+    std::uint32_t arg_enters = 0;       // of them, ENTER_ARGs (as ENTER sees them)
     std::vector<dmaplane_sqe> consumed;         // every SQE consumed, in order
     int eventfd = -1;
     dmaplane_channel_stats stats{};
@@ -99,6 +100,11 @@ void complete_in_flight(channel_state& ch, std::size_t n);
 // The module lacks DMAPLANE_FEAT_BUSY_POLL: ENTER refuses POLL with EINVAL
 // (an unknown flag) and GET_INFO leaves the bit clear.
 inline bool no_busy_poll = false;
+
+// The module has DMAPLANE_FEAT_ENTER_ARG: GET_INFO on any fake device
+// reports it, and channels answer DMAPLANE_IOC_CHANNEL_ENTER_ARG (as ENTER
+// with GETEVENTS, counted in arg_enters); without it, ENTER_ARG is ENOTTY.
+inline bool enter_arg = false;
 
 // Knobs for the next CHANNEL_CREATE: start every ring index at this value
 // (to cross 2^32 soon), publish a CQ layout that overruns the region, and

@@ -870,3 +870,60 @@ TEST_CASE_FIXTURE(fake_device, "histograms: errors of the module and of the area
     CHECK(odd.stats_view().error().value() == EPROTO);
     CHECK(odd.histogram(dmaplane::op_kind::nop).has_value()); // the command still works
 }
+
+TEST_CASE_FIXTURE(fake_device, "ENTER_ARG: plain submits and waits where the module has it") {
+    fake_kernel::enter_arg = true;
+    channel ch = make();
+    fake_kernel::channel_state& st = state(ch);
+    queue_nops(ch, 1, 2);
+    result<std::uint32_t> n = ch.submit_and_wait(2);
+    REQUIRE(n);
+    CHECK(*n == 2);
+    CHECK(st.arg_enters == 1);
+    REQUIRE(st.enters.size() == 1);
+    CHECK(st.enters[0].to_submit == 2);
+    CHECK(st.enters[0].min_complete == 2);
+    queue_nops(ch, 3, 1);
+    n = ch.submit();
+    REQUIRE(n);
+    CHECK(*n == 1);
+    CHECK(st.arg_enters == 2);
+    CHECK(st.enters.back().min_complete == 0);
+    CHECK(ch.reap() == 3);
+
+    // A timeout or busy-polling needs the struct.
+    queue_nops(ch, 4, 1);
+    REQUIRE(ch.submit_and_wait(1, std::chrono::seconds(1)));
+    CHECK(st.arg_enters == 2);
+    CHECK((st.enters.back().flags & DMAPLANE_ENTER_TIMEOUT) != 0);
+    queue_nops(ch, 5, 1);
+    REQUIRE(ch.submit_and_poll(1));
+    CHECK(st.arg_enters == 2);
+    CHECK((st.enters.back().flags & DMAPLANE_ENTER_POLL) != 0);
+    CHECK(st.enters.size() == 4);
+    CHECK(ch.reap() == 2);
+
+    // Without the feature bit: ENTER, as before.
+    fake_kernel::enter_arg = false;
+    channel old = make();
+    queue_nops(old, 6, 1);
+    REQUIRE(old.submit_and_wait(1));
+    CHECK(state(old).arg_enters == 0);
+    CHECK(state(old).enters.size() == 1);
+    CHECK(old.reap() == 1);
+}
+
+TEST_CASE_FIXTURE(fake_device, "ENTER_ARG: EBUSY waits without submitting, as ENTER does") {
+    fake_kernel::enter_arg = true;
+    channel ch = make_full(*this);
+    fake_kernel::channel_state& st = state(ch);
+    result<std::uint32_t> n = ch.submit_and_wait(1);
+    REQUIRE(n);
+    CHECK(*n == 0);
+    CHECK(st.arg_enters == 3);
+    REQUIRE(st.enters.size() == 3);
+    CHECK(st.enters[1].to_submit == 1); // refused with EBUSY
+    CHECK(st.enters[2].to_submit == 0); // the wait, without submitting
+    CHECK(st.enters[2].min_complete == 1);
+    CHECK(ch.sq().pending() == 1);
+}

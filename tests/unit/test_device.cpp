@@ -129,21 +129,22 @@ TEST_CASE("to_string(device_info)") {
 
 TEST_CASE("to_string(device_info) names every feature bit of the UAPI") {
     device_info info{};
-    info.features = 0x3fffff;
+    info.features = 0x7fffff;
     const std::string s = to_string(info);
     INFO(s);
-    CHECK(s.find("  features                0x00000000003fffff context buffer_pages buffer_huge "
+    CHECK(s.find("  features                0x00000000007fffff context buffer_pages buffer_huge "
                  "buffer_coherent buffer_user numa mmap dmabuf_export dmabuf_import "
                  "topology channel channel_sqpoll dma_engine rdma_devices rdma credits "
-                 "histograms observe busy_poll inet6 domains remote_addr\n") != std::string::npos);
-    info.features = 1ULL << 22;
-    CHECK(to_string(info).find("0x0000000000400000 bit 22\n") != std::string::npos);
+                 "histograms observe busy_poll inet6 domains remote_addr enter_arg\n") != std::string::npos);
+    info.features = 1ULL << 23;
+    CHECK(to_string(info).find("0x0000000000800000 bit 23\n") != std::string::npos);
     CHECK(dmaplane::feature_name(16) == "histograms");
     CHECK(dmaplane::feature_name(18) == "busy_poll");
     CHECK(dmaplane::feature_name(19) == "inet6");
     CHECK(dmaplane::feature_name(20) == "domains");
     CHECK(dmaplane::feature_name(21) == "remote_addr");
-    CHECK(dmaplane::feature_name(22).empty());
+    CHECK(dmaplane::feature_name(22) == "enter_arg");
+    CHECK(dmaplane::feature_name(23).empty());
     CHECK(dmaplane::feature_name(64).empty());
 }
 

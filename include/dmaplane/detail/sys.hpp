@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -73,6 +74,17 @@ inline result<int> ioctl(int fd, unsigned long request, void* arg) noexcept {
 /// stale count). Returns EINTR as an error when a signal interrupted the
 /// command.
 inline result<int> ioctl_interruptible(int fd, unsigned long request, void* arg) noexcept {
+    const int rc = ::ioctl(fd, request, arg);
+    if (rc >= 0)
+        return rc;
+    return make_error(errno);
+}
+
+/// ioctl(2) with a 64-bit integer argument rather than a pointer
+/// (DMAPLANE_IOC_CHANNEL_ENTER_ARG; 64-bit processes only), without the
+/// EINTR retry (as ioctl_interruptible()). Returns the command's
+/// non-negative return value.
+inline result<int> ioctl_value(int fd, unsigned long request, std::uint64_t arg) noexcept {
     const int rc = ::ioctl(fd, request, arg);
     if (rc >= 0)
         return rc;

@@ -57,6 +57,7 @@
 #define DMAPLANE_FEAT_INET6		(1U << 19) /* IPv6: DMAPLANE_ADDR_EXT */
 #define DMAPLANE_FEAT_DOMAINS		(1U << 20) /* protection domains, rkey rotation */
 #define DMAPLANE_FEAT_REMOTE_ADDR	(1U << 21) /* DMAPLANE_SQE_REMOTE_ADDR: verbs peers */
+#define DMAPLANE_FEAT_ENTER_ARG		(1U << 22) /* DMAPLANE_IOC_CHANNEL_ENTER_ARG */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -655,6 +656,25 @@ struct dmaplane_channel_enter {
 	__u32 __resv0;
 	__u64 reserved[2];		/* in: must be 0 */
 };
+
+/*
+ * DMAPLANE_IOC_CHANNEL_ENTER_ARG (on a channel fd; DMAPLANE_FEAT_ENTER_ARG):
+ * the common ENTER - submit, then wait without a timeout - with both counts
+ * in the ioctl's argument itself, so that nothing is read from or written
+ * to user memory: ioctl(fd, DMAPLANE_IOC_CHANNEL_ENTER_ARG,
+ * DMAPLANE_ENTER_ARG(to_submit, min_complete)). It does what ENTER does
+ * with flags GETEVENTS (no TIMEOUT, POLL or SQ_WAKEUP: use ENTER for
+ * those; on an SQPOLL channel to_submit is ignored, as ENTER ignores it).
+ * Return: the entries consumed (ENTER's submitted); the unread CQEs are
+ * the CQ tail less its head. Errors: those of ENTER but ETIME; after EINTR
+ * from the wait, the entries consumed before it stay consumed (the SQ head
+ * says how many). 64-bit processes only (ENOTTY for a 32-bit one: its
+ * argument has no room for both counts).
+ */
+#define DMAPLANE_ENTER_ARG(to_submit, min_complete)			\
+	((__u64)(__u32)(to_submit) | ((__u64)(__u32)(min_complete) << 32))
+#define DMAPLANE_ENTER_ARG_SUBMIT(arg)		((__u32)(arg))
+#define DMAPLANE_ENTER_ARG_COMPLETE(arg)	((__u32)((__u64)(arg) >> 32))
 
 /*
  * DMAPLANE_IOC_CHANNEL_EVENTFD (on a channel fd): signal an eventfd on
@@ -1367,5 +1387,7 @@ struct dmaplane_snapshot {
 	_IOR(DMAPLANE_IOC_MAGIC, 0x42, struct dmaplane_channel_stats)
 #define DMAPLANE_IOC_CHANNEL_HIST \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x43, struct dmaplane_channel_hist)
+#define DMAPLANE_IOC_CHANNEL_ENTER_ARG \
+	_IO(DMAPLANE_IOC_MAGIC, 0x44)
 
 #endif /* _UAPI_DMAPLANE_H */

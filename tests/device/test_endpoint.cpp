@@ -39,16 +39,6 @@ std::vector<std::uint8_t> read_back(const device& dev, std::uint32_t h, std::uin
     return out;
 }
 
-std::vector<std::uint8_t> pattern(std::size_t n, std::uint32_t seed) {
-    std::vector<std::uint8_t> v(n);
-    std::uint32_t x = seed * 2654435761u + 1;
-    for (auto& b : v) {
-        x = x * 1664525u + 1013904223u;
-        b = static_cast<std::uint8_t>(x >> 24);
-    }
-    return v;
-}
-
 void fill(const device& dev, std::uint32_t h, std::uint64_t off, const std::vector<std::uint8_t>& v) {
     REQUIRE(buffer_rw(dev, h, off, const_cast<std::uint8_t*>(v.data()), v.size(), true) == 0);
 }

@@ -10,7 +10,6 @@
 
 #include "context.h"
 #include "fault.h"
-#include "rdma.h"
 
 /* Contexts whose file is open, for monitoring (snapshots, debugfs). */
 static LIST_HEAD(dmaplane_ctx_list);
@@ -101,7 +100,6 @@ void dmaplane_ctx_close(struct dmaplane_ctx *ctx)
 		cond_resched();
 	}
 	xa_destroy(&ctx->objects);
-	dmaplane_pd_forget(ctx);
 	atomic64_dec(&dmaplane_stats.live_contexts);
 	dmaplane_ctx_put(ctx);
 }

@@ -108,8 +108,8 @@ struct dmaplane_pd;
  * @chan_lock:	protects @channels.
  * @channels:	channels created through this context and not yet freed.
  * @debugfs:	its debugfs directory (NULL without debugfs).
- * @default_pd:	the default PD it used last, with a reference, kept until
- *		it closes (under the lock of @objects, with @closed).
+ * @default_pd:	the default PD it registered in last, with a reference,
+ *		kept until the file's release (under the lock of @objects).
  *
  * The counters are atomics, not under a lock, so that an object's last
  * reference may be dropped from any context.

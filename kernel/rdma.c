@@ -611,8 +611,9 @@ static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
  * with a reference of its own. A PD is a verbs PD, a CQ and a queue pair
  * brought to RTS; made and torn down with the registration of a file that
  * holds one at a time, it was about two thirds of the registration's cost.
- * Under the table's lock, as ctx->closed: a PD kept after
- * dmaplane_pd_forget() ran would never be put.
+ * Only registrations (ioctls) keep one, so none runs after the file's
+ * release called dmaplane_pd_forget(); two may race each other: under the
+ * table's lock.
  */
 static void dmaplane_pd_keep(struct dmaplane_ctx *ctx, struct dmaplane_pd *pd)
 {
@@ -621,7 +622,7 @@ static void dmaplane_pd_keep(struct dmaplane_ctx *ctx, struct dmaplane_pd *pd)
 	if (READ_ONCE(ctx->default_pd) == pd)
 		return;
 	xa_lock(&ctx->objects);
-	if (!ctx->closed && ctx->default_pd != pd) {
+	if (ctx->default_pd != pd) {
 		kref_get(&pd->ref);
 		old = ctx->default_pd;
 		WRITE_ONCE(ctx->default_pd, pd);
@@ -632,8 +633,9 @@ static void dmaplane_pd_keep(struct dmaplane_ctx *ctx, struct dmaplane_pd *pd)
 }
 
 /**
- * dmaplane_pd_forget() - drop the default PD a closing context kept.
- * @ctx: the context, marked closed.
+ * dmaplane_pd_forget() - drop the default PD a context kept, when its file
+ * is released (before its objects go: they hold PD references of their own).
+ * @ctx: the context.
  */
 void dmaplane_pd_forget(struct dmaplane_ctx *ctx)
 {

@@ -356,21 +356,52 @@ int lat(const char* ip, std::uint64_t size, std::uint32_t iters) {
     return 0;
 }
 
-// Registration cost: pin + register + deregister + unpin of the same
-// anonymous memory, dmaplane (USER buffer + MR) vs ibv_reg_mr/ibv_dereg_mr.
+// Registration cost of SIZE bytes, each the mean of ITERS rounds:
+//   reg_us           pin + register + deregister + unpin of anonymous memory
+//                    of 4 KiB pages (a USER buffer made and destroyed each round)
+//   reg_user_us      register + deregister of that memory pinned once (USER)
+//   reg_pages_us     register + deregister of a module page buffer (PAGES)
+//   reg_prealloc_us  register + deregister of a HUGE buffer (PAGES under 2 MiB)
+//   ibv_reg_mr_us    ibv_reg_mr + ibv_dereg_mr of the same anonymous memory
+// A negative figure: the registration failed with E2BIG.
 int regcost(std::uint64_t size, std::uint32_t iters) {
     device dev = open_device();
     void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         fail("mmap", errno);
+    // 4 KiB pages, as malloc memory mostly is: the page list takes an
+    // entry per page (and ibv_reg_mr pins as many).
+    madvise(mem, size, MADV_NOHUGEPAGE);
     std::memset(mem, 1, size);
-    double ours = 0, theirs = 0, ours_prealloc = 0;
+    const auto us_since = [](clock_type::time_point t0) {
+        return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+    };
+    // Mean register + deregister time of `buf`, or negative on E2BIG.
+    const auto reg_dereg = [&](std::uint32_t buf) {
+        double total = 0;
+        for (std::uint32_t i = 0; i < iters; ++i) {
+            auto t0 = clock_type::now();
+            mr m;
+            const int err = try_register(dev, buf, all_access, 0, size, &m);
+            if (err == E2BIG) {
+                std::fprintf(stderr, "bench_rdma: registration of %llu bytes: E2BIG\n",
+                             static_cast<unsigned long long>(size));
+                return -1.0;
+            }
+            if (err)
+                fail("MR_REGISTER", err);
+            destroy(dev, m.handle);
+            total += us_since(t0);
+        }
+        return total / iters;
+    };
+    double ours = 0;
     for (std::uint32_t i = 0; i < iters && ours >= 0; ++i) {
         auto t0 = clock_type::now();
         const std::uint32_t b = make_buffer(dev, size, DMAPLANE_BUF_KIND_USER, mem);
         mr m;
         const int err = try_register(dev, b, all_access, 0, size, &m);
-        if (err == E2BIG) { // scattered 4 KiB pages: more than one fast registration maps
+        if (err == E2BIG) {
             std::fprintf(stderr, "bench_rdma: %llu bytes of anonymous memory: E2BIG\n",
                          static_cast<unsigned long long>(size));
             ours = -1.0 * iters;
@@ -381,16 +412,18 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
         }
         destroy(dev, b);
         if (ours >= 0)
-            ours += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+            ours += us_since(t0);
     }
+    const std::uint32_t user = make_buffer(dev, size, DMAPLANE_BUF_KIND_USER, mem);
+    const double ours_user = reg_dereg(user);
+    destroy(dev, user);
+    const std::uint32_t pages = make_buffer(dev, size, DMAPLANE_BUF_KIND_PAGES);
+    const double ours_pages = reg_dereg(pages);
+    destroy(dev, pages);
     const std::uint32_t huge = make_buffer(dev, size, size >= (2u << 20) ? DMAPLANE_BUF_KIND_HUGE
                                                                         : DMAPLANE_BUF_KIND_PAGES);
-    for (std::uint32_t i = 0; i < iters; ++i) {
-        auto t0 = clock_type::now();
-        auto m = reg(dev, huge, size, all_access);
-        destroy(dev, m.handle);
-        ours_prealloc += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
-    }
+    const double ours_prealloc = reg_dereg(huge);
+    destroy(dev, huge);
     int n = 0;
     ibv_device** list = ibv_get_device_list(&n);
     if (!list || !n)
@@ -404,6 +437,7 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
     ibv_pd* pd = ctx ? ibv_alloc_pd(ctx) : nullptr;
     if (!pd)
         fail("ibv_alloc_pd", errno);
+    double theirs = 0;
     for (std::uint32_t i = 0; i < iters; ++i) {
         auto t0 = clock_type::now();
         ibv_mr* mr = ibv_reg_mr(pd, mem, size,
@@ -412,14 +446,16 @@ int regcost(std::uint64_t size, std::uint32_t iters) {
         if (!mr)
             fail("ibv_reg_mr", errno);
         ibv_dereg_mr(mr);
-        theirs += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+        theirs += us_since(t0);
     }
     ibv_dealloc_pd(pd);
     ibv_close_device(ctx);
     ibv_free_device_list(list);
-    std::printf("RESULT reg_us=%.1f reg_prealloc_us=%.1f ibv_reg_mr_us=%.1f size=%llu iters=%u\n",
-                ours / iters, ours_prealloc / iters, theirs / iters,
+    std::printf("RESULT reg_us=%.1f reg_user_us=%.1f reg_pages_us=%.1f reg_prealloc_us=%.1f "
+                "ibv_reg_mr_us=%.1f size=%llu iters=%u\n",
+                ours / iters, ours_user, ours_pages, ours_prealloc, theirs / iters,
                 static_cast<unsigned long long>(size), iters);
+    munmap(mem, size);
     return 0;
 }
 

@@ -86,6 +86,8 @@ DECLARE_PER_CPU(struct dmaplane_op_stats, dmaplane_op_stats);
 extern struct dmaplane_limits dmaplane_limits;
 extern struct dmaplane_stats dmaplane_stats;
 
+struct dmaplane_pd;
+
 /**
  * struct dmaplane_ctx - everything one open file of /dev/dmaplane owns.
  * @ref:	held by the open file and by every object the context created,
@@ -107,6 +109,8 @@ extern struct dmaplane_stats dmaplane_stats;
  * @chan_lock:	protects @channels.
  * @channels:	channels created through this context and not yet freed.
  * @debugfs:	its debugfs directory (NULL without debugfs).
+ * @default_pd:	the default PD it registered in last, with a reference,
+ *		kept until the file's release (under the lock of @objects).
  *
  * The counters are atomics, not under a lock, so that an object's last
  * reference may be dropped from any context.
@@ -127,6 +131,7 @@ struct dmaplane_ctx {
 	spinlock_t chan_lock;
 	struct list_head channels;
 	struct dentry *debugfs;
+	struct dmaplane_pd *default_pd;
 };
 
 /* Object types; one handle namespace per context covers them all. */

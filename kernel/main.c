@@ -279,6 +279,8 @@ static int dmaplane_open(struct inode *inode, struct file *file)
 static int dmaplane_release(struct inode *inode, struct file *file)
 {
 	dmaplane_debugfs_ctx_del(file->private_data);	/* waits for readers */
+	/* No ioctl runs any more: nothing keeps another PD after this. */
+	dmaplane_pd_forget(file->private_data);
 	dmaplane_ctx_close(file->private_data);
 	return 0;
 }

@@ -9,7 +9,9 @@
  * the rkey plus that small offset, never a kernel or DMA address. The page
  * size is the largest (up to 2 MiB) that the range's physically contiguous
  * runs allow, so that huge and large-chunk buffers need few page-list
- * entries.
+ * entries; scattered pages take one each, and a registration is one MR
+ * (one token) at any size the device's page list allows (on rxe up to
+ * 4 GiB of 4 KiB pages: dmaplane_mr_max_entries()).
  */
 #include <linux/dma-buf.h>
 #include <linux/iosys-map.h>
@@ -226,8 +228,8 @@ static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
  * last map reads the pointer of the map after it (rxe_mr_copy: map++, then
  * map[0]->buf), one past its array: KASAN reports it on every transfer
  * that reaches the last byte of a registration of 256 or 512 entries. One
- * entry more gives that read a map to land on; rxe does not check the
- * count against its page-list limit, and nothing maps into that entry.
+ * entry more gives that read a map to land on; nothing maps into that
+ * entry.
  */
 static u32 dmaplane_mr_alloc_entries(struct ib_device *ibdev, u64 npages)
 {
@@ -236,33 +238,67 @@ static u32 dmaplane_mr_alloc_entries(struct ib_device *ibdev, u64 npages)
 	return npages;
 }
 
+/*
+ * Page-list entries one registration may have on @ibdev: what the device
+ * advertises (max_fast_reg_page_list_len: what one registration work
+ * request carries; mlx5: 1 << log_max_klm_list_size), but on rxe more.
+ * rxe advertises 512, yet neither the core's ib_alloc_mr() nor rxe's
+ * alloc_mr bounds max_num_sg: rxe allocates the page list it is asked for
+ * (rxe_mr_alloc(): maps of 256 entries of 16 bytes), ib_map_mr_sg() fills
+ * it up to that size, and the REG_MR work request carries only the MR,
+ * not the list; lookups index it by (iova >> page_shift). So on rxe a
+ * registration of scattered 4 KiB pages may be as large as
+ * DMAPLANE_MR_RXE_MAX_ENTRIES pages (4 GiB; rxe's array of map pointers
+ * is then 32 KiB, one kmalloc).
+ */
+#define DMAPLANE_MR_RXE_MAX_ENTRIES	(1U << 20)
+
+static u32 dmaplane_mr_max_entries(struct ib_device *ibdev)
+{
+	if (ibdev->ops.driver_id == RDMA_DRIVER_RXE)
+		return DMAPLANE_MR_RXE_MAX_ENTRIES - 1;	/* the spare one */
+	return ibdev->attrs.max_fast_reg_page_list_len;
+}
+
+/*
+ * Bytes the device's page list of @entries costs: 16 per entry (rxe's
+ * struct rxe_phys_buf; an mlx5 MTT is 8, a KLM 16) in whole pages, and a
+ * pointer per page of them (rxe's map array).
+ */
+static u64 dmaplane_mr_list_bytes(u64 entries)
+{
+	u64 pages = DIV_ROUND_UP(entries * 16, PAGE_SIZE);
+
+	return pages * (PAGE_SIZE + sizeof(void *));
+}
+
 static int dmaplane_mr_setup(struct dmaplane_mr *mr)
 {
 	struct ib_device *ibdev = mr->pd->ibdev;
 	struct ib_reg_wr wr = {};
-	u64 npages;
+	u64 npages, list_bytes;
 	int n, ret;
 
 	ret = dmaplane_mr_map(mr, ibdev);
 	if (ret)
 		return ret;
 	mr->page_size = dmaplane_mr_page_size(mr, ibdev, &npages);
-	if (npages > ibdev->attrs.max_fast_reg_page_list_len) {
-		pr_info("dmaplane: registration needs %llu pages of %u bytes, %s maps %u\n",
+	if (npages > dmaplane_mr_max_entries(ibdev)) {
+		pr_info_ratelimited("dmaplane: registration needs %llu pages of %u bytes, %s maps %u\n",
 			npages, mr->page_size, dev_name(&ibdev->dev),
-			ibdev->attrs.max_fast_reg_page_list_len);
+			dmaplane_mr_max_entries(ibdev));
 		return -E2BIG;
 	}
 	/*
-	 * The device's page list is the driver's allocation, outside the
-	 * caller's memory cgroup: count it against the context's byte limit
-	 * instead (a 64-bit address per entry at least).
+	 * The device's page list is the driver's allocation (GFP_KERNEL),
+	 * outside the caller's memory cgroup: count it against the
+	 * context's byte limit instead.
 	 */
-	ret = dmaplane_ctx_charge_bytes(mr->obj.ctx,
-					PAGE_ALIGN(npages * sizeof(u64)));
+	list_bytes = dmaplane_mr_list_bytes(dmaplane_mr_alloc_entries(ibdev, npages));
+	ret = dmaplane_ctx_charge_bytes(mr->obj.ctx, list_bytes);
 	if (ret)
 		return ret;
-	mr->charged = PAGE_ALIGN(npages * sizeof(u64));
+	mr->charged = list_bytes;
 	mr->mr = dmaplane_fault_or(DMAPLANE_FAULT_REG, ERR_PTR(-ENOMEM),
 			ib_alloc_mr(mr->pd->pd, IB_MR_TYPE_MEM_REG,
 				    dmaplane_mr_alloc_entries(ibdev, npages)));

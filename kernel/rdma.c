@@ -5,6 +5,7 @@
  * deleted at any time), and answers device and port queries from that
  * list and the core's port attributes and GID cache.
  */
+#include <linux/bottom_half.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
@@ -605,6 +606,49 @@ static struct dmaplane_pd *dmaplane_pd_new(struct dmaplane_rdma_dev *d,
 	return pd;
 }
 
+/*
+ * The context keeps the default PD it registered in last until it closes,
+ * with a reference of its own. A PD is a verbs PD, a CQ and a queue pair
+ * brought to RTS; made and torn down with the registration of a file that
+ * holds one at a time, it was about two thirds of the registration's cost.
+ * Only registrations (ioctls) keep one, so none runs after the file's
+ * release called dmaplane_pd_forget(); two may race each other: under the
+ * table's lock.
+ */
+static void dmaplane_pd_keep(struct dmaplane_ctx *ctx, struct dmaplane_pd *pd)
+{
+	struct dmaplane_pd *old = NULL;
+
+	if (READ_ONCE(ctx->default_pd) == pd)
+		return;
+	xa_lock(&ctx->objects);
+	if (ctx->default_pd != pd) {
+		kref_get(&pd->ref);
+		old = ctx->default_pd;
+		WRITE_ONCE(ctx->default_pd, pd);
+	}
+	xa_unlock(&ctx->objects);
+	if (old)
+		dmaplane_pd_put(old);
+}
+
+/**
+ * dmaplane_pd_forget() - drop the default PD a context kept, when its file
+ * is released (before its objects go: they hold PD references of their own).
+ * @ctx: the context.
+ */
+void dmaplane_pd_forget(struct dmaplane_ctx *ctx)
+{
+	struct dmaplane_pd *pd;
+
+	xa_lock(&ctx->objects);
+	pd = ctx->default_pd;
+	WRITE_ONCE(ctx->default_pd, NULL);
+	xa_unlock(&ctx->objects);
+	if (pd)
+		dmaplane_pd_put(pd);
+}
+
 /* The context's default PD on @ibdev (@domain: a new domain's PD). */
 static struct dmaplane_pd *dmaplane_pd_find(struct dmaplane_ctx *ctx,
 					    struct ib_device *ibdev,
@@ -653,7 +697,8 @@ struct dmaplane_pd *dmaplane_pd_get(struct dmaplane_ctx *ctx,
 
 /**
  * dmaplane_pd_get_by_name() - the context's default PD on the device named
- * @name, or a new domain's PD there.
+ * @name (which the context then keeps until it closes), or a new domain's
+ * PD there. Process context, no lock held.
  * @ctx: the context.
  * @name: device name from userspace.
  * @size: size of the @name field (must hold a NUL).
@@ -677,6 +722,9 @@ struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
 		return ERR_PTR(-ENODEV);
 	pd = dmaplane_pd_find(ctx, ibdev, domain);
 	ib_device_put(ibdev);
+	/* Registrations come here, in process context, holding no lock. */
+	if (!domain && !IS_ERR(pd))
+		dmaplane_pd_keep(ctx, pd);
 	return pd;
 }
 
@@ -771,8 +819,20 @@ int dmaplane_pd_post_reg(struct dmaplane_pd *pd, struct ib_reg_wr *wr)
 	wr->wr.wr_cqe = &pd->reg_cqe;
 	wr->wr.send_flags = IB_SEND_SIGNALED;
 	wr->wr.next = NULL;
-	ret = dmaplane_fault_or(DMAPLANE_FAULT_POST, -ENOMEM,
-				ib_post_send(pd->reg_qp, &wr->wr, NULL));
+	/*
+	 * Posted with bottom halves off: a software device (rxe) runs the
+	 * work request, its completion and the CQ's poll in tasklets and
+	 * softirqs, which then run here, on the way out of this section,
+	 * instead of in ksoftirqd after this thread went to sleep: the wait
+	 * below mostly finds the completion done (two context switches
+	 * fewer per registration). Posting never sleeps.
+	 */
+	ret = dmaplane_fault(DMAPLANE_FAULT_POST) ? -ENOMEM : 0;
+	if (!ret) {
+		local_bh_disable();
+		ret = ib_post_send(pd->reg_qp, &wr->wr, NULL);
+		local_bh_enable();
+	}
 	if (ret)
 		goto out_unlock;
 	if (atomic_add_unless(&dmaplane_fault_reg_timeout, -1, 0) ||

@@ -36,7 +36,9 @@ struct dmaplane_rdma_user {
  *		object in it.
  * @dev:	the device entry (holds a reference on it).
  * @ctx:	the context (a default PD holds no reference: its objects keep
- *		it alive; a domain's PD holds one, as it is charged to it).
+ *		it alive, and the context keeps a reference on the default PD
+ *		it used last until it closes; a domain's PD holds one, as it
+ *		is charged to it).
  * @domain:	a domain's PD (DMAPLANE_IOC_DOMAIN_CREATE), never found by
  *		dmaplane_pd_get(); counted in the context's nr_domains.
  * @ibdev:	the device; valid while @pd is set.
@@ -90,6 +92,7 @@ struct dmaplane_pd *dmaplane_pd_get_by_name(struct dmaplane_ctx *ctx,
 					    const u8 *name, size_t size,
 					    bool domain);
 void dmaplane_pd_put(struct dmaplane_pd *pd);
+void dmaplane_pd_forget(struct dmaplane_ctx *ctx);
 
 /* Another reference on a PD the caller holds one on. */
 static inline void dmaplane_pd_hold(struct dmaplane_pd *pd)

@@ -494,8 +494,11 @@ public:
     /// access bit this library does not know). From the module: ENODEV (no
     /// such RDMA device), ENOENT (no such buffer), ERANGE (range outside
     /// the buffer), EACCES (write access to a read-only import), E2BIG
-    /// (more pages than the device maps in one registration), EOPNOTSUPP
-    /// (an import the device cannot reach), EMFILE, ENOMEM; EBADF on an
+    /// (more page-list entries than one registration on the device may
+    /// have: on rxe 2^20, 4 GiB of scattered 4 KiB pages; elsewhere the
+    /// device's max_fast_reg_page_list_len), EOPNOTSUPP (an import the
+    /// device cannot reach), ENOSPC (the device's page list over the byte
+    /// limits), EMFILE, ENOMEM; EBADF on an
     /// empty device. Thread-safety: as for the other const members.
     [[nodiscard]] result<memory_region> register_memory(const buffer_source auto& range,
                                                         std::string_view rdma_device,

@@ -62,6 +62,17 @@ inline int buffer_rw(const device& dev, std::uint32_t h, std::uint64_t off, void
     return xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_RW, &a);
 }
 
+// n pseudo-random bytes, the same for the same seed.
+inline std::vector<std::uint8_t> pattern(std::size_t n, std::uint32_t seed) {
+    std::vector<std::uint8_t> v(n);
+    std::uint32_t x = seed * 2654435761u + 1;
+    for (auto& b : v) {
+        x = x * 1664525u + 1013904223u;
+        b = static_cast<std::uint8_t>(x >> 24);
+    }
+    return v;
+}
+
 // crc32c (Castagnoli), initial ~0, final xor ~0: the reference.
 inline std::uint32_t crc32c(const void* data, std::size_t len) {
     static std::uint32_t table[256];

@@ -8,6 +8,7 @@
 
 #include "dmaplane/dmaplane.hpp"
 #include "in_child.hpp"
+#include "memory_helpers.hpp"
 
 #include <ostream> // doctest prints std::error_code through it
 #include <doctest/doctest.h>
@@ -580,28 +581,6 @@ TEST_CASE("dma-buf import of our own export: kernel access and mmap") {
 }
 
 namespace {
-
-int open_vgem() {
-    glob_t g{};
-    int fd = -1;
-    if (glob("/dev/dri/card*", 0, nullptr, &g) == 0) {
-        for (std::size_t i = 0; i < g.gl_pathc && fd < 0; ++i) {
-            const int f = open(g.gl_pathv[i], O_RDWR | O_CLOEXEC);
-            if (f < 0)
-                continue;
-            char name[32] = {};
-            drm_version v{};
-            v.name = name;
-            v.name_len = sizeof(name) - 1;
-            if (ioctl(f, DRM_IOCTL_VERSION, &v) == 0 && std::strcmp(name, "vgem") == 0)
-                fd = f;
-            else
-                close(f);
-        }
-    }
-    globfree(&g);
-    return fd;
-}
 
 // Whether /sys/kernel/debug/dma_buf/bufinfo shows a dma-buf exported by
 // `exporter` with an attachment of a device whose name contains `device`.

@@ -6,12 +6,16 @@
 // (tests/device/meson.build passes them), selected with -ts=limits.
 
 #include "dmaplane/dmaplane.hpp"
+#include "memory_helpers.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#include <sys/mman.h>
 
 namespace {
 
@@ -37,6 +41,17 @@ int destroy(const dmaplane::device& dev, std::uint32_t handle) {
     dmaplane_object_destroy args{};
     args.handle = handle;
     auto rc = dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_OBJECT_DESTROY, &args);
+    return rc ? 0 : rc.error().value();
+}
+
+int reg(const dmaplane::device& dev, std::uint32_t buffer, std::uint64_t len,
+        dmaplane_mr_register* out) {
+    *out = {};
+    std::strcpy(reinterpret_cast<char*>(out->device), "rxe0");
+    out->buffer = buffer;
+    out->access = DMAPLANE_ACCESS_LOCAL_WRITE;
+    out->length = len;
+    auto rc = dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_MR_REGISTER, out);
     return rc ? 0 : rc.error().value();
 }
 
@@ -86,6 +101,43 @@ TEST_CASE("byte limits fail with E2BIG and ENOSPC") {
     auto info = a.info();
     REQUIRE(info.has_value());
     CHECK(info->live_bytes == 6 * mib);
+}
+
+// A registration's device page list (16 bytes an entry in 4 KiB maps, and
+// a pointer per map) counts against the per-file byte limit: 1 MiB of
+// scattered 4 KiB pages is 256 entries and rxe's spare one, two maps.
+TEST_CASE("a registration over the per-file byte limit fails with ENOSPC, then fits") {
+    auto dev = open_device();
+    auto* mem = static_cast<unsigned char*>(
+        mmap(nullptr, mib, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    REQUIRE(mem != MAP_FAILED);
+    REQUIRE(madvise(mem, mib, MADV_NOHUGEPAGE) == 0);
+    fault_in_scattered(mem, mib);
+    dmaplane_buffer_create u{};
+    u.size = mib;
+    u.kind = DMAPLANE_BUF_KIND_USER;
+    u.user_addr = reinterpret_cast<std::uint64_t>(mem);
+    REQUIRE(dmaplane::detail::sys::ioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_CREATE, &u));
+    std::uint32_t h[3] = {};
+    REQUIRE(create(dev, mib, &h[0]) == 0);
+    REQUIRE(create(dev, mib, &h[1]) == 0);
+    REQUIRE(create(dev, mib - 8192, &h[2]) == 0); // 8 KiB left of 4 MiB
+    constexpr std::uint64_t list = 2 * 4096 + 2 * sizeof(void*);
+    dmaplane_mr_register m{};
+    CHECK(reg(dev, u.handle, mib, &m) == ENOSPC);
+    CHECK(destroy(dev, h[2]) == 0);
+    REQUIRE(reg(dev, u.handle, mib, &m) == 0);
+    CHECK(m.page_size == 4096); // an entry per page
+    auto info = dev.info();
+    REQUIRE(info.has_value());
+    CHECK(info->live_bytes == 3 * mib + list);
+    CHECK(destroy(dev, m.handle) == 0);
+    info = dev.info();
+    REQUIRE(info.has_value());
+    CHECK(info->live_bytes == 3 * mib);
+    for (std::uint32_t x : {u.handle, h[0], h[1]})
+        CHECK(destroy(dev, x) == 0);
+    munmap(mem, mib);
 }
 
 } // TEST_SUITE

@@ -51,13 +51,7 @@ void check(int err, const char* what) {
 }
 
 std::vector<std::uint8_t> piece_bytes(std::uint32_t i) {
-    std::vector<std::uint8_t> v(piece);
-    std::uint32_t x = i * 2654435761u + 7;
-    for (auto& b : v) {
-        x = x * 1664525u + 1013904223u;
-        b = static_cast<std::uint8_t>(x >> 24);
-    }
-    return v;
+    return pattern(piece, i);
 }
 
 dmaplane_cqe wait_one(raw_channel& ch) {

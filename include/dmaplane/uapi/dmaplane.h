@@ -861,7 +861,11 @@ struct dmaplane_domain_create {
 
 /*
  * DMAPLANE_IOC_MR_REGISTER - register [offset, offset + length) of a
- * buffer of this open file with an RDMA device (fast registration).
+ * buffer of this open file with an RDMA device (fast registration), as
+ * one registration (one token) whatever its length: physically
+ * contiguous runs take entries of up to 2 MiB, scattered pages one entry
+ * per 4 KiB page; on rxe up to 2^20 entries (4 GiB of scattered pages),
+ * elsewhere the device's max_fast_reg_page_list_len.
  * In:  device (NUL-terminated name), buffer (handle), offset, length (> 0),
  *      access (DMAPLANE_ACCESS_*; LOCAL_WRITE is implied by REMOTE_WRITE),
  *      flags (0, or DMAPLANE_MR_DOMAIN: register in the domain named by
@@ -873,7 +877,8 @@ struct dmaplane_domain_create {
  * Errors: ENODEV (no such device), ENOENT (no such buffer or domain),
  *      EXDEV (device names another device than the domain's), EINVAL, ERANGE
  *      (range outside the buffer), EACCES (write access to a read-only
- *      import), E2BIG (more pages than the device maps in one region),
+ *      import), E2BIG (more page-list entries than one registration on
+ *      the device may have: see above),
  *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
  *      limits), ENOMEM, ETIMEDOUT (the device did not complete the
  *      registration in 10 s: its work request is flushed before this
@@ -882,9 +887,10 @@ struct dmaplane_domain_create {
  *
  * The registration's scatterlist is charged to the caller's memory cgroup;
  * the device's page list is the driver's allocation, which no memory
- * cgroup sees, so it counts against the byte limits instead (8 bytes per
- * page-list entry, rounded up to a page; ENOSPC). The registered memory is
- * the buffer's, counted with the buffer.
+ * cgroup sees, so it counts against the byte limits instead (16 bytes per
+ * page-list entry in whole 4 KiB pages, and 8 bytes per such page; rxe
+ * gets one spare entry; ENOSPC). The registered memory is the buffer's,
+ * counted with the buffer.
  */
 struct dmaplane_mr_register {
 	__u8 device[DMAPLANE_RDMA_NAME_MAX]; /* in */

@@ -55,6 +55,46 @@ struct dmaplane_attachment {
 	bool mapped;
 };
 
+/*
+ * A COHERENT buffer's pages as a table whose segments the importing
+ * device can take (dma_get_sgtable() gives one segment of the whole
+ * buffer, longer than many devices map in one).
+ */
+static int dmaplane_dmabuf_coherent_table(struct dmaplane_buffer *buf,
+					  struct sg_table *sgt,
+					  unsigned int max_seg)
+{
+	struct sg_table whole;
+	struct scatterlist *sg;
+	struct page *first;
+	unsigned int i, n;
+	u64 off;
+	int ret;
+
+	ret = dma_get_sgtable(buf->dma_dev, &whole, buf->cpu_addr,
+			      buf->dma_addr, buf->size);
+	if (ret)
+		return ret;
+	max_seg = max_t(unsigned int, max_seg & PAGE_MASK, PAGE_SIZE);
+	/* Already in pieces (remapped memory), or short enough: as it is. */
+	if (whole.orig_nents != 1 || whole.sgl->length <= max_seg) {
+		*sgt = whole;
+		return 0;
+	}
+	first = sg_page(whole.sgl);
+	sg_free_table(&whole);
+	n = DIV_ROUND_UP_ULL(buf->size, max_seg);
+	ret = sg_alloc_table(sgt, n, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	for_each_sgtable_sg(sgt, sg, i) {
+		off = (u64)i * max_seg;
+		sg_set_page(sg, nth_page(first, off >> PAGE_SHIFT),
+			    min_t(u64, max_seg, buf->size - off), 0);
+	}
+	return 0;
+}
+
 static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 				  struct dma_buf_attachment *attach)
 {
@@ -69,8 +109,8 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 	if (dmaplane_fault(DMAPLANE_FAULT_ALLOC))
 		ret = -ENOMEM;
 	else if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
-		ret = dma_get_sgtable(buf->dma_dev, &a->sgt, buf->cpu_addr,
-				      buf->dma_addr, buf->size);
+		ret = dmaplane_dmabuf_coherent_table(buf, &a->sgt,
+				dma_get_max_seg_size(attach->dev));
 	else
 		ret = sg_alloc_table_from_pages_segment(&a->sgt, buf->pages,
 				buf->nr_pages, 0, buf->size,

@@ -25,6 +25,15 @@ static struct platform_device *dmaplane_dmadev_register(int id, int nid)
 		return pdev;
 	set_dev_node(&pdev->dev, nid);
 	ret = dma_coerce_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	/*
+	 * A device of its own, with no hardware behind it: no limit on a
+	 * segment's length or on the boundaries it may cross (the defaults,
+	 * 64 KiB and 4 GiB, are what a device that never said would get).
+	 */
+	if (!ret)
+		ret = dma_set_max_seg_size(&pdev->dev, UINT_MAX);
+	if (!ret)
+		ret = dma_set_seg_boundary(&pdev->dev, ULONG_MAX);
 	if (ret) {
 		platform_device_unregister(pdev);
 		return ERR_PTR(ret);

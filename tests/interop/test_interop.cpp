@@ -33,14 +33,14 @@ namespace {
 constexpr std::uint64_t mem_size = 64 * 1024;
 
 // The byte the peer's pattern(seed) has at index i of a range.
-std::uint8_t pattern(std::uint64_t i, unsigned seed) {
+std::uint8_t peer_pattern(std::uint64_t i, unsigned seed) {
     return static_cast<std::uint8_t>((i * 131 + seed) & 0xff);
 }
 
 std::vector<std::uint8_t> pattern_bytes(std::uint64_t len, unsigned seed) {
     std::vector<std::uint8_t> v(len);
     for (std::uint64_t i = 0; i < len; ++i)
-        v[i] = pattern(i, seed);
+        v[i] = peer_pattern(i, seed);
     return v;
 }
 

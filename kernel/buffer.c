@@ -29,15 +29,112 @@
 #include "numa.h"
 #include "trace.h"
 
+/**
+ * struct dmaplane_import_map - an imported dma-buf attached to and mapped
+ * for the module's DMA device, once for all its imports: every open file
+ * that imports the same dma-buf in the same direction shares it, so the
+ * exporter maps its memory for that device once (two live mappings of the
+ * same memory for DMA, each with its own cache maintenance, are what the
+ * DMA API does not support: CONFIG_DMA_API_DEBUG reports them).
+ * @node:	in dmaplane_import_maps.
+ * @dmabuf:	the dma-buf (a reference of its own).
+ * @dir:	the direction it is mapped in.
+ * @attach:	the attachment of the module's DMA device.
+ * @sgt:	its mapping (DMA addresses only: see dmaplane_mr_import_pages()).
+ * @users:	imports using it (under dmaplane_import_lock).
+ */
+struct dmaplane_import_map {
+	struct list_head node;
+	struct dma_buf *dmabuf;
+	enum dma_data_direction dir;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	unsigned int users;
+};
+
+static LIST_HEAD(dmaplane_import_maps);
+static DEFINE_MUTEX(dmaplane_import_lock);
+
+/**
+ * dmaplane_buffer_map_import() - attach the module's DMA device to the
+ * dma-buf of the import @buf and map it, or share the mapping another
+ * import of it already has.
+ * @buf: an IMPORTED buffer with @import and @dma_dev set.
+ *
+ * Return: 0, -ENOMEM, or the exporter's attach or map error.
+ */
+int dmaplane_buffer_map_import(struct dmaplane_buffer *buf)
+{
+	enum dma_data_direction dir = dmaplane_buffer_import_dir(buf);
+	struct dmaplane_import_map *m;
+	int ret = 0;
+
+	mutex_lock(&dmaplane_import_lock);
+	list_for_each_entry(m, &dmaplane_import_maps, node) {
+		if (m->dmabuf == buf->import && m->dir == dir) {
+			m->users++;
+			goto out;
+		}
+	}
+	m = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			      kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT));
+	if (!m) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	m->attach = dma_buf_attach(buf->import, buf->dma_dev);
+	if (IS_ERR(m->attach)) {
+		ret = PTR_ERR(m->attach);
+		goto out_free;
+	}
+	m->sgt = dma_buf_map_attachment_unlocked(m->attach, dir);
+	if (IS_ERR(m->sgt)) {
+		ret = PTR_ERR(m->sgt);
+		dma_buf_detach(buf->import, m->attach);
+		goto out_free;
+	}
+	get_dma_buf(buf->import);
+	m->dmabuf = buf->import;
+	m->dir = dir;
+	m->users = 1;
+	list_add(&m->node, &dmaplane_import_maps);
+out:
+	if (!ret) {
+		buf->import_map = m;
+		buf->nr_chunks = m->sgt->nents;
+	}
+	mutex_unlock(&dmaplane_import_lock);
+	return ret;
+out_free:
+	kfree(m);
+	m = NULL;
+	goto out;
+}
+
+/* Drop an import's share of its mapping; the last one unmaps it. */
+static void dmaplane_buffer_unmap_import(struct dmaplane_import_map *m)
+{
+	bool last;
+
+	mutex_lock(&dmaplane_import_lock);
+	last = !--m->users;
+	if (last) {
+		list_del(&m->node);
+		dma_buf_unmap_attachment_unlocked(m->attach, m->sgt, m->dir);
+		dma_buf_detach(m->dmabuf, m->attach);
+	}
+	mutex_unlock(&dmaplane_import_lock);
+	if (last) {
+		dma_buf_put(m->dmabuf);
+		kfree(m);
+	}
+}
+
 /* Undo an import, possibly half set up. */
 static void dmaplane_buffer_release_import(struct dmaplane_buffer *buf)
 {
-	if (buf->import_sgt)
-		dma_buf_unmap_attachment_unlocked(buf->import_attach,
-						  buf->import_sgt,
-						  dmaplane_buffer_import_dir(buf));
-	if (buf->import_attach)
-		dma_buf_detach(buf->import, buf->import_attach);
+	if (buf->import_map)
+		dmaplane_buffer_unmap_import(buf->import_map);
 	if (buf->import)
 		dma_buf_put(buf->import);
 }

@@ -25,12 +25,15 @@
  * @pinned_mm:	mm whose pinned_vm carries @pinned_pages (held with mmgrab).
  * @nr_pages, @pages: PAGES, HUGE, USER: every page, in order.
  * @dma_dev, @cpu_addr, @dma_addr: COHERENT.
- * @import, @import_attach, @import_sgt: IMPORTED.
+ * @import, @import_map: IMPORTED: the dma-buf and its mapping for
+ *		@dma_dev, shared with every other import of it in the module.
  * @readonly:	IMPORTED from a dma-buf file opened read-only: the module
  *		never writes it and never maps it writable.
  * @lock:	protects @attachments.
  * @attachments: struct dmaplane_attachment of our exported dma-bufs.
  */
+struct dmaplane_import_map;
+
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
 	u64 size;
@@ -54,8 +57,7 @@ struct dmaplane_buffer {
 	dma_addr_t dma_addr;
 
 	struct dma_buf *import;
-	struct dma_buf_attachment *import_attach;
-	struct sg_table *import_sgt;
+	struct dmaplane_import_map *import_map;
 	bool readonly;
 
 	struct mutex lock;
@@ -68,6 +70,8 @@ dmaplane_buffer_import_dir(const struct dmaplane_buffer *buf)
 {
 	return buf->readonly ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
 }
+
+int dmaplane_buffer_map_import(struct dmaplane_buffer *buf);
 
 static inline struct dmaplane_buffer *to_dmaplane_buffer(struct dmaplane_obj *obj)
 {

@@ -366,7 +366,6 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 	struct dmaplane_buffer_import *args = data;
 	struct dmaplane_buffer *buf;
 	struct dma_buf *dmabuf;
-	struct sg_table *sgt;
 	int ret;
 
 	if (args->flags || args->handle || args->__pad0 || args->size ||
@@ -404,20 +403,9 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 		goto out_put;
 	buf->charged = buf->size;
 
-	buf->import_attach = dma_buf_attach(dmabuf, buf->dma_dev);
-	if (IS_ERR(buf->import_attach)) {
-		ret = PTR_ERR(buf->import_attach);
-		buf->import_attach = NULL;
+	ret = dmaplane_buffer_map_import(buf);
+	if (ret)
 		goto out_put;
-	}
-	sgt = dma_buf_map_attachment_unlocked(buf->import_attach,
-					      dmaplane_buffer_import_dir(buf));
-	if (IS_ERR(sgt)) {
-		ret = PTR_ERR(sgt);
-		goto out_put;
-	}
-	buf->import_sgt = sgt;
-	buf->nr_chunks = sgt->nents;
 
 	ret = dmaplane_buffer_publish(buf, &args->handle, &args->mmap_offset);
 	if (ret)

@@ -582,25 +582,30 @@ TEST_CASE("dma-buf import of our own export: kernel access and mmap") {
 
 namespace {
 
-// Whether /sys/kernel/debug/dma_buf/bufinfo shows a dma-buf exported by
-// `exporter` with an attachment of a device whose name contains `device`.
-bool dmabuf_attached(const char* exporter, const char* device) {
+// Attachments /sys/kernel/debug/dma_buf/bufinfo lists, of devices whose
+// name contains `device`, to dma-bufs exported by `exporter`.
+int dmabuf_attachments(const char* exporter, const char* device) {
     FILE* f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
     if (!f)
-        return false;
+        return 0;
     char line[512];
-    bool in_ours = false, found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
+    bool in_ours = false;
+    int found = 0;
+    while (fgets(line, sizeof(line), f)) {
         if (std::strstr(line, "\tAttached Devices:") == line)
             continue;
         // A buffer's line names its exporter; device lines start with a tab.
         if (line[0] != '\t')
             in_ours = std::strstr(line, exporter) != nullptr;
         else if (in_ours && std::strstr(line, device))
-            found = true;
+            found++;
     }
     fclose(f);
     return found;
+}
+
+bool dmabuf_attached(const char* exporter, const char* device) {
+    return dmabuf_attachments(exporter, device) > 0;
 }
 
 void* vgem_map(int vgem, std::uint32_t gem_handle, std::uint64_t size) {
@@ -612,6 +617,45 @@ void* vgem_map(int vgem, std::uint32_t gem_handle, std::uint64_t size) {
 }
 
 } // namespace
+
+TEST_CASE("dma-buf import: every import of one dma-buf shares one mapping") {
+    // Two live DMA mappings of the same memory are what the DMA API does not
+    // support (CONFIG_DMA_API_DEBUG: "overlapping mappings"): imports of one
+    // dma-buf, from any open file, share the module's one attachment.
+    device dev = open_device();
+    const auto b = create(dev, make(DMAPLANE_BUF_KIND_PAGES, 8 * page));
+    REQUIRE(b.err == 0);
+    std::vector<std::uint64_t> data(8 * page / 8);
+    fill(data.data(), 8 * page, 33);
+    REQUIRE(rw(dev, b.handle, 0, data.data(), 8 * page, true) == 0);
+    int fd = -1;
+    REQUIRE(export_fd(dev, b.handle, true, &fd) == 0);
+    REQUIRE(dmabuf_attachments("dmaplane", "dmaplane-dma") == 0);
+
+    device other = open_device();
+    const auto i1 = import_fd(other, fd);
+    const auto i2 = import_fd(other, fd);
+    const auto i3 = import_fd(dev, fd);
+    REQUIRE(i1.err == 0);
+    REQUIRE(i2.err == 0);
+    REQUIRE(i3.err == 0);
+    close(fd);
+    CHECK(dmabuf_attachments("dmaplane", "dmaplane-dma") == 1);
+    // The first import gone, the others still read the memory through it.
+    CHECK(destroy(other, i1.handle) == 0);
+    CHECK(dmabuf_attachments("dmaplane", "dmaplane-dma") == 1);
+    std::vector<std::uint64_t> back(8 * page / 8);
+    REQUIRE(rw(other, i2.handle, 0, back.data(), 8 * page, false) == 0);
+    CHECK(check(back.data(), 8 * page, 33));
+    CHECK(destroy(other, i2.handle) == 0);
+    REQUIRE(rw(dev, i3.handle, 0, back.data(), 8 * page, false) == 0);
+    CHECK(check(back.data(), 8 * page, 33));
+    CHECK(destroy(dev, i3.handle) == 0);
+    CHECK(dmabuf_attachments("dmaplane", "dmaplane-dma") == 0);
+    CHECK(destroy(dev, b.handle) == 0);
+    expect_clean(dev);
+    expect_clean(other);
+}
 
 TEST_CASE("cross-device sharing with vgem, both ways") {
     const int vgem = open_vgem();

@@ -30,7 +30,8 @@
  * @readonly:	IMPORTED from a dma-buf file opened read-only: the module
  *		never writes it and never maps it writable.
  * @lock:	protects @attachments.
- * @attachments: struct dmaplane_attachment of our exported dma-bufs.
+ * @attachments: struct dmaplane_devmap: the mappings of our exported
+ *		dma-bufs, one per importing device.
  */
 struct dmaplane_import_map;
 

@@ -4,10 +4,10 @@
  *
  * Export: a PAGES, HUGE or COHERENT buffer becomes a dma-buf whose private
  * data is the buffer, with a reference held until the dma-buf is
- * released. Each attachment gets its own scatter table, mapped for the
- * importing device in map_dma_buf; begin/end_cpu_access sync every mapped
- * attachment, so CPU access through any mapping is coherent with DMA. The
- * importer gets a copy of that table, not the table itself: the dma-buf
+ * released. The buffer is mapped once per importing device (for all its
+ * attachments to any of its dma-bufs) in map_dma_buf; begin/end_cpu_access
+ * sync every such mapping, so CPU access through any mapping is coherent
+ * with DMA. Each importer gets a copy of the table, not the table: the dma-buf
  * core may scramble the page links of what it hands an importer
  * (CONFIG_DMABUF_DEBUG, so that an importer that uses the pages shows),
  * and the syncs and the unmap here need them intact.
@@ -38,21 +38,32 @@
 DMAPLANE_IMPORT_NS(DMA_BUF);
 
 /**
- * struct dmaplane_attachment - one importer's view of an exported buffer.
+ * struct dmaplane_devmap - the buffer's memory mapped for one device, once
+ * for every attachment of that device to any of the buffer's dma-bufs: two
+ * live DMA mappings of the same memory, each with its own cache
+ * maintenance, are what the DMA API does not support (CONFIG_DMA_API_DEBUG
+ * reports them). Mapped bidirectionally, which covers every direction an
+ * importer asks for.
  * @node:	in dmaplane_buffer.attachments (under dmaplane_buffer.lock).
- * @dev:	the importing device.
- * @sgt:	the buffer's pages, mapped for @dev while @mapped.
- * @out:	the copy of @sgt handed to the importer while @mapped.
- * @dir:	direction of the current mapping.
- * @mapped:	@sgt is DMA-mapped for @dev.
+ * @dev:	the device.
+ * @sgt:	the buffer's pages in segments @dev can take, mapped for it.
+ * @users:	mapped attachments using it (under dmaplane_buffer.lock).
  */
-struct dmaplane_attachment {
+struct dmaplane_devmap {
 	struct list_head node;
 	struct device *dev;
 	struct sg_table sgt;
+	unsigned int users;
+};
+
+/**
+ * struct dmaplane_attachment - one importer's view of an exported buffer.
+ * @map:	the device's mapping while the attachment is mapped, or NULL.
+ * @out:	the copy of @map's table handed to the importer while mapped.
+ */
+struct dmaplane_attachment {
+	struct dmaplane_devmap *map;
 	struct sg_table out;
-	enum dma_data_direction dir;
-	bool mapped;
 };
 
 /*
@@ -95,38 +106,94 @@ static int dmaplane_dmabuf_coherent_table(struct dmaplane_buffer *buf,
 	return 0;
 }
 
+/* The buffer's pages as a table of segments @dev can take. */
+static int dmaplane_dmabuf_table(struct dmaplane_buffer *buf,
+				 struct sg_table *sgt, struct device *dev)
+{
+	if (dmaplane_fault(DMAPLANE_FAULT_ALLOC))
+		return -ENOMEM;
+	if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
+		return dmaplane_dmabuf_coherent_table(buf, sgt,
+				dma_get_max_seg_size(dev));
+	return sg_alloc_table_from_pages_segment(sgt, buf->pages, buf->nr_pages,
+			0, buf->size, dma_get_max_seg_size(dev),
+			GFP_KERNEL_ACCOUNT);
+}
+
+/* The mapping of @buf for @dev, made if there is none; under buf->lock. */
+static struct dmaplane_devmap *dmaplane_devmap_get(struct dmaplane_buffer *buf,
+						   struct device *dev)
+{
+	struct dmaplane_devmap *m;
+	int ret;
+
+	lockdep_assert_held(&buf->lock);
+	list_for_each_entry(m, &buf->attachments, node) {
+		if (m->dev == dev) {
+			m->users++;
+			return m;
+		}
+	}
+	m = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			      kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT));
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	ret = dmaplane_dmabuf_table(buf, &m->sgt, dev);
+	if (ret)
+		goto out_free;
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
+			dma_map_sgtable(dev, &m->sgt, DMA_BIDIRECTIONAL, 0));
+	if (ret) {
+		sg_free_table(&m->sgt);
+		goto out_free;
+	}
+	m->dev = dev;
+	m->users = 1;
+	list_add(&m->node, &buf->attachments);
+	return m;
+
+out_free:
+	kfree(m);
+	return ERR_PTR(ret);
+}
+
+/* Drop an attachment's use of its device's mapping; under buf->lock. */
+static void dmaplane_devmap_put(struct dmaplane_buffer *buf,
+				struct dmaplane_devmap *m)
+{
+	lockdep_assert_held(&buf->lock);
+	if (--m->users)
+		return;
+	list_del(&m->node);
+	dma_unmap_sgtable(m->dev, &m->sgt, DMA_BIDIRECTIONAL, 0);
+	sg_free_table(&m->sgt);
+	kfree(m);
+}
+
 static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 				  struct dma_buf_attachment *attach)
 {
 	struct dmaplane_buffer *buf = dmabuf->priv;
 	struct dmaplane_attachment *a;
-	int ret;
 
-	a = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL, kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT));
+	a = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			      kzalloc(sizeof(*a), GFP_KERNEL_ACCOUNT));
 	if (!a)
 		return -ENOMEM;
-	a->dev = attach->dev;
-	if (dmaplane_fault(DMAPLANE_FAULT_ALLOC))
-		ret = -ENOMEM;
-	else if (buf->kind == DMAPLANE_BUF_KIND_COHERENT)
-		ret = dmaplane_dmabuf_coherent_table(buf, &a->sgt,
-				dma_get_max_seg_size(attach->dev));
-	else
-		ret = sg_alloc_table_from_pages_segment(&a->sgt, buf->pages,
-				buf->nr_pages, 0, buf->size,
-				dma_get_max_seg_size(attach->dev),
-				GFP_KERNEL_ACCOUNT);
-	if (ret) {
-		kfree(a);
-		return ret;
-	}
 	attach->priv = a;
-	mutex_lock(&buf->lock);
-	list_add(&a->node, &buf->attachments);
-	mutex_unlock(&buf->lock);
 	trace_dmaplane_dmabuf_attach(buf->obj.ctx->id, buf->obj.handle,
 				     buf->size, dev_name(attach->dev));
 	return 0;
+}
+
+/* Unmap an attachment: its copy of the table, its use of the mapping. */
+static void dmaplane_dmabuf_unmap_locked(struct dmaplane_buffer *buf,
+					 struct dmaplane_attachment *a)
+{
+	lockdep_assert_held(&buf->lock);
+	sg_free_table(&a->out);
+	dmaplane_devmap_put(buf, a->map);
+	a->map = NULL;
 }
 
 static void dmaplane_dmabuf_detach(struct dma_buf *dmabuf,
@@ -136,13 +203,9 @@ static void dmaplane_dmabuf_detach(struct dma_buf *dmabuf,
 	struct dmaplane_attachment *a = attach->priv;
 
 	mutex_lock(&buf->lock);
-	list_del(&a->node);
-	if (a->mapped) {
-		dma_unmap_sgtable(a->dev, &a->sgt, a->dir, 0);
-		sg_free_table(&a->out);
-	}
+	if (a->map)
+		dmaplane_dmabuf_unmap_locked(buf, a);
 	mutex_unlock(&buf->lock);
-	sg_free_table(&a->sgt);
 	kfree(a);
 }
 
@@ -177,23 +240,22 @@ static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
 {
 	struct dmaplane_buffer *buf = attach->dmabuf->priv;
 	struct dmaplane_attachment *a = attach->priv;
+	struct dmaplane_devmap *m;
 	int ret;
 
 	mutex_lock(&buf->lock);
-	if (a->mapped) {
+	if (a->map) {
 		mutex_unlock(&buf->lock);
 		return ERR_PTR(-EBUSY);
 	}
-	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
-				dma_map_sgtable(a->dev, &a->sgt, dir, 0));
+	m = dmaplane_devmap_get(buf, attach->dev);
+	ret = PTR_ERR_OR_ZERO(m);
 	if (!ret) {
-		ret = dmaplane_dmabuf_copy_table(&a->out, &a->sgt);
+		ret = dmaplane_dmabuf_copy_table(&a->out, &m->sgt);
 		if (ret)
-			dma_unmap_sgtable(a->dev, &a->sgt, dir, 0);
-	}
-	if (!ret) {
-		a->dir = dir;
-		a->mapped = true;
+			dmaplane_devmap_put(buf, m);
+		else
+			a->map = m;
 	}
 	mutex_unlock(&buf->lock);
 	return ret ? ERR_PTR(ret) : &a->out;
@@ -207,9 +269,8 @@ static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
 	struct dmaplane_attachment *a = attach->priv;
 
 	mutex_lock(&buf->lock);
-	dma_unmap_sgtable(a->dev, &a->sgt, a->dir, 0);
-	sg_free_table(&a->out);
-	a->mapped = false;
+	if (a->map)
+		dmaplane_dmabuf_unmap_locked(buf, a);
 	mutex_unlock(&buf->lock);
 }
 
@@ -232,22 +293,21 @@ static int dmaplane_dmabuf_mmap(struct dma_buf *dmabuf,
 }
 
 /*
- * Sync every mapped attachment, each in its own mapping's direction (bounce
- * buffers need it): for the CPU before it touches the memory, for the
- * devices after.
+ * Sync every device's mapping: for the CPU before it touches the memory,
+ * for the devices after (bounce buffers need it).
  */
 static void dmaplane_dmabuf_sync(struct dmaplane_buffer *buf, bool for_cpu)
 {
-	struct dmaplane_attachment *a;
+	struct dmaplane_devmap *m;
 
 	mutex_lock(&buf->lock);
-	list_for_each_entry(a, &buf->attachments, node) {
-		if (!a->mapped)
-			continue;
+	list_for_each_entry(m, &buf->attachments, node) {
 		if (for_cpu)
-			dma_sync_sgtable_for_cpu(a->dev, &a->sgt, a->dir);
+			dma_sync_sgtable_for_cpu(m->dev, &m->sgt,
+						 DMA_BIDIRECTIONAL);
 		else
-			dma_sync_sgtable_for_device(a->dev, &a->sgt, a->dir);
+			dma_sync_sgtable_for_device(m->dev, &m->sgt,
+						    DMA_BIDIRECTIONAL);
 	}
 	mutex_unlock(&buf->lock);
 }

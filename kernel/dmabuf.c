@@ -47,12 +47,16 @@ DMAPLANE_IMPORT_NS(DMA_BUF);
  * @node:	in dmaplane_buffer.attachments (under dmaplane_buffer.lock).
  * @dev:	the device.
  * @sgt:	the buffer's pages in segments @dev can take, mapped for it.
+ * @coherent:	@sgt carries the addresses of the COHERENT buffer's own
+ *		allocation (the module's devices all reach memory at the same
+ *		address): nothing is mapped, nothing needs a sync.
  * @users:	mapped attachments using it (under dmaplane_buffer.lock).
  */
 struct dmaplane_devmap {
 	struct list_head node;
 	struct device *dev;
 	struct sg_table sgt;
+	bool coherent;
 	unsigned int users;
 };
 
@@ -141,7 +145,26 @@ static struct dmaplane_devmap *dmaplane_devmap_get(struct dmaplane_buffer *buf,
 	ret = dmaplane_dmabuf_table(buf, &m->sgt, dev);
 	if (ret)
 		goto out_free;
-	ret = dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
+	/*
+	 * A COHERENT buffer is mapped already, by its allocation: a module
+	 * device gets those addresses (a second, streaming mapping of the same
+	 * memory is one the DMA API does not support).
+	 */
+	m->coherent = buf->kind == DMAPLANE_BUF_KIND_COHERENT &&
+		      dmaplane_is_dmadev(dev);
+	if (m->coherent) {
+		struct scatterlist *sg;
+		dma_addr_t at = buf->dma_addr;
+		unsigned int i;
+
+		for_each_sgtable_sg(&m->sgt, sg, i) {
+			sg_dma_address(sg) = at;
+			sg_dma_len(sg) = sg->length;
+			at += sg->length;
+		}
+		m->sgt.nents = m->sgt.orig_nents;
+	}
+	ret = m->coherent ? 0 : dmaplane_fault_or(DMAPLANE_FAULT_DMA_MAP, -ENOMEM,
 			dma_map_sgtable(dev, &m->sgt, DMA_BIDIRECTIONAL, 0));
 	if (ret) {
 		sg_free_table(&m->sgt);
@@ -165,7 +188,8 @@ static void dmaplane_devmap_put(struct dmaplane_buffer *buf,
 	if (--m->users)
 		return;
 	list_del(&m->node);
-	dma_unmap_sgtable(m->dev, &m->sgt, DMA_BIDIRECTIONAL, 0);
+	if (!m->coherent)
+		dma_unmap_sgtable(m->dev, &m->sgt, DMA_BIDIRECTIONAL, 0);
 	sg_free_table(&m->sgt);
 	kfree(m);
 }
@@ -302,6 +326,8 @@ static void dmaplane_dmabuf_sync(struct dmaplane_buffer *buf, bool for_cpu)
 
 	mutex_lock(&buf->lock);
 	list_for_each_entry(m, &buf->attachments, node) {
+		if (m->coherent)
+			continue;
 		if (for_cpu)
 			dma_sync_sgtable_for_cpu(m->dev, &m->sgt,
 						 DMA_BIDIRECTIONAL);

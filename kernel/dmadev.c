@@ -92,6 +92,24 @@ void dmaplane_dmadev_exit(void)
 }
 
 /**
+ * dmaplane_is_dmadev() - whether @dev is one of the module's DMA devices.
+ * @dev: a device.
+ *
+ * Return: true for the node-less device and the per-node ones.
+ */
+bool dmaplane_is_dmadev(const struct device *dev)
+{
+	int nid;
+
+	if (dmaplane_any_pdev && dev == &dmaplane_any_pdev->dev)
+		return true;
+	for (nid = 0; dmaplane_node_pdev && nid < nr_node_ids; nid++)
+		if (dmaplane_node_pdev[nid] && dev == &dmaplane_node_pdev[nid]->dev)
+			return true;
+	return false;
+}
+
+/**
  * dmaplane_dmadev() - the module's DMA device for a node.
  * @nid: a node with memory, or NUMA_NO_NODE for the node-less device.
  *

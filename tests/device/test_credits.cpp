@@ -133,8 +133,16 @@ TEST_CASE("credits: a sender without credit waits in order and resumes; nothing 
     REQUIRE(buffer_rw(dev, dst, 0, back.data(), back.size(), false) == 0);
     CHECK(back == data);
 
-    cs = ep_stats_of(dev, lb.client);
-    ss = ep_stats_of(dev, lb.server);
+    // The server counts a grant when it sends it; the last one may still be
+    // on its way to the client (a slow kernel): wait for it, bounded.
+    deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+        cs = ep_stats_of(dev, lb.client);
+        ss = ep_stats_of(dev, lb.server);
+        if (cs.credits_available + cs.credits_consumed == ss.credits_granted)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (std::chrono::steady_clock::now() < deadline);
     CHECK(cs.credits_consumed == n);
     CHECK(cs.waiting == 0);
     CHECK(cs.grants_received >= 1);

@@ -105,9 +105,9 @@ struct device_info {
         "numa",          "mmap",          "dmabuf_export", "dmabuf_import",  "topology",
         "channel",       "channel_sqpoll", "dma_engine",  "rdma_devices",    "rdma",
         "credits",       "histograms",    "observe",      "busy_poll",       "inet6",
-        "domains",       "remote_addr",   "enter_arg",
+        "domains",       "remote_addr",   "enter_arg",    "buffer_gpu",      "dmabuf_devmem",
     };
-    static_assert(std::size(names) == 23 && DMAPLANE_FEAT_ENTER_ARG == 1U << 22,
+    static_assert(std::size(names) == 25 && DMAPLANE_FEAT_DMABUF_DEVMEM == 1U << 24,
                   "one name per DMAPLANE_FEAT_* bit");
     return bit < std::size(names) ? names[bit] : std::string_view{};
 }

@@ -129,22 +129,24 @@ TEST_CASE("to_string(device_info)") {
 
 TEST_CASE("to_string(device_info) names every feature bit of the UAPI") {
     device_info info{};
-    info.features = 0x7fffff;
+    info.features = 0x1ffffff;
     const std::string s = to_string(info);
     INFO(s);
-    CHECK(s.find("  features                0x00000000007fffff context buffer_pages buffer_huge "
+    CHECK(s.find("  features                0x0000000001ffffff context buffer_pages buffer_huge "
                  "buffer_coherent buffer_user numa mmap dmabuf_export dmabuf_import "
                  "topology channel channel_sqpoll dma_engine rdma_devices rdma credits "
-                 "histograms observe busy_poll inet6 domains remote_addr enter_arg\n") != std::string::npos);
-    info.features = 1ULL << 23;
-    CHECK(to_string(info).find("0x0000000000800000 bit 23\n") != std::string::npos);
+                 "histograms observe busy_poll inet6 domains remote_addr enter_arg buffer_gpu dmabuf_devmem\n") != std::string::npos);
+    info.features = 1ULL << 25;
+    CHECK(to_string(info).find("0x0000000002000000 bit 25\n") != std::string::npos);
     CHECK(dmaplane::feature_name(16) == "histograms");
     CHECK(dmaplane::feature_name(18) == "busy_poll");
     CHECK(dmaplane::feature_name(19) == "inet6");
     CHECK(dmaplane::feature_name(20) == "domains");
     CHECK(dmaplane::feature_name(21) == "remote_addr");
     CHECK(dmaplane::feature_name(22) == "enter_arg");
-    CHECK(dmaplane::feature_name(23).empty());
+    CHECK(dmaplane::feature_name(23) == "buffer_gpu");
+    CHECK(dmaplane::feature_name(24) == "dmabuf_devmem");
+    CHECK(dmaplane::feature_name(25).empty());
     CHECK(dmaplane::feature_name(64).empty());
 }
 

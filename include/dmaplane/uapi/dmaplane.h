@@ -58,6 +58,8 @@
 #define DMAPLANE_FEAT_DOMAINS		(1U << 20) /* protection domains, rkey rotation */
 #define DMAPLANE_FEAT_REMOTE_ADDR	(1U << 21) /* DMAPLANE_SQE_REMOTE_ADDR: verbs peers */
 #define DMAPLANE_FEAT_ENTER_ARG		(1U << 22) /* DMAPLANE_IOC_CHANNEL_ENTER_ARG */
+#define DMAPLANE_FEAT_BUFFER_GPU	(1U << 23) /* GPU memory pinned through nvidia_p2p */
+#define DMAPLANE_FEAT_DMABUF_DEVMEM	(1U << 24) /* imports of dma-bufs without struct pages */
 
 /*
  * DMAPLANE_IOC_GET_INFO - describe the module.
@@ -113,6 +115,7 @@ struct dmaplane_info {
 #define DMAPLANE_BUF_KIND_COHERENT	2 /* one dma_alloc_coherent region */
 #define DMAPLANE_BUF_KIND_USER		3 /* pinned range of the caller's memory */
 #define DMAPLANE_BUF_KIND_IMPORTED	4 /* imported dma-buf (not creatable) */
+#define DMAPLANE_BUF_KIND_GPU		5 /* pinned GPU memory (DMAPLANE_FEAT_BUFFER_GPU) */
 
 /* NUMA placement policies (dmaplane_buffer_create.numa_policy). */
 #define DMAPLANE_NUMA_ANY		0 /* no constraint (task mempolicy) */
@@ -194,6 +197,8 @@ struct dmaplane_object_destroy {
 #define DMAPLANE_PLACEMENT_FALLBACK	(1U << 0) /* pages outside the nodes asked for */
 #define DMAPLANE_PLACEMENT_UNKNOWN	(1U << 1) /* pages not visible (imported) */
 #define DMAPLANE_PLACEMENT_NO_DEVICE_NODE (1U << 2) /* DEVICE had no NUMA node */
+#define DMAPLANE_PLACEMENT_DEVICE_MEMORY (1U << 3) /* device memory, no struct pages */
+#define DMAPLANE_PLACEMENT_REVOKED	(1U << 4) /* its owner took the memory back */
 
 /*
  * DMAPLANE_IOC_BUFFER_INFO - describe a buffer and where its pages are.

@@ -183,10 +183,14 @@ public:
 private:
     friend class channel;
 
-    // The entry is prepared in place: `prep(dmaplane_sqe&)` fills sqe_.
+    // The entry is prepared in place: `prep(dmaplane_sqe&)` fills sqe_,
+    // and its user_data is this operation's state (the operation is made
+    // where it lives: returned as a prvalue, never moved), so queueing it
+    // is one copy into the slot.
     template <class Prep>
     operation(channel* ch, Prep&& prep) noexcept : channel_(ch) {
         prep(sqe_);
+        sqe_.user_data = reinterpret_cast<std::uintptr_t>(&state_) | awaitable_tag;
     }
     explicit operation(int errno_value) noexcept : error_(errno_value) {}
 
@@ -473,35 +477,23 @@ public:
     /// handler). Errors: none. Thread-safety: CQ side.
     template <class F>
     std::uint32_t reap(F&& on_other) noexcept {
-        constexpr std::uint32_t batch = 16;
         const std::uint32_t budget = cq_.available();
-        std::uint32_t done = 0;
-        while (done < budget) {
-            // An awaitable operation's CQE goes straight into the operation
-            // (one copy); any other is copied here. All before the slots
-            // are released, and the coroutines run after that.
-            dmaplane_cqe others[batch];
-            detail::awaitable_state* states[batch];
-            const std::uint32_t n = std::min(budget - done, batch);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                const dmaplane_cqe& cqe = cq_.at(i);
-                if ((cqe.user_data & awaitable_tag) != 0) {
-                    states[i] = complete(cqe);
-                } else {
-                    states[i] = nullptr;
-                    others[i] = cqe;
-                }
+        if (budget == 1) {
+            // One CQE (a coroutine awaiting one operation at a time): the
+            // same steps without the batch's arrays and loops.
+            const dmaplane_cqe& cqe = cq_.at(0);
+            if ((cqe.user_data & awaitable_tag) != 0) {
+                detail::awaitable_state* state = complete(cqe);
+                cq_.advance(1);
+                resume(*state);
+            } else {
+                const dmaplane_cqe other = cqe;
+                cq_.advance(1);
+                on_other(std::as_const(other));
             }
-            cq_.advance(n);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                if (states[i] != nullptr)
-                    resume(*states[i]);
-                else
-                    on_other(std::as_const(others[i]));
-            }
-            done += n;
+            return 1;
         }
-        return done;
+        return budget == 0 ? 0U : reap_batches(budget, on_other);
     }
 
     /// submit_and_wait(min_complete, no timeout, mode), then reap(): hands
@@ -701,27 +693,33 @@ private:
         return 0;
     }
 
-    // enqueue() of one prepared entry: copied into its slot in one write,
-    // with user_data = `state`'s address | awaitable_tag (no zeroing and
-    // no second pass over the slot).
+    // enqueue() of one prepared entry whose user_data is already
+    // `state`'s address | awaitable_tag: copied into its slot in one write
+    // (no zeroing and no second pass over the slot). The common case (a
+    // free slot) is inline in the awaiting coroutine; a full SQ goes to
+    // enqueue_one_full().
     int enqueue_one(detail::awaitable_state& state, std::coroutine_handle<> awaiting,
                     const dmaplane_sqe& prepared) noexcept {
         dmaplane_sqe* slot = sq_.get_sqe_for_overwrite();
-        if (slot == nullptr) {
-            // Hand what is queued to the kernel once, without waiting.
-            const result<std::uint32_t> rc = submit();
-            slot = sq_.get_sqe_for_overwrite();
-            if (slot == nullptr)
-                return rc ? EBUSY : rc.error().value();
-        }
-        dmaplane_sqe sqe = prepared;
-        sqe.user_data = reinterpret_cast<std::uintptr_t>(&state) | awaitable_tag;
-        *slot = sqe;
+        if (slot == nullptr) [[unlikely]]
+            return enqueue_one_full(state, awaiting, prepared);
+        *slot = prepared;
         state.awaiting = awaiting;
         state.completed = false;
         ++awaiting_;
         sq_.publish();
         return 0;
+    }
+
+    // enqueue_one() when the SQ is full: hands what is queued to the
+    // kernel once, without waiting, and tries again.
+    [[gnu::noinline]] int enqueue_one_full(detail::awaitable_state& state,
+                                           std::coroutine_handle<> awaiting,
+                                           const dmaplane_sqe& prepared) noexcept {
+        const result<std::uint32_t> rc = submit();
+        if (sq_.space_left() == 0)
+            return rc ? EBUSY : rc.error().value();
+        return enqueue_one(state, awaiting, prepared);
     }
 
     // 0 when the channel is usable and both views name its device's open
@@ -742,6 +740,40 @@ private:
         state->done = to_completion(cqe);
         state->completed = true;
         return state;
+    }
+
+    // reap() of `budget` > 1 CQEs, in batches; out of line so that the
+    // one-CQE path stays small.
+    template <class F>
+    [[gnu::noinline]] std::uint32_t reap_batches(std::uint32_t budget, F& on_other) noexcept {
+        constexpr std::uint32_t batch = 16;
+        std::uint32_t done = 0;
+        while (done < budget) {
+            // An awaitable operation's CQE goes straight into the operation
+            // (one copy); any other is copied here. All before the slots
+            // are released, and the coroutines run after that.
+            dmaplane_cqe others[batch];
+            detail::awaitable_state* states[batch];
+            const std::uint32_t n = std::min(budget - done, batch);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const dmaplane_cqe& cqe = cq_.at(i);
+                if ((cqe.user_data & awaitable_tag) != 0) {
+                    states[i] = complete(cqe);
+                } else {
+                    states[i] = nullptr;
+                    others[i] = cqe;
+                }
+            }
+            cq_.advance(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                if (states[i] != nullptr)
+                    resume(*states[i]);
+                else
+                    on_other(std::as_const(others[i]));
+            }
+            done += n;
+        }
+        return done;
     }
 
     // Resumes the coroutine awaiting a completed operation, if one awaits

@@ -112,6 +112,8 @@ class accept_operation; // endpoint.hpp
 
 namespace detail {
 
+struct channel_access; // sync_wait.hpp
+
 // What channel::reap() gives a CQE to: every awaitable operation holds
 // one, and its address (with awaitable_tag) is the user_data of the
 // operation's SQE. reap() copies the CQE into `done`, sets `completed` and
@@ -661,6 +663,7 @@ private:
     friend class operation;
     friend class rdma_operation;
     friend class accept_operation;
+    friend struct detail::channel_access;
 
     // Queues one awaitable operation of `n` consecutive SQEs: takes n
     // slots (when fewer are free, submits once without waiting and looks
@@ -870,20 +873,47 @@ private:
     // for `wait` unread CQEs (0: none; min_complete is the caller's count).
     result<std::uint32_t> enter_arg(std::uint32_t pending, std::uint32_t wait,
                                     std::uint32_t min_complete) noexcept {
-        result<int> rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
-                                                  enter_arg_value(pending, wait));
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(pending, wait));
         if (rc)
             return static_cast<std::uint32_t>(*rc);
-        if (rc.error() != std::errc::device_or_resource_busy || min_complete == 0)
-            return unexpected{rc.error()};
-        // EBUSY: as in enter(), wait for the completions without submitting.
+        return enter_arg_failed(rc.error(), wait, min_complete);
+    }
+
+    // enter_arg() after its ENTER failed with `error`. EBUSY: as in
+    // enter(), wait for the completions without submitting.
+    result<std::uint32_t> enter_arg_failed(std::error_code error, std::uint32_t wait,
+                                           std::uint32_t min_complete) noexcept {
+        if (error != std::errc::device_or_resource_busy || min_complete == 0)
+            return unexpected{error};
         if (cq_.available() >= min_complete)
             return 0U;
-        rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
-                                      enter_arg_value(0U, wait));
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(0U, wait));
         if (!rc)
             return unexpected{rc.error()};
         return 0U;
+    }
+
+    // submit_and_wait(1, no timeout, mode) for sync_wait(), with the
+    // common case (ENTER_ARG, sleeping) inline and no result<> to build:
+    // 0 or the errno, the same system calls and the same results.
+    [[nodiscard]] int submit_and_wait_one(wait_mode mode) noexcept {
+        if (!enter_arg_ || sqpoll_ || mode != wait_mode::sleep || !fd_) {
+            const result<std::uint32_t> rc = enter(1, std::nullopt, mode);
+            return rc ? 0 : rc.error().value();
+        }
+        sq_.publish();
+        const std::uint32_t pending = sq_.pending();
+        const std::uint32_t wait = cq_.available() == 0 ? 1U : 0U;
+        if (pending == 0 && wait == 0)
+            return 0;
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(pending, wait));
+        if (rc) [[likely]]
+            return 0;
+        const result<std::uint32_t> again = enter_arg_failed(rc.error(), wait, 1);
+        return again ? 0 : again.error().value();
     }
 
     unique_fd fd_;

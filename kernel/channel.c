@@ -85,12 +85,13 @@ dmaplane_channel_prep(struct dmaplane_channel *ch,
 		      const struct dmaplane_opdef *def, struct dmaplane_req *req)
 {
 	req->issue = NULL;
-	if (!def || !def->prep || !dmaplane_sqe_allowed(&req->sqe, &def->rule))
+	if (!def || def->submit || !dmaplane_sqe_allowed(&req->sqe, &def->rule))
 		return -EINVAL;
 	req->issue = def->issue;
-	/* Direct calls for the common hooks: indirect ones are retpolines. */
-	return INDIRECT_CALL_2(def->prep, dmaplane_nop_prep, dmaplane_copy_prep,
-			       ch, req);
+	if (!def->prep)		/* NOP: nothing to take */
+		return 0;
+	/* A direct call for the common hook: indirect ones are retpolines. */
+	return INDIRECT_CALL_1(def->prep, dmaplane_copy_prep, ch, req);
 }
 
 
@@ -148,6 +149,21 @@ static u32 dmaplane_channel_consume_rdma(struct dmaplane_channel *ch,
 
 /* Results of lone inline entries, posted together. */
 #define DMAPLANE_POST_BATCH 16
+
+/*
+ * Post the results of the inline entries consumed since the last post. The
+ * SQ head moves past them here, once per batch rather than once per entry,
+ * and before their CQEs appear: a CQE userspace can see never names an SQ
+ * slot the kernel has not released.
+ */
+static void dmaplane_channel_post_inline(struct dmaplane_channel *ch,
+					 const struct dmaplane_result *results,
+					 unsigned int n)
+{
+	/* Pairs with userspace's acquire load of the SQ head. */
+	smp_store_release(ch->sq_head_user, ch->sq_head);
+	dmaplane_cq_post(ch, results, n);
+}
 
 /*
  * Consume up to @max entries; stop early when the channel is being
@@ -218,7 +234,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 						      one.sqe.user_data,
 						      one.sqe.length);
 			if (nres) {
-				dmaplane_cq_post(ch, results, nres);
+				dmaplane_channel_post_inline(ch, results, nres);
 				nres = 0;
 			}
 			n = dmaplane_channel_consume_rdma(ch, def, &one.sqe,
@@ -245,16 +261,16 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 							      one.sqe.opcode,
 							      one.sqe.user_data,
 							      one.sqe.length);
+				/* Published with the batch's results. */
 				ch->sq_head++;
 				done++;
 				inline_ops++;
-				/* Pairs with userspace's acquire load of the SQ head. */
-				smp_store_release(ch->sq_head_user, ch->sq_head);
 				dmaplane_req_exec(ch, &one, 0, &results[nres++]);
 				if (one.dst || one.src)	/* not for a NOP */
 					dmaplane_req_put_buffers(&one);
 				if (nres == DMAPLANE_POST_BATCH) {
-					dmaplane_cq_post(ch, results, nres);
+					dmaplane_channel_post_inline(ch, results,
+								     nres);
 					nres = 0;
 				}
 				continue;
@@ -264,7 +280,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 
 		/* Completions stay in execution order: post the inline ones first. */
 		if (nres) {
-			dmaplane_cq_post(ch, results, nres);
+			dmaplane_channel_post_inline(ch, results, nres);
 			nres = 0;
 		}
 		/* Gather one chain; a chain breaks at the end of what is taken. */
@@ -319,7 +335,7 @@ static int dmaplane_channel_consume(struct dmaplane_channel *ch, u32 max)
 		}
 	}
 	if (nres)
-		dmaplane_cq_post(ch, results, nres);
+		dmaplane_channel_post_inline(ch, results, nres);
 	if (plug)
 		dmaplane_ep_unplug(plug);
 	/* Both under submit_lock: plain counters, read lock-free. */

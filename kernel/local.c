@@ -46,33 +46,6 @@ static int dmaplane_req_range(struct dmaplane_channel *ch, u32 handle,
 }
 
 /**
- * dmaplane_nop_prep() - prepare a NOP (nothing to take).
- * @ch: the channel.
- * @req: the entry, checked against the NOP row of the opcode table.
- *
- * Return: 0.
- */
-int dmaplane_nop_prep(struct dmaplane_channel *ch, struct dmaplane_req *req)
-{
-	return 0;
-}
-
-/**
- * dmaplane_nop_issue() - run a NOP.
- * @ch: the channel.
- * @req: the entry.
- * @cqe_flags: unchanged.
- * @aux: unchanged.
- *
- * Return: 0.
- */
-s64 dmaplane_nop_issue(struct dmaplane_channel *ch, struct dmaplane_req *req,
-		       u32 *cqe_flags, u32 *aux)
-{
-	return 0;
-}
-
-/**
  * dmaplane_copy_prep() - prepare a COPY: both buffers and both ranges.
  * @ch: the channel.
  * @req: the entry.
@@ -228,40 +201,6 @@ void dmaplane_req_free(struct dmaplane_req *req)
 {
 	dmaplane_req_put_buffers(req);
 	kfree(req);
-}
-
-/**
- * dmaplane_req_exec() - run one prepared entry into @out (not yet posted).
- * @ch: the channel.
- * @req: the entry (@req->err set: it completes with that, not running).
- * @cqe_flags: DMAPLANE_CQE_F_* for its CQE.
- * @out: its result.
- *
- * Return: its result.
- */
-s64 dmaplane_req_exec(struct dmaplane_channel *ch, struct dmaplane_req *req,
-		      u32 cqe_flags, struct dmaplane_result *out)
-{
-	const struct dmaplane_sqe *sqe = &req->sqe;
-	bool ts = ch->flags & DMAPLANE_CHANNEL_TIMESTAMPS;
-	s64 res = req->err;
-	u32 aux = 0;
-
-	out->ts_start = ts ? ktime_get_ns() : 0;
-	/* Direct calls for the common hooks: indirect ones are retpolines. */
-	if (!res)
-		res = INDIRECT_CALL_2(req->issue, dmaplane_nop_issue,
-				      dmaplane_copy_issue, ch, req, &cqe_flags,
-				      &aux);
-	out->user_data = sqe->user_data;
-	out->res = res;
-	out->flags = cqe_flags;
-	out->aux = aux;
-	out->opcode = sqe->opcode <= DMAPLANE_OP_LAST ? sqe->opcode :
-							 DMAPLANE_HIST_OPS;
-	out->ts_submit = req->ts_submit;
-	out->ts_complete = ts ? ktime_get_ns() : 0;
-	return res;
 }
 
 /* Run one prepared entry and post its completion. Return: its result. */

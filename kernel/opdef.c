@@ -10,7 +10,8 @@
 #include "listener.h"
 #include "opdef.h"
 
-#define DMAPLANE_HOOKS_NOP	.prep = dmaplane_nop_prep, .issue = dmaplane_nop_issue
+/* Nothing to take and nothing to run: a NOP completes with 0. */
+#define DMAPLANE_HOOKS_NOP
 #define DMAPLANE_HOOKS_COPY	.prep = dmaplane_copy_prep, .issue = dmaplane_copy_issue
 #define DMAPLANE_HOOKS_FILL	.prep = dmaplane_fill_prep, .issue = dmaplane_fill_issue
 #define DMAPLANE_HOOKS_CHECKSUM	.prep = dmaplane_checksum_prep,		\

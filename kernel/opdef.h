@@ -18,10 +18,14 @@
  * struct dmaplane_opdef - what the module does with one opcode.
  * @rule:	the shared row: name, SQE flags and fields allowed, properties.
  * @prep:	local operations: take references and check ranges (the entry
- *		already passed @rule); returns 0 or -errno for its CQE.
- * @issue:	local operations: run it.
+ *		already passed @rule); returns 0 or -errno for its CQE. NULL:
+ *		nothing to take (NOP).
+ * @issue:	local operations: run it. NULL: it completes with 0 (NOP).
  * @submit:	RDMA operations and ACCEPT: take the entry (and the OP_SGE
- *		entries after it) consumed from @ch; it completes on @ch.
+ *		entries after it) consumed from @ch; it completes on @ch. A row
+ *		without @submit is a local operation.
+ *
+ * A NOP has no hooks at all, so the per-entry path makes no call for it.
  */
 struct dmaplane_opdef {
 	struct dmaplane_op_rule rule;

@@ -112,6 +112,8 @@ class accept_operation; // endpoint.hpp
 
 namespace detail {
 
+struct channel_access; // sync_wait.hpp
+
 // What channel::reap() gives a CQE to: every awaitable operation holds
 // one, and its address (with awaitable_tag) is the user_data of the
 // operation's SQE. reap() copies the CQE into `done`, sets `completed` and
@@ -183,10 +185,14 @@ public:
 private:
     friend class channel;
 
-    // The entry is prepared in place: `prep(dmaplane_sqe&)` fills sqe_.
+    // The entry is prepared in place: `prep(dmaplane_sqe&)` fills sqe_,
+    // and its user_data is this operation's state (the operation is made
+    // where it lives: returned as a prvalue, never moved), so queueing it
+    // is one copy into the slot.
     template <class Prep>
     operation(channel* ch, Prep&& prep) noexcept : channel_(ch) {
         prep(sqe_);
+        sqe_.user_data = reinterpret_cast<std::uintptr_t>(&state_) | awaitable_tag;
     }
     explicit operation(int errno_value) noexcept : error_(errno_value) {}
 
@@ -473,35 +479,23 @@ public:
     /// handler). Errors: none. Thread-safety: CQ side.
     template <class F>
     std::uint32_t reap(F&& on_other) noexcept {
-        constexpr std::uint32_t batch = 16;
         const std::uint32_t budget = cq_.available();
-        std::uint32_t done = 0;
-        while (done < budget) {
-            // An awaitable operation's CQE goes straight into the operation
-            // (one copy); any other is copied here. All before the slots
-            // are released, and the coroutines run after that.
-            dmaplane_cqe others[batch];
-            detail::awaitable_state* states[batch];
-            const std::uint32_t n = std::min(budget - done, batch);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                const dmaplane_cqe& cqe = cq_.at(i);
-                if ((cqe.user_data & awaitable_tag) != 0) {
-                    states[i] = complete(cqe);
-                } else {
-                    states[i] = nullptr;
-                    others[i] = cqe;
-                }
+        if (budget == 1) {
+            // One CQE (a coroutine awaiting one operation at a time): the
+            // same steps without the batch's arrays and loops.
+            const dmaplane_cqe& cqe = cq_.at(0);
+            if ((cqe.user_data & awaitable_tag) != 0) {
+                detail::awaitable_state* state = complete(cqe);
+                cq_.advance(1);
+                resume(*state);
+            } else {
+                const dmaplane_cqe other = cqe;
+                cq_.advance(1);
+                on_other(std::as_const(other));
             }
-            cq_.advance(n);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                if (states[i] != nullptr)
-                    resume(*states[i]);
-                else
-                    on_other(std::as_const(others[i]));
-            }
-            done += n;
+            return 1;
         }
-        return done;
+        return budget == 0 ? 0U : reap_batches(budget, on_other);
     }
 
     /// submit_and_wait(min_complete, no timeout, mode), then reap(): hands
@@ -669,6 +663,7 @@ private:
     friend class operation;
     friend class rdma_operation;
     friend class accept_operation;
+    friend struct detail::channel_access;
 
     // Queues one awaitable operation of `n` consecutive SQEs: takes n
     // slots (when fewer are free, submits once without waiting and looks
@@ -701,27 +696,33 @@ private:
         return 0;
     }
 
-    // enqueue() of one prepared entry: copied into its slot in one write,
-    // with user_data = `state`'s address | awaitable_tag (no zeroing and
-    // no second pass over the slot).
+    // enqueue() of one prepared entry whose user_data is already
+    // `state`'s address | awaitable_tag: copied into its slot in one write
+    // (no zeroing and no second pass over the slot). The common case (a
+    // free slot) is inline in the awaiting coroutine; a full SQ goes to
+    // enqueue_one_full().
     int enqueue_one(detail::awaitable_state& state, std::coroutine_handle<> awaiting,
                     const dmaplane_sqe& prepared) noexcept {
         dmaplane_sqe* slot = sq_.get_sqe_for_overwrite();
-        if (slot == nullptr) {
-            // Hand what is queued to the kernel once, without waiting.
-            const result<std::uint32_t> rc = submit();
-            slot = sq_.get_sqe_for_overwrite();
-            if (slot == nullptr)
-                return rc ? EBUSY : rc.error().value();
-        }
-        dmaplane_sqe sqe = prepared;
-        sqe.user_data = reinterpret_cast<std::uintptr_t>(&state) | awaitable_tag;
-        *slot = sqe;
+        if (slot == nullptr) [[unlikely]]
+            return enqueue_one_full(state, awaiting, prepared);
+        *slot = prepared;
         state.awaiting = awaiting;
         state.completed = false;
         ++awaiting_;
         sq_.publish();
         return 0;
+    }
+
+    // enqueue_one() when the SQ is full: hands what is queued to the
+    // kernel once, without waiting, and tries again.
+    [[gnu::noinline]] int enqueue_one_full(detail::awaitable_state& state,
+                                           std::coroutine_handle<> awaiting,
+                                           const dmaplane_sqe& prepared) noexcept {
+        const result<std::uint32_t> rc = submit();
+        if (sq_.space_left() == 0)
+            return rc ? EBUSY : rc.error().value();
+        return enqueue_one(state, awaiting, prepared);
     }
 
     // 0 when the channel is usable and both views name its device's open
@@ -742,6 +743,40 @@ private:
         state->done = to_completion(cqe);
         state->completed = true;
         return state;
+    }
+
+    // reap() of `budget` > 1 CQEs, in batches; out of line so that the
+    // one-CQE path stays small.
+    template <class F>
+    [[gnu::noinline]] std::uint32_t reap_batches(std::uint32_t budget, F& on_other) noexcept {
+        constexpr std::uint32_t batch = 16;
+        std::uint32_t done = 0;
+        while (done < budget) {
+            // An awaitable operation's CQE goes straight into the operation
+            // (one copy); any other is copied here. All before the slots
+            // are released, and the coroutines run after that.
+            dmaplane_cqe others[batch];
+            detail::awaitable_state* states[batch];
+            const std::uint32_t n = std::min(budget - done, batch);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const dmaplane_cqe& cqe = cq_.at(i);
+                if ((cqe.user_data & awaitable_tag) != 0) {
+                    states[i] = complete(cqe);
+                } else {
+                    states[i] = nullptr;
+                    others[i] = cqe;
+                }
+            }
+            cq_.advance(n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                if (states[i] != nullptr)
+                    resume(*states[i]);
+                else
+                    on_other(std::as_const(others[i]));
+            }
+            done += n;
+        }
+        return done;
     }
 
     // Resumes the coroutine awaiting a completed operation, if one awaits
@@ -838,20 +873,47 @@ private:
     // for `wait` unread CQEs (0: none; min_complete is the caller's count).
     result<std::uint32_t> enter_arg(std::uint32_t pending, std::uint32_t wait,
                                     std::uint32_t min_complete) noexcept {
-        result<int> rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
-                                                  enter_arg_value(pending, wait));
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(pending, wait));
         if (rc)
             return static_cast<std::uint32_t>(*rc);
-        if (rc.error() != std::errc::device_or_resource_busy || min_complete == 0)
-            return unexpected{rc.error()};
-        // EBUSY: as in enter(), wait for the completions without submitting.
+        return enter_arg_failed(rc.error(), wait, min_complete);
+    }
+
+    // enter_arg() after its ENTER failed with `error`. EBUSY: as in
+    // enter(), wait for the completions without submitting.
+    result<std::uint32_t> enter_arg_failed(std::error_code error, std::uint32_t wait,
+                                           std::uint32_t min_complete) noexcept {
+        if (error != std::errc::device_or_resource_busy || min_complete == 0)
+            return unexpected{error};
         if (cq_.available() >= min_complete)
             return 0U;
-        rc = detail::sys::ioctl_value(fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG,
-                                      enter_arg_value(0U, wait));
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(0U, wait));
         if (!rc)
             return unexpected{rc.error()};
         return 0U;
+    }
+
+    // submit_and_wait(1, no timeout, mode) for sync_wait(), with the
+    // common case (ENTER_ARG, sleeping) inline and no result<> to build:
+    // 0 or the errno, the same system calls and the same results.
+    [[nodiscard]] int submit_and_wait_one(wait_mode mode) noexcept {
+        if (!enter_arg_ || sqpoll_ || mode != wait_mode::sleep || !fd_) {
+            const result<std::uint32_t> rc = enter(1, std::nullopt, mode);
+            return rc ? 0 : rc.error().value();
+        }
+        sq_.publish();
+        const std::uint32_t pending = sq_.pending();
+        const std::uint32_t wait = cq_.available() == 0 ? 1U : 0U;
+        if (pending == 0 && wait == 0)
+            return 0;
+        const result<int> rc = detail::sys::ioctl_value(
+            fd_.get(), DMAPLANE_IOC_CHANNEL_ENTER_ARG, enter_arg_value(pending, wait));
+        if (rc) [[likely]]
+            return 0;
+        const result<std::uint32_t> again = enter_arg_failed(rc.error(), wait, 1);
+        return again ? 0 : again.error().value();
     }
 
     unique_fd fd_;

@@ -20,6 +20,18 @@
 
 namespace dmaplane {
 
+namespace detail {
+
+// What sync_wait() uses of a channel beyond its public calls.
+struct channel_access {
+    // channel::submit_and_wait(1, no timeout, mode): 0 or the errno.
+    [[nodiscard]] static int submit_and_wait_one(channel& ch, wait_mode mode) noexcept {
+        return ch.submit_and_wait_one(mode);
+    }
+};
+
+} // namespace detail
+
 /// Starts `t` and drives `ch` until `t` finishes: while it is suspended,
 /// submits the queued entries, waits for at least one completion (sleeping,
 /// or busy-polling the devices with wait_mode::busy_poll) and reaps (which
@@ -55,10 +67,10 @@ template <class T>
             (void)t.release();
             return make_error(EDEADLK);
         }
-        result<std::uint32_t> rc = ch.submit_and_wait(1, std::nullopt, mode);
-        if (!rc && rc.error() != std::errc::interrupted) {
+        const int err = detail::channel_access::submit_and_wait_one(ch, mode);
+        if (err != 0 && err != EINTR) [[unlikely]] {
             (void)t.release();
-            return unexpected{rc.error()};
+            return make_error(err);
         }
         (void)ch.reap();
     }

@@ -145,16 +145,25 @@ TEST_CASE_FIXTURE(fake_device, "CHECKSUM into a destination stores the CRC littl
 }
 
 TEST_CASE_FIXTURE(fake_device, "completions that arrive only while waiting; EINTR is retried") {
-    channel ch = make();
-    fake_kernel::channel_state* st = fake_kernel::find_channel(ch.native_handle());
-    REQUIRE(st != nullptr);
-    st->defer = true;
-    st->eintr_next = 2;
-    result<int> n = sync_wait(ch, count_nops(ch, 10));
-    REQUIRE(n);
-    CHECK(*n == 10);
-    CHECK(st->stats.async_ops == 10);
-    CHECK(st->enters.size() == 12); // two interrupted, then one per NOP
+    // By ENTER, then by ENTER_ARG on a module that has it.
+    for (const bool by_arg : {false, true}) {
+        CAPTURE(by_arg);
+        fake_kernel::enter_arg = by_arg;
+        channel ch = make();
+        fake_kernel::channel_state* st = fake_kernel::find_channel(ch.native_handle());
+        REQUIRE(st != nullptr);
+        st->defer = true;
+        st->eintr_next = 2;
+        result<int> n = sync_wait(ch, count_nops(ch, 10));
+        REQUIRE(n);
+        CHECK(*n == 10);
+        CHECK(st->stats.async_ops == 10);
+        CHECK(st->enters.size() == 12); // two interrupted, then one per NOP
+        CHECK(st->arg_enters == (by_arg ? 12U : 0U));
+        CHECK(st->enters[2].to_submit == 1);
+        CHECK(st->enters[2].min_complete == 1);
+        CHECK(ch.awaiting() == 0);
+    }
 }
 
 TEST_CASE_FIXTURE(fake_device, "busy-polling sync_wait: every wait polls, EINTR is retried") {

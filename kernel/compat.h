@@ -81,6 +81,14 @@ static inline bool dmaplane_sg_has_page(const struct scatterlist *sg)
 }
 
 /*
+ * A device that DMAs by CPU address (rxe) reaches a registration through
+ * the addresses of its page list: with memcpy() up to 6.3, which I/O
+ * memory takes; from 6.4 rxe turns each into a struct page
+ * (ib_virt_dma_to_page()), which I/O memory does not have.
+ */
+#define DMAPLANE_VIRT_DMA_IOMEM (LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0))
+
+/*
  * Kernels built with CONFIG_INIT_STACK_ALL_ZERO zero every automatic
  * variable; __uninitialized (compiler_attributes.h, newer kernels and the
  * stable branches) exempts one that is fully written before it is read.

@@ -254,8 +254,8 @@ static int dmaplane_mr_map_devmem_virt(struct dmaplane_mr *mr)
 	u64 base;
 	int ret;
 
-	if (!dmaplane_import_trusted(dmabuf)) {
-		pr_info_ratelimited("dmaplane: %s reaches memory by CPU address, and the device memory of %s has no kernel mapping known to dmaplane\n",
+	if (!DMAPLANE_VIRT_DMA_IOMEM || !dmaplane_import_trusted(dmabuf)) {
+		pr_info_ratelimited("dmaplane: %s reaches memory by CPU address: not the device memory of %s (no kernel mapping known to work here)\n",
 				    dev_name(&mr->pd->ibdev->dev),
 				    dmabuf->exp_name ?: "?");
 		return -EOPNOTSUPP;

@@ -253,7 +253,7 @@ TEST_CASE("gpu-devmem: imports of one dma-buf share one mapping, by any open fil
     CHECK(live_dmabufs_settled(gpu) == 0);
 }
 
-TEST_CASE("gpu-devmem: registered on rxe, WRITE_IMM into device memory and WRITE out of it") {
+TEST_CASE("gpu-devmem: registered on rxe, WRITE_IMM into device memory, WRITE and WRITE_IMM out of it") {
     gpu_standin gpu;
     device dev = open_device();
     loopback lb(dev);
@@ -282,7 +282,7 @@ TEST_CASE("gpu-devmem: registered on rxe, WRITE_IMM into device memory and WRITE
         CHECK(mem.read(4096 + 5, data.size()) == data);
         CHECK(mem.read(0, 4096 + 5) == std::vector<std::uint8_t>(4096 + 5, 0));
     }
-    SUBCASE("WRITE from the BAR into host memory") {
+    SUBCASE("WRITE and WRITE_IMM from the BAR into host memory") {
         auto data = pattern(gpu_size - 3, 12);
         mem.write(3, data);
         write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, gm, 3, data.size(), hm.token, 0, 1);
@@ -291,6 +291,20 @@ TEST_CASE("gpu-devmem: registered on rxe, WRITE_IMM into device memory and WRITE
         std::vector<std::uint8_t> back(data.size());
         REQUIRE(buffer_rw(dev, host, 0, back.data(), back.size(), false) == 0);
         CHECK(back == data);
+
+        // WRITE_IMM out of it too: the device memory as the local source.
+        auto more = pattern(5000, 14);
+        mem.write(GPU_STANDIN_PAGE_SIZE, more);
+        recv_op(lb.ch, lb.server, nullptr, 0, 0, 2);
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE_IMM, lb.client, gm, GPU_STANDIN_PAGE_SIZE,
+                 more.size(), hm.token, 100, 3, 0xBEEF);
+        c = complete(lb.ch, 2);
+        CHECK(c[0].res == static_cast<std::int64_t>(more.size()));
+        CHECK(c[0].aux == 0xBEEFu);
+        CHECK(c[1].res == static_cast<std::int64_t>(more.size()));
+        back.resize(more.size());
+        REQUIRE(buffer_rw(dev, host, 100, back.data(), back.size(), false) == 0);
+        CHECK(back == more);
     }
     SUBCASE("a registration of part of it reaches that part only") {
         const std::uint64_t off = GPU_STANDIN_PAGE_SIZE + 123;

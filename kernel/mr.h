@@ -2,6 +2,7 @@
 #ifndef DMAPLANE_MR_H
 #define DMAPLANE_MR_H
 
+#include <linux/iosys-map.h>
 #include <linux/scatterlist.h>
 #include <linux/workqueue.h>
 
@@ -10,6 +11,7 @@
 #include "rdma.h"
 
 struct dmaplane_buffer;
+struct dmaplane_import_map;
 
 /**
  * struct dmaplane_mr - a fast registration of a range of a buffer.
@@ -21,8 +23,14 @@ struct dmaplane_buffer;
  * @length:	bytes registered.
  * @access:	DMAPLANE_ACCESS_*.
  * @lock:	serialises registration against device removal.
- * @sgt:	the pages of the range.
+ * @sgt:	the pages of the range; or, @premapped, its DMA addresses only.
  * @nents:	entries of @sgt mapped for the device (0: not mapped).
+ * @premapped:	@sgt holds addresses mapped already (by the exporter: from
+ *		@import_map or @vmap), not by ib_dma_map_sg().
+ * @vmap:	device memory on a device that DMAs by CPU address (rxe): the
+ *		exporter's kernel mapping, held while registered.
+ * @import_map:	an import on a device with a DMA device of its own: the
+ *		dma-buf's mapping for that device, held while registered.
  * @mr:		the verbs MR; NULL once deregistered.
  * @lkey:	its local key.
  * @rkey:	its remote key (0 without remote access).
@@ -47,6 +55,9 @@ struct dmaplane_mr {
 	struct mutex lock;
 	struct sg_table sgt;
 	int nents;
+	bool premapped;
+	struct iosys_map vmap;
+	struct dmaplane_import_map *import_map;
 	struct ib_mr *mr;
 	u32 lkey;
 	u32 rkey;

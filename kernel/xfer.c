@@ -51,19 +51,23 @@ static bool dmaplane_xfer_stopped(const bool *stop)
 /*
  * dma_buf_vmap() WARNs when an exporter's vmap callback fails, and a DRM
  * driver without vmap support fails it: only vmap exporters known to map
- * system memory (our own buffers, vgem and udmabuf), so that no user can
- * provoke a warning.
+ * (our own buffers, vgem and udmabuf: system memory; the tests' GPU
+ * stand-in: its BAR as I/O memory), so that no user can provoke a
+ * warning. Whether the mapping is system memory is the caller's to check
+ * (iosys_map.is_iomem; dmaplane_buffer.devmem).
  */
 /**
- * dmaplane_import_trusted() - is @dmabuf from an exporter known to hand out
- * page-backed system memory?
+ * dmaplane_import_trusted() - is @dmabuf from an exporter whose vmap is
+ * known to succeed?
  * @dmabuf: an imported dma-buf.
  *
- * Return: true for dmaplane, vgem and udmabuf.
+ * Return: true for dmaplane, vgem, udmabuf and dmaplane_gpu_standin (test
+ * infrastructure: device memory, mapped as I/O memory).
  */
 bool dmaplane_import_trusted(struct dma_buf *dmabuf)
 {
-	static const char * const owners[] = { "dmaplane", "vgem", "udmabuf" };
+	static const char * const owners[] = { "dmaplane", "vgem", "udmabuf",
+					       "dmaplane_gpu_standin" };
 	unsigned int i;
 
 	if (!dmabuf->owner)
@@ -81,7 +85,8 @@ bool dmaplane_import_trusted(struct dma_buf *dmabuf)
  * @dir: DMA_TO_DEVICE (the CPU writes) or DMA_FROM_DEVICE (it reads).
  *
  * Return: 0, -ENODEV (GPU memory revoked), or for an imported dma-buf
- * -EOPNOTSUPP (no system-memory vmap) or the exporter's error.
+ * -EOPNOTSUPP (device memory, or no system-memory vmap), -EACCES (writing
+ * a read-only import) or the exporter's error.
  */
 int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf,
 			  enum dma_data_direction dir)
@@ -96,6 +101,9 @@ int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf
 		return dmaplane_gpu_check(buf);
 	if (buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
 		return 0;
+	/* Device memory: nothing the CPU paths may touch as memory. */
+	if (buf->devmem)
+		return -EOPNOTSUPP;
 	if (dir != DMA_FROM_DEVICE && buf->readonly)
 		return -EACCES;
 	if (!dmaplane_import_trusted(buf->import))

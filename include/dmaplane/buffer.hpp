@@ -195,8 +195,11 @@ struct placement_report {
     bool unknown = false;
     /// The device of a device policy (a GPU buffer's GPU) had no NUMA node.
     bool device_without_node = false;
-    /// Device memory without struct pages (a GPU buffer): pages_per_node
-    /// says nothing; node is the GPU's node when pin_gpu() named it.
+    /// Device memory without struct pages: a GPU buffer (node is the GPU's
+    /// node when pin_gpu() named it) or an import of a GPU's VRAM or a PCI
+    /// BAR. pages_per_node says nothing; RDMA registers it, and for an
+    /// import no CPU path touches it (map(), read(), write(),
+    /// COPY/FILL/CHECKSUM and export_dmabuf() fail with EOPNOTSUPP).
     bool device_memory = false;
     /// The memory's owner (the GPU driver) took it back: every use of the
     /// buffer now fails with ENODEV.
@@ -482,7 +485,7 @@ public:
     /// and keeps the memory alive after the buffer is destroyed.
     ///
     /// Errors: EBADF (empty buffer), ENOENT, EOPNOTSUPP (user or imported
-    /// buffer), EMFILE, EINVAL.
+    /// buffer, device memory included), EMFILE, EINVAL.
     [[nodiscard]] result<unique_fd> export_dmabuf(access a = access::read_write) const noexcept {
         if (!object_)
             return make_error(EBADF);
@@ -502,7 +505,7 @@ public:
     /// Errors: EBADF (empty buffer), EINVAL when [offset, offset +
     /// src.size()) is not within size() (checked before the system call),
     /// ENOENT, EFAULT, EOPNOTSUPP (imported dma-buf its exporter cannot
-    /// vmap).
+    /// vmap, or of device memory: placement().device_memory).
     result<void> write(std::uint64_t offset, std::span<const std::byte> src) noexcept {
         return rw(offset, src.data(), src.size(), DMAPLANE_RW_WRITE);
     }
@@ -535,8 +538,10 @@ public:
     ///
     /// Errors: EBADF (empty buffer); EINVAL, before any system call, when
     /// offset is not page-aligned or not below size(), or when length is 0
-    /// or reaches past the end; otherwise as for mmap(2) (ENOMEM, EACCES
-    /// for read_write on a read-only open file, ...).
+    /// or reaches past the end; EOPNOTSUPP for an import of device memory
+    /// (placement().device_memory: no pages to map); otherwise as for
+    /// mmap(2) (ENOMEM, EACCES for read_write on a read-only open file,
+    /// ...).
     [[nodiscard]] result<mapping> map(std::uint64_t offset = 0,
                                       std::optional<std::uint64_t> length = {},
                                       access a = access::read_write) const noexcept {

@@ -508,7 +508,11 @@ public:
     /// Errors: EBADF on an empty device or when `dmabuf_fd` is not open;
     /// ENOTTY when the file is not a dmaplane device; EINVAL (not a
     /// dma-buf), E2BIG, ENOSPC, EMFILE, and what the exporter's map callback
-    /// returns.
+    /// returns. A dma-buf of device memory (no struct pages: a GPU's VRAM,
+    /// a PCI BAR; DMAPLANE_FEAT_DMABUF_DEVMEM) imports with
+    /// placement().device_memory set: register_memory() reaches it, the
+    /// CPU paths (map, read, write, COPY/FILL/CHECKSUM, export_dmabuf) fail
+    /// with EOPNOTSUPP.
     [[nodiscard]] result<buffer> import_dmabuf(int dmabuf_fd) const noexcept {
         dmaplane_buffer_import raw{};
         raw.fd = dmabuf_fd;
@@ -533,7 +537,10 @@ public:
     /// (more page-list entries than one registration on the device may
     /// have: on rxe 2^20, 4 GiB of scattered 4 KiB pages; elsewhere the
     /// device's max_fast_reg_page_list_len), EOPNOTSUPP (an import the
-    /// device cannot reach), ENOSPC (the device's page list over the byte
+    /// device cannot reach: on rxe, device memory without a kernel mapping
+    /// the module knows), the exporter's attach or map error (device
+    /// memory the device cannot reach), EIO (an exporter that mapped
+    /// less than the range), ENOSPC (the device's page list over the byte
     /// limits), EMFILE, ENOMEM; EBADF on an
     /// empty device. Thread-safety: as for the other const members.
     [[nodiscard]] result<memory_region> register_memory(const buffer_source auto& range,

@@ -26,52 +26,79 @@
 #include "compat.h"
 #include "dmadev.h"
 #include "fault.h"
+#include "gpu.h"
 #include "numa.h"
 #include "trace.h"
 
 /**
  * struct dmaplane_import_map - an imported dma-buf attached to and mapped
- * for the module's DMA device, once for all its imports: every open file
- * that imports the same dma-buf in the same direction shares it, so the
- * exporter maps its memory for that device once (two live mappings of the
+ * for one device, once for all its users: every import of the same
+ * dma-buf in the same direction (by any open file) shares the mapping for
+ * the module's DMA device, and every registration of such imports on one
+ * RDMA device with its own DMA shares the mapping for that device, so the
+ * exporter maps its memory for a device once (two live mappings of the
  * same memory for DMA, each with its own cache maintenance, are what the
  * DMA API does not support: CONFIG_DMA_API_DEBUG reports them).
  * @node:	in dmaplane_import_maps.
  * @dmabuf:	the dma-buf (a reference of its own).
+ * @dev:	the device it is attached to.
  * @dir:	the direction it is mapped in.
- * @attach:	the attachment of the module's DMA device.
+ * @attach:	the attachment of @dev.
  * @sgt:	its mapping (DMA addresses only: see dmaplane_mr_import_pages()).
- * @users:	imports using it (under dmaplane_import_lock).
+ * @devmem:	some entry of @sgt has no struct page: device memory.
+ * @users:	imports and registrations using it (under dmaplane_import_lock).
  */
 struct dmaplane_import_map {
 	struct list_head node;
 	struct dma_buf *dmabuf;
+	struct device *dev;
 	enum dma_data_direction dir;
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
+	bool devmem;
 	unsigned int users;
 };
 
 static LIST_HEAD(dmaplane_import_maps);
 static DEFINE_MUTEX(dmaplane_import_lock);
 
-/**
- * dmaplane_buffer_map_import() - attach the module's DMA device to the
- * dma-buf of the import @buf and map it, or share the mapping another
- * import of it already has.
- * @buf: an IMPORTED buffer with @import and @dma_dev set.
- *
- * Return: 0, -ENOMEM, or the exporter's attach or map error.
+/*
+ * Device memory (a GPU's VRAM, a BAR) is mapped by DMA address alone: the
+ * exporter's table has no struct page in such entries. Every entry is
+ * looked at, none dereferenced.
  */
-int dmaplane_buffer_map_import(struct dmaplane_buffer *buf)
+static bool dmaplane_import_table_devmem(const struct sg_table *sgt)
 {
-	enum dma_data_direction dir = dmaplane_buffer_import_dir(buf);
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_sg(sgt, sg, i)
+		if (!dmaplane_sg_has_page(sg))
+			return true;
+	return false;
+}
+
+/**
+ * dmaplane_import_map_get() - the mapping of @dmabuf for @dev in @dir:
+ * attach @dev and map, or share the mapping another user already has.
+ * @dmabuf: the dma-buf (the caller holds a reference).
+ * @dev: the device.
+ * @dir: the direction.
+ *
+ * Return: the mapping, to be dropped with dmaplane_import_map_put(), or an
+ * ERR_PTR: -ENOMEM, or the exporter's attach or map error (an exporter
+ * refuses devices that cannot reach its memory).
+ */
+struct dmaplane_import_map *dmaplane_import_map_get(struct dma_buf *dmabuf,
+						    struct device *dev,
+						    enum dma_data_direction dir)
+{
 	struct dmaplane_import_map *m;
-	int ret = 0;
+	int ret;
 
 	mutex_lock(&dmaplane_import_lock);
 	list_for_each_entry(m, &dmaplane_import_maps, node) {
-		if (m->dmabuf == buf->import && m->dir == dir) {
+		if (m->dmabuf == dmabuf && m->dev == dev && m->dir == dir) {
 			m->users++;
 			goto out;
 		}
@@ -79,10 +106,10 @@ int dmaplane_buffer_map_import(struct dmaplane_buffer *buf)
 	m = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
 			      kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT));
 	if (!m) {
-		ret = -ENOMEM;
+		m = ERR_PTR(-ENOMEM);
 		goto out;
 	}
-	m->attach = dma_buf_attach(buf->import, buf->dma_dev);
+	m->attach = dma_buf_attach(dmabuf, dev);
 	if (IS_ERR(m->attach)) {
 		ret = PTR_ERR(m->attach);
 		goto out_free;
@@ -90,29 +117,32 @@ int dmaplane_buffer_map_import(struct dmaplane_buffer *buf)
 	m->sgt = dma_buf_map_attachment_unlocked(m->attach, dir);
 	if (IS_ERR(m->sgt)) {
 		ret = PTR_ERR(m->sgt);
-		dma_buf_detach(buf->import, m->attach);
+		dma_buf_detach(dmabuf, m->attach);
 		goto out_free;
 	}
-	get_dma_buf(buf->import);
-	m->dmabuf = buf->import;
+	get_dma_buf(dmabuf);
+	m->dmabuf = dmabuf;
+	m->dev = dev;
 	m->dir = dir;
+	m->devmem = dmaplane_import_table_devmem(m->sgt);
 	m->users = 1;
 	list_add(&m->node, &dmaplane_import_maps);
 out:
-	if (!ret) {
-		buf->import_map = m;
-		buf->nr_chunks = m->sgt->nents;
-	}
 	mutex_unlock(&dmaplane_import_lock);
-	return ret;
+	return m;
+
 out_free:
 	kfree(m);
-	m = NULL;
+	m = ERR_PTR(ret);
 	goto out;
 }
 
-/* Drop an import's share of its mapping; the last one unmaps it. */
-static void dmaplane_buffer_unmap_import(struct dmaplane_import_map *m)
+/**
+ * dmaplane_import_map_put() - drop a share of a mapping; the last one
+ * unmaps and detaches it. Sleeps.
+ * @m: from dmaplane_import_map_get().
+ */
+void dmaplane_import_map_put(struct dmaplane_import_map *m)
 {
 	bool last;
 
@@ -130,11 +160,44 @@ static void dmaplane_buffer_unmap_import(struct dmaplane_import_map *m)
 	}
 }
 
+/**
+ * dmaplane_import_map_sgt() - the DMA addresses of a mapping.
+ * @m: a mapping someone holds.
+ *
+ * Return: its table; only its DMA addresses and lengths may be used.
+ */
+const struct sg_table *dmaplane_import_map_sgt(const struct dmaplane_import_map *m)
+{
+	return m->sgt;
+}
+
+/**
+ * dmaplane_buffer_map_import() - map the dma-buf of the import @buf for
+ * the module's DMA device (shared with the other imports of it), and find
+ * whether it is device memory.
+ * @buf: an IMPORTED buffer with @import and @dma_dev set.
+ *
+ * Return: 0, -ENOMEM, or the exporter's attach or map error.
+ */
+int dmaplane_buffer_map_import(struct dmaplane_buffer *buf)
+{
+	struct dmaplane_import_map *m;
+
+	m = dmaplane_import_map_get(buf->import, buf->dma_dev,
+				    dmaplane_buffer_import_dir(buf));
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	buf->import_map = m;
+	buf->nr_chunks = m->sgt->nents;
+	buf->devmem = m->devmem;
+	return 0;
+}
+
 /* Undo an import, possibly half set up. */
 static void dmaplane_buffer_release_import(struct dmaplane_buffer *buf)
 {
 	if (buf->import_map)
-		dmaplane_buffer_unmap_import(buf->import_map);
+		dmaplane_import_map_put(buf->import_map);
 	if (buf->import)
 		dma_buf_put(buf->import);
 }
@@ -171,6 +234,9 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 		break;
 	case DMAPLANE_BUF_KIND_IMPORTED:
 		dmaplane_buffer_release_import(buf);
+		break;
+	case DMAPLANE_BUF_KIND_GPU:
+		dmaplane_gpu_release(buf);
 		break;
 	}
 	kvfree(buf->pages);
@@ -538,10 +604,21 @@ static int dmaplane_buffer_check_args(const struct dmaplane_buffer_create *args,
 		    !args->user_addr)
 			return -EINVAL;
 		break;
+	case DMAPLANE_BUF_KIND_GPU:
+		/*
+		 * GPU memory in whole 64 KiB GPU pages, where the GPU has it;
+		 * device_name may name the GPU (its node is reported).
+		 */
+		if (args->numa_policy != DMAPLANE_NUMA_ANY || args->node ||
+		    args->node_mask || !IS_ALIGNED(args->user_addr, SZ_64K) ||
+		    !IS_ALIGNED(args->size, SZ_64K))
+			return -EINVAL;
+		break;
 	default:
 		return -EINVAL;
 	}
-	if (args->kind != DMAPLANE_BUF_KIND_USER && args->user_addr)
+	if (args->kind != DMAPLANE_BUF_KIND_USER &&
+	    args->kind != DMAPLANE_BUF_KIND_GPU && args->user_addr)
 		return -EINVAL;
 	if (args->kind == DMAPLANE_BUF_KIND_COHERENT &&
 	    args->numa_policy == DMAPLANE_NUMA_INTERLEAVE)
@@ -564,6 +641,37 @@ static int dmaplane_buffer_check_args(const struct dmaplane_buffer_create *args,
 	return 0;
 }
 
+/*
+ * A GPU buffer: no host memory, so nothing charged to pinned_vm or placed
+ * on a node; its size counts against the byte limits all the same.
+ */
+static int dmaplane_buffer_create_gpu(struct dmaplane_ctx *ctx,
+				      struct dmaplane_buffer_create *args,
+				      u64 size)
+{
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	buf = dmaplane_buffer_alloc(ctx, args->kind);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	buf->size = size;
+	buf->numa_policy = args->numa_policy;
+	ret = dmaplane_ctx_charge_bytes(ctx, size);
+	if (ret)
+		goto out_put;
+	buf->charged = size;
+	ret = dmaplane_gpu_pin(buf, args);
+	if (!ret)
+		ret = dmaplane_buffer_publish(buf, &args->handle,
+					      &args->mmap_offset);
+	if (!ret)
+		args->size = size;
+out_put:
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
 /**
  * dmaplane_ioctl_buffer_create() - DMAPLANE_IOC_BUFFER_CREATE.
  * @ctx: the calling context.
@@ -584,6 +692,8 @@ int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_buffer_check_args(args, &size);
 	if (ret)
 		return ret;
+	if (args->kind == DMAPLANE_BUF_KIND_GPU)
+		return dmaplane_buffer_create_gpu(ctx, args, size);
 	ret = dmaplane_numa_resolve(args, &req);
 	if (ret)
 		return ret;
@@ -711,7 +821,8 @@ static const struct vm_operations_struct dmaplane_vm_ops = {
  * @pgoff: first page of the buffer to map.
  *
  * Return: 0, -EINVAL (range beyond the buffer), -EOPNOTSUPP (USER
- * buffers: the memory is the caller's own already), or an mm error.
+ * buffers: the memory is the caller's own already; device-memory
+ * imports), or an mm error.
  */
 int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 			      struct vm_area_struct *vma, unsigned long pgoff)
@@ -757,11 +868,17 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 					buf->dma_addr, buf->size);
 		break;
 	case DMAPLANE_BUF_KIND_IMPORTED:
+		/* Device memory: no pages to map (see dmaplane_buffer.devmem). */
+		if (buf->devmem)
+			return -EOPNOTSUPP;
 		/* The exporter maps it; the mapping holds the dma-buf file. */
 		ret = dma_buf_mmap(buf->import, vma, pgoff);
 		if (!ret)
 			dmaplane_buffer_put(buf);
 		return ret;
+	case DMAPLANE_BUF_KIND_GPU:
+		/* Write-combined, inserted on fault; keeps the reference. */
+		return dmaplane_gpu_mmap(buf, vma, pgoff);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -785,6 +902,7 @@ int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
 	const unsigned int shift = DMAPLANE_MMAP_HANDLE_SHIFT - PAGE_SHIFT;
 	u64 handle = vma->vm_pgoff >> shift;
 	struct dmaplane_buffer *buf;
+	unsigned long pgoff;
 	int ret;
 
 	if (handle > DMAPLANE_MAX_HANDLE)
@@ -792,14 +910,14 @@ int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
 	buf = dmaplane_buffer_lookup(ctx, handle);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	ret = dmaplane_buffer_map_range(buf, vma,
-					vma->vm_pgoff & ((1UL << shift) - 1));
+	/* Read first: GPU mappings get another vm_pgoff. */
+	pgoff = vma->vm_pgoff & ((1UL << shift) - 1);
+	ret = dmaplane_buffer_map_range(buf, vma, pgoff);
 	if (ret) {
 		dmaplane_buffer_put(buf);
 		return ret;
 	}
-	trace_dmaplane_buffer_map(ctx->id, handle,
-				  (vma->vm_pgoff & ((1UL << shift) - 1)) << PAGE_SHIFT,
+	trace_dmaplane_buffer_map(ctx->id, handle, (u64)pgoff << PAGE_SHIFT,
 				  vma->vm_end - vma->vm_start);
 	return 0;
 }

@@ -29,11 +29,17 @@
  *		@dma_dev, shared with every other import of it in the module.
  * @readonly:	IMPORTED from a dma-buf file opened read-only: the module
  *		never writes it and never maps it writable.
+ * @gpu:	GPU: the pinned GPU memory and its state (gpu.c).
+ * @devmem:	IMPORTED device memory: the exporter's table has entries
+ *		without struct pages (a GPU's VRAM, a PCI BAR). No CPU path
+ *		touches it (mmap, BUFFER_RW, COPY/FILL/CHECKSUM, export:
+ *		EOPNOTSUPP); RDMA devices reach it by DMA address (mr.c).
  * @lock:	protects @attachments.
  * @attachments: struct dmaplane_devmap: the mappings of our exported
  *		dma-bufs, one per importing device.
  */
 struct dmaplane_import_map;
+struct dmaplane_gpu;
 
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
@@ -60,6 +66,9 @@ struct dmaplane_buffer {
 	struct dma_buf *import;
 	struct dmaplane_import_map *import_map;
 	bool readonly;
+	bool devmem;
+
+	struct dmaplane_gpu *gpu;
 
 	struct mutex lock;
 	struct list_head attachments;
@@ -73,6 +82,11 @@ dmaplane_buffer_import_dir(const struct dmaplane_buffer *buf)
 }
 
 int dmaplane_buffer_map_import(struct dmaplane_buffer *buf);
+struct dmaplane_import_map *dmaplane_import_map_get(struct dma_buf *dmabuf,
+						    struct device *dev,
+						    enum dma_data_direction dir);
+void dmaplane_import_map_put(struct dmaplane_import_map *m);
+const struct sg_table *dmaplane_import_map_sgt(const struct dmaplane_import_map *m);
 
 static inline struct dmaplane_buffer *to_dmaplane_buffer(struct dmaplane_obj *obj)
 {

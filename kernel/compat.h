@@ -10,6 +10,7 @@
 
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/scatterlist.h>
 #include <linux/version.h>
 
 /* vm_flags became read-only with accessors in 6.3. */
@@ -61,6 +62,31 @@ static inline void dmaplane_vm_flags_clear(struct vm_area_struct *vma,
 #define dmaplane_dma_buf_vmap(dmabuf, map) dma_buf_vmap(dmabuf, map)
 #define dmaplane_dma_buf_vunmap(dmabuf, map) dma_buf_vunmap(dmabuf, map)
 #endif
+
+/*
+ * Whether an entry of a table an exporter mapped for us has a struct page.
+ * CONFIG_DMABUF_DEBUG hands importers the table with its page links
+ * XORed with ~0xff (mangle_sg_table(), undone before the exporter gets it
+ * back), so that an importer that uses the pages shows: a missing page
+ * then reads as ~0xff with the link bits masked. Only compared, never
+ * dereferenced.
+ */
+static inline bool dmaplane_sg_has_page(const struct scatterlist *sg)
+{
+	unsigned long link = sg->page_link;
+
+	if (IS_ENABLED(CONFIG_DMABUF_DEBUG))
+		link ^= ~0xffUL;
+	return link & ~SG_PAGE_LINK_MASK;
+}
+
+/*
+ * A device that DMAs by CPU address (rxe) reaches a registration through
+ * the addresses of its page list: with memcpy() up to 6.3, which I/O
+ * memory takes; from 6.4 rxe turns each into a struct page
+ * (ib_virt_dma_to_page()), which I/O memory does not have.
+ */
+#define DMAPLANE_VIRT_DMA_IOMEM (LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0))
 
 /*
  * Kernels built with CONFIG_INIT_STACK_ALL_ZERO zero every automatic

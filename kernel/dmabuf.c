@@ -17,7 +17,10 @@
  * its DMA addresses to hardware), readable and writable by the kernel
  * through the exporter's vmap, and mmap-able through the exporter. Its
  * size counts against the context's byte limit; its memory stays the
- * exporter's (and that exporter's memory cgroup's).
+ * exporter's (and that exporter's memory cgroup's). A dma-buf of device
+ * memory (its mapped table has entries without struct pages: VRAM, a
+ * BAR) imports as well, marked DEVICE_MEMORY; the CPU paths refuse it
+ * and RDMA registers it by DMA address (mr.c).
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
@@ -492,6 +495,8 @@ int dmaplane_ioctl_buffer_import(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_buffer_map_import(buf);
 	if (ret)
 		goto out_put;
+	if (buf->devmem)
+		buf->placement |= DMAPLANE_PLACEMENT_DEVICE_MEMORY;
 
 	ret = dmaplane_buffer_publish(buf, &args->handle, &args->mmap_offset);
 	if (ret)

@@ -16,6 +16,7 @@
 #include <linux/dma-buf.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
@@ -35,10 +36,21 @@ static void dmaplane_mr_unmap(struct dmaplane_mr *mr)
 	if (mr->mr)
 		ib_dereg_mr(mr->mr);
 	mr->mr = NULL;
-	if (mr->nents)
+	/* GPU memory was never mapped by the DMA API (dmaplane_gpu_mr_map()). */
+	if (mr->buf->kind == DMAPLANE_BUF_KIND_GPU)
+		dmaplane_gpu_mr_unmap(mr->buf, mr->gpu_dma);
+	else if (mr->nents && !mr->premapped)
 		ib_dma_unmap_sg(mr->pd->ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
 				DMA_BIDIRECTIONAL);
+	mr->gpu_dma = NULL;
 	mr->nents = 0;
+	/* What the device reached the memory through, now that it cannot. */
+	if (iosys_map_is_set(&mr->vmap))
+		dmaplane_dma_buf_vunmap(mr->buf->import, &mr->vmap);
+	iosys_map_clear(&mr->vmap);
+	if (mr->import_map)
+		dmaplane_import_map_put(mr->import_map);
+	mr->import_map = NULL;
 }
 
 /* The device goes away: deregister now, the object stays until put. */
@@ -51,8 +63,25 @@ static void dmaplane_mr_kill(struct dmaplane_rdma_user *user)
 	mutex_unlock(&mr->lock);
 }
 
+/*
+ * The GPU memory under it was revoked: deregister as device removal does,
+ * so that later operations naming it fail with ENODEV and the device
+ * touches the memory no more (work requests in flight complete with an
+ * error).
+ */
+static void dmaplane_mr_revoke(struct dmaplane_gpu_user *user)
+{
+	struct dmaplane_mr *mr = container_of(user, struct dmaplane_mr, gpu_user);
+
+	mutex_lock(&mr->lock);
+	dmaplane_mr_unmap(mr);
+	mutex_unlock(&mr->lock);
+}
+
 static void dmaplane_mr_free(struct dmaplane_mr *mr)
 {
+	if (mr->buf && mr->buf->kind == DMAPLANE_BUF_KIND_GPU)
+		dmaplane_gpu_del_user(mr->buf, &mr->gpu_user);
 	if (mr->pd) {
 		/* Unmapped while still listed: device removal waits for us. */
 		mutex_lock(&mr->lock);
@@ -145,6 +174,147 @@ static int dmaplane_mr_import_pages(struct dmaplane_buffer *buf,
 	return k == n ? 0 : -EOPNOTSUPP;
 }
 
+/*
+ * Append [addr, addr + len) of DMA addresses to the table @*sg walks, in
+ * entries a scatterlist length holds; with *@sg NULL only count them.
+ * Return: the entries.
+ */
+static unsigned int dmaplane_mr_put_run(struct scatterlist **sg, u64 addr,
+					u64 len)
+{
+	unsigned int n = 0;
+
+	for (; len; n++) {
+		u32 piece = min_t(u64, len, SZ_1G);
+
+		if (*sg) {
+			sg_dma_address(*sg) = addr;
+			sg_dma_len(*sg) = piece;
+			(*sg)->length = piece;
+			*sg = sg_next(*sg);
+		}
+		addr += piece;
+		len -= piece;
+	}
+	return n;
+}
+
+/*
+ * The runs of the registered range: [@base + offset, + length) when @src
+ * is NULL (a kernel mapping, virtually contiguous), else the part of the
+ * DMA segments of @src (the whole dma-buf mapped) that the range covers.
+ * Return: the entries; *@bytes: the bytes covered (short when the
+ * exporter's table is).
+ */
+static unsigned int dmaplane_mr_runs(struct dmaplane_mr *mr,
+				     const struct sg_table *src, u64 base,
+				     struct scatterlist **sg, u64 *bytes)
+{
+	u64 pos = 0, end = mr->offset + mr->length;	/* checked in range */
+	struct scatterlist *s;
+	unsigned int i, n = 0;
+
+	*bytes = 0;
+	if (!src) {
+		*bytes = mr->length;
+		return dmaplane_mr_put_run(sg, base + mr->offset, mr->length);
+	}
+	for_each_sgtable_dma_sg(src, s, i) {
+		u64 len = sg_dma_len(s);
+		u64 from = max(pos, mr->offset), to = min(pos + len, end);
+
+		if (from < to) {
+			n += dmaplane_mr_put_run(sg, sg_dma_address(s) + from - pos,
+						 to - from);
+			*bytes += to - from;
+		}
+		pos += len;
+		if (pos >= end)
+			break;
+	}
+	return n;
+}
+
+/*
+ * A table of DMA addresses only (no pages) for the range, already mapped:
+ * nothing for ib_dma_map_sg() to do, nothing to unmap but what it came
+ * from (mr->vmap, mr->import_map).
+ */
+static int dmaplane_mr_dma_table(struct dmaplane_mr *mr,
+				 const struct sg_table *src, u64 base)
+{
+	struct scatterlist *sg = NULL;
+	unsigned int n;
+	u64 bytes;
+	int ret;
+
+	n = dmaplane_mr_runs(mr, src, base, &sg, &bytes);
+	if (bytes != mr->length)
+		return -EIO;	/* the exporter mapped less than its size */
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			sg_alloc_table(&mr->sgt, n, GFP_KERNEL_ACCOUNT));
+	if (ret)
+		return ret;
+	sg = mr->sgt.sgl;
+	dmaplane_mr_runs(mr, src, base, &sg, &bytes);
+	mr->sgt.nents = n;
+	mr->premapped = true;
+	mr->nents = n;
+	return 0;
+}
+
+/*
+ * Device memory on a device that reaches memory by CPU address (rxe):
+ * through the exporter's kernel mapping of it (I/O memory: the BAR
+ * ioremapped), held while registered. Exporters without one, or not
+ * known to map (a failing vmap callback WARNs), cannot be reached.
+ */
+static int dmaplane_mr_map_devmem_virt(struct dmaplane_mr *mr)
+{
+	struct dma_buf *dmabuf = mr->buf->import;
+	u64 base;
+	int ret;
+
+	if (!DMAPLANE_VIRT_DMA_IOMEM || !dmaplane_import_trusted(dmabuf)) {
+		pr_info_ratelimited("dmaplane: %s reaches memory by CPU address: not the device memory of %s (no kernel mapping known to work here)\n",
+				    dev_name(&mr->pd->ibdev->dev),
+				    dmabuf->exp_name ?: "?");
+		return -EOPNOTSUPP;
+	}
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+				dmaplane_dma_buf_vmap(dmabuf, &mr->vmap));
+	if (ret) {
+		iosys_map_clear(&mr->vmap);
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	}
+	base = mr->vmap.is_iomem ? (uintptr_t)(__force void *)mr->vmap.vaddr_iomem :
+				   (uintptr_t)mr->vmap.vaddr;
+	return dmaplane_mr_dma_table(mr, NULL, base);
+}
+
+/*
+ * Any import on a device with a DMA device of its own (a NIC): an
+ * attachment of that device, shared by the registrations of the dma-buf
+ * on it; the exporter maps for it (GPUDirect: the BAR's bus addresses, no
+ * bounce) or refuses a device that cannot reach its memory.
+ */
+static int dmaplane_mr_map_import_dev(struct dmaplane_mr *mr,
+				      struct ib_device *ibdev)
+{
+	struct dmaplane_import_map *m;
+
+	m = dmaplane_import_map_get(mr->buf->import, ibdev->dma_device,
+				    dmaplane_buffer_import_dir(mr->buf));
+	if (IS_ERR(m)) {
+		pr_info_ratelimited("dmaplane: %s cannot attach %s's dma-buf: %ld\n",
+				    dev_name(&ibdev->dev),
+				    mr->buf->import->exp_name ?: "?", PTR_ERR(m));
+		return PTR_ERR(m);
+	}
+	mr->import_map = m;
+	return dmaplane_mr_dma_table(mr, dmaplane_import_map_sgt(m), 0);
+}
+
 /* Gather the range's pages into mr->sgt and map them for the device. */
 static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 {
@@ -157,6 +327,19 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 
 	if (n > UINT_MAX)
 		return -E2BIG;
+	if (buf->kind == DMAPLANE_BUF_KIND_GPU) {
+		/* Addresses only, no pages, nothing for the DMA API to map. */
+		ret = dmaplane_gpu_mr_map(buf, ibdev, mr->offset, mr->length,
+					  &mr->sgt, &mr->gpu_dma);
+		if (ret < 0)
+			return ret;
+		mr->nents = ret;
+		return 0;
+	}
+	if (buf->kind == DMAPLANE_BUF_KIND_IMPORTED && !ib_uses_virt_dma(ibdev))
+		return dmaplane_mr_map_import_dev(mr, ibdev);
+	if (buf->devmem)
+		return dmaplane_mr_map_devmem_virt(mr);
 	pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
 			kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT));
 	if (!pages)
@@ -164,12 +347,9 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 	if (buf->kind == DMAPLANE_BUF_KIND_IMPORTED) {
 		/*
 		 * Software devices (rxe) reach memory through kernel virtual
-		 * addresses, so they need the pages; a device with its own DMA
-		 * would need an attachment of its own, not done yet.
+		 * addresses, so they need the pages.
 		 */
-		ret = ib_uses_virt_dma(ibdev) ?
-		      dmaplane_mr_import_pages(buf, first, n, pages) :
-		      -EOPNOTSUPP;
+		ret = dmaplane_mr_import_pages(buf, first, n, pages);
 	} else {
 		for (i = 0; i < n; i++)
 			pages[i] = dmaplane_buffer_page(buf, first + i);
@@ -439,11 +619,17 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 	mr->length = args->length;
 	mr->access = access;
 
+	INIT_LIST_HEAD(&mr->gpu_user.node);
+	mr->gpu_user.revoke = dmaplane_mr_revoke;
+
 	mutex_lock(&mr->lock);
 	ret = dmaplane_pd_add_user(pd, &mr->user, false);
 	if (!ret)
 		ret = dmaplane_mr_setup(mr);
 	mutex_unlock(&mr->lock);
+	/* Outside mr->lock: the revocation work takes it under the list's. */
+	if (!ret && buf->kind == DMAPLANE_BUF_KIND_GPU)
+		ret = dmaplane_gpu_add_user(buf, &mr->gpu_user);
 	if (!ret)
 		ret = dmaplane_obj_publish(&mr->obj, &args->handle);
 	if (ret) {

@@ -2,13 +2,16 @@
 #ifndef DMAPLANE_MR_H
 #define DMAPLANE_MR_H
 
+#include <linux/iosys-map.h>
 #include <linux/scatterlist.h>
 #include <linux/workqueue.h>
 
+#include "gpu.h"
 #include "internal.h"
 #include "rdma.h"
 
 struct dmaplane_buffer;
+struct dmaplane_import_map;
 
 /**
  * struct dmaplane_mr - a fast registration of a range of a buffer.
@@ -20,13 +23,21 @@ struct dmaplane_buffer;
  * @length:	bytes registered.
  * @access:	DMAPLANE_ACCESS_*.
  * @lock:	serialises registration against device removal.
- * @sgt:	the pages of the range.
+ * @sgt:	the pages of the range; or, @premapped, its DMA addresses only.
  * @nents:	entries of @sgt mapped for the device (0: not mapped).
+ * @premapped:	@sgt holds addresses mapped already (by the exporter: from
+ *		@import_map or @vmap), not by ib_dma_map_sg().
+ * @vmap:	device memory on a device that DMAs by CPU address (rxe): the
+ *		exporter's kernel mapping, held while registered.
+ * @import_map:	an import on a device with a DMA device of its own: the
+ *		dma-buf's mapping for that device, held while registered.
  * @mr:		the verbs MR; NULL once deregistered.
  * @lkey:	its local key.
  * @rkey:	its remote key (0 without remote access).
  * @iova:	address of byte 0 of the range in the MR's address space.
  * @page_size:	bytes per page-list entry.
+ * @gpu_dma:	GPU buffer on a PCI device: NVIDIA's mapping of it.
+ * @gpu_user:	GPU buffer: revocation deregisters it (in the buffer's list).
  * @charged:	bytes counted against the context's byte limit for the
  *		device's page list (a driver allocation the memory cgroup
  *		does not see); uncharged when the object is released.
@@ -44,11 +55,16 @@ struct dmaplane_mr {
 	struct mutex lock;
 	struct sg_table sgt;
 	int nents;
+	bool premapped;
+	struct iosys_map vmap;
+	struct dmaplane_import_map *import_map;
 	struct ib_mr *mr;
 	u32 lkey;
 	u32 rkey;
 	u64 iova;
 	u32 page_size;
+	struct dmaplane_gpu_dma *gpu_dma;
+	struct dmaplane_gpu_user gpu_user;
 	u64 charged;
 	struct work_struct free_work;
 };

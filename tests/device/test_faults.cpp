@@ -8,6 +8,7 @@
 // warning. Each walk prints how many failure points it covered.
 
 #include "dmaplane/dmaplane.hpp"
+#include "gpu_standin.hpp"
 #include "raw_channel.hpp"
 
 #include <doctest/doctest.h>
@@ -448,3 +449,39 @@ TEST_CASE("faults: submit of RDMA entries") {
 }
 
 } // TEST_SUITE
+
+// Device-memory dma-bufs from the GPU stand-in (tests/gpu-standin, test
+// infrastructure): only in a guest that has it, with the gpu-devmem suite.
+TEST_SUITE("gpu-devmem") {
+
+TEST_CASE("gpu-devmem: faults: import and registration on rxe of device memory") {
+    gpu_standin gpu;
+    gpu_standin_alloc a = gpu.alloc(4 * GPU_STANDIN_PAGE_SIZE);
+    walk("device-memory import + MR register", f_alloc | f_dma_map | f_reg | f_post, true,
+         {ENOMEM}, [&](const std::function<void()>& arm) {
+             gpu_standin_export e{};
+             e.va = a.va;
+             e.size = a.size;
+             REQUIRE(gpu.try_export(e) == 0);
+             int err = 0;
+             {
+                 device dev = open_device();
+                 arm();
+                 dmaplane_buffer_import im{};
+                 im.fd = e.fd;
+                 err = xioctl(dev.native_handle(), DMAPLANE_IOC_BUFFER_IMPORT, &im);
+                 if (!err)
+                     err = try_register(dev, im.handle, all_access, 4096, a.size - 4096, nullptr);
+             }
+             close(e.fd);
+             // The stand-in's dma-buf is released with the last user.
+             for (int i = 0; i < 500 && gpu.info().live_dmabufs; ++i)
+                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
+             CHECK(gpu.info().live_dmabufs == 0);
+             return err;
+         });
+    CHECK(gpu.free(a.va) == 0);
+    gpu.expect_clean();
+}
+
+} // TEST_SUITE("gpu-devmem")

@@ -9,10 +9,14 @@
 #  - a kmemleak report naming the module fails a run (faked here by the
 #    guest command: Debian's kernel has no kmemleak), one that does not
 #    name it does not, and a kmemleak that cannot scan fails it;
-#  - --iommu boots with DMAR on and the PCI devices in IOMMU groups.
-#   check_runner.sh VMRUN MODULE LOGDIR
+#  - --iommu boots with DMAR on and the PCI devices in IOMMU groups;
+#  - with the GPU stand-in (STANDIN, when built): --ivshmem and
+#    --extra-module load it in one guest and in two, a failing rmmod of it
+#    fails the run, and so does its leak report at unload (faked); a test
+#    may unload and reload it.
+#   check_runner.sh VMRUN MODULE LOGDIR [STANDIN]
 set -u
-vmrun=$1 module=$2 logs=$3
+vmrun=$1 module=$2 logs=$3 standin=${4:-}
 failed=0
 expect() {
 	want=$1 name=$2
@@ -51,4 +55,24 @@ grep -q "kmemleak found 1 object(s) the module leaked" "$logs/kmemleak.out" ||
 expect 0 kmemleak-other -- "$(leak 'kmalloc_trace')"
 expect 1 kmemleak-off -- 'echo @@DMAPLANE-KMEMLEAK-FAILED loaded'
 expect 0 iommu --iommu -- 'test -L /sys/bus/pci/devices/0000:00:01.0/iommu_group && dmesg | grep -q "DMAR: IOMMU enabled"'
+if [ -n "$standin" ]; then
+	gpu="--ivshmem 64M --extra-module $standin"
+	# shellcheck disable=SC2086
+	expect 0 standin $gpu -- 'test -c /dev/dmaplane_gpu_standin && grep -q "^dmaplane_gpu_standin " /proc/modules'
+	# shellcheck disable=SC2086
+	expect 0 standin-2 --guests 2 $gpu --cmd0 'test -c /dev/dmaplane_gpu_standin' \
+		--cmd1 'test -c /dev/dmaplane_gpu_standin'
+	# A process still holding the device at the end: rmmod fails.
+	# shellcheck disable=SC2086
+	expect 1 standin-busy $gpu -- 'sleep 600 3</dev/dmaplane_gpu_standin >/dev/null 2>&1 & true'
+	grep -q "rmmod of an --extra-module failed" "$logs/standin-busy.out" ||
+		{ echo "FAIL: no reason given for the failed rmmod"; failed=1; }
+	# shellcheck disable=SC2086
+	expect 1 standin-leak $gpu -- 'echo "dmaplane_gpu_standin: leaked 1 allocations, 0 page tables, 0 DMA mappings, 0 dma-bufs" > /dev/kmsg; true'
+	# A test may unload it and load it again (and leave it unloaded).
+	# shellcheck disable=SC2086
+	expect 0 standin-reload $gpu -- 'rmmod dmaplane_gpu_standin && ! test -e /dev/dmaplane_gpu_standin && insmod /lib/modules/extra/dmaplane_gpu_standin.ko && test -c /dev/dmaplane_gpu_standin && rmmod dmaplane_gpu_standin'
+	# Without an ivshmem device it loads and unloads, and has no device.
+	expect 0 standin-no-device --extra-module "$standin" -- '! test -e /dev/dmaplane_gpu_standin'
+fi
 exit $failed

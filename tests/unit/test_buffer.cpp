@@ -334,4 +334,9 @@ TEST_CASE("to_string(placement_report)") {
     CHECK(u.find("  policy                  any\n") != std::string::npos);
     CHECK(u.find("  flags                   unknown\n") != std::string::npos);
     CHECK(u.find("  pages_per_node          none\n") != std::string::npos);
+
+    imported.device_memory = true;
+    const std::string d = to_string(imported);
+    INFO(d);
+    CHECK(d.find("  flags                   unknown device_memory\n") != std::string::npos);
 }

@@ -163,6 +163,24 @@ struct dmaplane_info {
  * caller's own (and charged as such already). A USER range is checked and
  * pinned under one hold of the caller's mmap_lock, so a mapping replaced
  * concurrently (MAP_FIXED) is either refused or never seen.
+ *
+ * GPU (DMAPLANE_FEAT_BUFFER_GPU): user_addr is a GPU virtual address
+ * (cudaMalloc), pinned through the NVIDIA driver's nvidia_p2p_get_pages();
+ * user_addr and size must be multiples of 64 KiB (EINVAL; size is never
+ * rounded), numa_policy ANY, device_name optionally the GPU's PCI name,
+ * whose node is then reported in node (ENODEV: no such PCI device).
+ * Errors besides the above: EOPNOTSUPP (module built without nv-p2p.h, no
+ * NVIDIA driver loaded, an unsupported page table), EINVAL (a range the
+ * driver will not pin), ENODEV (revoked while pinning), EIO. Nothing is
+ * charged to pinned_vm; the size counts against the byte limits. A GPU
+ * buffer maps write-combined (pages inserted on fault), takes part in
+ * BUFFER_RW, COPY, FILL and CHECKSUM through the BAR, registers for RDMA
+ * (EXDEV: a device that can reach neither CPU addresses nor PCI peers),
+ * and cannot be exported as a dma-buf (EOPNOTSUPP). When the GPU memory is
+ * freed while pinned, the driver revokes it: placement gets
+ * DMAPLANE_PLACEMENT_REVOKED, mappings fault (SIGBUS), registrations over
+ * it are deregistered, and every later use (BUFFER_RW, COPY, mmap,
+ * MR_REGISTER, an RDMA entry naming its registration) fails with ENODEV.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */
@@ -207,7 +225,8 @@ struct dmaplane_object_destroy {
  *      counters, may be 0 when node_pages_len is 0), reserved (0).
  * Out: the rest. node_pages[n] receives the number of pages found on node
  *      n by walking every page after allocation, for n below both
- *      node_pages_len and nr_node_ids.
+ *      node_pages_len and nr_node_ids. Imports have no pages walked: all
+ *      zero (placement UNKNOWN; DEVICE_MEMORY too for device memory).
  * Errors: ENOENT, EINVAL, EFAULT.
  */
 struct dmaplane_buffer_info {
@@ -235,7 +254,8 @@ struct dmaplane_buffer_info {
  * DMAPLANE_IOC_BUFFER_EXPORT - export a PAGES, HUGE or COHERENT buffer as
  * a dma-buf file descriptor (always O_CLOEXEC). The dma-buf holds a
  * reference on the buffer: it stays valid after destroy or close.
- * Errors: ENOENT, EINVAL, EOPNOTSUPP (USER or IMPORTED buffer), EMFILE.
+ * Errors: ENOENT, EINVAL, EOPNOTSUPP (USER, IMPORTED or GPU buffer,
+ *      device memory included), EMFILE.
  */
 struct dmaplane_buffer_export {
 	__u32 handle;			/* in */
@@ -255,6 +275,19 @@ struct dmaplane_buffer_export {
  * charged it, or not, when it did).
  * Errors: EBADF (not an open fd), EINVAL (not a dma-buf, bad field),
  *      E2BIG, ENOSPC, EMFILE, and what the exporter's map callback returns.
+ *
+ * Device memory (DMAPLANE_FEAT_DMABUF_DEVMEM): a dma-buf whose mapped
+ * scatterlist has entries without struct pages (a GPU's VRAM as CUDA's
+ * cuMemGetHandleForAddressRange or ROCm export it, a PCI BAR) imports too,
+ * with placement DEVICE_MEMORY | UNKNOWN. Nothing in the module touches it
+ * with the CPU: mmap(2) of it, BUFFER_RW, COPY, FILL and CHECKSUM on it
+ * and BUFFER_EXPORT of it fail with EOPNOTSUPP. It registers for RDMA
+ * (MR_REGISTER) by DMA address on a device with a DMA device of its own
+ * (an attachment of that device: the exporter's refusal, a device that
+ * cannot reach the memory, is the error), and on a device that DMAs by
+ * CPU address (rxe) through the exporter's kernel mapping of it where the
+ * module knows the exporter's vmap to succeed (else EOPNOTSUPP).
+ * Imports of one dma-buf share one mapping per device.
  */
 struct dmaplane_buffer_import {
 	__s32 fd;			/* in */
@@ -274,7 +307,8 @@ struct dmaplane_buffer_import {
  * with the kernel's own access to it (pages, coherent region, or the
  * exporter's vmap for imported dma-bufs).
  * Errors: ENOENT, EINVAL (offset/length outside the buffer), EFAULT,
- *      EOPNOTSUPP (an imported dma-buf its exporter cannot vmap).
+ *      EOPNOTSUPP (an imported dma-buf its exporter cannot vmap, or of
+ *      device memory).
  */
 struct dmaplane_buffer_rw {
 	__u32 handle;			/* in */
@@ -505,6 +539,8 @@ struct dmaplane_channel_create {
  *  CHECKSUM: src_handle/src_offset, length; dst_handle/dst_offset
  *            optionally (0 handle: CQE only) receive the 4-byte LE result.
  *            The CRC is crc32c (Castagnoli), initial ~0, final xor ~0.
+ *  COPY, FILL and CHECKSUM on an import of device memory complete with
+ *  -EOPNOTSUPP (the CPU does not touch it; see BUFFER_IMPORT).
  *
  * RDMA operations (on an endpoint; submitted on the channel the endpoint
  * is bound to, where they complete; another channel: EXDEV). Local
@@ -884,7 +920,12 @@ struct dmaplane_domain_create {
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more page-list entries than one registration on
  *      the device may have: see above),
- *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
+ *      EOPNOTSUPP (an import the device cannot reach: on rxe an
+ *      exporter without a kernel mapping known to succeed; elsewhere the
+ *      exporter's own attach or map error), EIO (an exporter that mapped
+ *      less than the range), ENODEV (a GPU buffer whose memory was
+ *      revoked), EXDEV (a GPU buffer and a device that reaches memory
+ *      neither by CPU address nor as a PCI peer of the GPU), ENOSPC (byte
  *      limits), ENOMEM, ETIMEDOUT (the device did not complete the
  *      registration in 10 s: its work request is flushed before this
  *      returns, and later registrations of this open file on the device

@@ -26,6 +26,7 @@
 #include "compat.h"
 #include "dmadev.h"
 #include "fault.h"
+#include "gpu.h"
 #include "numa.h"
 #include "trace.h"
 
@@ -171,6 +172,9 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 		break;
 	case DMAPLANE_BUF_KIND_IMPORTED:
 		dmaplane_buffer_release_import(buf);
+		break;
+	case DMAPLANE_BUF_KIND_GPU:
+		dmaplane_gpu_release(buf);
 		break;
 	}
 	kvfree(buf->pages);
@@ -538,10 +542,21 @@ static int dmaplane_buffer_check_args(const struct dmaplane_buffer_create *args,
 		    !args->user_addr)
 			return -EINVAL;
 		break;
+	case DMAPLANE_BUF_KIND_GPU:
+		/*
+		 * GPU memory in whole 64 KiB GPU pages, where the GPU has it;
+		 * device_name may name the GPU (its node is reported).
+		 */
+		if (args->numa_policy != DMAPLANE_NUMA_ANY || args->node ||
+		    args->node_mask || !IS_ALIGNED(args->user_addr, SZ_64K) ||
+		    !IS_ALIGNED(args->size, SZ_64K))
+			return -EINVAL;
+		break;
 	default:
 		return -EINVAL;
 	}
-	if (args->kind != DMAPLANE_BUF_KIND_USER && args->user_addr)
+	if (args->kind != DMAPLANE_BUF_KIND_USER &&
+	    args->kind != DMAPLANE_BUF_KIND_GPU && args->user_addr)
 		return -EINVAL;
 	if (args->kind == DMAPLANE_BUF_KIND_COHERENT &&
 	    args->numa_policy == DMAPLANE_NUMA_INTERLEAVE)
@@ -564,6 +579,37 @@ static int dmaplane_buffer_check_args(const struct dmaplane_buffer_create *args,
 	return 0;
 }
 
+/*
+ * A GPU buffer: no host memory, so nothing charged to pinned_vm or placed
+ * on a node; its size counts against the byte limits all the same.
+ */
+static int dmaplane_buffer_create_gpu(struct dmaplane_ctx *ctx,
+				      struct dmaplane_buffer_create *args,
+				      u64 size)
+{
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	buf = dmaplane_buffer_alloc(ctx, args->kind);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	buf->size = size;
+	buf->numa_policy = args->numa_policy;
+	ret = dmaplane_ctx_charge_bytes(ctx, size);
+	if (ret)
+		goto out_put;
+	buf->charged = size;
+	ret = dmaplane_gpu_pin(buf, args);
+	if (!ret)
+		ret = dmaplane_buffer_publish(buf, &args->handle,
+					      &args->mmap_offset);
+	if (!ret)
+		args->size = size;
+out_put:
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
 /**
  * dmaplane_ioctl_buffer_create() - DMAPLANE_IOC_BUFFER_CREATE.
  * @ctx: the calling context.
@@ -584,6 +630,8 @@ int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data)
 	ret = dmaplane_buffer_check_args(args, &size);
 	if (ret)
 		return ret;
+	if (args->kind == DMAPLANE_BUF_KIND_GPU)
+		return dmaplane_buffer_create_gpu(ctx, args, size);
 	ret = dmaplane_numa_resolve(args, &req);
 	if (ret)
 		return ret;
@@ -762,6 +810,9 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 		if (!ret)
 			dmaplane_buffer_put(buf);
 		return ret;
+	case DMAPLANE_BUF_KIND_GPU:
+		/* Write-combined, inserted on fault; keeps the reference. */
+		return dmaplane_gpu_mmap(buf, vma, pgoff);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -785,6 +836,7 @@ int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
 	const unsigned int shift = DMAPLANE_MMAP_HANDLE_SHIFT - PAGE_SHIFT;
 	u64 handle = vma->vm_pgoff >> shift;
 	struct dmaplane_buffer *buf;
+	unsigned long pgoff;
 	int ret;
 
 	if (handle > DMAPLANE_MAX_HANDLE)
@@ -792,14 +844,14 @@ int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma)
 	buf = dmaplane_buffer_lookup(ctx, handle);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	ret = dmaplane_buffer_map_range(buf, vma,
-					vma->vm_pgoff & ((1UL << shift) - 1));
+	/* Read first: GPU mappings get another vm_pgoff. */
+	pgoff = vma->vm_pgoff & ((1UL << shift) - 1);
+	ret = dmaplane_buffer_map_range(buf, vma, pgoff);
 	if (ret) {
 		dmaplane_buffer_put(buf);
 		return ret;
 	}
-	trace_dmaplane_buffer_map(ctx->id, handle,
-				  (vma->vm_pgoff & ((1UL << shift) - 1)) << PAGE_SHIFT,
+	trace_dmaplane_buffer_map(ctx->id, handle, (u64)pgoff << PAGE_SHIFT,
 				  vma->vm_end - vma->vm_start);
 	return 0;
 }

@@ -29,11 +29,13 @@
  *		@dma_dev, shared with every other import of it in the module.
  * @readonly:	IMPORTED from a dma-buf file opened read-only: the module
  *		never writes it and never maps it writable.
+ * @gpu:	GPU: the pinned GPU memory and its state (gpu.c).
  * @lock:	protects @attachments.
  * @attachments: struct dmaplane_devmap: the mappings of our exported
  *		dma-bufs, one per importing device.
  */
 struct dmaplane_import_map;
+struct dmaplane_gpu;
 
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
@@ -60,6 +62,8 @@ struct dmaplane_buffer {
 	struct dma_buf *import;
 	struct dmaplane_import_map *import_map;
 	bool readonly;
+
+	struct dmaplane_gpu *gpu;
 
 	struct mutex lock;
 	struct list_head attachments;

@@ -145,8 +145,11 @@ int dmaplane_dmaengine_copy(struct dmaplane_buffer *dst, u64 dst_off,
 	dma_cookie_t cookie = 0;
 	int ret = 0;
 
+	/* Imports and GPU memory have no pages to map here: the CPU copies. */
 	if (!chan || !len || src->kind == DMAPLANE_BUF_KIND_IMPORTED ||
 	    dst->kind == DMAPLANE_BUF_KIND_IMPORTED ||
+	    src->kind == DMAPLANE_BUF_KIND_GPU ||
+	    dst->kind == DMAPLANE_BUF_KIND_GPU ||
 	    (dst == src && dst_off < src_off + len && src_off < dst_off + len))
 		return -EOPNOTSUPP;
 	if (!mutex_trylock(&dmaplane_dma_owner))

@@ -23,6 +23,7 @@
 #include "dmabuf.h"
 #include "dmaengine.h"
 #include "dmadev.h"
+#include "gpu.h"
 #include "numa.h"
 #include "endpoint.h"
 #include "listener.h"
@@ -321,6 +322,9 @@ static int __init dmaplane_init(void)
 	ret = dmaplane_channel_init();
 	if (ret)
 		return ret;
+	ret = dmaplane_gpu_init();
+	if (ret)
+		goto out_channel;
 	dmaplane_dmaengine_init();
 	ret = dmaplane_dmadev_init();
 	if (ret) {
@@ -349,6 +353,8 @@ out_dmadev:
 	dmaplane_dmadev_exit();
 out_dmaengine:
 	dmaplane_dmaengine_exit();
+	dmaplane_gpu_exit();
+out_channel:
 	dmaplane_channel_exit();
 	return ret;
 }
@@ -359,6 +365,7 @@ static void __exit dmaplane_exit(void)
 
 	misc_deregister(&dmaplane_misc);
 	dmaplane_debugfs_exit();
+	dmaplane_gpu_exit();		/* revocations deregister MRs */
 	dmaplane_rdma_flush_deferred();	/* deferred frees use the devices */
 	dmaplane_rdma_exit();
 	dmaplane_dmadev_exit();

@@ -35,9 +35,13 @@ static void dmaplane_mr_unmap(struct dmaplane_mr *mr)
 	if (mr->mr)
 		ib_dereg_mr(mr->mr);
 	mr->mr = NULL;
-	if (mr->nents)
+	/* GPU memory was never mapped by the DMA API (dmaplane_gpu_mr_map()). */
+	if (mr->buf->kind == DMAPLANE_BUF_KIND_GPU)
+		dmaplane_gpu_mr_unmap(mr->buf, mr->gpu_dma);
+	else if (mr->nents)
 		ib_dma_unmap_sg(mr->pd->ibdev, mr->sgt.sgl, mr->sgt.orig_nents,
 				DMA_BIDIRECTIONAL);
+	mr->gpu_dma = NULL;
 	mr->nents = 0;
 }
 
@@ -51,8 +55,25 @@ static void dmaplane_mr_kill(struct dmaplane_rdma_user *user)
 	mutex_unlock(&mr->lock);
 }
 
+/*
+ * The GPU memory under it was revoked: deregister as device removal does,
+ * so that later operations naming it fail with ENODEV and the device
+ * touches the memory no more (work requests in flight complete with an
+ * error).
+ */
+static void dmaplane_mr_revoke(struct dmaplane_gpu_user *user)
+{
+	struct dmaplane_mr *mr = container_of(user, struct dmaplane_mr, gpu_user);
+
+	mutex_lock(&mr->lock);
+	dmaplane_mr_unmap(mr);
+	mutex_unlock(&mr->lock);
+}
+
 static void dmaplane_mr_free(struct dmaplane_mr *mr)
 {
+	if (mr->buf && mr->buf->kind == DMAPLANE_BUF_KIND_GPU)
+		dmaplane_gpu_del_user(mr->buf, &mr->gpu_user);
 	if (mr->pd) {
 		/* Unmapped while still listed: device removal waits for us. */
 		mutex_lock(&mr->lock);
@@ -157,6 +178,15 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 
 	if (n > UINT_MAX)
 		return -E2BIG;
+	if (buf->kind == DMAPLANE_BUF_KIND_GPU) {
+		/* Addresses only, no pages, nothing for the DMA API to map. */
+		ret = dmaplane_gpu_mr_map(buf, ibdev, mr->offset, mr->length,
+					  &mr->sgt, &mr->gpu_dma);
+		if (ret < 0)
+			return ret;
+		mr->nents = ret;
+		return 0;
+	}
 	pages = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
 			kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT));
 	if (!pages)
@@ -439,11 +469,17 @@ int dmaplane_ioctl_mr_register(struct dmaplane_ctx *ctx, void *data)
 	mr->length = args->length;
 	mr->access = access;
 
+	INIT_LIST_HEAD(&mr->gpu_user.node);
+	mr->gpu_user.revoke = dmaplane_mr_revoke;
+
 	mutex_lock(&mr->lock);
 	ret = dmaplane_pd_add_user(pd, &mr->user, false);
 	if (!ret)
 		ret = dmaplane_mr_setup(mr);
 	mutex_unlock(&mr->lock);
+	/* Outside mr->lock: the revocation work takes it under the list's. */
+	if (!ret && buf->kind == DMAPLANE_BUF_KIND_GPU)
+		ret = dmaplane_gpu_add_user(buf, &mr->gpu_user);
 	if (!ret)
 		ret = dmaplane_obj_publish(&mr->obj, &args->handle);
 	if (ret) {

@@ -5,6 +5,7 @@
 #include <linux/scatterlist.h>
 #include <linux/workqueue.h>
 
+#include "gpu.h"
 #include "internal.h"
 #include "rdma.h"
 
@@ -27,6 +28,8 @@ struct dmaplane_buffer;
  * @rkey:	its remote key (0 without remote access).
  * @iova:	address of byte 0 of the range in the MR's address space.
  * @page_size:	bytes per page-list entry.
+ * @gpu_dma:	GPU buffer on a PCI device: NVIDIA's mapping of it.
+ * @gpu_user:	GPU buffer: revocation deregisters it (in the buffer's list).
  * @charged:	bytes counted against the context's byte limit for the
  *		device's page list (a driver allocation the memory cgroup
  *		does not see); uncharged when the object is released.
@@ -49,6 +52,8 @@ struct dmaplane_mr {
 	u32 rkey;
 	u64 iova;
 	u32 page_size;
+	struct dmaplane_gpu_dma *gpu_dma;
+	struct dmaplane_gpu_user gpu_user;
 	u64 charged;
 	struct work_struct free_work;
 };

@@ -18,6 +18,7 @@
 #include "buffer.h"
 #include "compat.h"
 #include "fault.h"
+#include "gpu.h"
 #include "xfer.h"
 
 /**
@@ -79,8 +80,8 @@ bool dmaplane_import_trusted(struct dma_buf *dmabuf)
  * @buf: the buffer; the caller holds a reference for the cursor's life.
  * @dir: DMA_TO_DEVICE (the CPU writes) or DMA_FROM_DEVICE (it reads).
  *
- * Return: 0, or for an imported dma-buf -EOPNOTSUPP (no system-memory
- * vmap) or the exporter's error.
+ * Return: 0, -ENODEV (GPU memory revoked), or for an imported dma-buf
+ * -EOPNOTSUPP (no system-memory vmap) or the exporter's error.
  */
 int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf,
 			  enum dma_data_direction dir)
@@ -89,7 +90,10 @@ int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf
 
 	c->buf = buf;
 	c->dir = dir;
+	c->iomem = buf->kind == DMAPLANE_BUF_KIND_GPU;
 	iosys_map_clear(&c->map);
+	if (c->iomem)
+		return dmaplane_gpu_check(buf);
 	if (buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
 		return 0;
 	if (dir != DMA_FROM_DEVICE && buf->readonly)
@@ -140,6 +144,9 @@ void *dmaplane_cursor_map(struct dmaplane_cursor *c, u64 off, size_t *len)
 	case DMAPLANE_BUF_KIND_IMPORTED:
 		*len = min_t(u64, buf->size - off, SZ_1M);
 		return c->map.vaddr + off;
+	case DMAPLANE_BUF_KIND_GPU:
+		/* The BAR's mapping: I/O memory (c->iomem). */
+		return (void __force *)dmaplane_gpu_addr(buf, off, len);
 	default:
 		in_page = off & ~PAGE_MASK;
 		*len = PAGE_SIZE - in_page;
@@ -155,9 +162,25 @@ void *dmaplane_cursor_map(struct dmaplane_cursor *c, u64 off, size_t *len)
 void dmaplane_cursor_unmap(struct dmaplane_cursor *c, void *addr)
 {
 	if (c->buf->kind != DMAPLANE_BUF_KIND_COHERENT &&
-	    c->buf->kind != DMAPLANE_BUF_KIND_IMPORTED)
+	    c->buf->kind != DMAPLANE_BUF_KIND_IMPORTED && !c->iomem)
 		kunmap_local(addr);
 }
+
+/**
+ * dmaplane_cursor_check() - may the walk go on?
+ * @c: a begun cursor.
+ *
+ * Looked at between pieces, so that an operation running when GPU memory
+ * is revoked stops at the next piece.
+ * Return: 0 or -ENODEV (the GPU driver revoked the memory).
+ */
+int dmaplane_cursor_check(struct dmaplane_cursor *c)
+{
+	return c->iomem ? dmaplane_gpu_check(c->buf) : 0;
+}
+
+/* Bytes per step of the bounce through which I/O memory is filled or read. */
+#define DMAPLANE_IO_BOUNCE	256
 
 /**
  * dmaplane_cursor_end() - finish CPU access.
@@ -220,6 +243,37 @@ static bool dmaplane_copy_lines_ok(const void *dst, const void *src, size_t n)
 	return n >= 64 && !((d | s) & 7) && (d + n <= s || s + n <= d);
 }
 
+/*
+ * Copy a piece where either side may be I/O memory (a GPU BAR): stores to
+ * it with memcpy_toio(), loads with memcpy_fromio(), and between two BARs
+ * through a bounce on the stack, from the end back when the destination
+ * overlaps the later part of the source.
+ */
+static void dmaplane_copy_io(void *d, bool d_io, const void *s, bool s_io,
+			     size_t n)
+{
+	u64 bounce[DMAPLANE_IO_BOUNCE / 8];
+	bool backward = d > s && d < s + n;
+	size_t done = 0;
+
+	if (!s_io) {
+		memcpy_toio((void __iomem __force *)d, s, n);
+		return;
+	}
+	if (!d_io) {
+		memcpy_fromio(d, (const void __iomem __force *)s, n);
+		return;
+	}
+	while (done < n) {
+		size_t k = min_t(size_t, n - done, sizeof(bounce));
+		size_t at = backward ? n - done - k : done;
+
+		memcpy_fromio(bounce, (const void __iomem __force *)(s + at), k);
+		memcpy_toio((void __iomem __force *)(d + at), bounce, k);
+		done += k;
+	}
+}
+
 /**
  * dmaplane_xfer_copy() - copy between two buffers with the CPU.
  * @dst: destination buffer.
@@ -229,8 +283,8 @@ static bool dmaplane_copy_lines_ok(const void *dst, const void *src, size_t n)
  * @len: bytes; both ranges already checked.
  * @stop: NULL, or a flag that ends the copy between pieces once it is set.
  *
- * Return: 0, -EINTR (stopped; part of the range may be copied) or a cursor
- * error.
+ * Return: 0, -EINTR (stopped; part of the range may be copied), -ENODEV
+ * (GPU memory revoked, before or during the copy) or a cursor error.
  */
 int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
 		       struct dmaplane_buffer *src, u64 src_off, u64 len,
@@ -272,17 +326,22 @@ int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,
 			src_off += n;
 			dst_off += n;
 		}
-		if (dmaplane_copy_lines_ok(d, s, n))
+		if (dc.iomem || sc.iomem)
+			dmaplane_copy_io(d, dc.iomem, s, sc.iomem, n);
+		else if (dmaplane_copy_lines_ok(d, s, n))
 			dmaplane_copy_lines(d, s, n);
 		else
 			memmove(d, s, n);
 		dmaplane_cursor_unmap(&dc, d);
 		dmaplane_cursor_unmap(&sc, s);
 		len -= n;
-		if (len && dmaplane_xfer_stopped(stop)) {
-			ret = -EINTR;
+		if (!len)
 			break;
-		}
+		ret = dmaplane_cursor_check(&sc) ?: dmaplane_cursor_check(&dc);
+		if (!ret && dmaplane_xfer_stopped(stop))
+			ret = -EINTR;
+		if (ret)
+			break;
 		cond_resched();
 	}
 	dmaplane_cursor_end(&dc);
@@ -320,13 +379,27 @@ int dmaplane_xfer_fill(struct dmaplane_buffer *dst, u64 off, u64 len,
 		size_t k;
 
 		n = min_t(u64, n, len - done);
-		for (k = 0; k < n; k++)
-			d[k] = bytes[(done + k) & 7];
+		if (c.iomem) {
+			/* 64 bytes of pattern: it repeats every 8. */
+			u8 line[64];
+
+			for (k = 0; k < sizeof(line); k++)
+				line[k] = bytes[(done + k) & 7];
+			for (k = 0; k < n; k += sizeof(line))
+				memcpy_toio((void __iomem __force *)(d + k), line,
+					    min_t(size_t, n - k, sizeof(line)));
+		} else {
+			for (k = 0; k < n; k++)
+				d[k] = bytes[(done + k) & 7];
+		}
 		dmaplane_cursor_unmap(&c, d);
 		done += n;
-		if (done < len && dmaplane_xfer_stopped(stop)) {
-			ret = -EINTR;
-			break;
+		if (done < len) {
+			ret = dmaplane_cursor_check(&c);
+			if (!ret && dmaplane_xfer_stopped(stop))
+				ret = -EINTR;
+			if (ret)
+				break;
 		}
 		cond_resched();
 	}
@@ -359,13 +432,28 @@ int dmaplane_xfer_crc32c(struct dmaplane_buffer *src, u64 off, u64 len,
 		void *s = dmaplane_cursor_map(&c, off, &n);
 
 		n = min_t(u64, n, len);	/* a piece is at most 1 MiB */
-		acc = crc32c(acc, s, n);
+		if (c.iomem) {
+			u8 bounce[DMAPLANE_IO_BOUNCE];
+			size_t k, m;
+
+			for (k = 0; k < n; k += m) {
+				m = min_t(size_t, n - k, sizeof(bounce));
+				memcpy_fromio(bounce,
+					      (const void __iomem __force *)(s + k), m);
+				acc = crc32c(acc, bounce, m);
+			}
+		} else {
+			acc = crc32c(acc, s, n);
+		}
 		dmaplane_cursor_unmap(&c, s);
 		off += n;
 		len -= n;
-		if (len && dmaplane_xfer_stopped(stop)) {
-			ret = -EINTR;
-			break;
+		if (len) {
+			ret = dmaplane_cursor_check(&c);
+			if (!ret && dmaplane_xfer_stopped(stop))
+				ret = -EINTR;
+			if (ret)
+				break;
 		}
 		cond_resched();
 	}
@@ -398,7 +486,10 @@ int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
 		void *d = dmaplane_cursor_map(&c, off, &n);
 
 		n = min(n, len);
-		memcpy(d, src, n);
+		if (c.iomem)
+			memcpy_toio((void __iomem __force *)d, src, n);
+		else
+			memcpy(d, src, n);
 		dmaplane_cursor_unmap(&c, d);
 		off += n;
 		src += n;
@@ -416,28 +507,49 @@ int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
  * @uptr: user memory.
  * @write: user -> buffer (else buffer -> user).
  *
- * Return: 0, -EFAULT, -EINTR (fatal signal) or a cursor error.
+ * Return: 0, -EFAULT, -EINTR (fatal signal), -ENOMEM, -ENODEV (GPU
+ * memory revoked) or a cursor error.
  */
 int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
 		       void __user *uptr, bool write)
 {
 	struct dmaplane_cursor c;
+	void *bounce = NULL;
 	int ret;
 
 	ret = dmaplane_cursor_begin(&c, buf, write ? DMA_TO_DEVICE :
 						     DMA_FROM_DEVICE);
 	if (ret)
 		return ret;
+	if (c.iomem) {
+		/* User memory and I/O memory meet in kernel memory. */
+		bounce = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+					   kmalloc(PAGE_SIZE, GFP_KERNEL_ACCOUNT));
+		if (!bounce) {
+			ret = -ENOMEM;
+			goto out_end;
+		}
+	}
 	while (len) {
 		size_t n;
 		void *k = dmaplane_cursor_map(&c, off, &n);
 		unsigned long left;
 
 		n = min_t(u64, n, len);
-		if (write)
+		if (bounce)
+			n = min_t(size_t, n, PAGE_SIZE);
+		if (bounce && write) {
+			left = copy_from_user(bounce, uptr, n);
+			if (!left)
+				memcpy_toio((void __iomem __force *)k, bounce, n);
+		} else if (bounce) {
+			memcpy_fromio(bounce, (const void __iomem __force *)k, n);
+			left = copy_to_user(uptr, bounce, n);
+		} else if (write) {
 			left = copy_from_user(k, uptr, n);
-		else
+		} else {
 			left = copy_to_user(uptr, k, n);
+		}
 		dmaplane_cursor_unmap(&c, k);
 		if (left) {
 			ret = -EFAULT;
@@ -450,8 +562,13 @@ int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
 			ret = -EINTR;
 			break;
 		}
+		ret = len ? dmaplane_cursor_check(&c) : 0;
+		if (ret)
+			break;
 		cond_resched();
 	}
+	kfree(bounce);
+out_end:
 	dmaplane_cursor_end(&c);
 	return ret;
 }

@@ -16,11 +16,14 @@ bool dmaplane_import_trusted(struct dma_buf *dmabuf);
  * @buf:	the buffer (the caller holds a reference).
  * @map:	IMPORTED: the exporter's vmap, for the cursor's lifetime.
  * @dir:	DMA_TO_DEVICE when the CPU writes, DMA_FROM_DEVICE when it reads.
+ * @iomem:	the pieces are I/O memory (GPU: the BAR), for memcpy_toio()
+ *		and memcpy_fromio() only.
  */
 struct dmaplane_cursor {
 	struct dmaplane_buffer *buf;
 	struct iosys_map map;
 	enum dma_data_direction dir;
+	bool iomem;
 };
 
 int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf,
@@ -28,6 +31,7 @@ int dmaplane_cursor_begin(struct dmaplane_cursor *c, struct dmaplane_buffer *buf
 void *dmaplane_cursor_map(struct dmaplane_cursor *c, u64 off, size_t *len);
 void dmaplane_cursor_unmap(struct dmaplane_cursor *c, void *addr);
 void dmaplane_cursor_end(struct dmaplane_cursor *c);
+int dmaplane_cursor_check(struct dmaplane_cursor *c);
 
 int dmaplane_range_check(struct dmaplane_buffer *buf, u64 off, u64 len);
 int dmaplane_xfer_copy(struct dmaplane_buffer *dst, u64 dst_off,

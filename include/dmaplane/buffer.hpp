@@ -48,6 +48,10 @@ enum class buffer_kind : std::uint32_t {
     user = DMAPLANE_BUF_KIND_USER,
     /// An imported dma-buf (device::import_dmabuf()); cannot be allocated.
     imported = DMAPLANE_BUF_KIND_IMPORTED,
+    /// Pinned GPU memory reached through the GPU's BAR (device::pin_gpu());
+    /// cannot be allocated. Mapped write-combined; the GPU driver may revoke
+    /// it, after which every use fails with ENODEV.
+    gpu = DMAPLANE_BUF_KIND_GPU,
 };
 
 /// NUMA placement policy of a new buffer (DMAPLANE_NUMA_*).
@@ -77,6 +81,7 @@ enum class numa_mode : std::uint32_t {
     case buffer_kind::coherent: return "coherent";
     case buffer_kind::user: return "user";
     case buffer_kind::imported: return "imported";
+    case buffer_kind::gpu: return "gpu";
     }
     return "unknown";
 }
@@ -188,8 +193,14 @@ struct placement_report {
     /// The pages are not visible to the module (imported dma-buf):
     /// pages_per_node says nothing.
     bool unknown = false;
-    /// The device of a device policy had no NUMA node.
+    /// The device of a device policy (a GPU buffer's GPU) had no NUMA node.
     bool device_without_node = false;
+    /// Device memory without struct pages (a GPU buffer): pages_per_node
+    /// says nothing; node is the GPU's node when pin_gpu() named it.
+    bool device_memory = false;
+    /// The memory's owner (the GPU driver) took it back: every use of the
+    /// buffer now fails with ENODEV.
+    bool revoked = false;
     /// Physically contiguous runs.
     std::uint32_t nr_chunks = 0;
     /// Node of the CPU that created the buffer.
@@ -241,6 +252,10 @@ struct placement_report {
         flags += " unknown";
     if (report.device_without_node)
         flags += " device_without_node";
+    if (report.device_memory)
+        flags += " device_memory";
+    if (report.revoked)
+        flags += " revoked";
     flags = flags.empty() ? std::string("none") : flags.substr(1);
 
     std::string pages;
@@ -454,6 +469,8 @@ public:
         out.fallback = (raw.placement & DMAPLANE_PLACEMENT_FALLBACK) != 0;
         out.unknown = (raw.placement & DMAPLANE_PLACEMENT_UNKNOWN) != 0;
         out.device_without_node = (raw.placement & DMAPLANE_PLACEMENT_NO_DEVICE_NODE) != 0;
+        out.device_memory = (raw.placement & DMAPLANE_PLACEMENT_DEVICE_MEMORY) != 0;
+        out.revoked = (raw.placement & DMAPLANE_PLACEMENT_REVOKED) != 0;
         out.nr_chunks = raw.nr_chunks;
         out.cpu_node = raw.cpu_node;
         out.pages_per_node = std::move(pages);

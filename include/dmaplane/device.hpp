@@ -423,14 +423,13 @@ public:
     /// ENOMEM (including a bind node that cannot supply the size and
     /// RLIMIT_MEMLOCK).
     [[nodiscard]] result<buffer> allocate(const buffer_options& options) const noexcept {
-        if (options.kind == buffer_kind::user || options.kind == buffer_kind::imported)
+        if (options.kind == buffer_kind::user || options.kind == buffer_kind::imported ||
+            options.kind == buffer_kind::gpu)
             return make_error(EINVAL);
         const std::string_view name = options.numa.device_name;
         char name_z[DMAPLANE_DEVICE_NAME_MAX] = {};
-        if (name.size() >= sizeof name_z || name.find('\0') != std::string_view::npos)
+        if (!copy_device_name(name, name_z))
             return make_error(EINVAL);
-        if (!name.empty())
-            std::memcpy(name_z, name.data(), name.size());
 
         dmaplane_buffer_create raw{};
         raw.size = options.size;
@@ -461,6 +460,43 @@ public:
         raw.kind = DMAPLANE_BUF_KIND_USER;
         raw.numa_policy = DMAPLANE_NUMA_ANY;
         raw.user_addr = addr;
+        return create(raw);
+    }
+
+    /// Pins `size` bytes of GPU memory at GPU virtual address `gpu_address`
+    /// (what cudaMalloc() returned, or a GPU stand-in's address) as a buffer
+    /// of kind gpu (DMAPLANE_IOC_BUFFER_CREATE), through the GPU driver's
+    /// peer-to-peer interface (nvidia_p2p_get_pages). Both must be
+    /// multiples of 64 KiB (the GPU's page). `gpu_device`, the GPU's PCI
+    /// name ("0000:3b:00.0"), is optional: its NUMA node is then reported in
+    /// the buffer's placement(). The buffer maps write-combined (stores go
+    /// straight to the GPU's BAR), takes part in BUFFER_RW and channel COPY
+    /// through the BAR, and registers for RDMA (GPUDirect on a PCI NIC).
+    /// If the application frees the GPU memory while it is pinned, the
+    /// driver revokes it: mappings then fault (SIGBUS), registrations are
+    /// invalidated and every later use fails with ENODEV.
+    ///
+    /// Errors: EINVAL before any system call when `size` is 0, either value
+    /// is not a multiple of 64 KiB, or `gpu_device` is too long or holds a
+    /// NUL; EBADF on an empty device; ENOTTY when the file is not a dmaplane
+    /// device; from the module: EOPNOTSUPP (module built without GPU
+    /// support, or no NVIDIA driver loaded: see gpu_error_message()), EINVAL
+    /// (a range the driver will not pin), ENODEV (no such PCI device;
+    /// revoked while pinning), E2BIG, EMFILE, ENOSPC, ENOMEM.
+    /// Thread-safety: as for the other const members.
+    [[nodiscard]] result<buffer> pin_gpu(std::uint64_t gpu_address, std::size_t size,
+                                         std::string_view gpu_device = {}) const noexcept {
+        constexpr std::uint64_t gpu_page = 64 * 1024;
+        char name_z[DMAPLANE_DEVICE_NAME_MAX] = {};
+        if (size == 0 || gpu_address % gpu_page != 0 || size % gpu_page != 0 ||
+            !copy_device_name(gpu_device, name_z))
+            return make_error(EINVAL);
+        dmaplane_buffer_create raw{};
+        raw.size = size;
+        raw.kind = DMAPLANE_BUF_KIND_GPU;
+        raw.numa_policy = DMAPLANE_NUMA_ANY;
+        raw.user_addr = gpu_address;
+        raw.device_name = gpu_device.empty() ? 0U : detail::user_ptr(name_z);
         return create(raw);
     }
 
@@ -617,6 +653,17 @@ private:
     }
 
     // DMAPLANE_IOC_BUFFER_CREATE with `raw`, adopting the new handle.
+    // Copies `name` into `out` with its NUL; false when it does not fit or
+    // holds a NUL of its own.
+    static bool copy_device_name(std::string_view name,
+                                 char (&out)[DMAPLANE_DEVICE_NAME_MAX]) noexcept {
+        if (name.size() >= sizeof out || name.find('\0') != std::string_view::npos)
+            return false;
+        if (!name.empty())
+            std::memcpy(out, name.data(), name.size());
+        return true;
+    }
+
     result<buffer> create(dmaplane_buffer_create& raw) const noexcept {
         result<int> rc = detail::sys::ioctl(fd_.get(), DMAPLANE_IOC_BUFFER_CREATE, &raw);
         if (!rc)
@@ -627,6 +674,28 @@ private:
 
     unique_fd fd_;
 };
+
+/// What an error from device::pin_gpu() or from a later use of a GPU buffer
+/// means, in words a user can act on: EOPNOTSUPP (no GPU support: the
+/// module was built without NVIDIA's nv-p2p.h or no NVIDIA driver is
+/// loaded), ENODEV (the GPU driver revoked the memory, or no such GPU PCI
+/// device), EINVAL (not 64 KiB aligned, or not memory the driver pins);
+/// any other code: its system message.
+///
+/// Errors: std::bad_alloc if memory runs out (aborts with -fno-exceptions).
+/// Thread-safety: pure function.
+[[nodiscard]] inline std::string gpu_error_message(std::error_code ec) {
+    if (ec == std::errc::operation_not_supported)
+        return "GPU buffers are not supported here: dmaplane.ko needs NVIDIA's nv-p2p.h at "
+               "build time and the NVIDIA driver loaded (" + ec.message() + ")";
+    if (ec == std::errc::no_such_device)
+        return "the GPU memory was revoked by its driver (freed while pinned), or no such "
+               "GPU PCI device (" + ec.message() + ")";
+    if (ec == std::errc::invalid_argument)
+        return "GPU address and size must be non-zero multiples of 64 KiB of memory the GPU "
+               "driver can pin (" + ec.message() + ")";
+    return ec.message();
+}
 
 /// A readable multi-line description of `info`, one "  name  value" line
 /// per field, each ending in a newline. Features are shown in hex followed by the

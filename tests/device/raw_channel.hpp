@@ -245,6 +245,24 @@ struct raw_channel {
     }
 };
 
+// A local entry on a fresh SQE: its opcode and user_data.
+inline void prep(dmaplane_sqe* e, std::uint8_t op, std::uint64_t user_data) {
+    REQUIRE(e != nullptr);
+    e->opcode = op;
+    e->user_data = user_data;
+}
+
+// COPY of `len` bytes from (src, soff) to (dst, doff).
+inline void prep_copy(dmaplane_sqe* e, std::uint32_t dst, std::uint64_t doff, std::uint32_t src,
+                      std::uint64_t soff, std::uint64_t len, std::uint64_t ud) {
+    prep(e, DMAPLANE_OP_COPY, ud);
+    e->dst_handle = dst;
+    e->dst_offset = doff;
+    e->src_handle = src;
+    e->src_offset = soff;
+    e->length = len;
+}
+
 // The guest's Soft-RoCE device and address (tools/vmrun).
 constexpr const char* rxe = "rxe0";
 constexpr const char* addr = "169.254.77.1";

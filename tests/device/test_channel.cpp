@@ -42,22 +42,6 @@ dmaplane_info info_of(const device& dev) {
     return i;
 }
 
-void prep(dmaplane_sqe* e, std::uint8_t op, std::uint64_t user_data) {
-    REQUIRE(e != nullptr);
-    e->opcode = op;
-    e->user_data = user_data;
-}
-
-void prep_copy(dmaplane_sqe* e, std::uint32_t dst, std::uint64_t doff, std::uint32_t src,
-               std::uint64_t soff, std::uint64_t len, std::uint64_t ud) {
-    prep(e, DMAPLANE_OP_COPY, ud);
-    e->dst_handle = dst;
-    e->dst_offset = doff;
-    e->src_handle = src;
-    e->src_offset = soff;
-    e->length = len;
-}
-
 void prep_fill(dmaplane_sqe* e, std::uint32_t dst, std::uint64_t off, std::uint64_t len,
                std::uint64_t pattern, std::uint64_t ud) {
     prep(e, DMAPLANE_OP_FILL, ud);

@@ -987,6 +987,22 @@ int get_info(dmaplane_info* info) {
 }
 
 int buffer_create(dmaplane_buffer_create* arg) {
+    if (arg->kind == DMAPLANE_BUF_KIND_GPU) {
+        if (gpu_absent)
+            return fail(EOPNOTSUPP);
+        if (arg->numa_policy != DMAPLANE_NUMA_ANY || arg->size == 0 || arg->size % 0x10000 != 0 ||
+            arg->user_addr % 0x10000 != 0)
+            return fail(EINVAL);
+        gpu_pins.push_back(*arg);
+        gpu_pin_devices.emplace_back(
+            arg->device_name == 0
+                ? ""
+                : reinterpret_cast<const char*>(static_cast<std::uintptr_t>(arg->device_name)));
+        arg->handle = next_handle++;
+        arg->mmap_offset = 0;
+        add_buffer(arg->handle, arg->size);
+        return 0;
+    }
     if (arg->kind != DMAPLANE_BUF_KIND_PAGES || arg->numa_policy != DMAPLANE_NUMA_ANY ||
         arg->size == 0 || arg->size > (64 << 20))
         return fail(EINVAL);
@@ -1367,6 +1383,9 @@ void reset() {
     snapshot_calls = 0;
     no_busy_poll = false;
     enter_arg = false;
+    gpu_absent = false;
+    gpu_pins.clear();
+    gpu_pin_devices.clear();
 }
 
 void add_buffer(std::uint32_t handle, std::size_t size) {

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include "dmaplane/uapi/dmaplane.h"
@@ -151,6 +152,14 @@ inline std::uint32_t fail_next_rdma = 0;
 inline std::vector<dmaplane_mr_register> mr_registers;
 inline std::vector<dmaplane_endpoint_connect> connects;
 inline std::vector<dmaplane_listen> listens;
+
+// GPU buffers (BUFFER_CREATE of kind GPU): refused with EOPNOTSUPP while
+// gpu_absent is set (a module without GPU support), else checked as the
+// module does (64 KiB aligned address and size, policy ANY) and recorded,
+// with the GPU device name each one passed ("" for none).
+inline bool gpu_absent = false;
+inline std::vector<dmaplane_buffer_create> gpu_pins;
+inline std::vector<std::string> gpu_pin_devices;
 
 // Live fake RDMA objects (registrations, endpoints, listeners).
 [[nodiscard]] std::size_t rdma_objects();

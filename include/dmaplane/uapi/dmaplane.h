@@ -163,6 +163,24 @@ struct dmaplane_info {
  * caller's own (and charged as such already). A USER range is checked and
  * pinned under one hold of the caller's mmap_lock, so a mapping replaced
  * concurrently (MAP_FIXED) is either refused or never seen.
+ *
+ * GPU (DMAPLANE_FEAT_BUFFER_GPU): user_addr is a GPU virtual address
+ * (cudaMalloc), pinned through the NVIDIA driver's nvidia_p2p_get_pages();
+ * user_addr and size must be multiples of 64 KiB (EINVAL; size is never
+ * rounded), numa_policy ANY, device_name optionally the GPU's PCI name,
+ * whose node is then reported in node (ENODEV: no such PCI device).
+ * Errors besides the above: EOPNOTSUPP (module built without nv-p2p.h, no
+ * NVIDIA driver loaded, an unsupported page table), EINVAL (a range the
+ * driver will not pin), ENODEV (revoked while pinning), EIO. Nothing is
+ * charged to pinned_vm; the size counts against the byte limits. A GPU
+ * buffer maps write-combined (pages inserted on fault), takes part in
+ * BUFFER_RW, COPY, FILL and CHECKSUM through the BAR, registers for RDMA
+ * (EXDEV: a device that can reach neither CPU addresses nor PCI peers),
+ * and cannot be exported as a dma-buf (EOPNOTSUPP). When the GPU memory is
+ * freed while pinned, the driver revokes it: placement gets
+ * DMAPLANE_PLACEMENT_REVOKED, mappings fault (SIGBUS), registrations over
+ * it are deregistered, and every later use (BUFFER_RW, COPY, mmap,
+ * MR_REGISTER, an RDMA entry naming its registration) fails with ENODEV.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */
@@ -235,7 +253,7 @@ struct dmaplane_buffer_info {
  * DMAPLANE_IOC_BUFFER_EXPORT - export a PAGES, HUGE or COHERENT buffer as
  * a dma-buf file descriptor (always O_CLOEXEC). The dma-buf holds a
  * reference on the buffer: it stays valid after destroy or close.
- * Errors: ENOENT, EINVAL, EOPNOTSUPP (USER or IMPORTED buffer), EMFILE.
+ * Errors: ENOENT, EINVAL, EOPNOTSUPP (USER, IMPORTED or GPU buffer), EMFILE.
  */
 struct dmaplane_buffer_export {
 	__u32 handle;			/* in */
@@ -884,7 +902,10 @@ struct dmaplane_domain_create {
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more page-list entries than one registration on
  *      the device may have: see above),
- *      EOPNOTSUPP (an import the device cannot reach), ENOSPC (byte
+ *      EOPNOTSUPP (an import the device cannot reach), ENODEV (a GPU
+ *      buffer whose memory was revoked), EXDEV (a GPU buffer and a device
+ *      that reaches memory neither by CPU address nor as a PCI peer of the
+ *      GPU), ENOSPC (byte
  *      limits), ENOMEM, ETIMEDOUT (the device did not complete the
  *      registration in 10 s: its work request is flushed before this
  *      returns, and later registrations of this open file on the device

@@ -244,10 +244,15 @@ TEST_CASE("nvidia_p2p: pin, DMA map, put; then FREE while pinned fires the free 
     const auto before = s.info();
     // In the kernel (debugfs p2p_selftest): get_pages + dma_map_pages with
     // the stand-in's own device as the peer, every field checked, unmap and
-    // put_pages (no callback); then it pins and maps once more with a
-    // callback that releases both, and leaves that pinned.
+    // put_pages (no callback); the same device with a 24-bit DMA mask is
+    // refused by dma_map_pages (ENOTSUPP) and by a dma-buf attach
+    // (EOPNOTSUPP), without the DMA API's WARN; a dma-buf of the range
+    // mapped for the device has DMA addresses and no pages; then it pins
+    // and maps once more with a callback that releases both, and leaves
+    // that pinned.
     REQUIRE(gpu_standin_debugfs("p2p_selftest", a.va) == 0);
     auto i = s.info();
+    CHECK(i.live_dmabufs == 0);
     CHECK(i.live_pins == 1);
     CHECK(i.live_dma_mappings == 1);
     CHECK(i.callbacks_fired == before.callbacks_fired);

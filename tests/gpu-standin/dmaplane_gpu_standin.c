@@ -164,6 +164,22 @@ static bool gpu_range_ok(u64 va, u64 len)
 	       IS_ALIGNED(len, STANDIN_GPU_PAGE) && !check_add_overflow(va, len, &end);
 }
 
+/*
+ * Whether @dev can DMA to [bar_off, bar_off + len) of the BAR: it has a DMA
+ * mask, and an IOMMU translates for it or the range is below its masks.
+ * dma_map_resource() WARNs where it cannot; this refuses first.
+ */
+static bool reachable(struct device *dev, u64 bar_off, u64 len)
+{
+	u64 last = standin.bar_phys + bar_off + len - 1;
+
+	if (!dev->dma_mask)
+		return false;
+	if (device_iommu_mapped(dev))
+		return true;
+	return last <= min_not_zero(*dev->dma_mask, dev->bus_dma_limit);
+}
+
 /* The pin that handed out @pt, or NULL; @pt is not dereferenced. */
 static struct standin_pin *find_pin(const struct nvidia_p2p_page_table *pt)
 {
@@ -371,8 +387,9 @@ EXPORT_SYMBOL(nvidia_p2p_free_page_table);
  * @page_table: a pinned page table
  * @dma_mapping: out: one DMA address per 64 KiB page
  *
- * Return: 0, -EINVAL (unknown or revoked page table), -ENOMEM, -EIO (the
- * DMA API could not map a page for @peer).
+ * Return: 0, -EINVAL (unknown or revoked page table), -ENOTSUPP (@peer
+ * cannot reach the BAR: no DMA mask, or the BAR above it without an
+ * IOMMU), -ENOMEM, -EIO (the DMA API could not map a page for @peer).
  */
 int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 			     struct nvidia_p2p_page_table *page_table,
@@ -396,6 +413,9 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	bar_off = p->bar_off;
 	n = p->pt.entries;
 	spin_unlock_irqrestore(&standin.pins_lock, flags);
+	/* As NVIDIA's RM answers a peer it cannot map for. */
+	if (!reachable(&peer->dev, bar_off, (u64)n * STANDIN_GPU_PAGE))
+		return -ENOTSUPP;
 
 	m = kzalloc(struct_size(m, dma, n), GFP_KERNEL_ACCOUNT);
 	if (!m)
@@ -626,6 +646,14 @@ static long standin_alloc(struct gpu_standin_alloc *arg)
 	return 0;
 }
 
+/* An importer that cannot reach the BAR is refused here, with EOPNOTSUPP. */
+static int standin_dmabuf_attach(struct dma_buf *dmabuf, struct dma_buf_attachment *attach)
+{
+	struct standin_export *e = dmabuf->priv;
+
+	return reachable(attach->dev, e->bar_off, e->size) ? 0 : -EOPNOTSUPP;
+}
+
 static struct sg_table *standin_map_dma_buf(struct dma_buf_attachment *attach,
 					    enum dma_data_direction dir)
 {
@@ -713,6 +741,7 @@ static void standin_dmabuf_release(struct dma_buf *dmabuf)
 }
 
 static const struct dma_buf_ops standin_dmabuf_ops = {
+	.attach = standin_dmabuf_attach,
 	.map_dma_buf = standin_map_dma_buf,
 	.unmap_dma_buf = standin_unmap_dma_buf,
 	.vmap = standin_dmabuf_vmap,
@@ -720,46 +749,58 @@ static const struct dma_buf_ops standin_dmabuf_ops = {
 	.release = standin_dmabuf_release,
 };
 
-static long standin_export(struct gpu_standin_export *arg)
+/* A dma-buf of [va, va + size), inside one allocation, which it holds. */
+static struct dma_buf *standin_export_dmabuf(u64 va, u64 size)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
 	struct standin_export *e;
 	struct standin_alloc *a;
 	struct dma_buf *dmabuf;
-	int fd;
 
-	if (arg->flags || !gpu_range_ok(arg->va, arg->size))
-		return -EINVAL;
+	if (!gpu_range_ok(va, size))
+		return ERR_PTR(-EINVAL);
 	e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 	if (!e)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 
 	mutex_lock(&standin.lock);
-	a = find_alloc(arg->va, arg->size);
+	a = find_alloc(va, size);
 	if (!a) {
 		mutex_unlock(&standin.lock);
 		kfree(e);
-		return -EINVAL;
+		return ERR_PTR(-EINVAL);
 	}
 	e->alloc = a;
-	e->bar_off = a->bar_off + (arg->va - a->va);
-	e->size = arg->size;
+	e->bar_off = a->bar_off + (va - a->va);
+	e->size = size;
 	info.exp_name = STANDIN_NAME;
 	info.owner = THIS_MODULE;
 	info.ops = &standin_dmabuf_ops;
-	info.size = arg->size;
+	info.size = size;
 	info.flags = O_RDWR;
 	info.priv = e;
 	dmabuf = dma_buf_export(&info);
 	if (IS_ERR(dmabuf)) {
 		mutex_unlock(&standin.lock);
 		kfree(e);
-		return PTR_ERR(dmabuf);
+		return dmabuf;
 	}
 	a->dmabufs++;
 	mutex_unlock(&standin.lock);
 	atomic64_inc(&standin.live_dmabufs);
+	return dmabuf;
+}
 
+static long standin_export(struct gpu_standin_export *arg)
+{
+	struct dma_buf *dmabuf;
+	int fd;
+
+	if (arg->flags)
+		return -EINVAL;
+	dmabuf = standin_export_dmabuf(arg->va, arg->size);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
 	fd = dma_buf_fd(dmabuf, O_CLOEXEC);
 	if (fd < 0) {
 		dma_buf_put(dmabuf);	/* releases e and the hold */
@@ -860,9 +901,10 @@ static struct miscdevice standin_misc = {
  * debugfs p2p_selftest: write an allocation's VA (hex) to run the p2p
  * interface the way a client does, with the stand-in's own PCI device as
  * the peer: pin it all, map it for DMA, check the tables, unmap and put;
- * then pin and map it again and leave it pinned with a free callback that
- * releases both from the callback, as a client must. FREE of the VA then
- * fires that callback.
+ * a peer that cannot reach the BAR refused; a dma-buf of it mapped for the
+ * device (no pages); then pin and map it again and leave it pinned with a
+ * free callback that releases both from the callback, as a client must.
+ * FREE of the VA then fires that callback.
  */
 static void selftest_callback(void *data)
 {
@@ -901,6 +943,91 @@ static void selftest_unused_callback(void *data)
 	pr_err(STANDIN_NAME ": selftest: a put page table's callback was called\n");
 }
 
+/*
+ * A peer that cannot reach the BAR (the stand-in's own device with a
+ * 24-bit mask, below the BAR; not behind an IOMMU, which would translate)
+ * is refused without the DMA API's WARN: dma_map_pages -ENOTSUPP, a dma-buf
+ * attach -EOPNOTSUPP.
+ */
+static int selftest_unreachable(u64 va, u64 len, u64 bar_off)
+{
+	struct device *dev = &standin.pdev->dev;
+	struct nvidia_p2p_dma_mapping *map;
+	struct dma_buf_attachment *attach;
+	struct nvidia_p2p_page_table *pt;
+	struct dma_buf *dmabuf;
+	u64 mask = *dev->dma_mask;
+	int ret, err = 0;
+
+	if (device_iommu_mapped(dev) || standin.bar_phys + bar_off < DMA_BIT_MASK(24))
+		return 0;
+	ret = nvidia_p2p_get_pages(0, 0, va, len, &pt, selftest_unused_callback, &ret);
+	if (ret)
+		return ret;
+	dmabuf = standin_export_dmabuf(va, len);
+	if (IS_ERR(dmabuf)) {
+		nvidia_p2p_put_pages(0, 0, va, pt);
+		return PTR_ERR(dmabuf);
+	}
+	*dev->dma_mask = DMA_BIT_MASK(24);
+	if (nvidia_p2p_dma_map_pages(standin.pdev, pt, &map) != -ENOTSUPP)
+		err = -EPROTO;
+	attach = dma_buf_attach(dmabuf, dev);
+	if (!IS_ERR(attach)) {
+		dma_buf_detach(dmabuf, attach);
+		err = -EPROTO;
+	} else if (PTR_ERR(attach) != -EOPNOTSUPP) {
+		err = -EPROTO;
+	}
+	*dev->dma_mask = mask;
+	dma_buf_put(dmabuf);
+	if (nvidia_p2p_put_pages(0, 0, va, pt) && !err)
+		err = -EPROTO;
+	return err;
+}
+
+/*
+ * A dma-buf of the allocation, attached and mapped for the stand-in's own
+ * device: DMA addresses only (no page in any entry), covering the range.
+ */
+static int selftest_dmabuf(u64 va, u64 len)
+{
+	struct dma_buf_attachment *attach;
+	struct scatterlist *sg;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	u64 total = 0;
+	unsigned int i;
+	int err = 0;
+
+	dmabuf = standin_export_dmabuf(va, len);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	attach = dma_buf_attach(dmabuf, &standin.pdev->dev);
+	if (IS_ERR(attach)) {
+		err = PTR_ERR(attach);
+		goto out_put;
+	}
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		err = PTR_ERR(sgt);
+		goto out_detach;
+	}
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		if (sg_page(sg) || !sg_dma_address(sg) || !sg_dma_len(sg))
+			err = -EPROTO;
+		total += sg_dma_len(sg);
+	}
+	if (total != len)
+		err = -EPROTO;
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+out_detach:
+	dma_buf_detach(dmabuf, attach);
+out_put:
+	dma_buf_put(dmabuf);
+	return err;
+}
+
 static int standin_selftest(u64 va)
 {
 	struct nvidia_p2p_dma_mapping *map, **hold;
@@ -935,6 +1062,10 @@ out_put:
 		ret = -EPROTO;
 	if (!ret && nvidia_p2p_put_pages(0, 0, va, pt) != -EINVAL)
 		ret = -EPROTO;	/* already released */
+	if (!ret)
+		ret = selftest_unreachable(va, len, bar_off);
+	if (!ret)
+		ret = selftest_dmabuf(va, len);
 	if (ret)
 		return ret;
 
@@ -998,7 +1129,8 @@ static int standin_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!(pci_resource_flags(pdev, STANDIN_BAR) & IORESOURCE_MEM) ||
 	    pci_resource_len(pdev, STANDIN_BAR) < STANDIN_GPU_PAGE)
 		return -ENODEV;
-	ret = pcim_iomap_regions(pdev, BIT(STANDIN_BAR), STANDIN_NAME);
+	/* Managed (pcim_enable_device); mapped once, write-combined, below. */
+	ret = pci_request_region(pdev, STANDIN_BAR, STANDIN_NAME);
 	if (ret)
 		return ret;
 	standin.bar_phys = pci_resource_start(pdev, STANDIN_BAR);

@@ -12,7 +12,8 @@
 #  - --iommu boots with DMAR on and the PCI devices in IOMMU groups;
 #  - with the GPU stand-in (STANDIN, when built): --ivshmem and
 #    --extra-module load it in one guest and in two, a failing rmmod of it
-#    fails the run, and so does its leak report at unload (faked).
+#    fails the run, and so does its leak report at unload (faked); a test
+#    may unload and reload it.
 #   check_runner.sh VMRUN MODULE LOGDIR [STANDIN]
 set -u
 vmrun=$1 module=$2 logs=$3 standin=${4:-}
@@ -68,6 +69,9 @@ if [ -n "$standin" ]; then
 		{ echo "FAIL: no reason given for the failed rmmod"; failed=1; }
 	# shellcheck disable=SC2086
 	expect 1 standin-leak $gpu -- 'echo "dmaplane_gpu_standin: leaked 1 allocations, 0 page tables, 0 DMA mappings, 0 dma-bufs" > /dev/kmsg; true'
+	# A test may unload it and load it again (and leave it unloaded).
+	# shellcheck disable=SC2086
+	expect 0 standin-reload $gpu -- 'rmmod dmaplane_gpu_standin && ! test -e /dev/dmaplane_gpu_standin && insmod /lib/modules/extra/dmaplane_gpu_standin.ko && test -c /dev/dmaplane_gpu_standin && rmmod dmaplane_gpu_standin'
 	# Without an ivshmem device it loads and unloads, and has no device.
 	expect 0 standin-no-device --extra-module "$standin" -- '! test -e /dev/dmaplane_gpu_standin'
 fi

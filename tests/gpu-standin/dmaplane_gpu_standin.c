@@ -33,6 +33,11 @@
  *  - a page table or DMA mapping the stand-in does not know (never handed
  *    out, or already released) gets -EINVAL, before it is dereferenced.
  *
+ * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
+ * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
+ * allow symbol_get of EXPORT_SYMBOL_GPL modules") refuses for plain
+ * EXPORT_SYMBOLs ("failing symbol_get of non-GPLONLY symbol").
+ *
  * Locks: standin.lock (mutex) serialises the allocator, the allocations and
  * their dma-buf holds, and FREE. pins_lock (spinlock, irqsave: it is taken
  * under the callback's lock) guards the pins, their DMA mappings and their
@@ -311,7 +316,7 @@ out_nomem:
 	mutex_unlock(&standin.lock);
 	return -ENOMEM;
 }
-EXPORT_SYMBOL(nvidia_p2p_get_pages);
+EXPORT_SYMBOL_GPL(nvidia_p2p_get_pages);
 
 /**
  * nvidia_p2p_put_pages() - release a page table that get_pages handed out
@@ -352,7 +357,7 @@ int nvidia_p2p_put_pages(uint64_t p2p_token, uint32_t va_space,
 	pin_free(p);
 	return 0;
 }
-EXPORT_SYMBOL(nvidia_p2p_put_pages);
+EXPORT_SYMBOL_GPL(nvidia_p2p_put_pages);
 
 /**
  * nvidia_p2p_free_page_table() - release a page table after its free callback
@@ -379,7 +384,7 @@ int nvidia_p2p_free_page_table(struct nvidia_p2p_page_table *page_table)
 	pin_free(p);
 	return 0;
 }
-EXPORT_SYMBOL(nvidia_p2p_free_page_table);
+EXPORT_SYMBOL_GPL(nvidia_p2p_free_page_table);
 
 /**
  * nvidia_p2p_dma_map_pages() - map a page table's pages for a peer device
@@ -451,7 +456,7 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	*dma_mapping = &m->pub;
 	return 0;
 }
-EXPORT_SYMBOL(nvidia_p2p_dma_map_pages);
+EXPORT_SYMBOL_GPL(nvidia_p2p_dma_map_pages);
 
 /* Unlink @dma_mapping from @p (pins_lock held); NULL if not @p's. */
 static struct standin_mapping *take_mapping(struct standin_pin *p,
@@ -500,7 +505,7 @@ int nvidia_p2p_dma_unmap_pages(struct pci_dev *peer,
 	mapping_free(m);
 	return 0;
 }
-EXPORT_SYMBOL(nvidia_p2p_dma_unmap_pages);
+EXPORT_SYMBOL_GPL(nvidia_p2p_dma_unmap_pages);
 
 /**
  * nvidia_p2p_free_dma_mapping() - release a mapping after its page table's
@@ -532,7 +537,7 @@ int nvidia_p2p_free_dma_mapping(struct nvidia_p2p_dma_mapping *dma_mapping)
 	mapping_free(m);
 	return 0;
 }
-EXPORT_SYMBOL(nvidia_p2p_free_dma_mapping);
+EXPORT_SYMBOL_GPL(nvidia_p2p_free_dma_mapping);
 
 /*
  * Call the free callbacks of every pin of @a, one at a time, each with

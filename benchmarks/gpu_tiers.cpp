@@ -12,15 +12,21 @@
 //                     GPU-visible)
 //   wc stores/loads   CPU stores and loads through the write-combined
 //                     mapping of a dmaplane GPU buffer (pin_gpu) over GPU
-//                     memory, the gdrcopy tier; peer: memcpy between two host
-//                     buffers
+//                     memory, the gdrcopy tier; loads also as SSE4.1
+//                     streaming loads ("wc loads (nt)", as gdrcopy reads);
+//                     peer: memcpy between two malloc'd host blocks
+//                     ("memcpy host")
 //   dmaplane COPY     channel COPY entries between a host buffer and the GPU
-//                     buffer, through the BAR; peer: memcpy between host buffers
+//                     buffer, through the BAR, and COPY between the two host
+//                     buffers ("COPY host": what of the ratio is the module's);
+//                     peer: memcpy between the same two host buffers' mappings
+//                     ("memcpy bufs")
 //
 // Every cell is the median of --reps repetitions (after one warm-up); the
 // table gives GB/s (1e9 bytes/s) and the ratio to the named peer at the same
-// size and direction. It writes gpu_tiers.csv, gpu_tiers.gp (a gnuplot
-// script over the CSV) and, when gnuplot is on PATH, gpu_tiers.png.
+// size (tier GB/s / peer GB/s: above 1 is faster than the peer). It writes
+// gpu_tiers.csv, gpu_tiers.gp (a gnuplot script over the CSV) and, when
+// gnuplot is on PATH, gpu_tiers.png.
 //
 //   gpu_tiers                      CUDA device 0, /dev/dmaplane if present
 //   gpu_tiers --standin            GPU memory for the BAR tiers from the vm
@@ -48,6 +54,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +62,10 @@
 #include <vector>
 
 #include <cuda_runtime.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -115,7 +126,9 @@ double median_seconds(unsigned reps, const std::function<bool()>& op) {
     return t[t.size() / 2];
 }
 
-double gbps(std::uint64_t bytes, double s) { return s > 0 ? static_cast<double>(bytes) / s / 1e9 : 0; }
+double gbps(std::uint64_t bytes, double s) {
+    return s > 0 ? static_cast<double>(bytes) / s / 1e9 : 0;
+}
 
 std::string size_label(std::uint64_t n) {
     if (n >= (1U << 20) && n % (1U << 20) == 0)
@@ -140,6 +153,35 @@ struct host_block {
     explicit host_block(std::uint64_t n) : p(new std::byte[n]) { std::memset(p.get(), 0, n); }
     [[nodiscard]] std::byte* get() const noexcept { return p.get(); }
 };
+
+// A dmaplane host buffer, mapped: on the GPU's NUMA node (policy DEVICE)
+// when the module knows the GPU's PCI device `pci`, else anywhere; of the
+// first of `kinds` the module can give.
+struct host_buffer {
+    dmaplane::buffer buf;
+    dmaplane::mapping map;
+};
+
+dmaplane::result<host_buffer> host_buffer_near(const dmaplane::device& dev, std::uint64_t size,
+                                               std::initializer_list<dmaplane::buffer_kind> kinds,
+                                               const std::string& pci) {
+    dmaplane::result<dmaplane::buffer> buf = dmaplane::make_error(EINVAL);
+    for (const auto kind : kinds) {
+        if (!pci.empty())
+            buf = dev.allocate({size, kind, dmaplane::numa::near_device(pci)});
+        if (!buf)
+            buf = dev.allocate({size, kind, dmaplane::numa::any()});
+        if (buf)
+            break;
+    }
+    if (!buf)
+        return dmaplane::unexpected{buf.error()};
+    auto map = buf->map();
+    if (!map)
+        return dmaplane::unexpected{map.error()};
+    std::memset(map->data(), 0, size);
+    return host_buffer{std::move(*buf), std::move(*map)};
+}
 
 // ---------------------------------------------------------------- CUDA
 
@@ -207,24 +249,14 @@ void cuda_tiers(run_state& st, const dmaplane::device* dev) {
     // The staging buffer: on the GPU's NUMA node when the module knows the
     // GPU's PCI device, in 2 MiB pages when it can have them.
     const std::string pci = gpu::cuda_pci_name(st.cfg.gpu);
-    dmaplane::result<dmaplane::buffer> buf = dmaplane::make_error(ENOMEM);
-    for (const auto kind : {dmaplane::buffer_kind::huge, dmaplane::buffer_kind::pages}) {
-        if (!pci.empty())
-            buf = dev->allocate({max, kind, dmaplane::numa::near_device(pci)});
-        if (!buf)
-            buf = dev->allocate({max, kind, dmaplane::numa::any()});
-        if (buf)
-            break;
-    }
-    if (!buf) {
-        fail(st, "cuda dmaplane: allocate", buf.error().message());
+    auto staging = host_buffer_near(*dev, max, {dmaplane::buffer_kind::huge,
+                                                dmaplane::buffer_kind::pages}, pci);
+    if (!staging) {
+        fail(st, "cuda dmaplane: host buffer", staging.error().message());
         return;
     }
-    auto map = buf->map();
-    if (!map) {
-        fail(st, "cuda dmaplane: map", map.error().message());
-        return;
-    }
+    const dmaplane::buffer* buf = &staging->buf;
+    const dmaplane::mapping* map = &staging->map;
     if (auto where = buf->placement())
         std::printf("cuda dmaplane: %s buffer, %s, GPU %s\n",
                     std::string(dmaplane::to_string(buf->kind())).c_str(),
@@ -236,6 +268,227 @@ void cuda_tiers(run_state& st, const dmaplane::device* dev) {
     }
     cuda_tier(st, "cuda dmaplane", static_cast<std::byte*>(map->data()), d);
     (void)cudaHostUnregister(map->data());
+}
+
+// ---------------------------------------------------------------- BAR tiers
+
+// GPU memory for the BAR tiers, pinned as a dmaplane GPU buffer and mapped
+// write-combined. Members in this order: the mapping and the pin go before
+// the memory is freed.
+struct bar_target {
+    gpu::memory mem;
+    dmaplane::buffer buf;
+    dmaplane::mapping wc;
+};
+
+// Drains the write-combining buffers: the stores before it have reached
+// the device (gdrcopy's copy-to-mapping ends the same way).
+inline void wc_flush() noexcept {
+#if defined(__x86_64__)
+    _mm_sfence();
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+#if defined(__x86_64__)
+// Streaming (non-temporal) loads from write-combined memory, 64 bytes per
+// step: what gdrcopy's copy-from-mapping uses, since plain loads from WC
+// memory are uncached. `n` is a multiple of 64, `src` 16-byte aligned.
+__attribute__((target("sse4.1"))) void stream_load_copy(std::byte* dst, const std::byte* src,
+                                                        std::size_t n) noexcept {
+    auto* s = reinterpret_cast<__m128i*>(const_cast<std::byte*>(src));
+    auto* d = reinterpret_cast<__m128i*>(dst);
+    for (std::size_t i = 0; i < n / 16; i += 4) {
+        const __m128i a = _mm_stream_load_si128(s + i);
+        const __m128i b = _mm_stream_load_si128(s + i + 1);
+        const __m128i c = _mm_stream_load_si128(s + i + 2);
+        const __m128i e = _mm_stream_load_si128(s + i + 3);
+        _mm_storeu_si128(d + i, a);
+        _mm_storeu_si128(d + i + 1, b);
+        _mm_storeu_si128(d + i + 2, c);
+        _mm_storeu_si128(d + i + 3, e);
+    }
+}
+#endif
+
+// Checks `got` against `want` and records a failure naming `what`.
+bool same_bytes(run_state& st, const char* what, const std::byte* got, const std::byte* want,
+                std::uint64_t n) {
+    if (std::memcmp(got, want, n) == 0)
+        return true;
+    fail(st, what, "bytes differ");
+    return false;
+}
+
+// Pins `max` bytes of GPU memory (CUDA's, or the stand-in's) and maps them.
+// False with a skip line when this machine cannot (no NVIDIA driver behind
+// the module: EOPNOTSUPP), false with a failure on any other error.
+bool make_bar_target(run_state& st, const dmaplane::device& dev, bool use_cuda, bar_target& t) {
+    const std::uint64_t max = st.sizes.back();
+#ifdef DMAPLANE_HAVE_CUDA
+    auto mem = use_cuda ? gpu::memory::from_cuda(max) : gpu::memory::from_standin(max);
+#else
+    (void)use_cuda;
+    auto mem = gpu::memory::from_standin(max);
+#endif
+    if (!mem) {
+        fail(st, use_cuda ? "cudaMalloc" : "stand-in ALLOC (try a smaller --max-size)",
+             mem.error().message());
+        return false;
+    }
+    t.mem = std::move(*mem);
+    auto buf = dev.pin_gpu(t.mem.address(), max, t.mem.pci_name());
+    if (!buf && buf.error() == std::errc::operation_not_supported) {
+        skip("wc stores/loads, dmaplane COPY",
+             "pin_gpu: no NVIDIA peer-to-peer interface behind the module (EOPNOTSUPP)");
+        return false;
+    }
+    if (!buf) {
+        fail(st, "pin_gpu", dmaplane::gpu_error_message(buf.error()));
+        return false;
+    }
+    auto wc = buf->map();
+    if (!wc) {
+        fail(st, "map the GPU buffer", wc.error().message());
+        return false;
+    }
+    t.buf = std::move(*buf);
+    t.wc = std::move(*wc);
+    std::printf("BAR tiers: %s of GPU memory from %s (GPU %s), pinned with pin_gpu, mapped WC\n",
+                size_label(max).c_str(),
+                t.mem.origin() == gpu::memory::source::cuda ? "cudaMalloc"
+                                                            : "the stand-in (test infrastructure)",
+                t.mem.pci_name().empty() ? "?" : t.mem.pci_name().c_str());
+    return true;
+}
+
+// CPU stores and loads through the WC mapping against memcpy between two
+// host buffers; the bytes checked through the GPU memory's own path.
+void wc_tiers(run_state& st, const bar_target& t) {
+    const std::uint64_t max = st.sizes.back();
+    host_block src(max), dst(max), check(max);
+    fill_pattern(src.get(), max, 0xbad);
+    auto* bar = static_cast<std::byte*>(t.wc.data());
+#if defined(__x86_64__)
+    const bool nt = __builtin_cpu_supports("sse4.1");
+#endif
+    for (const std::uint64_t n : st.sizes) {
+        const double peer = median_seconds(st.cfg.reps, [&] {
+            std::memcpy(dst.get(), src.get(), n);
+            return true;
+        });
+        st.rows.push_back({"memcpy host", "h2h", n, peer, "memcpy host", peer});
+        const double stores = median_seconds(st.cfg.reps, [&] {
+            std::memcpy(bar, src.get(), n);
+            wc_flush();
+            return true;
+        });
+        st.rows.push_back({"wc stores", "h2d", n, stores, "memcpy host", peer});
+        const double loads = median_seconds(st.cfg.reps, [&] {
+            std::memcpy(dst.get(), bar, n);
+            return true;
+        });
+        st.rows.push_back({"wc loads", "d2h", n, loads, "memcpy host", peer});
+#if defined(__x86_64__)
+        if (nt) {
+            const double ntl = median_seconds(st.cfg.reps, [&] {
+                stream_load_copy(dst.get(), bar, n);
+                return true;
+            });
+            st.rows.push_back({"wc loads (nt)", "d2h", n, ntl, "memcpy host", peer});
+        }
+#endif
+    }
+    // The stores landed in GPU memory; the loads brought them back.
+    if (auto r = t.mem.read(0, {check.get(), max}); !r) {
+        fail(st, "read GPU memory", r.error().message());
+        return;
+    }
+    if (!same_bytes(st, "wc stores: GPU memory", check.get(), src.get(), max))
+        return;
+    std::memset(dst.get(), 0, max);
+    std::memcpy(dst.get(), bar, max);
+    if (same_bytes(st, "wc loads", dst.get(), src.get(), max))
+        ++st.ran;
+}
+
+// One COPY entry of `n` bytes from `src` to `dst`, waited for.
+bool copy_once(dmaplane::channel& ch, const dmaplane::buffer& dst, const dmaplane::buffer& src,
+               std::uint64_t n, std::error_code& err) {
+    auto d = dst.view(0, n);
+    auto s = src.view(0, n);
+    if (!d || !s) {
+        err = !d ? d.error() : s.error();
+        return false;
+    }
+    dmaplane::prep_copy(*ch.sq().get_sqe(), *d, *s, n);
+    if (auto r = ch.submit_and_wait(1); !r) {
+        err = r.error();
+        return false;
+    }
+    const auto c = ch.pop();
+    if (!c || c->res != static_cast<std::int64_t>(n)) {
+        err = c && c->res < 0 ? std::error_code(static_cast<int>(-c->res), std::system_category())
+                              : std::make_error_code(std::errc::io_error);
+        return false;
+    }
+    return true;
+}
+
+// COPY entries between host buffers and the GPU buffer, both ways, against
+// memcpy between host buffers (and COPY between the host buffers, which
+// shows what of the ratio is the module's and what the BAR's).
+void copy_tiers(run_state& st, const dmaplane::device& dev, const bar_target& t) {
+    const std::uint64_t max = st.sizes.back();
+    host_buffer host[2];
+    for (host_buffer& h : host) {
+        auto b = host_buffer_near(dev, max, {dmaplane::buffer_kind::pages}, t.mem.pci_name());
+        if (!b) {
+            fail(st, "dmaplane COPY: host buffer", b.error().message());
+            return;
+        }
+        h = std::move(*b);
+    }
+    auto* h0 = static_cast<std::byte*>(host[0].map.data());
+    auto* h1 = static_cast<std::byte*>(host[1].map.data());
+    fill_pattern(h0, max, 0xc0b1);
+    auto ch = dmaplane::channel::create(dev);
+    if (!ch) {
+        fail(st, "dmaplane COPY: channel", ch.error().message());
+        return;
+    }
+    std::error_code err;
+    for (const std::uint64_t n : st.sizes) {
+        const double peer = median_seconds(st.cfg.reps, [&] {
+            std::memcpy(h1, h0, n);
+            return true;
+        });
+        const auto copy = [&](const dmaplane::buffer& dst, const dmaplane::buffer& src) {
+            return median_seconds(st.cfg.reps, [&] { return copy_once(*ch, dst, src, n, err); });
+        };
+        const double hh = copy(host[1].buf, host[0].buf);
+        const double h2d = hh < 0 ? -1 : copy(t.buf, host[0].buf);
+        const double d2h = h2d < 0 ? -1 : copy(host[1].buf, t.buf);
+        if (d2h < 0) {
+            fail(st, "dmaplane COPY", err.message());
+            return;
+        }
+        st.rows.push_back({"memcpy bufs", "h2h", n, peer, "memcpy bufs", peer});
+        st.rows.push_back({"COPY host", "h2h", n, hh, "memcpy bufs", peer});
+        st.rows.push_back({"dmaplane COPY", "h2d", n, h2d, "memcpy bufs", peer});
+        st.rows.push_back({"dmaplane COPY", "d2h", n, d2h, "memcpy bufs", peer});
+    }
+    // The last H2D put the pattern into GPU memory; the last D2H brought it
+    // back into the second host buffer.
+    host_block check(max);
+    if (auto r = t.mem.read(0, {check.get(), max}); !r) {
+        fail(st, "read GPU memory", r.error().message());
+        return;
+    }
+    if (same_bytes(st, "dmaplane COPY to the GPU", check.get(), h0, max) &&
+        same_bytes(st, "dmaplane COPY from the GPU", h1, h0, max))
+        ++st.ran;
 }
 
 // ---------------------------------------------------------------- output
@@ -401,6 +654,23 @@ int main(int argc, char** argv) {
     else
         for (const char* t : {"cuda pageable", "cuda pinned", "cuda dmaplane"})
             skip(t, "no CUDA device");
+
+    // The BAR tiers: GPU memory pinned through dmaplane, CUDA's or the
+    // stand-in's.
+    const bool use_cuda = cuda && !cfg.standin;
+    if (!dev) {
+        skip("wc stores/loads, dmaplane COPY", "no /dev/dmaplane (module not loaded)");
+    } else if (auto gpu_ok = dev->require_features(DMAPLANE_FEAT_BUFFER_GPU); !gpu_ok) {
+        skip("wc stores/loads, dmaplane COPY", gpu_ok.error().message());
+    } else if (!use_cuda && !cfg.standin) {
+        skip("wc stores/loads, dmaplane COPY", "no CUDA device (--standin: the stand-in's)");
+    } else {
+        bar_target t;
+        if (make_bar_target(st, *dev, use_cuda, t)) {
+            wc_tiers(st, t);
+            copy_tiers(st, *dev, t);
+        }
+    }
 
     if (st.ran == 0 && !st.failed) {
         std::printf("gpu_tiers: no tier could run on this machine\n");

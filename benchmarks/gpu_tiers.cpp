@@ -37,9 +37,10 @@
 //            --gpu ORDINAL (0), --out DIR (.), --device PATH (/dev/dmaplane)
 //
 // Tiers that cannot run say why on one line ("skip: ...") and the others
-// run. Exit status: 0 when every tier that could run ran and its bytes
-// checked out; 1 on a failure (an error, or bytes wrong); 2 on bad usage;
-// 77 when no tier at all could run (no CUDA device and no GPU buffer).
+// run; with --standin, BAR tiers that cannot run are a failure. Exit status:
+// 0 when every tier that could run ran and its bytes checked out; 1 on a
+// failure (an error, or bytes wrong); 2 on bad usage; 77 when no tier at all
+// could run (no CUDA device and no GPU buffer, without --standin).
 
 #include <dmaplane/dmaplane.hpp>
 
@@ -105,6 +106,15 @@ void skip(const char* tier, const std::string& why) {
 void fail(run_state& st, const char* what, const std::string& why) {
     std::fprintf(stderr, "gpu_tiers: %s: %s\n", what, why.c_str());
     st.failed = true;
+}
+
+// The BAR tiers cannot run: a skip, or with --standin (which asks for them)
+// a failure.
+void skip_bar(run_state& st, const std::string& why) {
+    if (st.cfg.standin)
+        fail(st, "--standin: the BAR tiers cannot run", why);
+    else
+        skip("wc stores/loads, dmaplane COPY", why);
 }
 
 // Median seconds of `reps` runs of `op` after one warm-up; negative when
@@ -340,8 +350,7 @@ bool make_bar_target(run_state& st, const dmaplane::device& dev, bool use_cuda, 
     t.mem = std::move(*mem);
     auto buf = dev.pin_gpu(t.mem.address(), max, t.mem.pci_name());
     if (!buf && buf.error() == std::errc::operation_not_supported) {
-        skip("wc stores/loads, dmaplane COPY",
-             "pin_gpu: no NVIDIA peer-to-peer interface behind the module (EOPNOTSUPP)");
+        skip_bar(st, "pin_gpu: " + dmaplane::gpu_error_message(buf.error()));
         return false;
     }
     if (!buf) {
@@ -659,11 +668,11 @@ int main(int argc, char** argv) {
     // stand-in's.
     const bool use_cuda = cuda && !cfg.standin;
     if (!dev) {
-        skip("wc stores/loads, dmaplane COPY", "no /dev/dmaplane (module not loaded)");
+        skip_bar(st, "no /dev/dmaplane (module not loaded)");
     } else if (auto gpu_ok = dev->require_features(DMAPLANE_FEAT_BUFFER_GPU); !gpu_ok) {
-        skip("wc stores/loads, dmaplane COPY", gpu_ok.error().message());
+        skip_bar(st, gpu_ok.error().message());
     } else if (!use_cuda && !cfg.standin) {
-        skip("wc stores/loads, dmaplane COPY", "no CUDA device (--standin: the stand-in's)");
+        skip_bar(st, "no CUDA device (--standin: the stand-in's)");
     } else {
         bar_target t;
         if (make_bar_target(st, *dev, use_cuda, t)) {
@@ -676,7 +685,9 @@ int main(int argc, char** argv) {
         std::printf("gpu_tiers: no tier could run on this machine\n");
         return 77;
     }
-    print_table(st);
-    write_outputs(st);
+    if (!st.rows.empty()) {
+        print_table(st);
+        write_outputs(st);
+    }
     return st.failed ? 1 : 0;
 }

@@ -557,27 +557,38 @@ bool write_outputs(run_state& st) {
         fail(st, gp.c_str(), std::strerror(errno));
         return false;
     }
+    // Each line's points are a data block of the script (a line through
+    // CSV rows filtered with 1/0 would break at every other tier's row).
+    std::fprintf(f, "# gpu_tiers: GB/s against transfer size, one line per tier and\n"
+                    "# direction (`gnuplot gpu_tiers.gp`: gpu_tiers.png); written by\n"
+                    "# benchmarks/gpu_tiers with gpu_tiers.csv, whose figures these are.\n");
+    for (std::size_t i = 0; i < series.size(); ++i) {
+        std::fprintf(f, "$s%zu << EOD\n", i);
+        for (const row& r : st.rows)
+            if (r.tier + "|" + r.direction == series[i])
+                std::fprintf(f, "%llu %.4f\n", static_cast<unsigned long long>(r.size),
+                             gbps(r.size, r.seconds));
+        std::fprintf(f, "EOD\n");
+    }
+    std::string xtics;
+    for (const std::uint64_t n : st.sizes)
+        xtics += (xtics.empty() ? "\"" : ", \"") + size_label(n) + "\" " + std::to_string(n);
     std::fprintf(f,
-                 "# gpu_tiers: GB/s against transfer size (gnuplot gpu_tiers.gp, next to\n"
-                 "# gpu_tiers.csv); written by benchmarks/gpu_tiers.\n"
                  "if (strstrt(GPVAL_TERMINALS, \"pngcairo\")) { set terminal pngcairo size "
                  "1024,600 noenhanced } else { set terminal png size 1024,600 noenhanced }\n"
                  "set output \"gpu_tiers.png\"\n"
-                 "set datafile separator \",\"\n"
                  "set title \"host <-> GPU bandwidth by tier (median of %u)\"\n"
-                 "set logscale x 2\nset logscale y 10\n"
+                 "set logscale x 2\nset logscale y 10\nset xtics (%s)\n"
+                 "set xrange [%llu:%llu]\n"
                  "set xlabel \"bytes per transfer\"\nset ylabel \"GB/s\"\n"
-                 "set format x \"%%.0s%%cB\"\nset grid\nset key outside right\n"
-                 "plot \\\n",
-                 st.cfg.reps);
+                 "set grid\nset key outside right\nplot \\\n",
+                 st.cfg.reps, xtics.c_str(),
+                 static_cast<unsigned long long>(st.sizes.front() / 2),
+                 static_cast<unsigned long long>(st.sizes.back() * 2));
     for (std::size_t i = 0; i < series.size(); ++i) {
         const std::string& s = series[i];
-        const std::string tier = s.substr(0, s.find('|'));
-        const std::string dir = s.substr(s.find('|') + 1);
-        std::fprintf(f,
-                     "  \"gpu_tiers.csv\" skip 1 using 3:((strcol(1) eq \"%s\" && "
-                     "strcol(2) eq \"%s\") ? $6 : 1/0) with linespoints title \"%s %s\"%s\n",
-                     tier.c_str(), dir.c_str(), tier.c_str(), dir.c_str(),
+        const std::string title = s.substr(0, s.find('|')) + " " + s.substr(s.find('|') + 1);
+        std::fprintf(f, "  $s%zu using 1:2 with linespoints title \"%s\"%s\n", i, title.c_str(),
                      i + 1 < series.size() ? ", \\" : "");
     }
     std::fclose(f);

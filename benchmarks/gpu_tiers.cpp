@@ -7,8 +7,9 @@
 //   cuda pinned       cudaMemcpy from/to cudaMallocHost memory
 //   cuda dmaplane     cudaMemcpy from/to the mapping of a dmaplane buffer
 //                     (2 MiB pages, else 4 KiB; NUMA policy DEVICE on the
-//                     GPU) registered with cudaHostRegister: the zero-copy
-//                     staging path (NUMA-placed, RDMA-registrable,
+//                     GPU), registered with the first RDMA device if there
+//                     is one and with cudaHostRegister: the zero-copy
+//                     staging path (NUMA-placed, RDMA-registered,
 //                     GPU-visible)
 //   wc stores/loads   CPU stores and loads through the write-combined
 //                     mapping of a dmaplane GPU buffer (pin_gpu) over GPU
@@ -271,6 +272,21 @@ void cuda_tiers(run_state& st, const dmaplane::device* dev) {
         std::printf("cuda dmaplane: %s buffer, %s, GPU %s\n",
                     std::string(dmaplane::to_string(buf->kind())).c_str(),
                     dmaplane::to_string(*where).c_str(), pci.empty() ? "?" : pci.c_str());
+    // The same buffer registered with the first RDMA device, when there is
+    // one: the staging path is NUMA-placed, RDMA-registered and GPU-visible
+    // at once (the registration lives through the measurement).
+    dmaplane::memory_region mr;
+    if (auto rdma = dmaplane::list_rdma_devices(*dev); rdma && !rdma->empty()) {
+        using dmaplane::mr_access;
+        auto r = dev->register_memory(*buf, rdma->front().name,
+                                      mr_access::local_write | mr_access::remote_write);
+        if (!r) {
+            fail(st, "cuda dmaplane: register on an RDMA device", r.error().message());
+            return;
+        }
+        mr = std::move(*r);
+        std::printf("cuda dmaplane: registered on %s\n", rdma->front().name.c_str());
+    }
     if (cudaError_t e = cudaHostRegister(map->data(), max, cudaHostRegisterDefault);
         e != cudaSuccess) {
         fail(st, "cuda dmaplane: cudaHostRegister", cudaGetErrorString(e));

@@ -79,6 +79,13 @@ void row(const char* name, double gbps, const char* peer, double peer_gbps) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // raw_channel.hpp's REQUIREs, outside any test case.
+    doctest::Context assertions;
+    assertions.setAsDefaultForAssertsOutOfTestCases();
+    assertions.setAssertHandler([](const doctest::AssertData& d) {
+        std::fprintf(stderr, "bench_gpu: %s:%d: %s failed\n", d.m_file, d.m_line, d.m_expr);
+        std::exit(1);
+    });
     std::uint64_t size = 4 << 20;
     int reps = 5;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -244,6 +244,41 @@ static bool dmaplane_copy_lines_ok(const void *dst, const void *src, size_t n)
 }
 
 /*
+ * dmaplane_copy_lines() with one side I/O memory: 64-bit accessors on it
+ * (eight loads, then eight stores, per line: whole lines for the BAR's
+ * write-combining buffers), ordinary accesses on the other. memcpy_toio()
+ * and memcpy_fromio() are a rep movs on x86, which QEMU's TCG runs a byte
+ * at a time (see dmaplane_copy_lines()).
+ */
+static void dmaplane_copy_lines_io(void *dst, bool d_io, const void *src,
+				   bool s_io, size_t n)
+{
+	u64 *d = dst;
+	const u64 *s = src;
+	size_t lines = n / 64, i;
+	u64 w[8];
+
+	while (lines--) {
+		for (i = 0; i < 8; i++)
+			w[i] = s_io ? __raw_readq((const void __iomem __force *)&s[i]) :
+				      READ_ONCE(s[i]);
+		for (i = 0; i < 8; i++) {
+			if (d_io)
+				__raw_writeq(w[i], (void __iomem __force *)&d[i]);
+			else
+				WRITE_ONCE(d[i], w[i]);
+		}
+		s += 8;
+		d += 8;
+	}
+	n %= 64;
+	if (d_io)
+		memcpy_toio((void __iomem __force *)d, s, n);
+	else
+		memcpy_fromio(d, (const void __iomem __force *)s, n);
+}
+
+/*
  * Copy a piece where either side may be I/O memory (a GPU BAR): stores to
  * it with memcpy_toio(), loads with memcpy_fromio(), and between two BARs
  * through a bounce on the stack, from the end back when the destination
@@ -256,6 +291,10 @@ static void dmaplane_copy_io(void *d, bool d_io, const void *s, bool s_io,
 	bool backward = d > s && d < s + n;
 	size_t done = 0;
 
+	if (!(d_io && s_io) && dmaplane_copy_lines_ok(d, s, n)) {
+		dmaplane_copy_lines_io(d, d_io, s, s_io, n);
+		return;
+	}
 	if (!s_io) {
 		memcpy_toio((void __iomem __force *)d, s, n);
 		return;
@@ -487,7 +526,7 @@ int dmaplane_xfer_kernel(struct dmaplane_buffer *buf, u64 off, const void *src,
 
 		n = min(n, len);
 		if (c.iomem)
-			memcpy_toio((void __iomem __force *)d, src, n);
+			dmaplane_copy_io(d, true, src, false, n);
 		else
 			memcpy(d, src, n);
 		dmaplane_cursor_unmap(&c, d);
@@ -541,9 +580,9 @@ int dmaplane_xfer_user(struct dmaplane_buffer *buf, u64 off, u64 len,
 		if (bounce && write) {
 			left = copy_from_user(bounce, uptr, n);
 			if (!left)
-				memcpy_toio((void __iomem __force *)k, bounce, n);
+				dmaplane_copy_io(k, true, bounce, false, n);
 		} else if (bounce) {
-			memcpy_fromio(bounce, (const void __iomem __force *)k, n);
+			dmaplane_copy_io(bounce, false, k, true, n);
 			left = copy_to_user(uptr, bounce, n);
 		} else if (write) {
 			left = copy_from_user(k, uptr, n);

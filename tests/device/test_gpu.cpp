@@ -480,22 +480,26 @@ TEST_CASE("gpu: freed while 64 RDMA WRITEs from it are in flight") {
     CHECK(whole + failed == n);
     MESSAGE("in flight at the revocation: ", whole, " completed, ", failed, " failed");
 
-    // Afterwards nothing names it any more.
+    // Afterwards nothing names it any more: on a fresh connection (the one
+    // above broke when a WRITE failed: later entries on it get ENOTCONN).
+    loopback lb2(dev);
     std::int64_t res = 0;
     for (int i = 0; i < 100 && res != -ENODEV; ++i) {
-        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, gm, 0, chunk, hm.token, 0, 5000 + i);
-        res = complete(lb.ch, 1)[0].res;
+        write_op(lb2.ch, DMAPLANE_OP_RDMA_WRITE, lb2.client, gm, 0, chunk, hm.token, 0, 5000 + i);
+        res = complete(lb2.ch, 1)[0].res;
         if (res != -ENODEV)
             usleep(10000);
     }
     CHECK(res == -ENODEV);
+    CHECK(try_register(dev, g, all_access, 0, chunk, nullptr) == ENODEV);
     std::vector<std::uint8_t> buf(64);
     CHECK(buffer_rw(dev, g, 0, buf.data(), buf.size(), false) == ENODEV);
 
     for (auto h : {gm.handle, hm.handle, g, host})
         CHECK(destroy(dev, h) == 0);
     lb.ch.close_all();
-    for (auto h : {lb.client, lb.server, lb.listener})
+    lb2.ch.close_all();
+    for (auto h : {lb.client, lb.server, lb.listener, lb2.client, lb2.server, lb2.listener})
         destroy(dev, h);
     check_no_leak(gpu, dev);
 }

@@ -45,7 +45,7 @@
 
 #include <dmaplane/dmaplane.hpp>
 
-#include "gpu_memory.hpp"
+#include "../examples/gpu_rdma/gpu_memory.hpp"
 
 #include <algorithm>
 #include <atomic>

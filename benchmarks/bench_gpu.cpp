@@ -16,7 +16,7 @@
 
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "../tests/device/raw_channel.hpp"
-#include "gpu_standin.h"
+#include "../tests/gpu-standin/gpu_standin.h"
 
 #include <algorithm>
 #include <chrono>

@@ -26,7 +26,6 @@
 #include "compat.h"
 #include "dmadev.h"
 #include "fault.h"
-#include "gpu.h"
 #include "numa.h"
 #include "trace.h"
 
@@ -58,6 +57,9 @@ struct dmaplane_import_map {
 	bool devmem;
 	unsigned int users;
 };
+
+/* Set by gpu.c at load when GPU buffers are built in. */
+const struct dmaplane_buffer_gpu_ops *dmaplane_buffer_gpu_ops;
 
 static LIST_HEAD(dmaplane_import_maps);
 static DEFINE_MUTEX(dmaplane_import_lock);
@@ -236,7 +238,8 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 		dmaplane_buffer_release_import(buf);
 		break;
 	case DMAPLANE_BUF_KIND_GPU:
-		dmaplane_gpu_release(buf);
+		if (buf->gpu)
+			dmaplane_buffer_gpu_ops->release(buf);
 		break;
 	}
 	kvfree(buf->pages);
@@ -661,7 +664,8 @@ static int dmaplane_buffer_create_gpu(struct dmaplane_ctx *ctx,
 	if (ret)
 		goto out_put;
 	buf->charged = size;
-	ret = dmaplane_gpu_pin(buf, args);
+	ret = dmaplane_buffer_gpu_ops ?
+	      dmaplane_buffer_gpu_ops->pin(buf, args) : -EOPNOTSUPP;
 	if (!ret)
 		ret = dmaplane_buffer_publish(buf, &args->handle,
 					      &args->mmap_offset);
@@ -878,7 +882,7 @@ int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 		return ret;
 	case DMAPLANE_BUF_KIND_GPU:
 		/* Write-combined, inserted on fault; keeps the reference. */
-		return dmaplane_gpu_mmap(buf, vma, pgoff);
+		return dmaplane_buffer_gpu_ops->mmap(buf, vma, pgoff);
 	default:
 		return -EOPNOTSUPP;
 	}

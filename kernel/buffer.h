@@ -108,6 +108,25 @@ struct page *dmaplane_buffer_page(struct dmaplane_buffer *buf, unsigned long i);
 int dmaplane_buffer_map_range(struct dmaplane_buffer *buf,
 			      struct vm_area_struct *vma, unsigned long pgoff);
 
+/**
+ * struct dmaplane_buffer_gpu_ops - what buffer.c calls for GPU buffers:
+ * gpu.c sets dmaplane_buffer_gpu_ops at load when the module is built with
+ * nv-p2p.h (NULL otherwise: the kind is EOPNOTSUPP). A table rather than
+ * calls, because gpu.c builds on buffers.
+ * @pin:	pin the GPU memory of a new buffer (see dmaplane_gpu_pin()).
+ * @release:	unpin and unmap, from the buffer's release.
+ * @mmap:	map it write-combined; consumes the reference on success.
+ */
+struct dmaplane_buffer_gpu_ops {
+	int (*pin)(struct dmaplane_buffer *buf,
+		   const struct dmaplane_buffer_create *args);
+	void (*release)(struct dmaplane_buffer *buf);
+	int (*mmap)(struct dmaplane_buffer *buf, struct vm_area_struct *vma,
+		    unsigned long pgoff);
+};
+
+extern const struct dmaplane_buffer_gpu_ops *dmaplane_buffer_gpu_ops;
+
 int dmaplane_ioctl_buffer_create(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_ioctl_buffer_info(struct dmaplane_ctx *ctx, void *data);
 int dmaplane_mmap(struct dmaplane_ctx *ctx, struct vm_area_struct *vma);

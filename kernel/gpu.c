@@ -320,7 +320,7 @@ static int dmaplane_gpu_node(u64 uname, int *nid)
 	return 0;
 }
 
-/**
+/*
  * dmaplane_gpu_pin() - pin the GPU memory of a new GPU buffer.
  * @buf: the buffer, size set (a multiple of 64 KiB, checked).
  * @args: BUFFER_CREATE arguments: user_addr is the GPU virtual address
@@ -331,8 +331,8 @@ static int dmaplane_gpu_node(u64 uname, int *nid)
  * version or page size), -ENODEV (no such PCI device), -EINVAL, -EFAULT,
  * -ENOMEM, -EIO, or nvidia_p2p_get_pages()'s error.
  */
-int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
-		     const struct dmaplane_buffer_create *args)
+static int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
+			    const struct dmaplane_buffer_create *args)
 {
 	struct nvidia_p2p_page_table *pt = NULL;
 	struct dmaplane_gpu *gpu;
@@ -407,11 +407,8 @@ int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
 	return dmaplane_gpu_check(buf);	/* revoked already? */
 }
 
-/**
- * dmaplane_gpu_release() - unpin and unmap, from the buffer's release.
- * @buf: a GPU buffer (gpu possibly half set up).
- */
-void dmaplane_gpu_release(struct dmaplane_buffer *buf)
+/* Unpin and unmap, from the buffer's release (gpu possibly half set up). */
+static void dmaplane_gpu_release(struct dmaplane_buffer *buf)
 {
 	struct dmaplane_gpu *gpu = buf->gpu;
 	struct nvidia_p2p_page_table *pt;
@@ -506,7 +503,7 @@ static const struct vm_operations_struct dmaplane_gpu_vm_ops = {
 	.fault = dmaplane_gpu_fault,
 };
 
-/**
+/*
  * dmaplane_gpu_mmap() - map a GPU buffer from page @pgoff, write-combined.
  * @buf: the buffer; the caller's reference is consumed on success.
  * @vma: the new mapping (shared, checked by the caller), mmap_lock held.
@@ -518,8 +515,8 @@ static const struct vm_operations_struct dmaplane_gpu_vm_ops = {
  * on fault.
  * Return: 0 or -ENODEV (revoked).
  */
-int dmaplane_gpu_mmap(struct dmaplane_buffer *buf, struct vm_area_struct *vma,
-		      unsigned long pgoff)
+static int dmaplane_gpu_mmap(struct dmaplane_buffer *buf,
+			     struct vm_area_struct *vma, unsigned long pgoff)
 {
 	struct dmaplane_gpu *gpu = buf->gpu;
 
@@ -711,15 +708,25 @@ void dmaplane_gpu_del_user(struct dmaplane_buffer *buf,
 	mutex_unlock(&buf->gpu->users_lock);
 }
 
+static const struct dmaplane_buffer_gpu_ops dmaplane_gpu_buffer_ops = {
+	.pin = dmaplane_gpu_pin,
+	.release = dmaplane_gpu_release,
+	.mmap = dmaplane_gpu_mmap,
+};
+
 /**
- * dmaplane_gpu_init() - create the revocation workqueue.
+ * dmaplane_gpu_init() - create the revocation workqueue and hand buffer.c
+ * the GPU kind.
  *
  * Return: 0 or -ENOMEM.
  */
 int dmaplane_gpu_init(void)
 {
 	dmaplane_gpu_wq = alloc_workqueue("dmaplane_gpu", WQ_UNBOUND, 0);
-	return dmaplane_gpu_wq ? 0 : -ENOMEM;
+	if (!dmaplane_gpu_wq)
+		return -ENOMEM;
+	dmaplane_buffer_gpu_ops = &dmaplane_gpu_buffer_ops;
+	return 0;
 }
 
 /**
@@ -727,5 +734,6 @@ int dmaplane_gpu_init(void)
  */
 void dmaplane_gpu_exit(void)
 {
+	dmaplane_buffer_gpu_ops = NULL;
 	destroy_workqueue(dmaplane_gpu_wq);
 }

@@ -34,14 +34,9 @@ struct dmaplane_gpu_user {
 
 #ifdef DMAPLANE_HAVE_NV_P2P
 
-int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
-		     const struct dmaplane_buffer_create *args);
-void dmaplane_gpu_release(struct dmaplane_buffer *buf);
 int dmaplane_gpu_check(struct dmaplane_buffer *buf);
 void __iomem *dmaplane_gpu_addr(struct dmaplane_buffer *buf, u64 off,
 				size_t *len);
-int dmaplane_gpu_mmap(struct dmaplane_buffer *buf, struct vm_area_struct *vma,
-		      unsigned long pgoff);
 int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf, struct ib_device *ibdev,
 			u64 off, u64 len, struct sg_table *sgt,
 			struct dmaplane_gpu_dma **dma);
@@ -56,13 +51,6 @@ void dmaplane_gpu_exit(void);
 
 #else /* !DMAPLANE_HAVE_NV_P2P */
 
-static inline int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
-				   const struct dmaplane_buffer_create *args)
-{
-	return -EOPNOTSUPP;
-}
-
-static inline void dmaplane_gpu_release(struct dmaplane_buffer *buf) {}
 static inline int dmaplane_gpu_check(struct dmaplane_buffer *buf)
 {
 	return -EOPNOTSUPP;
@@ -72,13 +60,6 @@ static inline void __iomem *dmaplane_gpu_addr(struct dmaplane_buffer *buf,
 					      u64 off, size_t *len)
 {
 	return NULL;
-}
-
-static inline int dmaplane_gpu_mmap(struct dmaplane_buffer *buf,
-				    struct vm_area_struct *vma,
-				    unsigned long pgoff)
-{
-	return -EOPNOTSUPP;
 }
 
 static inline int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf,

@@ -4,9 +4,12 @@
 # Meson build itself uses g++ with warning_level=3 and werror). Compiles
 # every C++ source of the project with clang++ at the same warning level,
 # -Werror, syntax only.
-#   check_clang.sh SOURCE_ROOT GENERATED_INCLUDE (<dmaplane/version.hpp>)
+#   check_clang.sh SOURCE_ROOT GENERATED_INCLUDE (<dmaplane/version.hpp>) [CUDA_INCLUDE]
+# CUDA_INCLUDE (empty without the CUDA toolkit): the CUDA runtime's headers,
+# for the sources built only with them (benchmarks/gpu_tiers.cpp), which
+# are left out without.
 set -eu
-src=$1 gen=$2
+src=$1 gen=$2 cuda=${3:-}
 clangxx=$(command -v clang++ || command -v clang++-14 || true)
 [ -n "$clangxx" ] || { echo "FAIL: clang++ not installed (apt-get install clang)"; exit 1; }
 n=0
@@ -14,9 +17,15 @@ for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -nam
 		-not -path '*/consumer/*' | sort); do
 	extra=
 	case "$f" in *no_exceptions*) extra="-fno-exceptions -fno-rtti" ;; esac
+	case "$f" in */gpu_tiers.cpp)
+		[ -n "$cuda" ] || continue
+		extra="-isystem $cuda -DDMAPLANE_HAVE_CUDA=1" ;;
+	esac
+	# tests/gpu-standin: the GPU stand-in's interface (gpu_standin.h),
+	# which the GPU tests, benchmark and example include.
 	# shellcheck disable=SC2086
 	"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra \
-		-I"$src/include" -I"$gen" -I/usr/include/libdrm "$f"
+		-I"$src/include" -I"$gen" -I/usr/include/libdrm -I"$src/tests/gpu-standin" "$f"
 	n=$((n + 1))
 done
 echo "ok: $n C++ sources clean under $("$clangxx" --version | head -n 1)"

@@ -9,7 +9,7 @@
 #define DMAPLANE_TESTS_GPU_STANDIN_HPP
 
 #include "dmaplane/detail/sys.hpp"
-#include "gpu_standin.h"
+#include "../gpu-standin/gpu_standin.h"
 
 #include <doctest/doctest.h>
 

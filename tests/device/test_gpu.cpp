@@ -24,7 +24,9 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/mman.h>
@@ -52,6 +54,18 @@ gpu_created pin(const device& dev, std::uint64_t va, std::uint64_t size, const c
     out.mmap_offset = a.mmap_offset;
     return out;
 }
+
+// The stand-in, the device, and `size` bytes of GPU memory pinned as a buffer.
+struct pinned_gpu {
+    gpu_standin gpu;
+    device dev = open_device();
+    gpu_standin_alloc a;
+    gpu_created c;
+
+    explicit pinned_gpu(std::uint64_t size) : a(gpu.alloc(size)), c(pin(dev, a.va, a.size)) {
+        REQUIRE_MESSAGE(c.err == 0, "pin: ", std::string(std::strerror(c.err)));
+    }
+};
 
 std::uint32_t pin_ok(const device& dev, std::uint64_t va, std::uint64_t size) {
     const gpu_created c = pin(dev, va, size);
@@ -381,11 +395,8 @@ static int revoke_while_mapped(const device& dev, const gpu_standin& gpu, const 
 }
 
 TEST_CASE("gpu: freed while mapped: a page never touched faults with SIGBUS") {
-    gpu_standin gpu;
-    device dev = open_device();
-    const gpu_standin_alloc a = gpu.alloc(4 * gpu_page);
-    const gpu_created c = pin(dev, a.va, a.size);
-    REQUIRE(c.err == 0);
+    pinned_gpu p(4 * gpu_page);
+    const auto& [gpu, dev, a, c] = p;
     CHECK(revoke_while_mapped(dev, gpu, c, a, 3 * gpu_page, gpu_page) == 128 + SIGBUS);
     // New mappings are refused.
     CHECK(mmap(nullptr, a.size, PROT_READ, MAP_SHARED, dev.native_handle(),
@@ -397,11 +408,8 @@ TEST_CASE("gpu: freed while mapped: a page never touched faults with SIGBUS") {
 }
 
 TEST_CASE("gpu: freed while mapped: a page touched before loses its mapping") {
-    gpu_standin gpu;
-    device dev = open_device();
-    const gpu_standin_alloc a = gpu.alloc(gpu_page);
-    const gpu_created c = pin(dev, a.va, a.size);
-    REQUIRE(c.err == 0);
+    pinned_gpu p(gpu_page);
+    const auto& [gpu, dev, a, c] = p;
     CHECK(revoke_while_mapped(dev, gpu, c, a, 100, 0) == 128 + SIGBUS);
     CHECK(destroy(dev, c.handle) == 0);
     check_no_leak(gpu, dev);
@@ -513,6 +521,43 @@ TEST_CASE("gpu: freed after the buffer: no callback, nothing dangling") {
     CHECK(destroy(dev, g) == 0);
     CHECK(gpu.free(a.va) == 0);
     CHECK(gpu.info().callbacks_fired == before.callbacks_fired);
+    check_no_leak(gpu, dev);
+}
+
+TEST_CASE("gpu: freed through the stand-in's debugfs control: the same revocation") {
+    pinned_gpu p(gpu_page);
+    const auto& [gpu, dev, a, c] = p;
+    REQUIRE(gpu_standin_debugfs("free", a.va) == 0);
+    CHECK((buffer_info(dev, c.handle).placement & DMAPLANE_PLACEMENT_REVOKED) != 0);
+    std::vector<std::uint8_t> buf(64);
+    CHECK(buffer_rw(dev, c.handle, 0, buf.data(), buf.size(), false) == ENODEV);
+    CHECK(destroy(dev, c.handle) == 0);
+    check_no_leak(gpu, dev);
+}
+
+TEST_CASE("gpu: the free callback racing the buffer's own release, 100 times") {
+    gpu_standin gpu;
+    device dev = open_device();
+    std::uint64_t revoked_first = 0;
+    for (int i = 0; i < 100; ++i) {
+        const std::uint64_t fired = gpu.info().callbacks_fired;
+        const gpu_standin_alloc a = gpu.alloc(gpu_page);
+        const std::uint32_t g = pin_ok(dev, a.va, a.size);
+        // Each side in the new thread half of the time, so that both win.
+        int destroyed = -1, freed = -1;
+        auto destroy_it = [&] { destroyed = destroy(dev, g); };
+        auto free_it = [&] { freed = gpu.free(a.va); };
+        std::thread t(i % 2 ? std::function<void()>(destroy_it) : std::function<void()>(free_it));
+        if (i % 2)
+            free_it();
+        else
+            destroy_it();
+        t.join();
+        CHECK(destroyed == 0);
+        CHECK(freed == 0);
+        revoked_first += gpu.info().callbacks_fired - fired; // 1: still pinned at FREE
+    }
+    MESSAGE("the callback ran first in ", revoked_first, " of 100");
     check_no_leak(gpu, dev);
 }
 

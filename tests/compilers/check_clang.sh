@@ -14,9 +14,11 @@ for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -nam
 		-not -path '*/consumer/*' | sort); do
 	extra=
 	case "$f" in *no_exceptions*) extra="-fno-exceptions -fno-rtti" ;; esac
+	# tests/gpu-standin: the GPU stand-in's interface (gpu_standin.h),
+	# which the GPU tests, benchmark and example include.
 	# shellcheck disable=SC2086
 	"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra \
-		-I"$src/include" -I"$gen" -I/usr/include/libdrm "$f"
+		-I"$src/include" -I"$gen" -I/usr/include/libdrm -I"$src/tests/gpu-standin" "$f"
 	n=$((n + 1))
 done
 echo "ok: $n C++ sources clean under $("$clangxx" --version | head -n 1)"

@@ -98,6 +98,21 @@ inline int gpu_standin_debugfs(const char* file, std::uint64_t va) {
     return err;
 }
 
+// Sets the stand-in's callback_delay_ms module parameter (each free callback
+// held that long, interrupts off, after its pin is marked revoking): 0 or
+// the errno. Tests that set it put it back to 0.
+inline int gpu_standin_callback_delay(unsigned int ms) {
+    const int fd = ::open("/sys/module/dmaplane_gpu_standin/parameters/callback_delay_ms",
+                          O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    char text[16];
+    const int n = std::snprintf(text, sizeof(text), "%u\n", ms);
+    const int err = ::write(fd, text, static_cast<std::size_t>(n)) == n ? 0 : errno;
+    ::close(fd);
+    return err;
+}
+
 } // namespace
 
 #endif // DMAPLANE_TESTS_GPU_STANDIN_HPP

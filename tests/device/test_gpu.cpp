@@ -21,10 +21,12 @@
 #include <ostream> // doctest prints std::error_code through it
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/mman.h>
@@ -513,6 +515,33 @@ TEST_CASE("gpu: freed after the buffer: no callback, nothing dangling") {
     CHECK(destroy(dev, g) == 0);
     CHECK(gpu.free(a.va) == 0);
     CHECK(gpu.info().callbacks_fired == before.callbacks_fired);
+    check_no_leak(gpu, dev);
+}
+
+TEST_CASE("gpu: released while its free callback is held: the callback finds no buffer") {
+    gpu_standin gpu;
+    device dev = open_device();
+    const gpu_standin_info before = gpu.info();
+    const gpu_standin_alloc a = gpu.alloc(gpu_page);
+    const std::uint32_t g = pin_ok(dev, a.va, a.size);
+
+    // FREE marks the pin revoking, then holds its callback for 500 ms;
+    // the buffer is released meanwhile: its nvidia_p2p_put_pages() waits
+    // for the callback, which must not touch the buffer any more.
+    REQUIRE(gpu_standin_callback_delay(500) == 0);
+    int free_err = -1;
+    std::thread freer([&] { free_err = gpu.free(a.va); });
+    usleep(200000);
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(destroy(dev, g) == 0);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    freer.join();
+    CHECK(gpu_standin_callback_delay(0) == 0);
+    CHECK(free_err == 0);
+    CHECK(gpu.info().callbacks_fired == before.callbacks_fired + 1);
+    MESSAGE("the release waited ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+            " ms for the callback");
     check_no_leak(gpu, dev);
 }
 

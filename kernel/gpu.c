@@ -422,6 +422,7 @@ int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
 	struct nvidia_p2p_page_table *pt = NULL;
 	u32 version = 0, page_size = 0;
 	struct dmaplane_gpu *gpu;
+	bool refused = false;
 	int nid = NUMA_NO_NODE;
 	u64 *phys;
 	int ret;
@@ -485,11 +486,12 @@ int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
 		gpu->pt = pt;
 		gpu->state = DMAPLANE_GPU_PINNED;
 		ret = dmaplane_gpu_copy_pt(pt, n, phys, &version, &page_size);
+		refused = ret == -EOPNOTSUPP;
 	} else {
 		gpu->state = DMAPLANE_GPU_RELEASING;
 	}
 	spin_unlock_irq(&gpu->lock);
-	if (ret == -EOPNOTSUPP && gpu->pt)
+	if (refused)
 		pr_info_ratelimited("dmaplane: GPU page table version %#x page size type %u not supported\n",
 				    version, page_size);
 	if (!ret)

@@ -46,7 +46,11 @@
  *    an allocation that finds no other room waits for the grace to end.
  *  - callback_delay_ms (module parameter, for tests) holds each free
  *    callback that long after the pin is marked revoking and before the
- *    callback is called, to open races with a client's release.
+ *    callback is called, to open races with a client's release;
+ *    callbacks_held (read-only) counts the callbacks being held;
+ *    put_pages_waits=0 makes put_pages during a callback return at once,
+ *    as a driver that does not wait would, so a client's callback that
+ *    still reaches freed data of its own shows up.
  *
  * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
  * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
@@ -61,11 +65,11 @@
  */
 #include <linux/bitmap.h>
 #include <linux/debugfs.h>
-#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
+#include <linux/ktime.h>
 #include <linux/kstrtox.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -117,6 +121,17 @@ static unsigned int callback_delay_ms;
 module_param(callback_delay_ms, uint, 0644);
 MODULE_PARM_DESC(callback_delay_ms,
 		 "tests: hold each free callback this long (irqs off) before calling it");
+
+/* put_pages during the table's callback waits for it (a careful driver). */
+static bool put_pages_waits = true;
+module_param(put_pages_waits, bool, 0644);
+MODULE_PARM_DESC(put_pages_waits,
+		 "tests: 0 makes put_pages during a callback return at once, as a driver that does not wait");
+
+/* Callbacks being held by callback_delay_ms now: tests wait for one. */
+static int callbacks_held;
+module_param(callbacks_held, int, 0444);
+MODULE_PARM_DESC(callbacks_held, "tests: free callbacks held by callback_delay_ms now");
 
 /* One nvidia_p2p_dma_map_pages() mapping, linked to its pin. */
 struct standin_mapping {
@@ -379,6 +394,10 @@ int nvidia_p2p_put_pages(uint64_t p2p_token, uint32_t va_space,
 		u64 id = p->id;
 
 		/* Freed by revoke_pins() when the callback returns. */
+		if (!READ_ONCE(put_pages_waits)) {
+			spin_unlock_irqrestore(&standin.pins_lock, flags);
+			return 0;
+		}
 		do {
 			spin_unlock_irqrestore(&standin.pins_lock, flags);
 			cpu_relax();
@@ -579,6 +598,7 @@ EXPORT_SYMBOL_GPL(nvidia_p2p_free_dma_mapping);
 static void revoke_pins(struct standin_alloc *a)
 {
 	void (*cb)(void *data);
+	unsigned int delay_ms;
 	struct standin_pin *p;
 	unsigned long flags;
 	void *data;
@@ -603,8 +623,16 @@ static void revoke_pins(struct standin_alloc *a)
 			return;
 
 		spin_lock_irqsave(&standin.callback_lock, flags);
-		if (READ_ONCE(callback_delay_ms))
-			mdelay(READ_ONCE(callback_delay_ms));
+		delay_ms = READ_ONCE(callback_delay_ms);
+		if (delay_ms) {
+			/* By the clock: mdelay()'s loops run short in guests. */
+			u64 end = ktime_get_ns() + (u64)delay_ms * NSEC_PER_MSEC;
+
+			WRITE_ONCE(callbacks_held, callbacks_held + 1);
+			while (ktime_get_ns() < end)
+				cpu_relax();
+			WRITE_ONCE(callbacks_held, callbacks_held - 1);
+		}
 		cb(data);
 		spin_unlock_irqrestore(&standin.callback_lock, flags);
 		atomic64_inc(&standin.callbacks_fired);

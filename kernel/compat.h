@@ -89,6 +89,16 @@ static inline bool dmaplane_sg_has_page(const struct scatterlist *sg)
 #define DMAPLANE_VIRT_DMA_IOMEM (LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0))
 
 /*
+ * Whether @ibdev may be handed kernel (ioremapped BAR) addresses of I/O
+ * memory as the "DMA" addresses of a registration: only rxe up to 6.3,
+ * which memcpy()s through them. siw turns every address into a page
+ * (virt_to_page(), an oops or a stray page for I/O memory), and rxe does
+ * from 6.4 (ib_virt_dma_to_page()). For users of <rdma/ib_verbs.h>.
+ */
+#define dmaplane_virt_dma_iomem_ok(ibdev) \
+	(DMAPLANE_VIRT_DMA_IOMEM && (ibdev)->ops.driver_id == RDMA_DRIVER_RXE)
+
+/*
  * Kernels built with CONFIG_INIT_STACK_ALL_ZERO zero every automatic
  * variable; __uninitialized (compiler_attributes.h, newer kernels and the
  * stable branches) exempts one that is fully written before it is read.

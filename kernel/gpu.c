@@ -16,17 +16,38 @@
  *
  * Revocation: the GPU driver calls our free callback when the application
  * frees pinned memory, from atomic context. The callback only flips the
- * state under a spinlock, frees the page table and DMA mappings as NVIDIA
- * requires, and queues work that zaps user mappings and deregisters the
- * RDMA registrations over the buffer. Later BUFFER_RW, COPY, FILL,
+ * state under a spinlock, releases the page table and DMA mappings as
+ * nv-p2p.h asks, and queues work that zaps user mappings and deregisters
+ * the RDMA registrations over the buffer. Later BUFFER_RW, COPY, FILL,
  * CHECKSUM, mmap and registration see the state and fail with ENODEV;
  * user accesses to old mappings fault with SIGBUS. The state machine
  * follows nvidia-peermem: once the callback ran, nvidia_p2p_put_pages()
  * is never called; once the buffer is being released, the callback only
  * frees what NVIDIA asks it to free and queues nothing.
  *
+ *
+ * NVIDIA's driver frees the page table and every DMA mapping of it when
+ * the callback returns (nv-p2p.c: nv_p2p_mem_info_free_callback() then
+ * nv_p2p_free_platform_data(); nvidia_p2p_free_page_table() and
+ * nvidia_p2p_free_dma_mapping() are no-ops). So nothing here reads the
+ * page table or a DMA mapping outside the buffer's lock: the physical
+ * addresses are copied out at pin time, the DMA addresses right after
+ * nvidia_p2p_dma_map_pages(), and the table and mappings are only ever
+ * handed back to NVIDIA's functions. A call of those with our table in
+ * hand (dma_map_pages, dma_unmap_pages) counts itself in @nv_busy, and the
+ * callback spins (cpu_relax(), interrupts off) until none is left before
+ * it returns and lets the driver free them: a wait bounded by one such
+ * call.
+ *
+ * The callback's argument is an id in dmaplane_gpu_xa, not a pointer: the
+ * release erases the id before nvidia_p2p_put_pages(), so a callback that
+ * the driver runs concurrently with or after the release finds nothing
+ * and returns (the driver frees the table itself), instead of touching a
+ * freed buffer.
+ *
  * Every path here ran against the test stand-in (tests/gpu-standin), never
- * against NVIDIA hardware.
+ * against NVIDIA hardware; the dma_map_pages path (a PCI RDMA NIC) never
+ * ran at all: the guests have only rxe and siw.
  */
 #include <linux/io.h>
 #include <linux/mm.h>
@@ -38,6 +59,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <rdma/ib_verbs.h>
 
 #include <nv-p2p.h>
@@ -84,12 +106,15 @@ struct dmaplane_gpu_run {
  * peer (a NIC), for one registration.
  * @node:	in the buffer's DMA mapping list (under the spinlock).
  * @pdev:	the peer.
- * @map:	the mapping; NULL once the free callback freed it.
+ * @map:	the mapping, to hand back to NVIDIA only (under the lock, or
+ *		counted in @nv_busy); NULL once the free callback ran.
+ * @addrs:	its DMA addresses, copied out (one per 64 KiB page).
  */
 struct dmaplane_gpu_dma {
 	struct list_head node;
 	struct pci_dev *pdev;
 	struct nvidia_p2p_dma_mapping *map;
+	u64 *addrs;
 };
 
 /**
@@ -97,10 +122,16 @@ struct dmaplane_gpu_dma {
  * @buf:	the buffer (this is freed with it).
  * @fns:	NVIDIA's functions, held with symbol_get().
  * @va:		the GPU virtual address pinned.
+ * @id:		the free callback's argument: our index in dmaplane_gpu_xa
+ *		(0: none).
  * @lock:	spinlock (irqs off: the callback may run with them off) over
- *		@state, @pt and @dmas; the callback takes nothing else.
+ *		@state, @pt, @nv_busy and @dmas; nests inside the xarray's
+ *		lock, which the callback holds around it.
  * @state:	enum dmaplane_gpu_state.
- * @pt:		the page table from nvidia_p2p_get_pages() (NULL once freed).
+ * @pt:		the page table from nvidia_p2p_get_pages(), to hand back to
+ *		NVIDIA only, never read (NULL once the callback ran).
+ * @nv_busy:	calls of NVIDIA's DMA functions with @pt in progress; the
+ *		callback waits for none before it returns.
  * @dmas:	struct dmaplane_gpu_dma of live registrations on PCI peers.
  * @nr_runs:	entries of @runs.
  * @runs:	the BAR runs, mapped until the buffer is freed.
@@ -118,9 +149,11 @@ struct dmaplane_gpu {
 	struct dmaplane_buffer *buf;
 	struct dmaplane_gpu_fns fns;
 	u64 va;
+	u32 id;
 	spinlock_t lock;
 	enum dmaplane_gpu_state state;
 	struct nvidia_p2p_page_table *pt;
+	unsigned int nv_busy;
 	struct list_head dmas;
 	unsigned int nr_runs;
 	struct dmaplane_gpu_run *runs;
@@ -134,6 +167,8 @@ struct dmaplane_gpu {
 };
 
 static struct workqueue_struct *dmaplane_gpu_wq;
+/* Pinned (or pinning) GPU buffers by id; the lock is taken with irqs off. */
+static DEFINE_XARRAY_FLAGS(dmaplane_gpu_xa, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_IRQ);
 static atomic64_t dmaplane_gpu_ids = ATOMIC64_INIT(0);
 
 static void dmaplane_gpu_put_fns(struct dmaplane_gpu_fns *f)
@@ -181,22 +216,33 @@ int dmaplane_gpu_check(struct dmaplane_buffer *buf)
 }
 
 /*
- * The GPU driver's free callback: atomic context (the stand-in calls it
- * with a spinlock held and interrupts off; NVIDIA's may too). No sleeping:
- * flip the state, free what NVIDIA says the callback must free, queue the
- * rest. The buffer is alive here: its release either finished
- * nvidia_p2p_put_pages() (after which the driver calls no callback) or has
- * not got past our lock.
+ * Revoke @gpu from its free callback (the xarray's lock held, irqs off):
+ * flip the state, wait for the calls into NVIDIA that hold our page table,
+ * release what nv-p2p.h asks the callback to release. Return whether the
+ * revocation work must be queued (a buffer reference was taken for it).
  */
-static void dmaplane_gpu_free_cb(void *data)
+static bool dmaplane_gpu_revoke_locked(struct dmaplane_gpu *gpu)
 {
-	struct dmaplane_gpu *gpu = data;
+	enum dmaplane_gpu_state prev;
 	struct dmaplane_gpu_dma *d;
-	unsigned long flags;
 	bool queue = false;
 
-	spin_lock_irqsave(&gpu->lock, flags);
+	spin_lock(&gpu->lock);
+	prev = gpu->state;
+	/* PINNING: before get_pages returned; dmaplane_gpu_pin() sees it. */
+	if (prev == DMAPLANE_GPU_PINNING || prev == DMAPLANE_GPU_PINNED)
+		WRITE_ONCE(gpu->state, DMAPLANE_GPU_REVOKED);
+	/*
+	 * No new call starts now (state); those running hold the table and
+	 * may read a mapping: NVIDIA frees both once we return.
+	 */
+	while (gpu->nv_busy) {
+		spin_unlock(&gpu->lock);
+		cpu_relax();
+		spin_lock(&gpu->lock);
+	}
 	if (gpu->pt) {
+		/* No-ops in NVIDIA's driver today; nv-p2p.h still asks for them. */
 		list_for_each_entry(d, &gpu->dmas, node) {
 			if (d->map)
 				gpu->fns.free_dma_mapping(d->map);
@@ -205,17 +251,35 @@ static void dmaplane_gpu_free_cb(void *data)
 		gpu->fns.free_page_table(gpu->pt);
 		gpu->pt = NULL;
 	}
-	if (gpu->state == DMAPLANE_GPU_PINNING) {
-		/* Before get_pages returned: dmaplane_gpu_pin() cleans up. */
-		WRITE_ONCE(gpu->state, DMAPLANE_GPU_REVOKED);
-	} else if (gpu->state == DMAPLANE_GPU_PINNED) {
-		WRITE_ONCE(gpu->state, DMAPLANE_GPU_REVOKED);
+	if (prev == DMAPLANE_GPU_PINNED) {
 		WRITE_ONCE(gpu->buf->placement,
 			   gpu->buf->placement | DMAPLANE_PLACEMENT_REVOKED);
 		/* None left: the release is on its way and needs no work. */
 		queue = kref_get_unless_zero(&gpu->buf->obj.ref);
 	}
-	spin_unlock_irqrestore(&gpu->lock, flags);
+	spin_unlock(&gpu->lock);
+	return queue;
+}
+
+/*
+ * The GPU driver's free callback: atomic context (the stand-in calls it
+ * with a spinlock held and interrupts off; NVIDIA's may too). No sleeping.
+ * @data is the buffer's id: one released already (erased before its
+ * nvidia_p2p_put_pages()) is not found, and the callback does nothing
+ * (the driver frees the page table when the callback returns).
+ */
+static void dmaplane_gpu_free_cb(void *data)
+{
+	struct dmaplane_gpu *gpu;
+	unsigned long flags;
+	bool queue = false;
+
+	xa_lock_irqsave(&dmaplane_gpu_xa, flags);
+	gpu = xa_load(&dmaplane_gpu_xa, (unsigned long)(uintptr_t)data);
+	if (gpu)
+		queue = dmaplane_gpu_revoke_locked(gpu);
+	xa_unlock_irqrestore(&dmaplane_gpu_xa, flags);
+	/* The reference taken for the work keeps the buffer, and @gpu. */
 	if (queue)
 		queue_work(dmaplane_gpu_wq, &gpu->work);
 }
@@ -244,34 +308,31 @@ static void dmaplane_gpu_revoke_work(struct work_struct *work)
 	dmaplane_buffer_put(gpu->buf);
 }
 
-/* The BAR runs of the page table, each mapped write-combined. */
-static int dmaplane_gpu_map_runs(struct dmaplane_gpu *gpu)
+/* The BAR runs of the @n pages at @phys (our copy), each mapped WC. */
+static int dmaplane_gpu_map_runs(struct dmaplane_gpu *gpu, const u64 *phys,
+				 u64 n)
 {
-	struct nvidia_p2p_page_table *pt = gpu->pt;
-	unsigned int i, r = 0;
+	unsigned int r = 0;
+	u64 i;
 
 	gpu->nr_runs = 0;
-	for (i = 0; i < pt->entries; i++)
-		if (!i || pt->pages[i]->physical_address !=
-			  pt->pages[i - 1]->physical_address + DMAPLANE_GPU_PAGE)
+	for (i = 0; i < n; i++)
+		if (!i || phys[i] != phys[i - 1] + DMAPLANE_GPU_PAGE)
 			gpu->nr_runs++;
 	gpu->runs = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
 			kcalloc(gpu->nr_runs, sizeof(*gpu->runs),
 				GFP_KERNEL_ACCOUNT));
 	if (!gpu->runs)
 		return -ENOMEM;
-	for (i = 0; i < pt->entries; i++) {
-		u64 phys = pt->pages[i]->physical_address;
-
-		if (i && phys == pt->pages[i - 1]->physical_address +
-				 DMAPLANE_GPU_PAGE) {
+	for (i = 0; i < n; i++) {
+		if (i && phys[i] == phys[i - 1] + DMAPLANE_GPU_PAGE) {
 			gpu->runs[r - 1].len += DMAPLANE_GPU_PAGE;
 			continue;
 		}
-		if (!IS_ALIGNED(phys, DMAPLANE_GPU_PAGE))
+		if (!IS_ALIGNED(phys[i], DMAPLANE_GPU_PAGE))
 			return -EIO;
-		gpu->runs[r].off = (u64)i * DMAPLANE_GPU_PAGE;
-		gpu->runs[r].phys = phys;
+		gpu->runs[r].off = i * DMAPLANE_GPU_PAGE;
+		gpu->runs[r].phys = phys[i];
 		gpu->runs[r].len = DMAPLANE_GPU_PAGE;
 		r++;
 	}
@@ -280,6 +341,29 @@ static int dmaplane_gpu_map_runs(struct dmaplane_gpu *gpu)
 		if (!gpu->runs[r].va)
 			return -ENOMEM;
 	}
+	return 0;
+}
+
+/*
+ * Copy the @n physical addresses of @pt to @phys, gpu->lock held (the
+ * callback, which the driver frees @pt after, cannot have run: the state
+ * is PINNING). Return 0, -EOPNOTSUPP (another version or page size; the
+ * two reported through @version and @page_size) or -EIO.
+ */
+static int dmaplane_gpu_copy_pt(const struct nvidia_p2p_page_table *pt,
+				u64 n, u64 *phys, u32 *version, u32 *page_size)
+{
+	u64 i;
+
+	*version = pt->version;
+	*page_size = pt->page_size;
+	if (!NVIDIA_P2P_PAGE_TABLE_VERSION_COMPATIBLE(pt) ||
+	    pt->page_size != NVIDIA_P2P_PAGE_SIZE_64KB)
+		return -EOPNOTSUPP;
+	if (pt->entries != n)
+		return -EIO;
+	for (i = 0; i < n; i++)
+		phys[i] = pt->pages[i]->physical_address;
 	return 0;
 }
 
@@ -334,9 +418,13 @@ static int dmaplane_gpu_node(u64 uname, int *nid)
 static int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
 			    const struct dmaplane_buffer_create *args)
 {
+	u64 n = buf->size / DMAPLANE_GPU_PAGE;
 	struct nvidia_p2p_page_table *pt = NULL;
+	u32 version = 0, page_size = 0;
 	struct dmaplane_gpu *gpu;
+	bool refused = false;
 	int nid = NUMA_NO_NODE;
+	u64 *phys;
 	int ret;
 
 	if (args->device_name) {
@@ -374,33 +462,42 @@ static int dmaplane_gpu_pin(struct dmaplane_buffer *buf,
 	ret = dmaplane_gpu_get_fns(&gpu->fns);
 	if (ret)
 		return ret;
+	phys = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, NULL,
+			kvmalloc_array(n, sizeof(*phys), GFP_KERNEL_ACCOUNT));
+	if (!phys)
+		return -ENOMEM;
+	ret = dmaplane_fault_or(DMAPLANE_FAULT_ALLOC, -ENOMEM,
+			xa_alloc_irq(&dmaplane_gpu_xa, &gpu->id, gpu,
+				     xa_limit_31b, GFP_KERNEL_ACCOUNT));
+	if (ret) {
+		gpu->id = 0;
+		goto out_free_phys;
+	}
 	gpu->state = DMAPLANE_GPU_PINNING;
 	ret = gpu->fns.get_pages(0, 0, gpu->va, buf->size, &pt,
-				 dmaplane_gpu_free_cb, gpu);
+				 dmaplane_gpu_free_cb,
+				 (void *)(uintptr_t)gpu->id);
 	spin_lock_irq(&gpu->lock);
 	if (!ret && gpu->state == DMAPLANE_GPU_REVOKED) {
-		/* Freed before we had the table: free it as the callback would. */
-		gpu->fns.free_page_table(pt);
+		/* Freed before we had the table: the driver frees it. */
 		ret = -ENODEV;
 	} else if (!ret) {
+		/* Put by the release, whether the table suits us or not. */
 		gpu->pt = pt;
 		gpu->state = DMAPLANE_GPU_PINNED;
+		ret = dmaplane_gpu_copy_pt(pt, n, phys, &version, &page_size);
+		refused = ret == -EOPNOTSUPP;
 	} else {
 		gpu->state = DMAPLANE_GPU_RELEASING;
 	}
 	spin_unlock_irq(&gpu->lock);
-	if (ret)
-		return ret;
-	/* Read under no lock: the callback may free it, never change it. */
-	if (!NVIDIA_P2P_PAGE_TABLE_VERSION_COMPATIBLE(pt) ||
-	    pt->page_size != NVIDIA_P2P_PAGE_SIZE_64KB) {
+	if (refused)
 		pr_info_ratelimited("dmaplane: GPU page table version %#x page size type %u not supported\n",
-				    pt->version, pt->page_size);
-		return -EOPNOTSUPP;
-	}
-	if ((u64)pt->entries * DMAPLANE_GPU_PAGE != buf->size)
-		return -EIO;
-	ret = dmaplane_gpu_map_runs(gpu);
+				    version, page_size);
+	if (!ret)
+		ret = dmaplane_gpu_map_runs(gpu, phys, n);
+out_free_phys:
+	kvfree(phys);
 	if (ret)
 		return ret;
 	buf->nr_chunks = gpu->nr_runs;
@@ -418,13 +515,19 @@ static void dmaplane_gpu_release(struct dmaplane_buffer *buf)
 		return;
 	/* Registrations hold the buffer: none is left, nor is any mapping. */
 	WARN_ON_ONCE(!list_empty(&gpu->dmas) || gpu->nr_vmas);
+	/*
+	 * From here no callback reaches @gpu: one that held it is done (it
+	 * holds the xarray's lock throughout), a later one finds nothing.
+	 */
+	if (gpu->id)
+		xa_erase_irq(&dmaplane_gpu_xa, gpu->id);
 	spin_lock_irq(&gpu->lock);
 	pt = gpu->state == DMAPLANE_GPU_PINNED ? gpu->pt : NULL;
 	gpu->state = DMAPLANE_GPU_RELEASING;
 	spin_unlock_irq(&gpu->lock);
 	/*
-	 * A callback racing with this frees the page table itself; the
-	 * driver then fails put_pages, which is no leak.
+	 * A callback the driver runs now finds no buffer; the driver frees
+	 * the table when it returns and answers this put_pages as it may.
 	 */
 	if (pt)
 		gpu->fns.put_pages(0, 0, gpu->va, pt);
@@ -569,7 +672,7 @@ static int dmaplane_gpu_fill_sgt(struct sg_table *sgt, u64 off, u64 len,
 	return n;
 }
 
-/* Kernel (BAR) address of 64 KiB page @i: what a virtual-DMA device uses. */
+/* Kernel (BAR) address of 64 KiB page @i: what rxe (up to 6.3) uses. */
 static u64 dmaplane_gpu_kva(void *arg, u64 i)
 {
 	size_t len;
@@ -577,9 +680,10 @@ static u64 dmaplane_gpu_kva(void *arg, u64 i)
 	return (u64)(uintptr_t)dmaplane_gpu_addr(arg, i * DMAPLANE_GPU_PAGE, &len);
 }
 
+/* Our copy of the DMA addresses of a PCI peer's mapping. */
 static u64 dmaplane_gpu_bus(void *arg, u64 i)
 {
-	return ((struct nvidia_p2p_dma_mapping *)arg)->dma_addresses[i];
+	return ((const u64 *)arg)[i];
 }
 
 /**
@@ -593,59 +697,88 @@ static u64 dmaplane_gpu_bus(void *arg, u64 i)
  * @dma: receives the NVIDIA mapping for a PCI device (NULL otherwise), to
  *	give to dmaplane_gpu_mr_unmap().
  *
- * A device that reaches memory through kernel addresses (rxe, siw) gets the
- * BAR's kernel mapping; a PCI device gets nvidia_p2p_dma_map_pages() of it
- * (GPUDirect RDMA: the NIC reaches the BAR directly, no bounce).
- * Return: the entries of @sgt, -ENODEV (revoked), -EXDEV (a device that is
- * neither: it cannot reach the GPU), -ENOMEM, or NVIDIA's error.
+ * rxe up to 6.3, which copies through kernel addresses, gets the BAR's
+ * kernel mapping; other devices that take kernel addresses (siw, rxe from
+ * 6.4) would turn them into struct pages, which the BAR does not have, and
+ * get -EOPNOTSUPP. A PCI device gets nvidia_p2p_dma_map_pages() of it
+ * (GPUDirect RDMA: the NIC reaches the BAR directly, no bounce); its DMA
+ * addresses are copied out while the call is counted in @nv_busy.
+ * Return: the entries of @sgt, -ENODEV (revoked), -EOPNOTSUPP, -EXDEV (a
+ * device that is neither: it cannot reach the GPU), -ENOMEM, or NVIDIA's
+ * error.
  */
 int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf, struct ib_device *ibdev,
 			u64 off, u64 len, struct sg_table *sgt,
 			struct dmaplane_gpu_dma **dma)
 {
+	u64 n = buf->size / DMAPLANE_GPU_PAGE;
 	struct dmaplane_gpu *gpu = buf->gpu;
+	struct nvidia_p2p_dma_mapping *map = NULL;
 	struct nvidia_p2p_page_table *pt;
 	struct dmaplane_gpu_dma *d;
+	bool listed;
 	int ret;
 
 	*dma = NULL;
 	if (dmaplane_gpu_check(buf))
 		return -ENODEV;
-	if (ib_uses_virt_dma(ibdev))
+	if (ib_uses_virt_dma(ibdev)) {
+		if (!dmaplane_virt_dma_iomem_ok(ibdev))
+			return -EOPNOTSUPP;
 		return dmaplane_gpu_fill_sgt(sgt, off, len, dmaplane_gpu_kva, buf);
+	}
 	if (!ibdev->dma_device || !dev_is_pci(ibdev->dma_device))
 		return -EXDEV;
 	d = kzalloc(sizeof(*d), GFP_KERNEL_ACCOUNT);
 	if (!d)
 		return -ENOMEM;
+	d->addrs = kvmalloc_array(n, sizeof(*d->addrs), GFP_KERNEL_ACCOUNT);
+	if (!d->addrs) {
+		kfree(d);
+		return -ENOMEM;
+	}
 	d->pdev = to_pci_dev(ibdev->dma_device);
-	/* The page table is freed only by the callback, which unlists us. */
 	spin_lock_irq(&gpu->lock);
 	pt = gpu->state == DMAPLANE_GPU_PINNED ? gpu->pt : NULL;
+	if (pt)
+		gpu->nv_busy++;	/* the callback waits for us */
 	spin_unlock_irq(&gpu->lock);
 	if (!pt) {
-		kfree(d);
-		return -ENODEV;
+		ret = -ENODEV;
+		goto out_free;
 	}
-	ret = gpu->fns.dma_map_pages(d->pdev, pt, &d->map);
-	if (!ret && (!NVIDIA_P2P_DMA_MAPPING_VERSION_COMPATIBLE(d->map) ||
-		     d->map->entries != pt->entries)) {
-		gpu->fns.dma_unmap_pages(d->pdev, pt, d->map);
+	ret = gpu->fns.dma_map_pages(d->pdev, pt, &map);
+	if (!ret && (!NVIDIA_P2P_DMA_MAPPING_VERSION_COMPATIBLE(map) ||
+		     map->entries != n)) {
+		gpu->fns.dma_unmap_pages(d->pdev, pt, map);
 		ret = -EOPNOTSUPP;
 	}
-	if (ret) {
-		kfree(d);
-		return ret;
+	if (!ret) {
+		memcpy(d->addrs, map->dma_addresses, array_size(n, sizeof(u64)));
+		d->map = map;
 	}
+	listed = !ret;
 	spin_lock_irq(&gpu->lock);
-	list_add(&d->node, &gpu->dmas);
-	if (gpu->state != DMAPLANE_GPU_PINNED)
-		ret = -ENODEV;	/* the callback freed the new mapping too */
+	gpu->nv_busy--;
+	if (listed) {
+		/* A callback waiting for us releases the new mapping too. */
+		list_add(&d->node, &gpu->dmas);
+		if (gpu->state != DMAPLANE_GPU_PINNED)
+			ret = -ENODEV;
+	}
 	spin_unlock_irq(&gpu->lock);
-	*dma = d;
-	if (ret)
-		return ret;
-	return dmaplane_gpu_fill_sgt(sgt, off, len, dmaplane_gpu_bus, d->map);
+	if (listed) {
+		/* Undone by dmaplane_gpu_mr_unmap(), on error too. */
+		*dma = d;
+		if (ret)
+			return ret;
+		return dmaplane_gpu_fill_sgt(sgt, off, len, dmaplane_gpu_bus,
+					     d->addrs);
+	}
+out_free:
+	kvfree(d->addrs);
+	kfree(d);
+	return ret;
 }
 
 /**
@@ -666,9 +799,16 @@ void dmaplane_gpu_mr_unmap(struct dmaplane_buffer *buf,
 	list_del(&dma->node);
 	map = dma->map;
 	pt = gpu->pt;
-	spin_unlock_irq(&gpu->lock);
 	if (map && pt)
+		gpu->nv_busy++;	/* the callback waits for us */
+	spin_unlock_irq(&gpu->lock);
+	if (map && pt) {
 		gpu->fns.dma_unmap_pages(dma->pdev, pt, map);
+		spin_lock_irq(&gpu->lock);
+		gpu->nv_busy--;
+		spin_unlock_irq(&gpu->lock);
+	}
+	kvfree(dma->addrs);
 	kfree(dma);
 }
 

@@ -365,8 +365,14 @@ static void __exit dmaplane_exit(void)
 
 	misc_deregister(&dmaplane_misc);
 	dmaplane_debugfs_exit();
-	dmaplane_gpu_exit();		/* revocations deregister MRs */
-	dmaplane_rdma_flush_deferred();	/* deferred frees use the devices */
+	/*
+	 * Deferred frees first: one may drop the last reference to a pinned
+	 * GPU buffer, whose free callback queues on the GPU workqueue until
+	 * the buffer is released. Then the GPU workqueue (revocations
+	 * deregister MRs, and may defer frees: rdma exit drains those).
+	 */
+	dmaplane_rdma_flush_deferred();
+	dmaplane_gpu_exit();
 	dmaplane_rdma_exit();
 	dmaplane_dmadev_exit();
 	dmaplane_dmaengine_exit();

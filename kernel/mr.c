@@ -266,8 +266,11 @@ static int dmaplane_mr_dma_table(struct dmaplane_mr *mr,
 /*
  * Device memory on a device that reaches memory by CPU address (rxe):
  * through the exporter's kernel mapping of it (I/O memory: the BAR
- * ioremapped), held while registered. Exporters without one, or not
- * known to map (a failing vmap callback WARNs), cannot be reached.
+ * ioremapped), held while registered. Only rxe up to 6.3 copies through
+ * such addresses (dmaplane_virt_dma_iomem_ok()); siw, and rxe from 6.4,
+ * turn them into pages, which I/O memory does not have. Exporters without
+ * a kernel mapping, or not known to map (a failing vmap callback WARNs),
+ * cannot be reached either.
  */
 static int dmaplane_mr_map_devmem_virt(struct dmaplane_mr *mr)
 {
@@ -275,7 +278,8 @@ static int dmaplane_mr_map_devmem_virt(struct dmaplane_mr *mr)
 	u64 base;
 	int ret;
 
-	if (!DMAPLANE_VIRT_DMA_IOMEM || !dmaplane_import_trusted(dmabuf)) {
+	if (!dmaplane_virt_dma_iomem_ok(mr->pd->ibdev) ||
+	    !dmaplane_import_trusted(dmabuf)) {
 		pr_info_ratelimited("dmaplane: %s reaches memory by CPU address: not the device memory of %s (no kernel mapping known to work here)\n",
 				    dev_name(&mr->pd->ibdev->dev),
 				    dmabuf->exp_name ?: "?");

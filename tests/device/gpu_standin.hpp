@@ -98,6 +98,37 @@ inline int gpu_standin_debugfs(const char* file, std::uint64_t va) {
     return err;
 }
 
+// Sets one of the stand-in's writable module parameters for tests:
+// callback_delay_ms (each free callback held that long, interrupts off,
+// after its pin is marked revoking) or put_pages_waits (1: put_pages
+// during a callback waits for it; 0: returns at once). 0 or the errno.
+// Tests that set one put it back (0 and 1).
+inline int gpu_standin_param(const char* name, unsigned int value) {
+    char path[128];
+    std::snprintf(path, sizeof(path), "/sys/module/dmaplane_gpu_standin/parameters/%s", name);
+    const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    char text[16];
+    const int n = std::snprintf(text, sizeof(text), "%u\n", value);
+    const int err = ::write(fd, text, static_cast<std::size_t>(n)) == n ? 0 : errno;
+    ::close(fd);
+    return err;
+}
+
+// The stand-in's callbacks_held module parameter: callbacks being held by
+// callback_delay_ms now (-1 if unreadable).
+inline int gpu_standin_callbacks_held() {
+    std::FILE* f = std::fopen("/sys/module/dmaplane_gpu_standin/parameters/callbacks_held", "re");
+    if (!f)
+        return -1;
+    int n = -1;
+    if (std::fscanf(f, "%d", &n) != 1)
+        n = -1;
+    std::fclose(f);
+    return n;
+}
+
 } // namespace
 
 #endif // DMAPLANE_TESTS_GPU_STANDIN_HPP

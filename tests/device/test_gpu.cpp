@@ -21,6 +21,7 @@
 #include <ostream> // doctest prints std::error_code through it
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -559,6 +560,47 @@ TEST_CASE("gpu: the free callback racing the buffer's own release, 100 times") {
     }
     MESSAGE("the callback ran first in ", revoked_first, " of 100");
     check_no_leak(gpu, dev);
+}
+
+TEST_CASE("gpu: released while its free callback is held: the callback finds no buffer") {
+    // A driver whose put_pages waits for a running callback (NVIDIA's
+    // semantics are not documented) and one whose put_pages returns at
+    // once: then the buffer is freed before its callback runs, which must
+    // not touch it (dmaplane passes an id, erased before put_pages).
+    for (const bool waits : {true, false}) {
+        CAPTURE(waits);
+        gpu_standin gpu;
+        device dev = open_device();
+        const gpu_standin_info before = gpu.info();
+        const gpu_standin_alloc a = gpu.alloc(gpu_page);
+        const std::uint32_t g = pin_ok(dev, a.va, a.size);
+
+        // FREE marks the pin revoking, then holds its callback for 500 ms;
+        // the buffer is released meanwhile.
+        REQUIRE(gpu_standin_param("put_pages_waits", waits ? 1 : 0) == 0);
+        REQUIRE(gpu_standin_param("callback_delay_ms", 500) == 0);
+        int free_err = -1;
+        std::thread freer([&] { free_err = gpu.free(a.va); });
+        for (int i = 0; i < 5000 && gpu_standin_callbacks_held() != 1; ++i)
+            usleep(1000);
+        CHECK(gpu_standin_callbacks_held() == 1);
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(destroy(dev, g) == 0);
+        const auto took = std::chrono::steady_clock::now() - t0;
+        if (!waits)
+            CHECK(gpu_standin_callbacks_held() == 1); // freed before its callback ran
+        freer.join();
+        CHECK(gpu_standin_param("callback_delay_ms", 0) == 0);
+        CHECK(gpu_standin_param("put_pages_waits", 1) == 0);
+        CHECK(gpu_standin_callbacks_held() == 0);
+        CHECK(free_err == 0);
+        CHECK(gpu.info().callbacks_fired == before.callbacks_fired + 1);
+        if (waits)
+            CHECK(took >= std::chrono::milliseconds(50)); // put_pages waited
+        MESSAGE("put_pages_waits=", waits, ": the release took ",
+                std::chrono::duration_cast<std::chrono::milliseconds>(took).count(), " ms");
+        check_no_leak(gpu, dev);
+    }
 }
 
 } // TEST_SUITE("gpu-revoke")

@@ -15,6 +15,7 @@
 #include <drm.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -120,6 +121,25 @@ TEST_CASE("the allocator is next-fit: a freed range comes back as late as possib
     more.size = kib64;
     CHECK(s.try_alloc(more) == ENOMEM);
     CHECK(s.free(all.va) == 0);
+    s.expect_clean();
+}
+
+TEST_CASE("a freed range is handed out again only after a grace of about a second") {
+    gpu_standin s;
+    gpu_standin_alloc all{};
+    all.size = s.info().bar_size;
+    REQUIRE(s.try_alloc(all) == 0);
+    CHECK(s.free(all.va) == 0);
+    CHECK(s.info().live_allocs == 0);
+    // Room only in the range just freed: the allocation waits out its grace.
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto a = s.alloc(kib64);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(a.bar_offset == 0);
+    CHECK(waited >= std::chrono::milliseconds(500));
+    MESSAGE("ALLOC after FREE of the whole BAR waited ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(), " ms");
+    CHECK(s.free(a.va) == 0);
     s.expect_clean();
 }
 

@@ -26,12 +26,31 @@
  *  - the free callback runs with a spinlock held and interrupts off, so
  *    a client that sleeps in it is caught ("BUG: sleeping function called
  *    from invalid context" on a DEBUG_ATOMIC_SLEEP kernel);
- *  - after its callback a page table (and its DMA mappings) stay until the
- *    client calls nvidia_p2p_free_page_table() (nvidia_p2p_free_dma_mapping()),
- *    in the callback or later, or nvidia_p2p_put_pages(); one it never
- *    releases is counted as live and reported as a leak at unload;
- *  - a page table or DMA mapping the stand-in does not know (never handed
- *    out, or already released) gets -EINVAL, before it is dereferenced.
+ *  - as NVIDIA's nv-p2p.c (nv_p2p_mem_info_free_callback() then
+ *    nv_p2p_free_platform_data()), a page table and its DMA mappings are
+ *    freed (kfree'd, the DMA unmapped) as soon as its free callback
+ *    returns, so a client that reads them later reads freed memory (KASAN
+ *    reports it on the debug kernel). nvidia_p2p_free_page_table() and
+ *    nvidia_p2p_free_dma_mapping() are then no-ops, as NVIDIA's are; they
+ *    still refuse a table (mapping) that is pinned, with -EINVAL;
+ *  - nvidia_p2p_put_pages() while the table's callback runs waits (spins)
+ *    for the callback to return, as a careful driver does, so a client
+ *    that frees its callback's data once put_pages returns is safe;
+ *  - a page table or DMA mapping the stand-in does not know is never
+ *    dereferenced: put_pages, dma_map_pages and dma_unmap_pages answer
+ *    -EINVAL;
+ *  - a freed allocation's BAR range is not handed out again for
+ *    STANDIN_REUSE_GRACE_MS (quarantine): a client's asynchronous
+ *    revocation (dmaplane's work that zaps user mappings and deregisters
+ *    MRs) has that long before the memory holds someone else's data. Only
+ *    an allocation that finds no other room waits for the grace to end.
+ *  - callback_delay_ms (module parameter, for tests) holds each free
+ *    callback that long after the pin is marked revoking and before the
+ *    callback is called, to open races with a client's release;
+ *    callbacks_held (read-only) counts the callbacks being held;
+ *    put_pages_waits=0 makes put_pages during a callback return at once,
+ *    as a driver that does not wait would, so a client's callback that
+ *    still reaches freed data of its own shows up.
  *
  * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
  * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
@@ -50,6 +69,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
+#include <linux/ktime.h>
 #include <linux/kstrtox.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -58,6 +78,7 @@
 #include <linux/overflow.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -75,20 +96,42 @@
  */
 #define STANDIN_VA_BASE		0x0100000000000000ULL
 
-/* One GPU_STANDIN_IOC_ALLOC: [va, va + size), at bar_off in the BAR. */
+/*
+ * One GPU_STANDIN_IOC_ALLOC: [va, va + size), at bar_off in the BAR. Once
+ * freed, on the quarantine list until freed_at + the grace.
+ */
 struct standin_alloc {
 	struct list_head node;
 	u64 va;
 	u64 bar_off;
 	u64 size;
 	unsigned int dmabufs;	/* exported dma-bufs holding it */
+	unsigned long freed_at;	/* jiffies */
 };
 
 enum standin_pin_state {
 	PIN_PINNED,	/* handed out by get_pages */
-	PIN_REVOKING,	/* its free callback runs */
-	PIN_REVOKED,	/* its callback returned; waits for the client's release */
+	PIN_REVOKING,	/* its free callback runs; freed when it returns */
 };
+
+/* How long a freed BAR range stays out of the allocator. */
+#define STANDIN_REUSE_GRACE_MS	1000
+
+static unsigned int callback_delay_ms;
+module_param(callback_delay_ms, uint, 0644);
+MODULE_PARM_DESC(callback_delay_ms,
+		 "tests: hold each free callback this long (irqs off) before calling it");
+
+/* put_pages during the table's callback waits for it (a careful driver). */
+static bool put_pages_waits = true;
+module_param(put_pages_waits, bool, 0644);
+MODULE_PARM_DESC(put_pages_waits,
+		 "tests: 0 makes put_pages during a callback return at once, as a driver that does not wait");
+
+/* Callbacks being held by callback_delay_ms now: tests wait for one. */
+static int callbacks_held;
+module_param(callbacks_held, int, 0444);
+MODULE_PARM_DESC(callbacks_held, "tests: free callbacks held by callback_delay_ms now");
 
 /* One nvidia_p2p_dma_map_pages() mapping, linked to its pin. */
 struct standin_mapping {
@@ -107,7 +150,6 @@ struct standin_pin {
 	u64 va;
 	u64 bar_off;
 	enum standin_pin_state state;
-	bool put_requested;	/* put_pages while its callback ran */
 	void (*free_callback)(void *data);
 	void *data;
 	struct nvidia_p2p_page **page_ptrs;
@@ -131,6 +173,7 @@ static struct {
 	unsigned long npages;
 	unsigned long next;	/* next-fit cursor, in GPU pages */
 	struct list_head allocs;
+	struct list_head quarantine;	/* freed allocations, oldest first */
 	spinlock_t pins_lock;
 	struct list_head pins;
 	u64 next_pin_id;
@@ -326,11 +369,11 @@ EXPORT_SYMBOL_GPL(nvidia_p2p_get_pages);
  * @page_table: the page table
  *
  * Its free callback is not called. Its DMA mappings are unmapped and freed
- * with it. While its callback runs, the stand-in frees it once the
- * callback returns (as NVIDIA's RM does); after its callback, it is freed
- * at once.
+ * with it. While its callback runs, this waits (spinning: it does not
+ * sleep) until the callback returned and the table was freed.
  *
- * Return: 0, -EINVAL (an unknown page table, another address).
+ * Return: 0, -EINVAL (an unknown page table, one freed after its callback
+ * already, another address).
  */
 int nvidia_p2p_put_pages(uint64_t p2p_token, uint32_t va_space,
 			 uint64_t virtual_address,
@@ -348,7 +391,18 @@ int nvidia_p2p_put_pages(uint64_t p2p_token, uint32_t va_space,
 		return -EINVAL;
 	}
 	if (p->state == PIN_REVOKING) {
-		p->put_requested = true;
+		u64 id = p->id;
+
+		/* Freed by revoke_pins() when the callback returns. */
+		if (!READ_ONCE(put_pages_waits)) {
+			spin_unlock_irqrestore(&standin.pins_lock, flags);
+			return 0;
+		}
+		do {
+			spin_unlock_irqrestore(&standin.pins_lock, flags);
+			cpu_relax();
+			spin_lock_irqsave(&standin.pins_lock, flags);
+		} while (find_pin_id(id));
 		spin_unlock_irqrestore(&standin.pins_lock, flags);
 		return 0;
 	}
@@ -360,29 +414,26 @@ int nvidia_p2p_put_pages(uint64_t p2p_token, uint32_t va_space,
 EXPORT_SYMBOL_GPL(nvidia_p2p_put_pages);
 
 /**
- * nvidia_p2p_free_page_table() - release a page table after its free callback
+ * nvidia_p2p_free_page_table() - release a page table from its free callback
  * @page_table: the page table its callback was called for
  *
- * Callable from the free callback (it does not sleep) or later. Frees the
- * DMA mappings left on it too.
+ * A no-op, as NVIDIA's: the stand-in frees the table when the callback
+ * returns. @page_table is not dereferenced.
  *
- * Return: 0, -EINVAL (unknown, or still pinned: that needs put_pages).
+ * Return: 0, -EINVAL (still pinned: that needs put_pages).
  */
 int nvidia_p2p_free_page_table(struct nvidia_p2p_page_table *page_table)
 {
 	struct standin_pin *p;
 	unsigned long flags;
+	int ret = 0;
 
 	spin_lock_irqsave(&standin.pins_lock, flags);
 	p = find_pin(page_table);
-	if (!p || p->state == PIN_PINNED) {
-		spin_unlock_irqrestore(&standin.pins_lock, flags);
-		return -EINVAL;
-	}
-	pin_unlink(p);
+	if (p && p->state == PIN_PINNED)
+		ret = -EINVAL;
 	spin_unlock_irqrestore(&standin.pins_lock, flags);
-	pin_free(p);
-	return 0;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(nvidia_p2p_free_page_table);
 
@@ -508,46 +559,46 @@ int nvidia_p2p_dma_unmap_pages(struct pci_dev *peer,
 EXPORT_SYMBOL_GPL(nvidia_p2p_dma_unmap_pages);
 
 /**
- * nvidia_p2p_free_dma_mapping() - release a mapping after its page table's
+ * nvidia_p2p_free_dma_mapping() - release a mapping from its page table's
  * free callback
  * @dma_mapping: the mapping
  *
- * Callable from the free callback (it does not sleep) or later.
+ * A no-op, as NVIDIA's: the stand-in frees the mapping with its table when
+ * the callback returns. @dma_mapping is not dereferenced.
  *
- * Return: 0, -EINVAL (unknown, or its page table is still pinned: that
- * needs nvidia_p2p_dma_unmap_pages()).
+ * Return: 0, -EINVAL (its page table is still pinned: that needs
+ * nvidia_p2p_dma_unmap_pages()).
  */
 int nvidia_p2p_free_dma_mapping(struct nvidia_p2p_dma_mapping *dma_mapping)
 {
-	struct standin_mapping *m = NULL;
+	struct standin_mapping *m;
 	struct standin_pin *p;
 	unsigned long flags;
+	int ret = 0;
 
 	spin_lock_irqsave(&standin.pins_lock, flags);
 	list_for_each_entry(p, &standin.pins, node) {
-		if (p->state == PIN_PINNED)
+		if (p->state != PIN_PINNED)
 			continue;
-		m = take_mapping(p, dma_mapping);
-		if (m)
-			break;
+		list_for_each_entry(m, &p->mappings, node)
+			if (&m->pub == dma_mapping)
+				ret = -EINVAL;
 	}
 	spin_unlock_irqrestore(&standin.pins_lock, flags);
-	if (!m)
-		return -EINVAL;
-	mapping_free(m);
-	return 0;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(nvidia_p2p_free_dma_mapping);
 
 /*
  * Call the free callbacks of every pin of @a, one at a time, each with
  * callback_lock held and interrupts off, as the NVIDIA driver calls them
- * from its teardown. A pin whose client called put_pages meanwhile is
- * freed after its callback.
+ * from its teardown, and free each pin (page table, DMA mappings) as soon
+ * as its callback returns, as nv-p2p.c does.
  */
 static void revoke_pins(struct standin_alloc *a)
 {
 	void (*cb)(void *data);
+	unsigned int delay_ms;
 	struct standin_pin *p;
 	unsigned long flags;
 	void *data;
@@ -572,19 +623,26 @@ static void revoke_pins(struct standin_alloc *a)
 			return;
 
 		spin_lock_irqsave(&standin.callback_lock, flags);
+		delay_ms = READ_ONCE(callback_delay_ms);
+		if (delay_ms) {
+			/* By the clock: mdelay()'s loops run short in guests. */
+			u64 end = ktime_get_ns() + (u64)delay_ms * NSEC_PER_MSEC;
+
+			WRITE_ONCE(callbacks_held, callbacks_held + 1);
+			while (ktime_get_ns() < end)
+				cpu_relax();
+			WRITE_ONCE(callbacks_held, callbacks_held - 1);
+		}
 		cb(data);
 		spin_unlock_irqrestore(&standin.callback_lock, flags);
 		atomic64_inc(&standin.callbacks_fired);
 
+		/* Nothing else frees a REVOKING pin: put_pages waits for this. */
 		spin_lock_irqsave(&standin.pins_lock, flags);
 		p = find_pin_id(id);
-		if (p && p->put_requested)
-			pin_unlink(p);
-		else if (p)
-			p->state = PIN_REVOKED;
+		pin_unlink(p);
 		spin_unlock_irqrestore(&standin.pins_lock, flags);
-		if (p && p->put_requested)
-			pin_free(p);
+		pin_free(p);
 	}
 }
 
@@ -603,13 +661,38 @@ static int standin_free(u64 va)
 		return -EBUSY;
 	}
 	revoke_pins(a);
-	bitmap_clear(standin.bitmap, a->bar_off / STANDIN_GPU_PAGE,
-		     a->size / STANDIN_GPU_PAGE);
-	list_del(&a->node);
+	/* The range stays taken in the bitmap until the grace ends. */
+	a->freed_at = jiffies;
+	list_move_tail(&a->node, &standin.quarantine);
 	mutex_unlock(&standin.lock);
-	kfree(a);
 	atomic64_dec(&standin.live_allocs);
 	return 0;
+}
+
+/*
+ * Give the ranges of freed allocations back to the bitmap: those whose
+ * grace ended, or (@all) every one, once the youngest's grace ended (this
+ * sleeps until then). standin.lock held.
+ */
+static void standin_unquarantine(bool all)
+{
+	unsigned long grace = msecs_to_jiffies(STANDIN_REUSE_GRACE_MS);
+	struct standin_alloc *a, *tmp;
+
+	lockdep_assert_held(&standin.lock);
+	if (all && !list_empty(&standin.quarantine)) {
+		a = list_last_entry(&standin.quarantine, struct standin_alloc, node);
+		if (time_before(jiffies, a->freed_at + grace))
+			schedule_timeout_uninterruptible(a->freed_at + grace - jiffies);
+	}
+	list_for_each_entry_safe(a, tmp, &standin.quarantine, node) {
+		if (!all && time_before(jiffies, a->freed_at + grace))
+			break;
+		bitmap_clear(standin.bitmap, a->bar_off / STANDIN_GPU_PAGE,
+			     a->size / STANDIN_GPU_PAGE);
+		list_del(&a->node);
+		kfree(a);
+	}
 }
 
 /* Next fit: search from where the last allocation ended, then wrap. */
@@ -627,11 +710,18 @@ static long standin_alloc(struct gpu_standin_alloc *arg)
 		return -ENOMEM;
 
 	mutex_lock(&standin.lock);
+	standin_unquarantine(false);
 	start = bitmap_find_next_zero_area(standin.bitmap, standin.npages,
 					   standin.next, n, 0);
 	if (start >= standin.npages)
 		start = bitmap_find_next_zero_area(standin.bitmap, standin.npages,
 						   0, n, 0);
+	if (start >= standin.npages && !list_empty(&standin.quarantine)) {
+		/* Room only in freed ranges: wait out their grace. */
+		standin_unquarantine(true);
+		start = bitmap_find_next_zero_area(standin.bitmap, standin.npages,
+						   0, n, 0);
+	}
 	if (start >= standin.npages) {
 		mutex_unlock(&standin.lock);
 		kfree(a);
@@ -1205,6 +1295,10 @@ static void standin_remove(struct pci_dev *pdev)
 		list_del(&a->node);
 		kfree(a);
 	}
+	list_for_each_entry_safe(a, atmp, &standin.quarantine, node) {
+		list_del(&a->node);
+		kfree(a);
+	}
 	bitmap_free(standin.bitmap);
 	standin.pdev = NULL;
 }
@@ -1229,6 +1323,7 @@ static int __init standin_init(void)
 	spin_lock_init(&standin.pins_lock);
 	spin_lock_init(&standin.callback_lock);
 	INIT_LIST_HEAD(&standin.allocs);
+	INIT_LIST_HEAD(&standin.quarantine);
 	INIT_LIST_HEAD(&standin.pins);
 	return pci_register_driver(&standin_driver);
 }

@@ -175,12 +175,20 @@ struct dmaplane_info {
  * charged to pinned_vm; the size counts against the byte limits. A GPU
  * buffer maps write-combined (pages inserted on fault), takes part in
  * BUFFER_RW, COPY, FILL and CHECKSUM through the BAR, registers for RDMA
- * (EXDEV: a device that can reach neither CPU addresses nor PCI peers),
+ * (EXDEV: a device that can reach neither CPU addresses nor PCI peers;
+ * EOPNOTSUPP: one that reaches memory by CPU address other than rxe up to
+ * Linux 6.3, such as siw or rxe from 6.4, which would need struct pages),
  * and cannot be exported as a dma-buf (EOPNOTSUPP). When the GPU memory is
  * freed while pinned, the driver revokes it: placement gets
  * DMAPLANE_PLACEMENT_REVOKED, mappings fault (SIGBUS), registrations over
  * it are deregistered, and every later use (BUFFER_RW, COPY, mmap,
  * MR_REGISTER, an RDMA entry naming its registration) fails with ENODEV.
+ * The driver's callback must not sleep, so zapping old mappings and
+ * deregistering happen shortly after it, in the module's work: until that
+ * ran, pages of old mappings touched before, registrations on rxe and
+ * work requests already posted can still reach the BAR range the driver
+ * may already have handed to another allocation. Do not free GPU memory
+ * that is still mapped, registered or in flight.
  */
 struct dmaplane_buffer_create {
 	__u64 size;			/* in/out */
@@ -285,8 +293,10 @@ struct dmaplane_buffer_export {
  * (MR_REGISTER) by DMA address on a device with a DMA device of its own
  * (an attachment of that device: the exporter's refusal, a device that
  * cannot reach the memory, is the error), and on a device that DMAs by
- * CPU address (rxe) through the exporter's kernel mapping of it where the
- * module knows the exporter's vmap to succeed (else EOPNOTSUPP).
+ * CPU address through the exporter's kernel mapping of it only on rxe up to
+ * Linux 6.3 (which copies through it; siw and rxe from 6.4 turn addresses
+ * into struct pages) and where the module knows the exporter's vmap to
+ * succeed (else EOPNOTSUPP).
  * Imports of one dma-buf share one mapping per device.
  */
 struct dmaplane_buffer_import {
@@ -920,8 +930,9 @@ struct dmaplane_domain_create {
  *      (range outside the buffer), EACCES (write access to a read-only
  *      import), E2BIG (more page-list entries than one registration on
  *      the device may have: see above),
- *      EOPNOTSUPP (an import the device cannot reach: on rxe an
- *      exporter without a kernel mapping known to succeed; elsewhere the
+ *      EOPNOTSUPP (device memory, of an import or a GPU buffer, that the
+ *      device cannot reach: on rxe an exporter without a kernel mapping
+ *      known to succeed; on siw, or rxe from Linux 6.4, any; elsewhere the
  *      exporter's own attach or map error), EIO (an exporter that mapped
  *      less than the range), ENODEV (a GPU buffer whose memory was
  *      revoked), EXDEV (a GPU buffer and a device that reaches memory

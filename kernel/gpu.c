@@ -748,6 +748,12 @@ int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf, struct ib_device *ibdev,
 		goto out_free;
 	}
 	ret = gpu->fns.dma_map_pages(d->pdev, pt, &map);
+	/*
+	 * NVIDIA answers a peer that cannot reach the GPU with the kernel's
+	 * internal ENOTSUPP (524), which userspace cannot name: EXDEV.
+	 */
+	if (ret == -ENOTSUPP)
+		ret = -EXDEV;
 	if (!ret && (!NVIDIA_P2P_DMA_MAPPING_VERSION_COMPATIBLE(map) ||
 		     map->entries != n)) {
 		gpu->fns.dma_unmap_pages(d->pdev, pt, map);

@@ -175,7 +175,8 @@ struct dmaplane_info {
  * charged to pinned_vm; the size counts against the byte limits. A GPU
  * buffer maps write-combined (pages inserted on fault), takes part in
  * BUFFER_RW, COPY, FILL and CHECKSUM through the BAR, registers for RDMA
- * (EXDEV: a device that can reach neither CPU addresses nor PCI peers;
+ * (EXDEV: a device that can reach neither CPU addresses nor PCI peers,
+ * or a PCI device the NVIDIA driver will not map the GPU's pages for;
  * EOPNOTSUPP: one that reaches memory by CPU address other than rxe up to
  * Linux 6.3, such as siw or rxe from 6.4, which would need struct pages),
  * and cannot be exported as a dma-buf (EOPNOTSUPP). When the GPU memory is

@@ -34,6 +34,7 @@
 
 #ifdef DMAPLANE_HAVE_CUDA
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #endif
 
 namespace gpu {
@@ -72,6 +73,39 @@ public:
     if (n == 0)
         return dmaplane::unexpected{cuda_error(cudaErrorNoDevice)};
     return n;
+}
+
+/// Sets CU_POINTER_ATTRIBUTE_SYNC_MEMOPS on the allocation at `p`, as
+/// NVIDIA's GPUDirect RDMA guide asks of memory that a third party (the
+/// CPU through a BAR mapping, a NIC) accesses: CUDA's own copies to and
+/// from it are then synchronous with respect to those accesses. A call of
+/// the driver API, which the static runtime does not link: it is taken from
+/// the driver's libcuda.so.1, loaded by the runtime by now.
+/// Errors: ENOSYS (no libcuda.so.1 or no cuPointerSetAttribute in it), EIO
+/// (the driver refused; its CUresult is printed).
+[[nodiscard]] inline dmaplane::result<void> set_sync_memops(void* p) noexcept {
+    // CUresult cuPointerSetAttribute(const void*, CUpointer_attribute, CUdeviceptr)
+    using set_attribute_fn = int (*)(const void*, int, unsigned long long);
+    constexpr int sync_memops = 6; // CU_POINTER_ATTRIBUTE_SYNC_MEMOPS
+    void* lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (lib == nullptr)
+        lib = ::dlopen("libcuda.so.1", RTLD_NOW);
+    if (lib == nullptr)
+        return dmaplane::make_error(ENOSYS);
+    auto set = reinterpret_cast<set_attribute_fn>(::dlsym(lib, "cuPointerSetAttribute"));
+    const unsigned int one = 1;
+    const int r = set != nullptr
+                      ? set(&one, sync_memops, static_cast<unsigned long long>(
+                                                   reinterpret_cast<std::uintptr_t>(p)))
+                      : -1;
+    ::dlclose(lib);
+    if (set == nullptr)
+        return dmaplane::make_error(ENOSYS);
+    if (r != 0) {
+        std::fprintf(stderr, "cuPointerSetAttribute(SYNC_MEMOPS): CUresult %d\n", r);
+        return dmaplane::make_error(EIO);
+    }
+    return {};
 }
 
 /// The Linux PCI name ("0000:3b:00.0") of CUDA device `ordinal`, or empty.
@@ -138,8 +172,10 @@ public:
     /// CUDA device: cudaMalloc of 64 KiB more, the address rounded up to
     /// 64 KiB.
     ///
+    /// SYNC_MEMOPS is set on it (set_sync_memops()).
+    ///
     /// Errors: EINVAL (size 0 or not a multiple of 64 KiB); the runtime's
-    /// (cuda_category()).
+    /// (cuda_category()); set_sync_memops()'s.
     [[nodiscard]] static dmaplane::result<memory> from_cuda(std::uint64_t size) noexcept {
         if (size == 0 || size % page_size != 0)
             return dmaplane::make_error(EINVAL);
@@ -149,6 +185,8 @@ public:
             return dmaplane::unexpected{cuda_error(e)};
         m.source_ = source::cuda;
         m.cuda_ptr_ = p;
+        if (auto r = set_sync_memops(p); !r)
+            return dmaplane::unexpected{r.error()};
         m.address_ = (reinterpret_cast<std::uintptr_t>(p) + page_size - 1) & ~(page_size - 1);
         m.size_ = size;
         int ordinal = 0;

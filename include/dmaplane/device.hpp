@@ -480,9 +480,12 @@ public:
     /// is not a multiple of 64 KiB, or `gpu_device` is too long or holds a
     /// NUL; EBADF on an empty device; ENOTTY when the file is not a dmaplane
     /// device; from the module: EOPNOTSUPP (module built without GPU
-    /// support, or no NVIDIA driver loaded: see gpu_error_message()), EINVAL
-    /// (a range the driver will not pin), ENODEV (no such PCI device;
-    /// revoked while pinning), E2BIG, EMFILE, ENOSPC, ENOMEM.
+    /// support, or no NVIDIA driver loaded, or the driver's page table is of
+    /// a version or GPU page size the module does not know, which the kernel
+    /// log names: see gpu_error_message()), EIO (the driver's page table does
+    /// not cover the range), EINVAL (a range the driver will not pin),
+    /// ENODEV (no such PCI device; revoked while pinning), E2BIG, EMFILE,
+    /// ENOSPC, ENOMEM.
     /// Thread-safety: as for the other const members.
     [[nodiscard]] result<buffer> pin_gpu(std::uint64_t gpu_address, std::size_t size,
                                          std::string_view gpu_device = {}) const noexcept {
@@ -684,23 +687,30 @@ private:
 
 /// What an error from device::pin_gpu() or from a later use of a GPU buffer
 /// means, in words a user can act on: EOPNOTSUPP (no GPU support: the
-/// module was built without NVIDIA's nv-p2p.h or no NVIDIA driver is
-/// loaded), ENODEV (the GPU driver revoked the memory, or no such GPU PCI
-/// device), EINVAL (not 64 KiB aligned, or not memory the driver pins);
-/// any other code: its system message.
+/// module was built without NVIDIA's nv-p2p.h, no NVIDIA driver is loaded,
+/// or its page tables are of a version or page size the module does not
+/// know), ENODEV (the GPU driver revoked the memory, or no such GPU PCI
+/// device), EINVAL (not 64 KiB aligned, or not memory the driver pins), EIO
+/// (the driver's page table does not cover the range); any other code: its
+/// system message.
 ///
 /// Errors: std::bad_alloc if memory runs out (aborts with -fno-exceptions).
 /// Thread-safety: pure function.
 [[nodiscard]] inline std::string gpu_error_message(std::error_code ec) {
     if (ec == std::errc::operation_not_supported)
         return "GPU buffers are not supported here: dmaplane.ko needs NVIDIA's nv-p2p.h at "
-               "build time and the NVIDIA driver loaded (" + ec.message() + ")";
+               "build time and the NVIDIA driver loaded, with page tables of a version and "
+               "GPU page size it knows (the kernel log names the ones it refused) (" +
+               ec.message() + ")";
     if (ec == std::errc::no_such_device)
         return "the GPU memory was revoked by its driver (freed while pinned), or no such "
                "GPU PCI device (" + ec.message() + ")";
     if (ec == std::errc::invalid_argument)
         return "GPU address and size must be non-zero multiples of 64 KiB of memory the GPU "
                "driver can pin (" + ec.message() + ")";
+    if (ec == std::errc::io_error)
+        return "the GPU driver's page table does not cover the range asked for (" +
+               ec.message() + ")";
     return ec.message();
 }
 

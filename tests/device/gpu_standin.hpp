@@ -100,9 +100,10 @@ inline int gpu_standin_debugfs(const char* file, std::uint64_t va) {
 
 // Sets one of the stand-in's writable module parameters for tests:
 // callback_delay_ms (each free callback held that long, interrupts off,
-// after its pin is marked revoking) or put_pages_waits (1: put_pages
-// during a callback waits for it; 0: returns at once). 0 or the errno.
-// Tests that set one put it back (0 and 1).
+// after its pin is marked revoking), put_pages_waits (1: put_pages
+// during a callback waits for it; 0: returns at once), or the page tables
+// get_pages hands out: pt_version, pt_page_size, pt_entries_short. 0 or the
+// errno. Tests that set one put it back (0, 1, 0x00010002, 1, 0).
 inline int gpu_standin_param(const char* name, unsigned int value) {
     char path[128];
     std::snprintf(path, sizeof(path), "/sys/module/dmaplane_gpu_standin/parameters/%s", name);

@@ -201,6 +201,58 @@ TEST_CASE("gpu: bad ranges and fields are refused with specific errnos") {
     check_no_leak(gpu, dev);
 }
 
+// A page table the module cannot use (another driver release, another GPU)
+// is put back and refused: EOPNOTSUPP for a version or page size it does
+// not know, EIO for one that does not cover the range. The stand-in hands
+// such tables out while its pt_* parameters say so (nv-p2p.h's values:
+// version 0x00010002, page size types 0 = 4 KiB, 1 = 64 KiB, 2 = 128 KiB).
+TEST_CASE("gpu: page tables of another version, page size or length are refused") {
+    gpu_standin gpu;
+    device dev = open_device();
+    const gpu_standin_alloc a = gpu.alloc(4 * gpu_page);
+
+    struct table {
+        const char* param;
+        unsigned int value;
+        unsigned int normal;
+        int err;
+    };
+    const table tables[] = {
+        {"pt_version", 0x00020002, 0x00010002, EOPNOTSUPP}, // another major version
+        {"pt_version", 0x00010001, 0x00010002, EOPNOTSUPP}, // an older minor version
+        {"pt_version", 0x00010003, 0x00010002, 0},          // a newer minor: compatible
+        {"pt_page_size", 0, 1, EOPNOTSUPP},                 // 4 KiB GPU pages
+        {"pt_page_size", 2, 1, EOPNOTSUPP},                 // 128 KiB
+        {"pt_page_size", 7, 1, EOPNOTSUPP},                 // a type nobody knows
+        {"pt_entries_short", 1, 0, EIO},                    // one entry missing
+        {"pt_entries_short", 4, 0, EIO},                    // none at all
+    };
+    for (const table& t : tables) {
+        CAPTURE(t.param);
+        CAPTURE(t.value);
+        REQUIRE(gpu_standin_param(t.param, t.value) == 0);
+        const gpu_created c = pin(dev, a.va, a.size);
+        CHECK(gpu_standin_param(t.param, t.normal) == 0);
+        CHECK(c.err == t.err);
+        if (c.err == 0)
+            CHECK(destroy(dev, c.handle) == 0);
+        // Refused or destroyed: the table went back to the driver.
+        CHECK(gpu.info().live_pins == 0);
+    }
+    // The C++ layer says which.
+    REQUIRE(gpu_standin_param("pt_page_size", 0) == 0);
+    const auto r = dev.pin_gpu(a.va, a.size);
+    CHECK(gpu_standin_param("pt_page_size", 1) == 0);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == std::errc::operation_not_supported);
+
+    // The usual table works again.
+    const std::uint32_t h = pin_ok(dev, a.va, a.size);
+    CHECK(destroy(dev, h) == 0);
+    CHECK(gpu.free(a.va) == 0);
+    check_no_leak(gpu, dev);
+}
+
 TEST_CASE("gpu: the write-combined mapping is the BAR memory, both ways") {
     gpu_standin gpu;
     device dev = open_device();

@@ -128,6 +128,27 @@ module_param(put_pages_waits, bool, 0644);
 MODULE_PARM_DESC(put_pages_waits,
 		 "tests: 0 makes put_pages during a callback return at once, as a driver that does not wait");
 
+/*
+ * Page tables a client must refuse, as another driver release or another
+ * GPU could hand out: the version and page size get_pages reports, and
+ * entries it leaves out of the count (the pin itself stays whole: put_pages
+ * and the callback work as always).
+ */
+static uint pt_version = NVIDIA_P2P_PAGE_TABLE_VERSION;
+module_param(pt_version, uint, 0644);
+MODULE_PARM_DESC(pt_version,
+		 "tests: the version of the page tables get_pages hands out");
+
+static uint pt_page_size = NVIDIA_P2P_PAGE_SIZE_64KB;
+module_param(pt_page_size, uint, 0644);
+MODULE_PARM_DESC(pt_page_size,
+		 "tests: the page size type of the page tables get_pages hands out");
+
+static uint pt_entries_short;
+module_param(pt_entries_short, uint, 0644);
+MODULE_PARM_DESC(pt_entries_short,
+		 "tests: report this many entries fewer than the range has");
+
 /* Callbacks being held by callback_delay_ms now: tests wait for one. */
 static int callbacks_held;
 module_param(callbacks_held, int, 0444);
@@ -338,10 +359,10 @@ int nvidia_p2p_get_pages(uint64_t p2p_token, uint32_t va_space,
 					       i * STANDIN_GPU_PAGE;
 		p->page_ptrs[i] = &p->pages[i];
 	}
-	p->pt.version = NVIDIA_P2P_PAGE_TABLE_VERSION;
-	p->pt.page_size = NVIDIA_P2P_PAGE_SIZE_64KB;
+	p->pt.version = READ_ONCE(pt_version);
+	p->pt.page_size = READ_ONCE(pt_page_size);
 	p->pt.pages = p->page_ptrs;
-	p->pt.entries = n;
+	p->pt.entries = n - min_t(u64, n, READ_ONCE(pt_entries_short));
 	p->pt.gpu_uuid = (uint8_t *)standin_uuid;
 
 	spin_lock_irqsave(&standin.pins_lock, flags);

@@ -106,12 +106,17 @@ TEST_CASE("pin_gpu on an empty device or a file that is not dmaplane") {
           std::errc::inappropriate_io_control_operation);
 }
 
-TEST_CASE("gpu_error_message names revocation and alignment, else the system's message") {
+TEST_CASE("gpu_error_message names revocation, alignment and page tables, else the system's message") {
     const auto revoked = dmaplane::gpu_error_message(std::make_error_code(std::errc::no_such_device));
     CHECK(revoked.find("revoked") != std::string::npos);
     const auto unaligned =
         dmaplane::gpu_error_message(std::make_error_code(std::errc::invalid_argument));
     CHECK(unaligned.find("64 KiB") != std::string::npos);
+    const auto short_table = dmaplane::gpu_error_message(std::make_error_code(std::errc::io_error));
+    CHECK(short_table.find("page table does not cover") != std::string::npos);
+    const auto unsupported =
+        dmaplane::gpu_error_message(std::make_error_code(std::errc::operation_not_supported));
+    CHECK(unsupported.find("page size") != std::string::npos);
     const std::error_code other = std::make_error_code(std::errc::no_space_on_device);
     CHECK(dmaplane::gpu_error_message(other) == other.message());
 }

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note OR MIT
 //
 // gpu_tiers: host <-> GPU bandwidth, tier by tier, for 64 KiB .. 64 MiB.
+// The one program that measures GPU memory: built always; the cudaMemcpy
+// tiers are compiled in when the build found the CUDA toolkit (-Dcuda,
+// DMAPLANE_HAVE_CUDA), the BAR tiers (wc stores/loads, dmaplane COPY) are
+// there in every build and run against CUDA memory or, with --standin,
+// against the vm tests' GPU stand-in.
 //
 //   cuda pageable     cudaMemcpy from/to malloc'd (pageable) memory: the peer
 //                     of the CUDA tiers (ratio 1)
@@ -32,7 +37,8 @@
 //   gpu_tiers                      CUDA device 0, /dev/dmaplane if present
 //   gpu_tiers --standin            GPU memory for the BAR tiers from the vm
 //                                  tests' stand-in (TEST INFRASTRUCTURE); the
-//                                  CUDA tiers run only if a CUDA device exists
+//                                  CUDA tiers run only if the CUDA runtime is
+//                                  built in and a CUDA device exists
 //   options: --reps N (11), --min-size BYTES (64 KiB), --max-size BYTES
 //            (64 MiB), --pow2 (every power of 2; default every power of 4),
 //            --gpu ORDINAL (0), --out DIR (.), --device PATH (/dev/dmaplane)
@@ -62,8 +68,6 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-
-#include <cuda_runtime.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -195,6 +199,7 @@ dmaplane::result<host_buffer> host_buffer_near(const dmaplane::device& dev, std:
 }
 
 // ---------------------------------------------------------------- CUDA
+#ifdef DMAPLANE_HAVE_CUDA
 
 // cudaMemcpy both ways between `host` and `dev` for every size.
 void cuda_tier(run_state& st, const char* tier, std::byte* host, void* dev) {
@@ -295,6 +300,7 @@ void cuda_tiers(run_state& st, const dmaplane::device* dev) {
     cuda_tier(st, "cuda dmaplane", static_cast<std::byte*>(map->data()), d);
     (void)cudaHostUnregister(map->data());
 }
+#endif // DMAPLANE_HAVE_CUDA
 
 // ---------------------------------------------------------------- BAR tiers
 
@@ -306,16 +312,6 @@ struct bar_target {
     dmaplane::buffer buf;
     dmaplane::mapping wc;
 };
-
-// Drains the write-combining buffers: the stores before it have reached
-// the device (gdrcopy's copy-to-mapping ends the same way).
-inline void wc_flush() noexcept {
-#if defined(__x86_64__)
-    _mm_sfence();
-#else
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
-}
 
 #if defined(__x86_64__)
 // Streaming (non-temporal) loads from write-combined memory, 64 bytes per
@@ -380,7 +376,7 @@ bool make_bar_target(run_state& st, const dmaplane::device& dev, bool use_cuda, 
     }
     t.buf = std::move(*buf);
     t.wc = std::move(*wc);
-    std::printf("BAR tiers: %s of GPU memory from %s (GPU %s), pinned with pin_gpu, mapped WC\n",
+    std::printf("BAR tiers: %s of GPU memory from %s, GPU %s, pinned with pin_gpu, mapped WC\n",
                 size_label(max).c_str(),
                 t.mem.origin() == gpu::memory::source::cuda ? "cudaMalloc"
                                                             : "the stand-in (test infrastructure)",
@@ -406,7 +402,7 @@ void wc_tiers(run_state& st, const bar_target& t) {
         st.rows.push_back({"memcpy host", "h2h", n, peer, "memcpy host", peer});
         const double stores = median_seconds(st.cfg.reps, [&] {
             std::memcpy(bar, src.get(), n);
-            wc_flush();
+            gpu::wc_flush();
             return true;
         });
         st.rows.push_back({"wc stores", "h2d", n, stores, "memcpy host", peer});
@@ -671,6 +667,7 @@ int main(int argc, char** argv) {
     if (!dev)
         std::printf("no dmaplane device (%s: %s): the tiers through dmaplane are skipped\n",
                     cfg.device, dev.error().message().c_str());
+#ifdef DMAPLANE_HAVE_CUDA
     auto cuda = gpu::cuda_devices();
     if (cuda && cudaSetDevice(cfg.gpu) != cudaSuccess)
         cuda = dmaplane::unexpected{gpu::cuda_error(cudaErrorInvalidDevice)};
@@ -690,10 +687,17 @@ int main(int argc, char** argv) {
     else
         for (const char* t : {"cuda pageable", "cuda pinned", "cuda dmaplane"})
             skip(t, "no CUDA device");
+    const bool use_cuda = cuda && !cfg.standin;
+#else
+    std::printf("built without the CUDA runtime (-Dcuda): the cudaMemcpy tiers are skipped%s\n",
+                cfg.standin ? "" : ", and the BAR tiers need --standin");
+    for (const char* t : {"cuda pageable", "cuda pinned", "cuda dmaplane"})
+        skip(t, "built without the CUDA runtime");
+    const bool use_cuda = false;
+#endif
 
     // The BAR tiers: GPU memory pinned through dmaplane, CUDA's or the
     // stand-in's.
-    const bool use_cuda = cuda && !cfg.standin;
     if (!dev) {
         skip_bar(st, "no /dev/dmaplane (module not loaded)");
     } else if (auto gpu_ok = dev->require_features(DMAPLANE_FEAT_BUFFER_GPU); !gpu_ok) {

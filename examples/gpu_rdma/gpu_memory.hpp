@@ -37,11 +37,29 @@
 #include <dlfcn.h>
 #endif
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#else
+#include <atomic>
+#endif
+
 namespace gpu {
 
 /// GPU pages as NVIDIA's peer-to-peer interface pins them: pin_gpu() takes
 /// 64 KiB aligned addresses and sizes.
 inline constexpr std::uint64_t page_size = 0x10000;
+
+/// Drains the write-combining buffers: the CPU stores before it through a
+/// WC mapping of GPU memory have reached the device (gdrcopy's
+/// copy-to-mapping ends the same way), before anything after it (a DMA the
+/// program then asks for) can see the memory. Thread-safety: any thread.
+inline void wc_flush() noexcept {
+#if defined(__x86_64__)
+    _mm_sfence();
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
 
 #ifdef DMAPLANE_HAVE_CUDA
 /// CUDA runtime errors as std::error_code (value: the cudaError_t).

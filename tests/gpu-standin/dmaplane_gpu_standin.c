@@ -51,6 +51,11 @@
  *    put_pages_waits=0 makes put_pages during a callback return at once,
  *    as a driver that does not wait would, so a client's callback that
  *    still reaches freed data of its own shows up.
+ *  - debugfs dmaplane_gpu_standin/mappings lists the live DMA mappings,
+ *    one line each: the peer's PCI name and the pages mapped; dma_unmaps
+ *    (read-only module parameter) counts nvidia_p2p_dma_unmap_pages() calls
+ *    that unmapped one: the gpu-nic tests check that a registration on the
+ *    fake PCI NIC (tests/fake-nic) mapped for that NIC and was unmapped.
  *
  * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
  * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
@@ -79,6 +84,7 @@
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -132,6 +138,11 @@ MODULE_PARM_DESC(put_pages_waits,
 static int callbacks_held;
 module_param(callbacks_held, int, 0444);
 MODULE_PARM_DESC(callbacks_held, "tests: free callbacks held by callback_delay_ms now");
+
+/* nvidia_p2p_dma_unmap_pages() calls that unmapped a mapping. */
+static int dma_unmaps;
+module_param(dma_unmaps, int, 0444);
+MODULE_PARM_DESC(dma_unmaps, "tests: nvidia_p2p_dma_unmap_pages() calls that unmapped a mapping");
 
 /* One nvidia_p2p_dma_map_pages() mapping, linked to its pin. */
 struct standin_mapping {
@@ -554,6 +565,7 @@ int nvidia_p2p_dma_unmap_pages(struct pci_dev *peer,
 	if (!m)
 		return -EINVAL;
 	mapping_free(m);
+	WRITE_ONCE(dma_unmaps, dma_unmaps + 1);	/* a count for tests, racy */
 	return 0;
 }
 EXPORT_SYMBOL_GPL(nvidia_p2p_dma_unmap_pages);
@@ -1222,6 +1234,22 @@ static const struct file_operations debugfs_va_fops = {
 	.llseek = noop_llseek,
 };
 
+/* debugfs mappings: "<peer PCI name> <pages>" per live DMA mapping. */
+static int debugfs_mappings_show(struct seq_file *sf, void *unused)
+{
+	struct standin_mapping *m;
+	struct standin_pin *p;
+	unsigned long flags;
+
+	spin_lock_irqsave(&standin.pins_lock, flags);
+	list_for_each_entry(p, &standin.pins, node)
+		list_for_each_entry(m, &p->mappings, node)
+			seq_printf(sf, "%s %u\n", pci_name(m->pub.pci_dev), m->pub.entries);
+	spin_unlock_irqrestore(&standin.pins_lock, flags);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(debugfs_mappings);
+
 static int standin_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	int ret;
@@ -1259,6 +1287,7 @@ static int standin_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 			    &debugfs_va_fops);
 	debugfs_create_file("p2p_selftest", 0200, standin.debugfs,
 			    (void *)&debugfs_selftest_fn, &debugfs_va_fops);
+	debugfs_create_file("mappings", 0400, standin.debugfs, NULL, &debugfs_mappings_fops);
 	dev_info(&pdev->dev, "GPU stand-in (test infrastructure): %llu MiB of BAR %d at %pa\n",
 		 standin.bar_size >> 20, STANDIN_BAR, &standin.bar_phys);
 	return 0;

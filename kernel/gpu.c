@@ -46,8 +46,9 @@
  * freed buffer.
  *
  * Every path here ran against the test stand-in (tests/gpu-standin), never
- * against NVIDIA hardware; the dma_map_pages path (a PCI RDMA NIC) never
- * ran at all: the guests have only rxe and siw.
+ * against NVIDIA hardware; the dma_map_pages path (a PCI RDMA NIC) ran
+ * only against the fake PCI NIC (tests/fake-nic, test infrastructure,
+ * suite gpu-nic), never against a real NIC.
  */
 #include <linux/io.h>
 #include <linux/mm.h>

@@ -698,8 +698,9 @@ static int fnic_rw(struct fnic *nic, const struct fake_nic_rw *args, void *buf)
 	bool remote = args->flags & FAKE_NIC_RW_REMOTE;
 	int need = write ? (remote ? IB_ACCESS_REMOTE_WRITE : IB_ACCESS_LOCAL_WRITE) :
 			   (remote ? IB_ACCESS_REMOTE_READ : 0);
-	u64 end, va, base, done = 0;
+	u64 end, iova = 0, base, done = 0;
 	struct fnic_mr *mr;
+	u32 page_size = 0;
 	unsigned int shift;
 	int ret = 0;
 
@@ -713,15 +714,19 @@ static int fnic_rw(struct fnic *nic, const struct fake_nic_rw *args, void *buf)
 	else if (check_add_overflow(args->offset, args->len, &end) ||
 		 end > mr->length)
 		ret = -ERANGE;
+	iova = ret ? 0 : mr->iova;
+	page_size = ret ? 0 : mr->page_size;
 	spin_unlock_irq(&nic->lock);
 	if (ret)
 		goto out_unlock;
-	/* Stable: the page list changes only while the MR is not valid. */
-	shift = ilog2(mr->page_size);
-	base = ALIGN_DOWN(mr->iova, mr->page_size);
-	va = mr->iova + args->offset;
+	/*
+	 * The page list stays: it changes only while the MR is not valid
+	 * (map_mr_sg), and the MR is freed only by dereg_mr, which waits.
+	 */
+	shift = ilog2(page_size);
+	base = ALIGN_DOWN(iova, page_size);
 	while (done < args->len) {
-		u64 rel = va + done - base, idx = rel >> shift;
+		u64 rel = iova + args->offset + done - base, idx = rel >> shift;
 		dma_addr_t dma;
 		size_t chunk;
 
@@ -729,7 +734,7 @@ static int fnic_rw(struct fnic *nic, const struct fake_nic_rw *args, void *buf)
 			ret = -EIO;
 			break;
 		}
-		dma = mr->pages[idx] + (rel & (mr->page_size - 1));
+		dma = mr->pages[idx] + (rel & (page_size - 1));
 		chunk = min_t(u64, args->len - done, PAGE_SIZE - offset_in_page(dma));
 		ret = fnic_dma_copy(nic, dma, buf + done, chunk, write);
 		if (ret)

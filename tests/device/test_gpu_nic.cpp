@@ -20,6 +20,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -375,6 +376,41 @@ TEST_CASE("gpu-nic: registering while the free callback is held: refused, nothin
     freer.join();
     CHECK(gpu_standin_param("callback_delay_ms", 0) == 0);
     CHECK(free_err == 0);
+    CHECK(try_register(dev, g, all_access, 0, gpu_page, &m, nic_name) == ENODEV);
+    t.finish(true);
+}
+
+TEST_CASE("gpu-nic: freed while nvidia_p2p_dma_map_pages runs for a registration: the callback waits for it") {
+    nic_gpu t(gpu_page);
+    auto& [gpu, nic, dev, mem, g] = t;
+
+    // The registration's dma_map_pages call sleeps 300 ms in the stand-in,
+    // counted in dmaplane's nv_busy; FREE comes meanwhile.
+    REQUIRE(gpu_standin_param("dma_map_delay_ms", 300) == 0);
+    int reg_err = -1;
+    mr m;
+    std::thread reg([&] {
+        reg_err = try_register(t.dev, t.g, all_access, 0, gpu_page, &m, nic_name);
+    });
+    const auto held = [] {
+        return lines_of("/sys/module/dmaplane_gpu_standin/parameters/dma_maps_held");
+    };
+    for (int i = 0; i < 5000 && held() != std::vector<std::string>{"1"}; ++i)
+        ::usleep(1000);
+    CHECK(held() == std::vector<std::string>{"1"});
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(gpu.free(mem.a.va) == 0);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    reg.join();
+    CHECK(gpu_standin_param("dma_map_delay_ms", 0) == 0);
+    // The callback spun until the call returned (NVIDIA frees the table
+    // and its mappings when the callback returns, so none may be running).
+    CHECK(took >= std::chrono::milliseconds(100));
+    MESSAGE("FREE took ", std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+            " ms with a dma_map_pages call in flight");
+    // The stand-in refused the table revoked meanwhile; nothing is mapped.
+    CHECK(reg_err == EINVAL);
+    CHECK(standin_mappings().empty());
     CHECK(try_register(dev, g, all_access, 0, gpu_page, &m, nic_name) == ENODEV);
     t.finish(true);
 }

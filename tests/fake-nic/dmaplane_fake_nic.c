@@ -794,6 +794,20 @@ static void fnic_info(struct fnic *nic, struct fake_nic_info *info)
 	strscpy(info->dma_dev_name, dev_name(nic->dma_dev), sizeof(info->dma_dev_name));
 }
 
+/*
+ * Set the DMA mask as the device's driver would, but also one the DMA API
+ * refuses (dma_set_mask() fails for 24 bits where ZONE_DMA is off): the
+ * tests lower it only to be refused by the GPU stand-in, which looks at
+ * the mask before it maps anything.
+ */
+static void fnic_set_dma_mask(struct device *dev, u64 mask)
+{
+	if (dma_set_mask_and_coherent(dev, mask)) {
+		*dev->dma_mask = mask;
+		dev->coherent_dma_mask = mask;
+	}
+}
+
 static long fnic_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 {
 	void __user *p = (void __user *)uarg;
@@ -828,8 +842,8 @@ static long fnic_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		nic = fnics[bits.nic];
 		if (!nic)
 			ret = -ENODEV;
-		else if (dma_set_mask_and_coherent(nic->dma_dev, DMA_BIT_MASK(bits.bits)))
-			ret = -EIO;
+		else
+			fnic_set_dma_mask(nic->dma_dev, DMA_BIT_MASK(bits.bits));
 		mutex_unlock(&fnic_devs_lock);
 		return ret;
 	default:

@@ -80,8 +80,10 @@ struct fake_nic_info {
 
 /*
  * FAKE_NIC_IOC_DMA_BITS - set the DMA device's DMA mask (24 to 64 bits), to
- * make it unable to reach memory above it (where no IOMMU translates).
- * In: nic, bits. Errors: EINVAL, EIO (the DMA API refused the mask).
+ * make it unable to reach memory above it (where no IOMMU translates). A
+ * mask the DMA API refuses is set all the same: with it, map nothing but
+ * what the GPU stand-in refuses to map (it checks the mask first).
+ * In: nic, bits. Errors: EINVAL, ENODEV.
  */
 struct fake_nic_dma_bits {
 	__u32 nic;		/* in */

@@ -55,7 +55,11 @@
  *    one line each: the peer's PCI name and the pages mapped; dma_unmaps
  *    (read-only module parameter) counts nvidia_p2p_dma_unmap_pages() calls
  *    that unmapped one: the gpu-nic tests check that a registration on the
- *    fake PCI NIC (tests/fake-nic) mapped for that NIC and was unmapped.
+ *    fake PCI NIC (tests/fake-nic) mapped for that NIC and was unmapped;
+ *    dma_map_delay_ms holds each nvidia_p2p_dma_map_pages() call that
+ *    long (it sleeps; dma_maps_held counts them), so that the memory can
+ *    be freed while a call is in flight: the table is then refused
+ *    (-EINVAL) when the call goes on.
  *
  * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
  * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
@@ -70,6 +74,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
@@ -138,6 +143,18 @@ MODULE_PARM_DESC(put_pages_waits,
 static int callbacks_held;
 module_param(callbacks_held, int, 0444);
 MODULE_PARM_DESC(callbacks_held, "tests: free callbacks held by callback_delay_ms now");
+
+/*
+ * nvidia_p2p_dma_map_pages() sleeps this long (tests: a call in flight
+ * when the memory is freed); dma_maps_held counts those sleeping.
+ */
+static unsigned int dma_map_delay_ms;
+module_param(dma_map_delay_ms, uint, 0644);
+MODULE_PARM_DESC(dma_map_delay_ms,
+		 "tests: nvidia_p2p_dma_map_pages sleeps this long before it maps");
+static int dma_maps_held;
+module_param(dma_maps_held, int, 0444);
+MODULE_PARM_DESC(dma_maps_held, "tests: dma_map_pages calls held by dma_map_delay_ms now");
 
 /* nvidia_p2p_dma_unmap_pages() calls that unmapped a mapping. */
 static int dma_unmaps;
@@ -463,6 +480,7 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 			     struct nvidia_p2p_dma_mapping **dma_mapping)
 {
 	struct standin_mapping *m;
+	unsigned int delay_ms;
 	struct standin_pin *p;
 	unsigned long flags;
 	u64 id, bar_off;
@@ -480,6 +498,12 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	bar_off = p->bar_off;
 	n = p->pt.entries;
 	spin_unlock_irqrestore(&standin.pins_lock, flags);
+	delay_ms = READ_ONCE(dma_map_delay_ms);
+	if (delay_ms) {
+		WRITE_ONCE(dma_maps_held, dma_maps_held + 1);	/* racy: tests */
+		msleep(delay_ms);
+		WRITE_ONCE(dma_maps_held, dma_maps_held - 1);
+	}
 	/* As NVIDIA's RM answers a peer it cannot map for. */
 	if (!reachable(&peer->dev, bar_off, (u64)n * STANDIN_GPU_PAGE))
 		return -ENOTSUPP;

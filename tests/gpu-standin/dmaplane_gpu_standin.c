@@ -285,7 +285,7 @@ static void mapping_free(struct standin_mapping *m)
 
 	for (i = 0; i < m->pub.entries; i++)
 		dma_unmap_resource(&m->pub.pci_dev->dev, m->dma[i], STANDIN_GPU_PAGE,
-				   DMA_BIDIRECTIONAL, 0);
+				   DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	kfree(m);
 	atomic64_dec(&standin.live_mappings);
 }
@@ -515,10 +515,16 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	m->pub.page_size_type = NVIDIA_P2P_PAGE_SIZE_64KB;
 	m->pub.dma_addresses = m->dma;
 	m->pub.pci_dev = peer;
+	/*
+	 * I/O memory: no CPU cache to sync. Several mappings of the same pages
+	 * for one peer are legitimate (one per registration, as NVIDIA's);
+	 * without the attribute the DMA API's debugging takes them for
+	 * overlapping streaming mappings of cached memory.
+	 */
 	for (i = 0; i < n; i++) {
 		m->dma[i] = dma_map_resource(&peer->dev, standin.bar_phys + bar_off +
-					     (u64)i * STANDIN_GPU_PAGE,
-					     STANDIN_GPU_PAGE, DMA_BIDIRECTIONAL, 0);
+					     (u64)i * STANDIN_GPU_PAGE, STANDIN_GPU_PAGE,
+					     DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 		if (dma_mapping_error(&peer->dev, m->dma[i]))
 			break;
 		m->pub.entries = i + 1;

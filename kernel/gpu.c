@@ -46,8 +46,9 @@
  * freed buffer.
  *
  * Every path here ran against the test stand-in (tests/gpu-standin), never
- * against NVIDIA hardware; the dma_map_pages path (a PCI RDMA NIC) never
- * ran at all: the guests have only rxe and siw.
+ * against NVIDIA hardware; the dma_map_pages path (a PCI RDMA NIC) ran
+ * only against the fake PCI NIC (tests/fake-nic, test infrastructure,
+ * suite gpu-nic), never against a real NIC.
  */
 #include <linux/io.h>
 #include <linux/mm.h>
@@ -703,9 +704,9 @@ static u64 dmaplane_gpu_bus(void *arg, u64 i)
  * get -EOPNOTSUPP. A PCI device gets nvidia_p2p_dma_map_pages() of it
  * (GPUDirect RDMA: the NIC reaches the BAR directly, no bounce); its DMA
  * addresses are copied out while the call is counted in @nv_busy.
- * Return: the entries of @sgt, -ENODEV (revoked), -EOPNOTSUPP, -EXDEV (a
- * device that is neither: it cannot reach the GPU), -ENOMEM, or NVIDIA's
- * error.
+ * Return: the entries of @sgt, -ENODEV (revoked, before or during the
+ * call), -EOPNOTSUPP, -EXDEV (a device that is neither, or one NVIDIA will
+ * not map for: it cannot reach the GPU), -ENOMEM, or NVIDIA's error.
  */
 int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf, struct ib_device *ibdev,
 			u64 off, u64 len, struct sg_table *sgt,
@@ -771,6 +772,9 @@ int dmaplane_gpu_mr_map(struct dmaplane_buffer *buf, struct ib_device *ibdev,
 		list_add(&d->node, &gpu->dmas);
 		if (gpu->state != DMAPLANE_GPU_PINNED)
 			ret = -ENODEV;
+	} else if (gpu->state != DMAPLANE_GPU_PINNED) {
+		/* Revoked while NVIDIA mapped: why it refused the table. */
+		ret = -ENODEV;
 	}
 	spin_unlock_irq(&gpu->lock);
 	if (listed) {

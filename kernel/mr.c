@@ -358,12 +358,19 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 		for (i = 0; i < n; i++)
 			pages[i] = dmaplane_buffer_page(buf, first + i);
 	}
+	/*
+	 * Segments no longer than the device's DMA segment limit (the DMA
+	 * API's rule: a PCI device's default is 64 KiB; rxe has none), as
+	 * ib_umem_get() builds them.
+	 */
 	if (!ret && dmaplane_fault(DMAPLANE_FAULT_ALLOC))
 		ret = -ENOMEM;
 	else if (!ret)
 		ret = sg_alloc_table_from_pages_segment(&mr->sgt, pages, n,
 				offset_in_page(mr->offset), mr->length,
-				UINT_MAX & PAGE_MASK, GFP_KERNEL_ACCOUNT);
+				max_t(unsigned int, ib_dma_max_seg_size(ibdev) & PAGE_MASK,
+				      PAGE_SIZE),
+				GFP_KERNEL_ACCOUNT);
 	kvfree(pages);
 	if (ret)
 		return ret;

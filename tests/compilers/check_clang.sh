@@ -27,10 +27,12 @@ for f in $(find "$src/tests" "$src/examples" "$src/benchmarks" "$src/tools" -nam
 		with=
 		[ "$v" = plain ] || with="-isystem $cuda -DDMAPLANE_HAVE_CUDA=1"
 		# tests/gpu-standin: the GPU stand-in's interface (gpu_standin.h),
-		# which the GPU tests, benchmark and example include.
+		# which the GPU tests, benchmark and example include; tests/fake-nic:
+		# the fake PCI NIC's (fake_nic.h), which the gpu-nic tests include.
 		# shellcheck disable=SC2086
 		"$clangxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror -fsyntax-only $extra $with \
-			-I"$src/include" -I"$gen" -I/usr/include/libdrm -I"$src/tests/gpu-standin" "$f"
+			-I"$src/include" -I"$gen" -I/usr/include/libdrm -I"$src/tests/gpu-standin" \
+			-I"$src/tests/fake-nic" "$f"
 		n=$((n + 1))
 	done
 done

@@ -16,9 +16,14 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
@@ -128,6 +133,39 @@ inline int gpu_standin_callbacks_held() {
         n = -1;
     std::fclose(f);
     return n;
+}
+
+// The names of the devices attached to the dma-buf `fd`, as
+// /sys/kernel/debug/dma_buf/bufinfo lists them (its block found by inode,
+// the names after "Attached Devices:"); nullopt if it is not listed.
+inline std::optional<std::vector<std::string>> dmabuf_attached(int fd) {
+    struct stat st {};
+    REQUIRE(::fstat(fd, &st) == 0);
+    std::FILE* f = std::fopen("/sys/kernel/debug/dma_buf/bufinfo", "re");
+    REQUIRE(f);
+    std::optional<std::vector<std::string>> names;
+    bool ours = false, listing = false;
+    char line[512];
+    while (std::fgets(line, sizeof(line), f)) {
+        unsigned long long size = 0, ino = 0;
+        unsigned flags = 0, mode = 0, count = 0;
+        char exp[128], dev[128];
+        if (std::sscanf(line, "%llu %x %x %x %127s %llu", &size, &flags, &mode, &count, exp,
+                        &ino) == 6) {
+            ours = ino == st.st_ino;
+            if (ours)
+                names.emplace();
+        } else if (ours && std::strstr(line, "Attached Devices:")) {
+            listing = true;
+        } else if (ours && listing) {
+            if (std::strncmp(line, "Total ", 6) == 0)
+                break;
+            if (std::sscanf(line, "%127s", dev) == 1)
+                names->push_back(dev);
+        }
+    }
+    std::fclose(f);
+    return names;
 }
 
 } // namespace

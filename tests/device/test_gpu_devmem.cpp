@@ -84,33 +84,10 @@ inline std::uint32_t import(const device& dev, int fd) {
     return a.handle;
 }
 
-// Devices attached to the dma-buf `fd` as /sys/kernel/debug/dma_buf/bufinfo
-// lists them ("Total N devices attached" after its line, found by inode).
+// Devices attached to the dma-buf `fd`, -1 if bufinfo does not list it.
 int attached_devices(int fd) {
-    struct stat st {};
-    REQUIRE(::fstat(fd, &st) == 0);
-    FILE* f = std::fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
-    REQUIRE(f);
-    char line[512];
-    bool ours = false;
-    int n = -1;
-    while (std::fgets(line, sizeof(line), f)) {
-        unsigned long long size = 0, ino = 0;
-        unsigned flags = 0, mode = 0, count = 0;
-        char name[128];
-        if (std::sscanf(line, "%llu %x %x %x %127s %llu", &size, &flags, &mode, &count, name,
-                        &ino) == 6) {
-            ours = ino == st.st_ino;
-            continue;
-        }
-        int total = 0;
-        if (ours && std::sscanf(line, "Total %d devices attached", &total) == 1) {
-            n = total;
-            break;
-        }
-    }
-    std::fclose(f);
-    return n;
+    const auto names = dmabuf_attached(fd);
+    return names ? static_cast<int>(names->size()) : -1;
 }
 
 // A channel entry without an endpoint (COPY, FILL, CHECKSUM): its result.

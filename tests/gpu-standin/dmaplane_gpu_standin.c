@@ -51,6 +51,15 @@
  *    put_pages_waits=0 makes put_pages during a callback return at once,
  *    as a driver that does not wait would, so a client's callback that
  *    still reaches freed data of its own shows up.
+ *  - debugfs dmaplane_gpu_standin/mappings lists the live DMA mappings,
+ *    one line each: the peer's PCI name and the pages mapped; dma_unmaps
+ *    (read-only module parameter) counts nvidia_p2p_dma_unmap_pages() calls
+ *    that unmapped one: the gpu-nic tests check that a registration on the
+ *    fake PCI NIC (tests/fake-nic) mapped for that NIC and was unmapped;
+ *    dma_map_delay_ms holds each nvidia_p2p_dma_map_pages() call that
+ *    long (it sleeps; dma_maps_held counts them), so that the memory can
+ *    be freed while a call is in flight: the table is then refused
+ *    (-EINVAL) when the call goes on.
  *
  * The six functions are EXPORT_SYMBOL_GPL: dmaplane resolves them with
  * symbol_get(), which Debian's 6.1 (like mainline since 6.6: "module: only
@@ -65,6 +74,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
@@ -79,6 +89,7 @@
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -153,6 +164,23 @@ MODULE_PARM_DESC(pt_entries_short,
 static int callbacks_held;
 module_param(callbacks_held, int, 0444);
 MODULE_PARM_DESC(callbacks_held, "tests: free callbacks held by callback_delay_ms now");
+
+/*
+ * nvidia_p2p_dma_map_pages() sleeps this long (tests: a call in flight
+ * when the memory is freed); dma_maps_held counts those sleeping.
+ */
+static unsigned int dma_map_delay_ms;
+module_param(dma_map_delay_ms, uint, 0644);
+MODULE_PARM_DESC(dma_map_delay_ms,
+		 "tests: nvidia_p2p_dma_map_pages sleeps this long before it maps");
+static int dma_maps_held;
+module_param(dma_maps_held, int, 0444);
+MODULE_PARM_DESC(dma_maps_held, "tests: dma_map_pages calls held by dma_map_delay_ms now");
+
+/* nvidia_p2p_dma_unmap_pages() calls that unmapped a mapping. */
+static int dma_unmaps;
+module_param(dma_unmaps, int, 0444);
+MODULE_PARM_DESC(dma_unmaps, "tests: nvidia_p2p_dma_unmap_pages() calls that unmapped a mapping");
 
 /* One nvidia_p2p_dma_map_pages() mapping, linked to its pin. */
 struct standin_mapping {
@@ -278,7 +306,7 @@ static void mapping_free(struct standin_mapping *m)
 
 	for (i = 0; i < m->pub.entries; i++)
 		dma_unmap_resource(&m->pub.pci_dev->dev, m->dma[i], STANDIN_GPU_PAGE,
-				   DMA_BIDIRECTIONAL, 0);
+				   DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	kfree(m);
 	atomic64_dec(&standin.live_mappings);
 }
@@ -473,6 +501,7 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 			     struct nvidia_p2p_dma_mapping **dma_mapping)
 {
 	struct standin_mapping *m;
+	unsigned int delay_ms;
 	struct standin_pin *p;
 	unsigned long flags;
 	u64 id, bar_off;
@@ -490,6 +519,12 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	bar_off = p->bar_off;
 	n = p->pt.entries;
 	spin_unlock_irqrestore(&standin.pins_lock, flags);
+	delay_ms = READ_ONCE(dma_map_delay_ms);
+	if (delay_ms) {
+		WRITE_ONCE(dma_maps_held, dma_maps_held + 1);	/* racy: tests */
+		msleep(delay_ms);
+		WRITE_ONCE(dma_maps_held, dma_maps_held - 1);
+	}
 	/* As NVIDIA's RM answers a peer it cannot map for. */
 	if (!reachable(&peer->dev, bar_off, (u64)n * STANDIN_GPU_PAGE))
 		return -ENOTSUPP;
@@ -501,10 +536,16 @@ int nvidia_p2p_dma_map_pages(struct pci_dev *peer,
 	m->pub.page_size_type = NVIDIA_P2P_PAGE_SIZE_64KB;
 	m->pub.dma_addresses = m->dma;
 	m->pub.pci_dev = peer;
+	/*
+	 * I/O memory: no CPU cache to sync. Several mappings of the same pages
+	 * for one peer are legitimate (one per registration, as NVIDIA's);
+	 * without the attribute the DMA API's debugging takes them for
+	 * overlapping streaming mappings of cached memory.
+	 */
 	for (i = 0; i < n; i++) {
 		m->dma[i] = dma_map_resource(&peer->dev, standin.bar_phys + bar_off +
-					     (u64)i * STANDIN_GPU_PAGE,
-					     STANDIN_GPU_PAGE, DMA_BIDIRECTIONAL, 0);
+					     (u64)i * STANDIN_GPU_PAGE, STANDIN_GPU_PAGE,
+					     DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 		if (dma_mapping_error(&peer->dev, m->dma[i]))
 			break;
 		m->pub.entries = i + 1;
@@ -575,6 +616,7 @@ int nvidia_p2p_dma_unmap_pages(struct pci_dev *peer,
 	if (!m)
 		return -EINVAL;
 	mapping_free(m);
+	WRITE_ONCE(dma_unmaps, dma_unmaps + 1);	/* a count for tests, racy */
 	return 0;
 }
 EXPORT_SYMBOL_GPL(nvidia_p2p_dma_unmap_pages);
@@ -1243,6 +1285,22 @@ static const struct file_operations debugfs_va_fops = {
 	.llseek = noop_llseek,
 };
 
+/* debugfs mappings: "<peer PCI name> <pages>" per live DMA mapping. */
+static int debugfs_mappings_show(struct seq_file *sf, void *unused)
+{
+	struct standin_mapping *m;
+	struct standin_pin *p;
+	unsigned long flags;
+
+	spin_lock_irqsave(&standin.pins_lock, flags);
+	list_for_each_entry(p, &standin.pins, node)
+		list_for_each_entry(m, &p->mappings, node)
+			seq_printf(sf, "%s %u\n", pci_name(m->pub.pci_dev), m->pub.entries);
+	spin_unlock_irqrestore(&standin.pins_lock, flags);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(debugfs_mappings);
+
 static int standin_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	int ret;
@@ -1280,6 +1338,7 @@ static int standin_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 			    &debugfs_va_fops);
 	debugfs_create_file("p2p_selftest", 0200, standin.debugfs,
 			    (void *)&debugfs_selftest_fn, &debugfs_va_fops);
+	debugfs_create_file("mappings", 0400, standin.debugfs, NULL, &debugfs_mappings_fops);
 	dev_info(&pdev->dev, "GPU stand-in (test infrastructure): %llu MiB of BAR %d at %pa\n",
 		 standin.bar_size >> 20, STANDIN_BAR, &standin.bar_phys);
 	return 0;

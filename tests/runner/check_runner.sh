@@ -13,10 +13,13 @@
 #  - with the GPU stand-in (STANDIN, when built): --ivshmem and
 #    --extra-module load it in one guest and in two, a failing rmmod of it
 #    fails the run, and so does its leak report at unload (faked); a test
-#    may unload and reload it.
-#   check_runner.sh VMRUN MODULE LOGDIR [STANDIN]
+#    may unload and reload it;
+#  - with the fake PCI NIC (FAKENIC, when built): --fake-nic adds the
+#    pci-testdev it binds to (fakenic0; without it only fakenicnp0), and
+#    its leak report at unload (faked) fails the run.
+#   check_runner.sh VMRUN MODULE LOGDIR [STANDIN [FAKENIC]]
 set -u
-vmrun=$1 module=$2 logs=$3 standin=${4:-}
+vmrun=$1 module=$2 logs=$3 standin=${4:-} fakenic=${5:-}
 failed=0
 expect() {
 	want=$1 name=$2
@@ -74,5 +77,12 @@ if [ -n "$standin" ]; then
 	expect 0 standin-reload $gpu -- 'rmmod dmaplane_gpu_standin && ! test -e /dev/dmaplane_gpu_standin && insmod /lib/modules/extra/dmaplane_gpu_standin.ko && test -c /dev/dmaplane_gpu_standin && rmmod dmaplane_gpu_standin'
 	# Without an ivshmem device it loads and unloads, and has no device.
 	expect 0 standin-no-device --extra-module "$standin" -- '! test -e /dev/dmaplane_gpu_standin'
+fi
+if [ -n "$fakenic" ]; then
+	expect 0 fake-nic --fake-nic --extra-module "$fakenic" -- 'test -c /dev/dmaplane_fake_nic && rdma link show fakenic0/1 && rdma link show fakenicnp0/1'
+	expect 0 fake-nic-no-device --extra-module "$fakenic" -- '! rdma link show fakenic0/1 2>/dev/null && rdma link show fakenicnp0/1'
+	expect 1 fake-nic-leak --fake-nic --extra-module "$fakenic" -- 'echo "dmaplane_fake_nic: leaked 0 PDs, 0 CQs, 0 QPs, 1 MRs, 4 mapped pages" > /dev/kmsg; true'
+	grep -q "kernel reported a problem" "$logs/fake-nic-leak.out" ||
+		{ echo "FAIL: no reason given for the fake NIC's leak"; failed=1; }
 fi
 exit $failed

@@ -937,7 +937,8 @@ struct dmaplane_domain_create {
  *      exporter's own attach or map error), EIO (an exporter that mapped
  *      less than the range), ENODEV (a GPU buffer whose memory was
  *      revoked), EXDEV (a GPU buffer and a device that reaches memory
- *      neither by CPU address nor as a PCI peer of the GPU), ENOSPC (byte
+ *      neither by CPU address nor as a PCI peer of the GPU, or a PCI peer
+ *      the GPU driver refuses to map for), ENOSPC (byte
  *      limits), ENOMEM, ETIMEDOUT (the device did not complete the
  *      registration in 10 s: its work request is flushed before this
  *      returns, and later registrations of this open file on the device

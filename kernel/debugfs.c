@@ -6,6 +6,8 @@
  *   dmaplane/fault_reg_timeout        (writable) this many registrations
  *                                     time out (fault injection for tests)
  *   dmaplane/fault_*                  fault injection (fault.c)
+ *   dmaplane/fault_gpu_revoke_delay_ms (writable) the GPU revocation work
+ *                                     waits this long first (tests)
  *   dmaplane/contexts/<id>/info       pid of the opener
  *   dmaplane/contexts/<id>/buffers    kind, size, placement of each buffer
  *   dmaplane/contexts/<id>/channels   ring state and counters

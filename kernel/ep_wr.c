@@ -10,7 +10,9 @@
 
 #include "endpoint.h"
 #include "ep.h"
+#include "buffer.h"
 #include "fault.h"
+#include "gpu.h"
 #include "mr.h"
 
 #include "dmaplane/uapi/dmaplane_ops.h"
@@ -41,6 +43,14 @@ static int dmaplane_ep_range(struct dmaplane_ep *ep, struct dmaplane_ctx *ctx,
 	if (out->mr->pd != ep->pd)
 		return -EXDEV;
 	if (!out->mr->mr)
+		return -ENODEV;
+	/*
+	 * GPU memory the driver revoked: its deregistration is queued work
+	 * that may not have run yet; a work request posted meanwhile would
+	 * fail in the device and take the connection with it.
+	 */
+	if (out->mr->buf && out->mr->buf->kind == DMAPLANE_BUF_KIND_GPU &&
+	    dmaplane_gpu_check(out->mr->buf))
 		return -ENODEV;
 	if (check_add_overflow(out->off, out->len, &end))
 		return -EINVAL;

@@ -141,6 +141,13 @@ static int dmaplane_fault_pid_set(void *data, u64 val)
 DEFINE_DEBUGFS_ATTRIBUTE(dmaplane_fault_pid_fops, dmaplane_fault_u32_get,
 			 dmaplane_fault_pid_set, "%llu\n");
 
+/*
+ * Tests (debugfs fault_gpu_revoke_delay_ms): the work that tears down what
+ * a revoked GPU buffer left (mappings, registrations) waits this long
+ * first (at most 10 s), so that tests see the window before it runs.
+ */
+u32 dmaplane_fault_gpu_revoke_delay_ms;
+
 /**
  * dmaplane_fault_debugfs_init() - the fault injection files.
  * @root: the dmaplane debugfs directory.
@@ -158,6 +165,8 @@ void dmaplane_fault_debugfs_init(struct dentry *root)
 				   &dmaplane_fault_types_fops);
 	debugfs_create_file_unsafe("fault_pid", 0600, root, &dmaplane_fault_pid,
 				   &dmaplane_fault_pid_fops);
+	debugfs_create_u32("fault_gpu_revoke_delay_ms", 0600, root,
+			   &dmaplane_fault_gpu_revoke_delay_ms);
 }
 
 /** dmaplane_fault_exit() - disarm; called after the debugfs tree is gone. */

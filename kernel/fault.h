@@ -25,6 +25,8 @@ struct dentry;
 
 DECLARE_STATIC_KEY_FALSE(dmaplane_fault_armed);
 
+extern u32 dmaplane_fault_gpu_revoke_delay_ms;
+
 bool __dmaplane_fault(enum dmaplane_fault_class class);
 
 /**

@@ -50,6 +50,7 @@
  * only against the fake PCI NIC (tests/fake-nic, test infrastructure,
  * suite gpu-nic), never against a real NIC.
  */
+#include <linux/delay.h>
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -290,7 +291,10 @@ static void dmaplane_gpu_revoke_work(struct work_struct *work)
 {
 	struct dmaplane_gpu *gpu = container_of(work, struct dmaplane_gpu, work);
 	struct dmaplane_gpu_user *user, *tmp;
+	u32 delay = READ_ONCE(dmaplane_fault_gpu_revoke_delay_ms);
 
+	if (delay)	/* tests: the window before this work runs */
+		msleep(min_t(u32, delay, 10000));
 	/* Faults see REVOKED from now on; zap what earlier ones inserted. */
 	down_write(&gpu->map_lock);
 	if (gpu->nr_vmas)

@@ -25,6 +25,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -128,6 +129,16 @@ void check_no_leak(const gpu_standin& gpu, const device& dev) {
     const gpu_standin_info i = gpu.info();
     CHECK(i.live_pins == 0);
     CHECK(i.live_dma_mappings == 0);
+}
+
+// How long the module's revocation work waits before it tears down what a
+// revoked buffer left (debugfs fault_gpu_revoke_delay_ms; tests put it
+// back to 0). Whether it could be set.
+bool revoke_delay_ms(unsigned int ms) {
+    std::ofstream f("/sys/kernel/debug/dmaplane/fault_gpu_revoke_delay_ms");
+    f << ms << '\n';
+    f.flush();
+    return static_cast<bool>(f);
 }
 
 } // namespace
@@ -483,21 +494,31 @@ TEST_CASE("gpu: freed while registered: the registration is invalidated") {
     auto c = complete(lb.ch, 1);
     CHECK(c[0].res == static_cast<std::int64_t>(gpu_page));
 
+    // The work that deregisters it waits 300 ms (debugfs), so that the
+    // WRITEs below come before it as well as after.
+    REQUIRE(revoke_delay_ms(300));
     REQUIRE(gpu.free(a.va) == 0);
-    // The work deregisters it; a WRITE naming it fails with ENODEV.
-    std::int64_t res = 0;
-    for (int i = 0; i < 100 && res != -ENODEV; ++i) {
+    // A WRITE naming it fails with ENODEV at once, before the queued work
+    // has deregistered it (posted, it would fail in rxe and take the
+    // connection down: ENOTCONN for everything after), and after.
+    for (int i = 0; i < 20; ++i) {
         write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, gm, 0, gpu_page, hm.token, 0, 10 + i);
         c = complete(lb.ch, 1);
+        CHECK(c[0].res == -ENODEV);
+        usleep(25000);
+    }
+    CHECK(revoke_delay_ms(0));
+    // And as a remote target: once the work has deregistered it (until
+    // then the documented window), a WRITE into its token fails.
+    std::int64_t res = 0;
+    for (int i = 0; i < 100 && res >= 0; ++i) {
+        write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, hm, 0, gpu_page, gm.token, 0, 200 + i);
+        c = complete(lb.ch, 1);
         res = c[0].res;
-        if (res != -ENODEV)
+        if (res >= 0)
             usleep(10000);
     }
-    CHECK(res == -ENODEV);
-    // And as a remote target: a WRITE into its token fails.
-    write_op(lb.ch, DMAPLANE_OP_RDMA_WRITE, lb.client, hm, 0, gpu_page, gm.token, 0, 200);
-    c = complete(lb.ch, 1);
-    CHECK(c[0].res < 0);
+    CHECK(res < 0);
     CHECK(try_register(dev, g, all_access, 0, gpu_page, nullptr) == ENODEV);
 
     for (auto h : {gm.handle, hm.handle, g, host})

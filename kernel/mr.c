@@ -381,6 +381,68 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 }
 
 /*
+ * The DMA-mapped runs of @mr: an entry whose DMA address follows on from
+ * the one before belongs to its run (a table's segments are cut at the
+ * device's DMA segment limit; ib_sg_to_pages() joins them again). Calls
+ * @fn for each run, in order; @last says it is the last one.
+ */
+static void dmaplane_mr_dma_runs(struct dmaplane_mr *mr,
+				 void (*fn)(dma_addr_t start, dma_addr_t end,
+					    bool first, bool last, void *arg),
+				 void *arg)
+{
+	dma_addr_t start = 0, end = 0;
+	struct scatterlist *sg;
+	bool first = true;
+	int i;
+
+	for_each_sg(mr->sgt.sgl, sg, mr->nents, i) {
+		if (i && sg_dma_address(sg) == end) {
+			end += sg_dma_len(sg);
+			continue;
+		}
+		if (i) {
+			fn(start, end, first, false, arg);
+			first = false;
+		}
+		start = sg_dma_address(sg);
+		end = start + sg_dma_len(sg);
+	}
+	if (mr->nents)
+		fn(start, end, first, true, arg);
+}
+
+struct dmaplane_mr_pages {
+	u64 bits;	/* addresses that must be page-aligned, or'ed */
+	u64 size;	/* the page size, for counting */
+	u64 npages;
+};
+
+static void dmaplane_mr_run_bits(dma_addr_t start, dma_addr_t end,
+				 bool first, bool last, void *arg)
+{
+	struct dmaplane_mr_pages *p = arg;
+
+	/*
+	 * The first run's page must be aligned too, so that the token's
+	 * offset (the address modulo the page size) is the offset in a 4 KiB
+	 * page, which the caller knows, and tells nothing more.
+	 */
+	p->bits |= first ? ALIGN_DOWN(start, PAGE_SIZE) : start;
+	if (!last)
+		p->bits |= end;
+}
+
+static void dmaplane_mr_run_pages(dma_addr_t start, dma_addr_t end,
+				  bool first, bool last, void *arg)
+{
+	struct dmaplane_mr_pages *p = arg;
+
+	p->npages += (ALIGN(end, p->size) - ALIGN_DOWN(start, p->size)) /
+		     p->size;
+}
+
+/*
  * The largest page size the mapped runs allow: every run must start on a
  * page boundary (the first: its first 4 KiB page) and every run but the
  * last must end on one. Return: the size; *npages: entries the page list needs.
@@ -388,29 +450,16 @@ static int dmaplane_mr_map(struct dmaplane_mr *mr, struct ib_device *ibdev)
 static u32 dmaplane_mr_page_size(struct dmaplane_mr *mr,
 				 struct ib_device *ibdev, u64 *npages)
 {
-	u64 cap = ibdev->attrs.page_size_cap, bits = 0, size = PAGE_SIZE;
-	struct scatterlist *sg;
-	int i;
+	struct dmaplane_mr_pages p = { .size = PAGE_SIZE };
+	u64 cap = ibdev->attrs.page_size_cap;
 
-	for_each_sg(mr->sgt.sgl, sg, mr->nents, i) {
-		/*
-		 * The first run's page must be aligned too, so that the token's
-		 * offset (the address modulo the page size) is the offset in a
-		 * 4 KiB page, which the caller knows, and tells nothing more.
-		 */
-		bits |= i ? sg_dma_address(sg) :
-			    ALIGN_DOWN(sg_dma_address(sg), PAGE_SIZE);
-		if (i != mr->nents - 1)
-			bits |= sg_dma_address(sg) + sg_dma_len(sg);
-	}
-	while (size < DMAPLANE_MR_MAX_PAGE && (cap & (size << 1)) &&
-	       !(bits & ((size << 1) - 1)))
-		size <<= 1;
-	*npages = 0;
-	for_each_sg(mr->sgt.sgl, sg, mr->nents, i)
-		*npages += (ALIGN(sg_dma_address(sg) + sg_dma_len(sg), size) -
-			    ALIGN_DOWN(sg_dma_address(sg), size)) / size;
-	return size;
+	dmaplane_mr_dma_runs(mr, dmaplane_mr_run_bits, &p);
+	while (p.size < DMAPLANE_MR_MAX_PAGE && (cap & (p.size << 1)) &&
+	       !(p.bits & ((p.size << 1) - 1)))
+		p.size <<= 1;
+	dmaplane_mr_dma_runs(mr, dmaplane_mr_run_pages, &p);
+	*npages = p.npages;
+	return p.size;
 }
 
 /*
